@@ -1,0 +1,10 @@
+//! The PostgreSQL side of pgark: connection configuration that behaves like libpq, reading the
+//! catalog into a schema model, generating DDL from it, and COPY helpers.
+//!
+//! This crate knows nothing about storage or the dump/restore pipelines; it may use the archive
+//! format's types (DDL items, table descriptions) because those are what catalog reading produces.
+
+mod error;
+pub mod quote;
+
+pub use error::PgError;
