@@ -1,1 +1,27 @@
-//! stub
+//! The pgark archive format, with no I/O: object keys and the backup layout, the manifest and its
+//! checksum, chunk framing (independent zstd frames of whole COPY rows, each with a SHA-256), and
+//! UTC timestamps for backup ids.
+//!
+//! Everything here is a pure function of bytes in and bytes out so that it can be property-tested
+//! and fuzzed; storage, PostgreSQL and async code live in other crates and call into this one.
+//!
+//! A backup is a key prefix holding data objects and one manifest. The manifest is written last
+//! (its presence is what makes a backup complete) and records, per table, every chunk's object,
+//! offset, length, sizes, row count and SHA-256, so that readers can fetch single chunks with ranged
+//! reads and check each before use.
+
+mod chunk;
+mod error;
+pub mod layout;
+mod manifest;
+mod marker;
+mod time;
+
+pub use chunk::{ChunkDecoder, ChunkEncoder, EncodedChunk, count_rows, sha256_hex};
+pub use error::ArchiveError;
+pub use manifest::{
+    ChunkEntry, ColumnEntry, DdlItem, DumpSettings, FORMAT_NAME, FORMAT_VERSION, KeyRange,
+    Manifest, ObjectKind, Section, SourceInfo, TableEntry,
+};
+pub use marker::StartedMarker;
+pub use time::{Timestamp, TimestampError};

@@ -1,1 +1,23 @@
-//! stub
+//! pgark's dump and restore engines: they drive PostgreSQL sessions (crate `pgark-pg`), the
+//! archive format (`pgark-archive`) and a store (`pgark-storage`) to take and restore backups.
+//!
+//! The engines own the pipelines and their invariants: one exported snapshot per dump, the
+//! manifest written last, every chunk checked before its rows reach a target, bounded memory
+//! (each worker keeps at most a few chunks in flight), and a failed restore leaving the target as
+//! it was. They take validated options and report progress through shared counters; argument
+//! parsing, terminals and exit codes belong to the binary.
+
+mod backup;
+mod cancel;
+mod cpu;
+mod error;
+mod progress;
+mod session;
+
+pub mod dump;
+pub mod restore;
+
+pub use backup::{BackupRef, open_backup};
+pub use cancel::{Cancel, CancelHandle};
+pub use error::EngineError;
+pub use progress::Progress;

@@ -15,6 +15,68 @@ pub enum PgError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// No server answered at any of the configured hosts (refused, no such socket, timed out,
+    /// unknown host). `reason` says what happened at each and what to check.
+    #[error("could not connect to {target}: {reason}")]
+    Unreachable { target: String, reason: String },
+    /// The server rejected the credentials (SQLSTATE 28P01 or 28000); `reason` has the server's
+    /// message and what to check.
+    #[error("authentication failed for user \"{user}\" on {target}: {reason}")]
+    AuthFailed {
+        target: String,
+        user: String,
+        reason: String,
+    },
+    /// The server asked for a password and none was configured.
+    #[error(
+        "the server at {target} asks for a password for user \"{user}\" but none was given — \
+         set it in the connection string, PGPASSWORD or ~/.pgpass"
+    )]
+    PasswordMissing { target: String, user: String },
+    /// The database named in the connection does not exist (SQLSTATE 3D000).
+    #[error(
+        "database \"{dbname}\" does not exist on {target} — check the database name \
+         (dbname=, PGDATABASE)"
+    )]
+    DatabaseNotFound { target: String, dbname: String },
+    /// `sslmode` asks for TLS, which this build cannot do yet.
+    #[error(
+        "sslmode={sslmode} for {target} needs TLS, which this build of pgark does not support yet \
+         — use sslmode=disable or sslmode=prefer"
+    )]
+    TlsUnsupported { target: String, sslmode: String },
+    /// Any other failure while connecting; `reason` has the SQLSTATE and hint when the server sent
+    /// them.
+    #[error("could not connect to {target}: {reason}")]
+    Connect {
+        target: String,
+        reason: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// A cancel request could not be delivered.
+    #[error("could not send a cancel request to {target}: {reason}")]
+    CancelFailed {
+        target: String,
+        reason: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The catalog said something pgark cannot turn into DDL, or was read outside the transaction
+    /// that makes it consistent; `reason` names the object.
+    #[error("reading the schema: {reason}")]
+    Catalog { reason: String },
+    /// Schema objects depend on each other in a circle, so no creation order exists; `cycle`
+    /// lists them in order (`a -> b -> a`).
+    #[error("the schema cannot be ordered: dependency cycle {cycle}")]
+    DependencyCycle { cycle: String },
+    /// An object must be created in an earlier restore phase than something it depends on.
+    #[error("the schema cannot be ordered: {item} ({section}) depends on {dependency}, which comes later")]
+    DependencyAcrossSections {
+        item: String,
+        section: String,
+        dependency: String,
+    },
 }
 
 /// Formats a tokio-postgres error the way psql would: severity, message, SQLSTATE, detail, hint.
@@ -41,6 +103,9 @@ impl fmt::Display for ServerMessage<'_> {
 impl PgError {
     /// Wraps a server error with what pgark was doing when it happened.
     pub fn query(context: impl Into<String>, source: tokio_postgres::Error) -> Self {
-        PgError::Query { context: context.into(), source }
+        PgError::Query {
+            context: context.into(),
+            source,
+        }
     }
 }

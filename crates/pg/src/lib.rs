@@ -4,7 +4,11 @@
 //! This crate knows nothing about storage or the dump/restore pipelines; it may use the archive
 //! format's types (DDL items, table descriptions) because those are what catalog reading produces.
 
+mod config;
+mod connect;
 mod error;
 pub mod quote;
 
+pub use config::{ConnConfig, Host, SslMode};
+pub use connect::{Canceller, Connection, connect};
 pub use error::PgError;

@@ -1,0 +1,251 @@
+//! Chunk framing. A chunk is a run of whole COPY text rows compressed as one independent, standard
+//! zstd frame (with zstd's own content checksum and size), so `zstd -dc object` prints COPY text.
+//! The SHA-256 recorded in the manifest covers the stored (compressed) bytes: a reader checks it
+//! before handing the bytes to the decompressor, so nothing from a damaged chunk is ever decoded.
+
+use sha2::{Digest, Sha256};
+
+use crate::{ArchiveError, ChunkEntry};
+
+/// One compressed chunk, ready to append to a data object.
+#[derive(Debug, Clone)]
+pub struct EncodedChunk {
+    pub frame: Vec<u8>,
+    pub sha256: String,
+    pub raw_length: u64,
+    pub rows: u64,
+}
+
+/// Compresses chunks. Holds a reusable zstd context, so keep one per worker thread.
+pub struct ChunkEncoder {
+    compressor: zstd::bulk::Compressor<'static>,
+}
+
+impl std::fmt::Debug for ChunkEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkEncoder").finish_non_exhaustive()
+    }
+}
+
+impl ChunkEncoder {
+    pub fn new(level: i32) -> Result<Self, ArchiveError> {
+        let mut compressor = zstd::bulk::Compressor::new(level).map_err(ArchiveError::Compress)?;
+        compressor
+            .set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
+            .map_err(ArchiveError::Compress)?;
+        compressor
+            .include_contentsize(true)
+            .map_err(ArchiveError::Compress)?;
+        Ok(ChunkEncoder { compressor })
+    }
+
+    /// Compresses `rows_text`, which must hold whole COPY text rows (each ending in `\n`).
+    pub fn encode(&mut self, rows_text: &[u8]) -> Result<EncodedChunk, ArchiveError> {
+        let frame = self
+            .compressor
+            .compress(rows_text)
+            .map_err(ArchiveError::Compress)?;
+        Ok(EncodedChunk {
+            sha256: sha256_hex(&frame),
+            raw_length: rows_text.len() as u64,
+            rows: count_rows(rows_text),
+            frame,
+        })
+    }
+}
+
+/// Checks and decompresses chunks. Holds a reusable zstd context.
+pub struct ChunkDecoder {
+    decompressor: zstd::bulk::Decompressor<'static>,
+}
+
+impl std::fmt::Debug for ChunkDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkDecoder").finish_non_exhaustive()
+    }
+}
+
+impl ChunkDecoder {
+    pub fn new() -> Result<Self, ArchiveError> {
+        let decompressor = zstd::bulk::Decompressor::new().map_err(ArchiveError::Compress)?;
+        Ok(ChunkDecoder { decompressor })
+    }
+
+    /// Verifies `stored` against the manifest entry (length, SHA-256), then decompresses it and
+    /// checks the decoded size and row count. `table` and `index` only name the chunk in errors.
+    pub fn decode(
+        &mut self,
+        stored: &[u8],
+        entry: &ChunkEntry,
+        table: &str,
+        index: usize,
+    ) -> Result<Vec<u8>, ArchiveError> {
+        let corrupt = |reason: String| ArchiveError::ChunkCorrupt {
+            table: table.to_owned(),
+            object: entry.object.clone(),
+            chunk: index,
+            reason,
+        };
+        if stored.len() as u64 != entry.length {
+            return Err(corrupt(format!(
+                "read {} bytes, the manifest records {}",
+                stored.len(),
+                entry.length
+            )));
+        }
+        let actual = sha256_hex(stored);
+        if actual != entry.sha256 {
+            return Err(ArchiveError::ChunkChecksumMismatch {
+                table: table.to_owned(),
+                object: entry.object.clone(),
+                chunk: index,
+                expected: entry.sha256.clone(),
+                actual,
+            });
+        }
+        let capacity = usize::try_from(entry.raw_length)
+            .map_err(|_| corrupt(format!("raw length {} is too large", entry.raw_length)))?;
+        let rows_text = self
+            .decompressor
+            .decompress(stored, capacity)
+            .map_err(|e| corrupt(format!("zstd: {e}")))?;
+        if rows_text.len() as u64 != entry.raw_length {
+            return Err(corrupt(format!(
+                "decoded to {} bytes, the manifest records {}",
+                rows_text.len(),
+                entry.raw_length
+            )));
+        }
+        let rows = count_rows(&rows_text);
+        if rows != entry.rows {
+            return Err(corrupt(format!(
+                "holds {rows} rows, the manifest records {}",
+                entry.rows
+            )));
+        }
+        if rows_text.last().is_some_and(|&b| b != b'\n') {
+            return Err(corrupt("does not end at a row boundary".to_owned()));
+        }
+        Ok(rows_text)
+    }
+}
+
+/// Rows in COPY text: one per `\n` (newlines inside values are escaped as `\n` by COPY).
+pub fn count_rows(rows_text: &[u8]) -> u64 {
+    rows_text.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// Lower-case hex SHA-256, the form `sha256sum` prints.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry_for(chunk: &EncodedChunk) -> ChunkEntry {
+        ChunkEntry {
+            object: "data/00001.0000.copy.zst".into(),
+            offset: 0,
+            length: chunk.frame.len() as u64,
+            raw_length: chunk.raw_length,
+            rows: chunk.rows,
+            sha256: chunk.sha256.clone(),
+            key_range: None,
+        }
+    }
+
+    #[test]
+    fn chunks_round_trip_and_are_standard_zstd_frames() {
+        let text = b"1\thello\n2\t\\N\n3\twith\\ttab\n".repeat(1000);
+        let mut encoder = ChunkEncoder::new(3).expect("encoder");
+        let chunk = encoder.encode(&text).expect("encodes");
+        assert_eq!(chunk.rows, 3000);
+        assert_eq!(chunk.raw_length, text.len() as u64);
+        assert_eq!(
+            zstd::decode_all(&chunk.frame[..]).expect("plain zstd decodes it"),
+            text
+        );
+
+        let mut decoder = ChunkDecoder::new().expect("decoder");
+        let decoded = decoder
+            .decode(&chunk.frame, &entry_for(&chunk), "public.t", 0)
+            .expect("decodes");
+        assert_eq!(decoded, text);
+    }
+
+    #[test]
+    fn concatenated_frames_decode_as_one_stream() {
+        let mut encoder = ChunkEncoder::new(1).expect("encoder");
+        let mut object = encoder.encode(b"a\n").expect("encodes").frame;
+        object.extend(encoder.encode(b"b\nc\n").expect("encodes").frame);
+        assert_eq!(
+            zstd::decode_all(&object[..]).expect("decodes"),
+            b"a\nb\nc\n"
+        );
+    }
+
+    #[test]
+    fn empty_chunk_round_trips() {
+        let mut encoder = ChunkEncoder::new(3).expect("encoder");
+        let chunk = encoder.encode(b"").expect("encodes");
+        let mut decoder = ChunkDecoder::new().expect("decoder");
+        assert!(
+            decoder
+                .decode(&chunk.frame, &entry_for(&chunk), "t", 0)
+                .expect("decodes")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_flipped_byte_is_caught_before_decompression_and_named() {
+        let mut encoder = ChunkEncoder::new(3).expect("encoder");
+        let chunk = encoder.encode(b"1\tx\n").expect("encodes");
+        let entry = entry_for(&chunk);
+        let mut damaged = chunk.frame.clone();
+        damaged[5] ^= 0x01;
+        let mut decoder = ChunkDecoder::new().expect("decoder");
+        let err = decoder
+            .decode(&damaged, &entry, "public.t", 7)
+            .expect_err("must fail");
+        let message = err.to_string();
+        assert!(
+            matches!(err, ArchiveError::ChunkChecksumMismatch { chunk: 7, .. }),
+            "{message}"
+        );
+        assert!(
+            message.contains("public.t") && message.contains("data/00001.0000.copy.zst"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_manifest_entry_that_disagrees_with_the_data_is_reported() {
+        let mut encoder = ChunkEncoder::new(3).expect("encoder");
+        let chunk = encoder.encode(b"1\n2\n").expect("encodes");
+        let mut decoder = ChunkDecoder::new().expect("decoder");
+
+        let mut wrong_rows = entry_for(&chunk);
+        wrong_rows.rows = 3;
+        let err = decoder
+            .decode(&chunk.frame, &wrong_rows, "t", 0)
+            .expect_err("must fail");
+        assert!(
+            err.to_string()
+                .contains("holds 2 rows, the manifest records 3"),
+            "{err}"
+        );
+
+        let mut truncated = entry_for(&chunk);
+        truncated.length -= 1;
+        let err = decoder
+            .decode(&chunk.frame[..chunk.frame.len() - 1], &truncated, "t", 0)
+            .expect_err("must fail");
+        assert!(
+            matches!(err, ArchiveError::ChunkChecksumMismatch { .. }),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,51 @@
+/// What can be wrong with archive data. Every variant names the object and, for data, the chunk,
+/// so that a damaged backup can be located without further digging.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArchiveError {
+    #[error(
+        "manifest {object} is damaged: {reason}; the backup cannot be trusted — restore an older backup or take a new one"
+    )]
+    ManifestCorrupt { object: String, reason: String },
+
+    #[error(
+        "manifest {object} failed its checksum (recorded {expected}, computed {actual}): it was changed or damaged after the dump wrote it"
+    )]
+    ManifestChecksumMismatch {
+        object: String,
+        expected: String,
+        actual: String,
+    },
+
+    #[error(
+        "manifest {object} has format version {found}, but this pgark (version {pgark_version}) reads versions up to {supported}: upgrade pgark to read this backup"
+    )]
+    UnsupportedFormatVersion {
+        object: String,
+        found: u64,
+        supported: u32,
+        pgark_version: &'static str,
+    },
+
+    #[error(
+        "chunk {chunk} of table {table} in {object} failed its SHA-256 check (recorded {expected}, computed {actual}): the object is damaged"
+    )]
+    ChunkChecksumMismatch {
+        table: String,
+        object: String,
+        chunk: usize,
+        expected: String,
+        actual: String,
+    },
+
+    #[error("chunk {chunk} of table {table} in {object} does not decode: {reason}")]
+    ChunkCorrupt {
+        table: String,
+        object: String,
+        chunk: usize,
+        reason: String,
+    },
+
+    #[error("could not compress a chunk: {0}")]
+    Compress(#[source] std::io::Error),
+}

@@ -1,0 +1,66 @@
+//! Where things live inside a store. A store root (a directory, an S3 prefix) holds backups, each
+//! under its id: `<id>/manifest.json` and `<id>/data/<table>.<part>.copy.zst`. Names here are
+//! plain `/`-separated strings; the storage layer validates them as keys.
+
+use crate::Timestamp;
+
+/// The manifest's name inside a backup. Its presence is what makes a backup complete.
+pub const MANIFEST_NAME: &str = "manifest.json";
+
+/// Written first, before any data: marks a backup as begun, so that one whose dump never finished
+/// is recognisable as incomplete (rather than absent), and so that two dumps cannot claim the same
+/// id. Holds a small JSON description of the dump.
+pub const STARTED_NAME: &str = "started.json";
+
+/// The prefix of a backup's data objects.
+pub const DATA_DIR: &str = "data";
+
+/// The manifest's name relative to the store root.
+pub fn manifest_name(backup_id: &str) -> String {
+    format!("{backup_id}/{MANIFEST_NAME}")
+}
+
+/// The start marker's name relative to the store root.
+pub fn started_name(backup_id: &str) -> String {
+    format!("{backup_id}/{STARTED_NAME}")
+}
+
+/// The name, relative to the backup, of data object `part` of table number `table_id`.
+pub fn data_object_name(table_id: u32, part: u32) -> String {
+    format!("{DATA_DIR}/{table_id:05}.{part:04}.copy.zst")
+}
+
+/// The name, relative to the store root, of an object recorded in backup `backup_id`'s manifest.
+pub fn object_name(backup_id: &str, object: &str) -> String {
+    format!("{backup_id}/{object}")
+}
+
+/// A new backup's id: its start time in UTC, to the second, e.g. `2026-11-17T030000Z`. Ids sort in
+/// time order as plain strings.
+pub fn backup_id(started: Timestamp) -> String {
+    started.compact()
+}
+
+/// Whether `name` has the shape of a backup id.
+pub fn is_backup_id(name: &str) -> bool {
+    Timestamp::parse_compact(name).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_layout() {
+        assert_eq!(
+            manifest_name("2026-11-17T030000Z"),
+            "2026-11-17T030000Z/manifest.json"
+        );
+        assert_eq!(data_object_name(3, 0), "data/00003.0000.copy.zst");
+        assert_eq!(object_name("b", "data/x"), "b/data/x");
+        let started = Timestamp::from_unix(1_763_348_400);
+        assert_eq!(backup_id(started), "2025-11-17T030000Z");
+        assert!(is_backup_id("2025-11-17T030000Z"));
+        assert!(!is_backup_id("latest"));
+    }
+}

@@ -1,0 +1,407 @@
+//! The manifest: everything a reader needs to check and restore a backup, as JSON.
+//!
+//! On disk the manifest's first member is its own checksum: the file starts with the two lines
+//! `{` and `  "manifest_sha256": "<hex>",`, and the hex is the SHA-256 of every byte after the
+//! second line. So `tail -n +3 manifest.json | sha256sum` reproduces it, and `jq` reads the file as
+//! an ordinary object.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ArchiveError, sha256_hex};
+
+/// Written into every manifest; readers refuse other formats.
+pub const FORMAT_NAME: &str = "pgark-backup";
+
+/// Bumped on any change a reader of the previous version would misread.
+pub const FORMAT_VERSION: u32 = 1;
+
+const PGARK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub format_version: u32,
+    pub pgark_version: String,
+    pub backup_id: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub finished_at: String,
+    pub source: SourceInfo,
+    pub settings: DumpSettings,
+    /// DDL in a valid execution order; `deps` make the partial order explicit for parallel restore.
+    pub schema: Vec<DdlItem>,
+    pub tables: Vec<TableEntry>,
+}
+
+/// Where the data came from and the snapshot it was read in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    /// The source connection, redacted (never a password).
+    pub connection: String,
+    pub database: String,
+    /// `server_version`, e.g. `15.18 (Debian 15.18-0+deb12u1)`.
+    pub server_version: String,
+    pub server_version_num: u32,
+    pub encoding: String,
+    /// The exported snapshot every worker read from.
+    pub snapshot_id: String,
+    /// The server's clock when the snapshot was taken, RFC 3339.
+    pub snapshot_time: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DumpSettings {
+    pub jobs: u32,
+    /// Target uncompressed bytes per chunk; a chunk ends at the first row boundary past it.
+    pub chunk_size: u64,
+    pub compress_level: i32,
+}
+
+/// Which phase of a restore an item belongs to, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Section {
+    PreData,
+    Data,
+    PostData,
+}
+
+/// What kind of object a DDL item creates or changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    Schema,
+    Extension,
+    Type,
+    Domain,
+    Function,
+    Sequence,
+    Table,
+    /// `ALTER TABLE parent ATTACH PARTITION child`.
+    TableAttach,
+    /// A column default set after the table exists (e.g. one that calls a later function).
+    ColumnDefault,
+    /// `ALTER SEQUENCE ... OWNED BY`.
+    SequenceOwnedBy,
+    /// `setval`: a sequence's current value, in the data section.
+    SequenceSet,
+    /// Primary key, unique, exclusion and check constraints added after the data.
+    Constraint,
+    ForeignKey,
+    Index,
+    /// `ALTER INDEX parent ATTACH PARTITION child`.
+    IndexAttach,
+    /// `ALTER TABLE ... CLUSTER ON`.
+    ClusterOn,
+}
+
+/// One DDL statement (or a few that belong together) and what it depends on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DdlItem {
+    /// Unique within the manifest; referenced by `deps` and `TableEntry::item`.
+    pub id: u32,
+    pub kind: ObjectKind,
+    pub section: Section,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// The object's own name (constraint or index name for those kinds).
+    pub name: String,
+    /// For objects that belong to a table (constraints, indexes, defaults): the table's item id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<u32>,
+    pub sql: String,
+    /// Items that must have run before this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deps: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableEntry {
+    /// Number used in this table's data object names.
+    pub id: u32,
+    pub schema: String,
+    pub name: String,
+    /// The `DdlItem` that creates the table.
+    pub item: u32,
+    /// The columns in the data, in COPY order (generated and dropped columns are not in it).
+    pub columns: Vec<ColumnEntry>,
+    pub row_count: u64,
+    /// Uncompressed COPY text bytes.
+    pub raw_bytes: u64,
+    /// Compressed bytes as stored.
+    pub stored_bytes: u64,
+    pub chunks: Vec<ChunkEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnEntry {
+    pub name: String,
+    /// As `format_type` prints it, e.g. `character varying(20)[]`.
+    pub type_name: String,
+}
+
+/// One zstd frame of whole rows inside a data object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkEntry {
+    /// Object name relative to the backup, e.g. `data/00003.0000.copy.zst`.
+    pub object: String,
+    pub offset: u64,
+    /// Stored (compressed) length.
+    pub length: u64,
+    pub raw_length: u64,
+    pub rows: u64,
+    /// SHA-256 of the stored bytes.
+    pub sha256: String,
+    /// The key values the chunk's rows lie between, when the table has a usable key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_range: Option<KeyRange>,
+}
+
+/// Inclusive key bounds, as PostgreSQL text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyRange {
+    pub column: String,
+    pub min: String,
+    pub max: String,
+}
+
+/// The fields a reader looks at before trusting the rest of the document.
+#[derive(Deserialize)]
+struct FormatHeader {
+    format: String,
+    format_version: u64,
+}
+
+const CHECKSUM_LINE_PREFIX: &str = "  \"manifest_sha256\": \"";
+
+impl Manifest {
+    /// A manifest for this pgark version, with no schema or tables yet.
+    pub fn new(
+        backup_id: String,
+        started_at: String,
+        source: SourceInfo,
+        settings: DumpSettings,
+    ) -> Self {
+        Manifest {
+            format: FORMAT_NAME.to_owned(),
+            format_version: FORMAT_VERSION,
+            pgark_version: PGARK_VERSION.to_owned(),
+            backup_id,
+            started_at,
+            finished_at: String::new(),
+            source,
+            settings,
+            schema: Vec::new(),
+            tables: Vec::new(),
+        }
+    }
+
+    /// The manifest file's bytes, checksum first (see the module docs).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, ArchiveError> {
+        let body =
+            serde_json::to_string_pretty(self).map_err(|e| ArchiveError::ManifestCorrupt {
+                object: self.backup_id.clone(),
+                reason: format!("cannot serialize: {e}"),
+            })?;
+        // `body` is "{\n  ...\n}"; the checksum covers everything after its opening line.
+        let mut rest = body.strip_prefix("{\n").unwrap_or(&body).to_owned();
+        rest.push('\n');
+        let mut out = String::with_capacity(rest.len() + 100);
+        out.push_str("{\n");
+        out.push_str(CHECKSUM_LINE_PREFIX);
+        out.push_str(&sha256_hex(rest.as_bytes()));
+        out.push_str("\",\n");
+        out.push_str(&rest);
+        Ok(out.into_bytes())
+    }
+
+    /// Parses a manifest file, checking its checksum and format version before anything else.
+    /// `object` names the file in errors.
+    pub fn from_bytes(object: &str, bytes: &[u8]) -> Result<Manifest, ArchiveError> {
+        let corrupt = |reason: String| ArchiveError::ManifestCorrupt {
+            object: object.to_owned(),
+            reason,
+        };
+        let header_end = bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(1)
+            .map(|(i, _)| i + 1)
+            .ok_or_else(|| corrupt("too short to be a manifest".to_owned()))?;
+        let header = std::str::from_utf8(&bytes[..header_end])
+            .map_err(|_| corrupt("the checksum line is not UTF-8".to_owned()))?;
+        let expected = header
+            .strip_prefix("{\n")
+            .and_then(|line| line.strip_prefix(CHECKSUM_LINE_PREFIX))
+            .and_then(|line| line.strip_suffix("\",\n"))
+            .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| corrupt("it does not start with its manifest_sha256 line".to_owned()))?;
+        let actual = sha256_hex(&bytes[header_end..]);
+        if actual != expected {
+            return Err(ArchiveError::ManifestChecksumMismatch {
+                object: object.to_owned(),
+                expected: expected.to_owned(),
+                actual,
+            });
+        }
+        let header: FormatHeader = serde_json::from_slice(bytes)
+            .map_err(|e| corrupt(format!("not a pgark manifest: {e}")))?;
+        if header.format != FORMAT_NAME {
+            return Err(corrupt(format!(
+                "format is {:?}, expected {FORMAT_NAME:?}",
+                header.format
+            )));
+        }
+        if header.format_version != u64::from(FORMAT_VERSION) {
+            return Err(ArchiveError::UnsupportedFormatVersion {
+                object: object.to_owned(),
+                found: header.format_version,
+                supported: FORMAT_VERSION,
+                pgark_version: PGARK_VERSION,
+            });
+        }
+        serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))
+    }
+
+    pub fn total_rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.row_count).sum()
+    }
+
+    pub fn raw_bytes(&self) -> u64 {
+        self.tables.iter().map(|t| t.raw_bytes).sum()
+    }
+
+    pub fn stored_bytes(&self) -> u64 {
+        self.tables.iter().map(|t| t.stored_bytes).sum()
+    }
+}
+
+impl TableEntry {
+    /// `schema.name` for messages (unquoted; not for SQL).
+    pub fn display_name(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        let mut manifest = Manifest::new(
+            "2026-11-17T030000Z".into(),
+            "2026-11-17T03:00:00Z".into(),
+            SourceInfo {
+                connection: "postgres://app@db:5432/prod".into(),
+                database: "prod".into(),
+                server_version: "15.18".into(),
+                server_version_num: 150_018,
+                encoding: "UTF8".into(),
+                snapshot_id: "00000003-0000001B-1".into(),
+                snapshot_time: "2026-11-17T03:00:00Z".into(),
+            },
+            DumpSettings {
+                jobs: 2,
+                chunk_size: 1 << 22,
+                compress_level: 3,
+            },
+        );
+        manifest.schema.push(DdlItem {
+            id: 1,
+            kind: ObjectKind::Table,
+            section: Section::PreData,
+            schema: Some("public".into()),
+            name: "tasks \"quoted\"\nnewline ü".into(),
+            table: None,
+            sql: "CREATE TABLE public.\"tasks\" (id integer);".into(),
+            deps: vec![],
+        });
+        manifest.tables.push(TableEntry {
+            id: 1,
+            schema: "public".into(),
+            name: "tasks".into(),
+            item: 1,
+            columns: vec![ColumnEntry {
+                name: "id".into(),
+                type_name: "integer".into(),
+            }],
+            row_count: 2,
+            raw_bytes: 4,
+            stored_bytes: 20,
+            chunks: vec![ChunkEntry {
+                object: "data/00001.0000.copy.zst".into(),
+                offset: 0,
+                length: 20,
+                raw_length: 4,
+                rows: 2,
+                sha256: "ab".repeat(32),
+                key_range: Some(KeyRange {
+                    column: "id".into(),
+                    min: "1".into(),
+                    max: "2".into(),
+                }),
+            }],
+        });
+        manifest
+    }
+
+    #[test]
+    fn manifest_round_trips_through_its_file_form() {
+        let manifest = sample();
+        let bytes = manifest.to_bytes().expect("serializes");
+        assert_eq!(Manifest::from_bytes("m", &bytes).expect("parses"), manifest);
+    }
+
+    #[test]
+    fn checksum_covers_the_bytes_after_the_second_line() {
+        let bytes = sample().to_bytes().expect("serializes");
+        let text = String::from_utf8(bytes).expect("utf8");
+        let mut lines = text.splitn(3, '\n');
+        assert_eq!(lines.next(), Some("{"));
+        let checksum_line = lines.next().expect("line 2");
+        let rest = lines.next().expect("rest");
+        // What `tail -n +3 manifest.json | sha256sum` prints.
+        let shell_sum = sha256_hex(rest.as_bytes());
+        assert_eq!(
+            checksum_line,
+            format!("  \"manifest_sha256\": \"{shell_sum}\",")
+        );
+        serde_json::from_str::<serde_json::Value>(&text).expect("plain JSON for jq");
+    }
+
+    #[test]
+    fn any_edit_fails_the_checksum() {
+        let bytes = sample().to_bytes().expect("serializes");
+        let text = String::from_utf8(bytes)
+            .expect("utf8")
+            .replace("\"row_count\": 2", "\"row_count\": 3");
+        let err = Manifest::from_bytes("b/manifest.json", text.as_bytes()).expect_err("edited");
+        assert!(
+            matches!(err, ArchiveError::ManifestChecksumMismatch { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("b/manifest.json"));
+    }
+
+    #[test]
+    fn unknown_format_versions_are_refused_with_an_upgrade_hint() {
+        let mut manifest = sample();
+        manifest.format_version = 99;
+        let bytes = manifest.to_bytes().expect("serializes");
+        let err = Manifest::from_bytes("m", &bytes).expect_err("newer version");
+        assert!(matches!(
+            err,
+            ArchiveError::UnsupportedFormatVersion { found: 99, .. }
+        ));
+        assert!(err.to_string().contains("upgrade pgark"), "{err}");
+    }
+
+    #[test]
+    fn garbage_is_reported_as_a_damaged_manifest() {
+        for bad in [&b""[..], b"{}", b"{\n  \"x\": 1\n}\n", b"\xff\xfe\n\n"] {
+            let err = Manifest::from_bytes("m", bad).expect_err("garbage");
+            assert!(matches!(err, ArchiveError::ManifestCorrupt { .. }), "{err}");
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Finding a backup from what a user typed (`DIR/ID`, `DIR/latest`) and reading its manifest.
+//! This is the one place that decides whether a backup is complete (SPEC I1: it is iff its
+//! manifest exists) and trustworthy (the manifest's checksum and version are checked here).
+
+use std::sync::Arc;
+
+use pgark_archive::{Manifest, layout};
+use pgark_storage::{ObjectKey, ObjectStore, StoreError, open_location};
+
+use crate::EngineError;
+
+/// A backup inside a store: the store holding it (rooted at the backup's parent) and its id.
+#[derive(Debug, Clone)]
+pub struct BackupRef {
+    pub store: Arc<dyn ObjectStore>,
+    pub id: String,
+}
+
+impl BackupRef {
+    /// Where the backup is, for messages.
+    pub fn location(&self) -> String {
+        format!("{}/{}", self.store.location().trim_end_matches('/'), self.id)
+    }
+
+    /// The key of an object named in the manifest.
+    pub fn object_key(&self, object: &str) -> Result<ObjectKey, EngineError> {
+        Ok(ObjectKey::new(layout::object_name(&self.id, object))?)
+    }
+
+    /// Reads and checks the manifest: missing means incomplete (or no backup at all).
+    pub async fn read_manifest(&self) -> Result<Manifest, EngineError> {
+        let key = ObjectKey::new(layout::manifest_name(&self.id))?;
+        match self.store.get(&key).await {
+            Ok(bytes) => Ok(Manifest::from_bytes(
+                &format!("{}/{}", self.location(), layout::MANIFEST_NAME),
+                &bytes,
+            )?),
+            Err(StoreError::NotFound { .. }) => {
+                let prefix = ObjectKey::new(self.id.clone())?;
+                if self.store.list(Some(&prefix)).await?.is_empty() {
+                    Err(EngineError::BackupNotFound { location: self.location() })
+                } else {
+                    Err(EngineError::IncompleteBackup { location: self.location() })
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Opens the backup at `location` (`PARENT/ID` or `PARENT/latest`) and reads its manifest.
+pub async fn open_backup(location: &str) -> Result<(BackupRef, Manifest), EngineError> {
+    let trimmed = location.trim_end_matches('/');
+    let (parent, id) = match trimmed.rsplit_once('/') {
+        Some((parent, id)) if !parent.is_empty() && !parent.ends_with(':') => (parent, id),
+        Some(("", id)) => ("/", id),
+        _ => (".", trimmed),
+    };
+    let store = open_location(parent, false).map_err(|e| match e {
+        StoreError::NotFound { .. } => EngineError::BackupNotFound { location: location.to_owned() },
+        other => other.into(),
+    })?;
+    let backup = if id == "latest" {
+        latest_complete(store).await?
+    } else {
+        // Validate the id as a key segment before using it.
+        ObjectKey::new(id.to_owned())?;
+        BackupRef { store, id: id.to_owned() }
+    };
+    let manifest = backup.read_manifest().await?;
+    Ok((backup, manifest))
+}
+
+/// The newest backup under `store` that has a manifest. Backup ids sort in time order.
+async fn latest_complete(store: Arc<dyn ObjectStore>) -> Result<BackupRef, EngineError> {
+    let objects = store.list(None).await?;
+    let newest = objects
+        .iter()
+        .filter_map(|meta| {
+            let mut segments = meta.key.segments();
+            match (segments.next(), segments.next(), segments.next()) {
+                (Some(id), Some(layout::MANIFEST_NAME), None) if layout::is_backup_id(id) => {
+                    Some(id.to_owned())
+                }
+                _ => None,
+            }
+        })
+        .max();
+    match newest {
+        Some(id) => Ok(BackupRef { store, id }),
+        None => Err(EngineError::NoCompleteBackup { location: store.location() }),
+    }
+}

@@ -1,0 +1,148 @@
+//! Dumping one table: COPY out, cut into chunks of whole rows, compress and hash on the CPU pool,
+//! append the frames to the table's data object.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use pgark_archive::{ChunkEntry, EncodedChunk, TableEntry, layout};
+use pgark_pg::{Connection, PgError, TableData, copy_out_sql};
+use pgark_storage::{ObjectKey, ObjectStore, Upload};
+use tracing::info;
+
+use crate::cpu::CpuPool;
+use crate::{EngineError, Progress};
+
+/// Chunks a table may have compressing at once. Together with the chunk being filled this bounds
+/// a worker's memory to about `(MAX_COMPRESSING + 1) * chunk_size` of raw rows plus their frames.
+const MAX_COMPRESSING: usize = 2;
+
+pub(super) struct TableDumper {
+    pub(super) store: Arc<dyn ObjectStore>,
+    pub(super) backup_id: String,
+    pub(super) chunk_size: usize,
+    pub(super) compress_level: i32,
+    pub(super) cpu: Arc<CpuPool>,
+    pub(super) progress: Arc<Progress>,
+}
+
+impl TableDumper {
+    pub(super) async fn dump(
+        &self,
+        session: &Connection,
+        id: u32,
+        table: &TableData,
+    ) -> Result<TableEntry, EngineError> {
+        let name = format!("{}.{}", table.schema, table.name);
+        let stream = session
+            .client()
+            .copy_out(&copy_out_sql(table))
+            .await
+            .map_err(|e| PgError::query(format!("starting COPY of table {name}"), e))?;
+        let mut stream = std::pin::pin!(stream);
+
+        let object = layout::data_object_name(id, 0);
+        let mut writer = ObjectWriter::new(self, &object)?;
+        let mut buffer = BytesMut::with_capacity(self.chunk_size);
+        let mut compressing = VecDeque::new();
+        while let Some(row) = stream.next().await {
+            let row = row.map_err(|e| PgError::query(format!("reading table {name}"), e))?;
+            buffer.extend_from_slice(&row);
+            if buffer.len() >= self.chunk_size {
+                // Rows arrive one per message, so the buffer ends at a row boundary.
+                let raw = std::mem::replace(&mut buffer, BytesMut::with_capacity(self.chunk_size));
+                compressing.push_back(self.cpu.encode(raw.freeze(), self.compress_level));
+                if compressing.len() >= MAX_COMPRESSING {
+                    if let Some(done) = compressing.pop_front() {
+                        writer.append(done.await?).await?;
+                    }
+                }
+            }
+        }
+        if !buffer.is_empty() {
+            compressing.push_back(self.cpu.encode(buffer.freeze(), self.compress_level));
+        }
+        while let Some(done) = compressing.pop_front() {
+            writer.append(done.await?).await?;
+        }
+        let entry = writer.finish(id, table).await?;
+        Progress::add(&self.progress.tables_done, 1);
+        info!(
+            table = %name,
+            rows = entry.row_count,
+            raw_bytes = entry.raw_bytes,
+            stored_bytes = entry.stored_bytes,
+            chunks = entry.chunks.len(),
+            "table dumped"
+        );
+        Ok(entry)
+    }
+}
+
+/// Appends frames to one data object, opening the upload only when the first frame arrives so
+/// that empty tables leave no object behind.
+struct ObjectWriter<'a> {
+    dumper: &'a TableDumper,
+    object: &'a str,
+    key: ObjectKey,
+    upload: Option<Box<dyn Upload>>,
+    offset: u64,
+    chunks: Vec<ChunkEntry>,
+}
+
+impl<'a> ObjectWriter<'a> {
+    fn new(dumper: &'a TableDumper, object: &'a str) -> Result<Self, EngineError> {
+        let key = ObjectKey::new(layout::object_name(&dumper.backup_id, object))?;
+        Ok(ObjectWriter { dumper, object, key, upload: None, offset: 0, chunks: Vec::new() })
+    }
+
+    async fn append(&mut self, chunk: EncodedChunk) -> Result<(), EngineError> {
+        let upload = match &mut self.upload {
+            Some(upload) => upload,
+            None => self.upload.insert(self.dumper.store.start_upload(&self.key).await?),
+        };
+        let length = chunk.frame.len() as u64;
+        upload.write(Bytes::from(chunk.frame)).await?;
+        let progress = &self.dumper.progress;
+        Progress::add(&progress.rows, chunk.rows);
+        Progress::add(&progress.raw_bytes, chunk.raw_length);
+        Progress::add(&progress.stored_bytes, length);
+        self.chunks.push(ChunkEntry {
+            object: self.object.to_owned(),
+            offset: self.offset,
+            length,
+            raw_length: chunk.raw_length,
+            rows: chunk.rows,
+            sha256: chunk.sha256,
+            key_range: None,
+        });
+        self.offset += length;
+        tracing::debug!(object = %self.key, chunk = self.chunks.len() - 1, "chunk stored");
+        Ok(())
+    }
+
+    /// Completes the object; the table's manifest entry may only be built from stored data.
+    async fn finish(self, id: u32, table: &TableData) -> Result<TableEntry, EngineError> {
+        if let Some(upload) = self.upload {
+            let size = upload.complete().await?;
+            if size != self.offset {
+                return Err(EngineError::Internal(format!(
+                    "{} was stored with {size} bytes, {} were written",
+                    self.key, self.offset
+                )));
+            }
+        }
+        Ok(TableEntry {
+            id,
+            schema: table.schema.clone(),
+            name: table.name.clone(),
+            item: table.item,
+            columns: table.columns.clone(),
+            row_count: self.chunks.iter().map(|c| c.rows).sum(),
+            raw_bytes: self.chunks.iter().map(|c| c.raw_length).sum(),
+            stored_bytes: self.offset,
+            chunks: self.chunks,
+        })
+    }
+}

@@ -1,0 +1,137 @@
+//! `pgark restore`: a whole backup into an empty (or newly created) database.
+//!
+//! Phases: pre-data DDL in one transaction; table data loaded by `jobs` sessions with COPY, each
+//! chunk's SHA-256 checked before any of its rows are sent and every table's row count checked
+//! against the manifest; then sequence values; then indexes and constraints, in parallel where
+//! their dependencies allow. If anything fails or the restore is cancelled, the target is put back
+//! as it was: a database the restore created is dropped, otherwise everything it created is.
+
+mod load;
+mod schedule;
+mod target;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pgark_archive::{DdlItem, Manifest, Section};
+use pgark_pg::ConnConfig;
+use tokio::sync::Mutex;
+
+use crate::cpu::CpuPool;
+use crate::{BackupRef, Cancel, EngineError, Progress, session};
+
+/// What to restore and where; built by the binary from validated arguments.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    pub backup: BackupRef,
+    pub manifest: Arc<Manifest>,
+    /// The target database (created when `create` is set).
+    pub target: ConnConfig,
+    pub create: bool,
+    pub jobs: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct RestoreSummary {
+    pub database: String,
+    pub tables: usize,
+    pub rows: u64,
+    pub raw_bytes: u64,
+    pub elapsed: Duration,
+}
+
+pub async fn restore(
+    options: RestoreOptions,
+    progress: Arc<Progress>,
+    mut cancel: Cancel,
+) -> Result<RestoreSummary, EngineError> {
+    let started = Instant::now();
+    let target = tokio::select! {
+        target = target::Target::prepare(&options) => target?,
+        () = cancel.cancelled() => return Err(EngineError::Interrupted),
+    };
+    let sessions = Arc::new(target::SessionRegistry::default());
+    let result = tokio::select! {
+        result = run(&options, &target, &sessions, progress) => result,
+        () = cancel.cancelled() => Err(EngineError::Interrupted),
+    };
+    match result {
+        Ok(()) => Ok(RestoreSummary {
+            database: target.database().to_owned(),
+            tables: options.manifest.tables.len(),
+            rows: options.manifest.total_rows(),
+            raw_bytes: options.manifest.raw_bytes(),
+            elapsed: started.elapsed(),
+        }),
+        Err(cause) => {
+            sessions.cancel_all().await;
+            let cleanup = target.undo(&options.manifest).await;
+            Err(EngineError::RestoreFailed { cause: Box::new(cause), cleanup })
+        }
+    }
+}
+
+async fn run(
+    options: &RestoreOptions,
+    target: &target::Target,
+    sessions: &Arc<target::SessionRegistry>,
+    progress: Arc<Progress>,
+) -> Result<(), EngineError> {
+    let manifest = &options.manifest;
+    let in_section = |section: Section| -> Vec<&DdlItem> {
+        manifest.schema.iter().filter(|item| item.section == section).collect()
+    };
+
+    let first = sessions.open(target.config()).await?;
+    target.run_pre_data(&first, &in_section(Section::PreData)).await?;
+
+    let jobs = options.jobs.max(1);
+    let mut pool = vec![first];
+    for _ in 1..jobs {
+        pool.push(sessions.open(target.config()).await?);
+    }
+    for connection in &pool {
+        session::execute(connection, "SET synchronous_commit = off", || {
+            "tuning a restore session".to_owned()
+        })
+        .await?;
+    }
+
+    progress
+        .tables_total
+        .store(manifest.tables.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    let loader = Arc::new(load::TableLoader {
+        backup: options.backup.clone(),
+        cpu: Arc::new(CpuPool::new(std::thread::available_parallelism().map_or(2, |n| n.get()))?),
+        progress,
+    });
+    let mut queue: Vec<usize> = (0..manifest.tables.len()).collect();
+    // Largest last, because workers pop from the end: the long loads start first.
+    queue.sort_by_key(|&i| (manifest.tables[i].stored_bytes, std::cmp::Reverse(i)));
+    let queue = Arc::new(Mutex::new(queue));
+    let workers = pool.iter().map(|connection| {
+        let queue = queue.clone();
+        let loader = loader.clone();
+        async move {
+            loop {
+                let next = queue.lock().await.pop();
+                let Some(index) = next else { return Ok::<_, EngineError>(()) };
+                loader.load(connection, manifest, index).await?;
+            }
+        }
+    });
+    futures::future::try_join_all(workers).await?;
+
+    schedule::run_items(&pool, &in_section(Section::Data)).await?;
+    schedule::run_items(&pool, &in_section(Section::PostData)).await?;
+    Ok(())
+}
+
+/// Names an item in messages, e.g. `index public.tasks_pkey`.
+fn describe(item: &DdlItem) -> String {
+    let kind = format!("{:?}", item.kind).to_lowercase();
+    match &item.schema {
+        Some(schema) => format!("{kind} {schema}.{}", item.name),
+        None => format!("{kind} {}", item.name),
+    }
+}

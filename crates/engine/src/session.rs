@@ -1,0 +1,45 @@
+//! Opening PostgreSQL sessions configured the same way for every dump and restore connection.
+
+use pgark_pg::{ConnConfig, Connection, PgError, connect};
+
+use crate::EngineError;
+
+/// Settings that make COPY text and DDL mean the same on the way out and the way back in:
+/// fully qualified names, exact floats, ISO dates (BC dates included), one time zone, and no
+/// timeouts inherited from a role or database that would kill a long dump.
+const SESSION_SETUP: &str = "\
+    SET search_path = ''; \
+    SET statement_timeout = 0; \
+    SET lock_timeout = 0; \
+    SET idle_in_transaction_session_timeout = 0; \
+    SET extra_float_digits = 3; \
+    SET DateStyle = 'ISO, YMD'; \
+    SET IntervalStyle = 'postgres'; \
+    SET TimeZone = 'UTC'; \
+    SET xmloption = content; \
+    SET client_min_messages = warning; \
+    SET check_function_bodies = false";
+
+/// Connects and applies the common session settings.
+pub(crate) async fn open(config: &ConnConfig) -> Result<Connection, EngineError> {
+    let connection = connect(config).await?;
+    connection
+        .client()
+        .batch_execute(SESSION_SETUP)
+        .await
+        .map_err(|e| PgError::query(format!("setting up a session on {config}"), e))?;
+    Ok(connection)
+}
+
+/// Runs `sql` on `connection`, naming `context` in the error.
+pub(crate) async fn execute(
+    connection: &Connection,
+    sql: &str,
+    context: impl FnOnce() -> String,
+) -> Result<(), EngineError> {
+    connection
+        .client()
+        .batch_execute(sql)
+        .await
+        .map_err(|e| PgError::query(context(), e).into())
+}

@@ -1,0 +1,49 @@
+//! Catalog object addresses, the way `pg_depend` names objects: the OID of the system catalog
+//! holding the object, and the object's OID in it.
+
+/// OIDs of the system catalogs themselves. They are fixed at initdb (`genbki` assigns them from the
+/// catalog headers) and have not changed since PostgreSQL 7.x, so they are safe to hard-code;
+/// `pg_dump` does the same.
+pub(crate) mod class {
+    pub const PG_TYPE: u32 = 1247;
+    pub const PG_PROC: u32 = 1255;
+    pub const PG_CLASS: u32 = 1259;
+    pub const PG_ATTRDEF: u32 = 2604;
+    pub const PG_CONSTRAINT: u32 = 2606;
+    pub const PG_NAMESPACE: u32 = 2615;
+    pub const PG_EXTENSION: u32 = 3079;
+}
+
+/// Objects created by initdb have OIDs below this (`FirstNormalObjectId`); everything a user
+/// creates is at or above it, even after OID wraparound.
+pub(crate) const FIRST_NORMAL_OID: u32 = 16384;
+
+/// One catalog object, e.g. `(pg_class, 16392)` for a table. Column-level references
+/// (`objsubid`) are deliberately not part of it: a column is created by its table's DDL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct ObjAddr {
+    pub class: u32,
+    pub oid: u32,
+}
+
+impl ObjAddr {
+    pub fn new(class: u32, oid: u32) -> Self {
+        ObjAddr { class, oid }
+    }
+
+    pub fn relation(oid: u32) -> Self {
+        ObjAddr::new(class::PG_CLASS, oid)
+    }
+
+    pub fn type_(oid: u32) -> Self {
+        ObjAddr::new(class::PG_TYPE, oid)
+    }
+
+    pub fn namespace(oid: u32) -> Self {
+        ObjAddr::new(class::PG_NAMESPACE, oid)
+    }
+
+    pub fn constraint(oid: u32) -> Self {
+        ObjAddr::new(class::PG_CONSTRAINT, oid)
+    }
+}

@@ -1,0 +1,118 @@
+//! Reading the system catalogs into a plain model of the user's schema.
+//!
+//! Every reader issues a handful of set-based queries (never one per object, except sequence
+//! states) valid on PostgreSQL 13 to 18; differences between versions are handled where they
+//! occur, keyed on `server_version_num`. Objects in system schemas and objects created by
+//! extensions are left out everywhere (see `filter`). Nothing here writes SQL for a target: that is
+//! the `ddl` module's job.
+
+mod address;
+mod constraints;
+mod depend;
+mod filter;
+mod indexes;
+mod locks;
+mod names;
+mod rows;
+mod schemas;
+mod sequences;
+mod tables;
+mod types;
+mod user_objects;
+
+use tokio_postgres::Client;
+
+pub(crate) use address::{ObjAddr, class};
+pub(crate) use constraints::{Constraint, ConstraintKind};
+pub(crate) use depend::{Depend, DependKind, ExtensionMember};
+pub(crate) use indexes::Index;
+pub use locks::relations_to_lock;
+pub(crate) use names::QualName;
+pub(crate) use schemas::{Extension, Schema};
+pub(crate) use sequences::{Sequence, SequenceOwner};
+pub(crate) use tables::{Column, ColumnDefault, Generated, Identity, Parent, Table};
+pub(crate) use types::{Attribute, Composite, Domain, DomainCheck, Multirange, Range, TypeDef, UserType};
+pub use user_objects::user_objects;
+
+use crate::PgError;
+
+/// Everything pgark dumps from one database, as read in one snapshot.
+#[derive(Debug, Clone)]
+pub(crate) struct Catalog {
+    pub schemas: Vec<Schema>,
+    pub extensions: Vec<Extension>,
+    pub extension_members: Vec<ExtensionMember>,
+    pub types: Vec<UserType>,
+    pub sequences: Vec<Sequence>,
+    pub tables: Vec<Table>,
+    pub constraints: Vec<Constraint>,
+    pub indexes: Vec<Index>,
+    pub depends: Vec<Depend>,
+}
+
+/// Settings that make the server print expressions, types and constants the same way whatever
+/// the session's defaults: names qualified unless in `pg_catalog` (empty `search_path`), dates in
+/// ISO order (a partition bound printed `01/02/2024` would be read back differently under another
+/// `DateStyle`), and floats exactly.
+const SESSION_SETTINGS: [(&str, &str); 4] = [
+    ("search_path", ""),
+    ("DateStyle", "ISO, YMD"),
+    ("IntervalStyle", "postgres"),
+    ("extra_float_digits", "3"),
+];
+
+/// Reads the catalog inside the caller's transaction, whose snapshot it sees. The settings above
+/// are set for the rest of that transaction.
+pub(crate) async fn read(client: &Client) -> Result<Catalog, PgError> {
+    prepare_session(client).await?;
+    let server_version_num = server_version_num(client).await?;
+    let tables = tables::read_tables(client).await?;
+    let table_oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
+    Ok(Catalog {
+        schemas: schemas::read_schemas(client).await?,
+        extensions: schemas::read_extensions(client).await?,
+        extension_members: depend::read_extension_members(client).await?,
+        types: types::read_types(client, server_version_num).await?,
+        sequences: sequences::read_sequences(client).await?,
+        constraints: constraints::read_constraints(client, &table_oids).await?,
+        indexes: indexes::read_indexes(client, &table_oids).await?,
+        depends: depend::read_depends(client).await?,
+        tables,
+    })
+}
+
+/// Applies [`SESSION_SETTINGS`] for the current transaction and checks that they held: outside a
+/// transaction block they would vanish after the statement, and the schema would be read
+/// without a consistent snapshot anyway.
+async fn prepare_session(client: &Client) -> Result<(), PgError> {
+    for (name, value) in SESSION_SETTINGS {
+        client
+            .query_one("SELECT pg_catalog.set_config($1, $2, true)", &[&name, &value])
+            .await
+            .map_err(|e| PgError::query(format!("setting {name} for reading the schema"), e))?;
+    }
+    let row = client
+        .query_one("SELECT pg_catalog.current_setting('search_path') AS path", &[])
+        .await
+        .map_err(|e| PgError::query("checking the session settings", e))?;
+    let path: String = rows::get(&row, "path", "the search path")?;
+    if path != "\"\"" && !path.is_empty() {
+        return Err(PgError::Catalog {
+            reason: "the schema must be read inside a transaction block (BEGIN ISOLATION LEVEL \
+                     REPEATABLE READ), but the connection is not in one"
+                .to_owned(),
+        });
+    }
+    Ok(())
+}
+
+async fn server_version_num(client: &Client) -> Result<i32, PgError> {
+    let row = client
+        .query_one(
+            "SELECT pg_catalog.current_setting('server_version_num')::int4 AS v",
+            &[],
+        )
+        .await
+        .map_err(|e| PgError::query("reading server_version_num", e))?;
+    rows::get(&row, "v", "server_version_num")
+}

@@ -1,0 +1,43 @@
+/// Storage errors. Variants mean the same for every store and always carry the object or location
+/// they are about.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("invalid object key {key:?}: {reason}")]
+    InvalidKey { key: String, reason: &'static str },
+
+    #[error("invalid backup location {location:?}: {reason}")]
+    InvalidLocation { location: String, reason: String },
+
+    #[error("{location} does not exist")]
+    NotFound { location: String },
+
+    #[error("{location} already exists")]
+    AlreadyExists { location: String },
+
+    #[error(
+        "{location} is {size} bytes long; bytes {start}..{end} were requested (the object is truncated)"
+    )]
+    RangeNotSatisfiable {
+        location: String,
+        start: u64,
+        end: u64,
+        size: u64,
+    },
+
+    /// A byte range whose start lies after its end: a caller bug, refused before any I/O.
+    #[error("{location}: invalid byte range {start}..{end} (start is after end)")]
+    InvalidRange {
+        location: String,
+        start: u64,
+        end: u64,
+    },
+
+    #[error("{operation} {location}: {source}")]
+    Io {
+        operation: &'static str,
+        location: String,
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,101 @@
+//! Command-line interface: one module per subcommand, each a clap `Args` struct and a `run` that
+//! turns validated arguments into engine options. No SQL, key layout or format parsing here.
+
+mod args;
+mod dump;
+mod output;
+mod restore;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pgark_engine::{Cancel, CancelHandle, EngineError};
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    pub const SUCCESS: u8 = 0;
+    /// The operation failed; the message says why.
+    pub const FAILURE: u8 = 1;
+    /// The command line was wrong (clap's own code).
+    pub const USAGE: u8 = 2;
+    /// Interrupted by SIGINT or SIGTERM; nothing half-done was left behind.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "pgark", version, about = "Logical backup and restore for PostgreSQL")]
+struct Cli {
+    #[command(flatten)]
+    output: output::OutputArgs,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Dump one database (schema and data, one consistent snapshot) into a new backup under DEST.
+    Dump(dump::DumpArgs),
+    /// Restore a backup into an empty database (or a new one with --create).
+    Restore(restore::RestoreArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::SUCCESS });
+        }
+    };
+    let output = match output::Output::init(&cli.output) {
+        Ok(output) => output,
+        Err(e) => {
+            eprintln!("pgark: error: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("pgark: error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    let result = runtime.block_on(async {
+        let (handle, cancel) = Cancel::new();
+        watch_signals(handle);
+        match cli.command {
+            Command::Dump(args) => dump::run(args, &output, cancel).await,
+            Command::Restore(args) => restore::run(args, &output, cancel).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::from(exit::SUCCESS),
+        Err(e) => {
+            output.error(&e);
+            let interrupted =
+                e.downcast_ref::<EngineError>().is_some_and(EngineError::is_interrupted);
+            ExitCode::from(if interrupted { exit::INTERRUPTED } else { exit::FAILURE })
+        }
+    }
+}
+
+/// SIGINT and SIGTERM request cancellation; the engines then stop and clean up.
+fn watch_signals(handle: CancelHandle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async move {
+        let (Ok(mut interrupt), Ok(mut terminate)) =
+            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+        else {
+            tracing::warn!("cannot install signal handlers; SIGINT/SIGTERM will stop pgark without cleanup");
+            return;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::warn!("signal received: stopping and cleaning up");
+        handle.cancel();
+    });
+}

@@ -1,0 +1,208 @@
+//! What pgark prints: logs (plain text or JSON lines on stderr), a progress line when stderr is
+//! a terminal, a one-line summary on stdout, and errors as one line on stderr.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use pgark_engine::Progress;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// More detail in the logs (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors on stderr; no progress and no per-table lines.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// No progress line even on a terminal.
+    #[arg(long, global = true)]
+    no_progress: bool,
+}
+
+#[derive(Debug)]
+pub struct Output {
+    show_progress: bool,
+    json: bool,
+}
+
+impl Output {
+    /// Sets up logging. `PGARK_LOG` (an `EnvFilter` directive such as `pgark_engine=debug`)
+    /// overrides the level chosen by the flags.
+    pub fn init(args: &OutputArgs) -> Result<Output, String> {
+        let show_progress = std::io::stderr().is_terminal() && !args.quiet && !args.no_progress;
+        // On a terminal the progress line replaces the per-table log lines.
+        let level = match (args.quiet, args.verbose, show_progress) {
+            (true, _, _) => "error",
+            (false, 0, true) => "warn",
+            (false, 0, false) => "info",
+            (false, 1, _) => "debug",
+            (false, _, _) => "trace",
+        };
+        let filter = match std::env::var("PGARK_LOG") {
+            Ok(directive) => EnvFilter::try_new(&directive)
+                .map_err(|e| format!("PGARK_LOG={directive:?} is not a valid log filter: {e}"))?,
+            Err(_) => EnvFilter::new(level),
+        };
+        let json = args.log_format == LogFormat::Json;
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(false);
+        let installed = if json {
+            builder.json().flatten_event(true).try_init()
+        } else {
+            builder.without_time().try_init()
+        };
+        installed.map_err(|e| format!("cannot set up logging: {e}"))?;
+        Ok(Output { show_progress, json })
+    }
+
+    /// Starts the progress line (on a terminal) for an operation described by `verb`.
+    pub fn progress(&self, verb: &'static str, progress: Arc<Progress>) -> ProgressLine {
+        if !self.show_progress {
+            return ProgressLine { bar: None, task: None };
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(verb);
+        let ticker = bar.clone();
+        let started = Instant::now();
+        let task = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                interval.tick().await;
+                ticker.set_message(progress_message(&progress, started.elapsed()));
+                ticker.tick();
+            }
+        });
+        ProgressLine { bar: Some(bar), task: Some(task) }
+    }
+
+    /// The final one-line summary, on stdout.
+    pub fn summary(&self, line: &str) {
+        println!("{line}");
+    }
+
+    /// An error, as one line on stderr.
+    pub fn error(&self, error: &anyhow::Error) {
+        let message = render_error(error);
+        if self.json {
+            let escaped = serde_json::to_string(&message).unwrap_or_default();
+            eprintln!("{{\"level\":\"ERROR\",\"message\":{escaped}}}");
+        } else {
+            eprintln!("pgark: error: {message}");
+        }
+    }
+}
+
+/// The progress line on a terminal; cleared when dropped.
+pub struct ProgressLine {
+    bar: Option<ProgressBar>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for ProgressLine {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn progress_message(progress: &Progress, elapsed: Duration) -> String {
+    let raw = Progress::get(&progress.raw_bytes);
+    format!(
+        "tables {}/{} · {} rows · {} · {}/s",
+        Progress::get(&progress.tables_done),
+        Progress::get(&progress.tables_total),
+        thousands(Progress::get(&progress.rows)),
+        bytes(raw),
+        bytes(rate(raw, elapsed)),
+    )
+}
+
+/// Bytes per second over `elapsed`.
+pub fn rate(bytes: u64, elapsed: Duration) -> u64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 { (bytes as f64 / secs) as u64 } else { 0 }
+}
+
+/// `1,234,567`
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `512.0 MiB`
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+/// The error and those of its causes whose text it does not already contain, joined by `: `.
+fn render_error(error: &anyhow::Error) -> String {
+    let mut message = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_formatted_for_people() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(3 << 20), "3.0 MiB");
+    }
+
+    #[test]
+    fn error_chains_are_not_repeated() {
+        let inner = std::io::Error::other("disk full");
+        let error = anyhow::Error::new(inner).context("writing x: disk full");
+        assert_eq!(render_error(&error), "writing x: disk full");
+        let error = anyhow::Error::new(std::io::Error::other("boom")).context("writing y");
+        assert_eq!(render_error(&error), "writing y: boom");
+    }
+}

@@ -1,0 +1,294 @@
+//! Helpers shared by the end-to-end tests: run the real `pgark` binary, load fixtures, and compare
+//! databases (every table's rows as a multiset, sequences, and the shape of the schema).
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+
+use pgark_testkit::TestDb;
+
+/// The outcome of one `pgark` run.
+#[derive(Debug)]
+pub struct Run {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts success and returns self, printing everything pgark said otherwise.
+    #[track_caller]
+    pub fn success(self) -> Self {
+        assert!(self.status.success(), "pgark failed ({}):\nstdout:\n{}\nstderr:\n{}", self.status, self.stdout, self.stderr);
+        self
+    }
+
+    /// Asserts a non-zero exit with exactly one error line, which is returned.
+    #[track_caller]
+    pub fn failure(self) -> String {
+        assert_eq!(
+            self.status.code(),
+            Some(1),
+            "expected exit code 1:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        let errors: Vec<&str> =
+            self.stderr.lines().filter(|line| line.starts_with("pgark: error: ")).collect();
+        assert_eq!(errors.len(), 1, "expected one error line, stderr:\n{}", self.stderr);
+        assert_eq!(self.stderr.lines().last(), Some(errors[0]), "the error must be the last line:\n{}", self.stderr);
+        errors[0].to_owned()
+    }
+}
+
+/// A `pgark` command with no PG* variables inherited from the environment running the tests.
+pub fn pgark_command(args: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pgark"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PG") {
+            command.env_remove(&key);
+        }
+    }
+    command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command.kill_on_drop(true);
+    command
+}
+
+/// Runs `pgark` to completion.
+pub async fn pgark(args: &[&str]) -> Run {
+    let output = pgark_command(args).output().await.expect("start the pgark binary");
+    Run {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// The project's own fixture database (testdata/fixture.sql).
+pub async fn load_fixture(db: &TestDb) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/fixture.sql");
+    let sql = std::fs::read_to_string(&path).expect("read testdata/fixture.sql");
+    db.execute(&sql).await;
+}
+
+/// The one backup directory under `dest`.
+pub fn only_backup(dest: &Path) -> PathBuf {
+    let entries: Vec<PathBuf> = std::fs::read_dir(dest)
+        .expect("read the backup destination")
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    assert_eq!(entries.len(), 1, "expected one backup in {}: {entries:?}", dest.display());
+    entries.into_iter().next().expect("one entry")
+}
+
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
+
+/// The manifest of a backup directory, as JSON.
+pub fn read_manifest(backup: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(backup.join("manifest.json")).expect("read manifest.json");
+    serde_json::from_slice(&bytes).expect("manifest is JSON")
+}
+
+/// Dumps `source` with the real binary and restores it into a new database with `--create`;
+/// returns the restored database.
+pub async fn dump_and_restore(source: &TestDb, dump_args: &[&str], restore_args: &[&str]) -> TestDb {
+    let dest = tempfile::tempdir().expect("temp dir");
+    let url = source.url();
+    let mut args = vec!["dump", url.as_str(), path_str(dest.path())];
+    args.extend_from_slice(dump_args);
+    pgark(&args).await.success();
+    let backup = only_backup(dest.path());
+
+    let target = pgark_testkit::server().database(&pgark_testkit::unique_name("restored"));
+    let target_url = target.url();
+    let mut args = vec!["restore", path_str(&backup), "--target", &target_url, "--create"];
+    args.extend_from_slice(restore_args);
+    pgark(&args).await.success();
+    target
+}
+
+/// Everything the comparison looks at, keyed for readable diffs.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Contents {
+    /// table → (row count, order-independent digest of its rows)
+    pub rows: BTreeMap<String, (i64, String)>,
+    /// sequence → its definition and state
+    pub sequences: BTreeMap<String, String>,
+    /// table → its columns' definitions (name, type, nullability, default, identity, generated)
+    pub columns: BTreeMap<String, Vec<String>>,
+    /// table or domain → its constraints' definitions
+    pub constraints: BTreeMap<String, Vec<String>>,
+    pub indexes: Vec<String>,
+}
+
+const USER_NAMESPACES: &str = "SELECT oid FROM pg_catalog.pg_namespace \
+     WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%'";
+
+/// Reads what [`Contents`] holds from `db`.
+pub async fn contents(db: &TestDb) -> Contents {
+    let client = db.client().await;
+    client
+        .batch_execute("SET search_path = ''; SET extra_float_digits = 3; SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET IntervalStyle = 'postgres'")
+        .await
+        .expect("session setup");
+
+    let tables = client
+        .query(
+            &format!(
+                "SELECT c.oid, format('%I.%I', n.nspname, c.relname), c.relkind::text \
+                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r', 'p') AND n.oid IN ({USER_NAMESPACES}) ORDER BY 2"
+            ),
+            &[],
+        )
+        .await
+        .expect("list tables");
+
+    let mut rows = BTreeMap::new();
+    let mut columns = BTreeMap::new();
+    for table in &tables {
+        let oid: u32 = table.get(0);
+        let name: String = table.get(1);
+        let kind: String = table.get(2);
+        let cols = client
+            .query(
+                "SELECT quote_ident(a.attname), \
+                        concat_ws(' ', quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod), \
+                           CASE WHEN a.attnotnull THEN 'NOT NULL' END, \
+                           'default:' || pg_catalog.pg_get_expr(d.adbin, d.adrelid), \
+                           'identity:' || nullif(a.attidentity, ''), \
+                           'generated:' || nullif(a.attgenerated, ''), \
+                           'collation:' || nullif(a.attcollation, 0)::regcollation::text) \
+                 FROM pg_catalog.pg_attribute a \
+                 LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+                 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attname",
+                &[&oid],
+            )
+            .await
+            .expect("read columns");
+        columns.insert(name.clone(), cols.iter().map(|r| r.get::<_, String>(1)).collect());
+        if kind == "r" {
+            let row_expr = cols.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join(", ");
+            let digest = client
+                .query_one(
+                    &format!(
+                        "SELECT count(*), coalesce(md5(string_agg(r, E'\\n' ORDER BY r)), '') \
+                         FROM (SELECT ROW({row_expr})::text COLLATE \"C\" AS r FROM ONLY {name}) s"
+                    ),
+                    &[],
+                )
+                .await
+                .unwrap_or_else(|e| panic!("digest of {name}: {e}"));
+            rows.insert(name, (digest.get(0), digest.get(1)));
+        }
+    }
+
+    let mut sequences = BTreeMap::new();
+    let seqs = client
+        .query(
+            &format!(
+                "SELECT format('%I.%I', n.nspname, c.relname), \
+                        concat_ws(' ', pg_catalog.format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmax, s.seqmin, s.seqcache, s.seqcycle) \
+                 FROM pg_catalog.pg_sequence s JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.oid IN ({USER_NAMESPACES})"
+            ),
+            &[],
+        )
+        .await
+        .expect("list sequences");
+    for seq in &seqs {
+        let name: String = seq.get(0);
+        let definition: String = seq.get(1);
+        let state = client
+            .query_one(&format!("SELECT last_value, is_called FROM {name}"), &[])
+            .await
+            .expect("read sequence state");
+        let last_value: i64 = state.get(0);
+        let is_called: bool = state.get(1);
+        sequences.insert(name, format!("{definition} last_value={last_value} is_called={is_called}"));
+    }
+
+    let mut constraints: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for row in client
+        .query(
+            &format!(
+                "SELECT coalesce(c.conrelid::regclass::text, c.contypid::regtype::text), \
+                        format('%I %s', c.conname, pg_catalog.pg_get_constraintdef(c.oid)) \
+                 FROM pg_catalog.pg_constraint c WHERE c.connamespace IN ({USER_NAMESPACES}) \
+                 AND c.contype <> 'n' ORDER BY 1, 2"
+            ),
+            &[],
+        )
+        .await
+        .expect("list constraints")
+    {
+        constraints.entry(row.get(0)).or_default().push(row.get(1));
+    }
+    let indexes = client
+        .query(
+            &format!(
+                "SELECT pg_catalog.pg_get_indexdef(i.indexrelid) FROM pg_catalog.pg_index i \
+                 JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace IN ({USER_NAMESPACES}) \
+                 ORDER BY 1"
+            ),
+            &[],
+        )
+        .await
+        .expect("list indexes")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Contents { rows, sequences, columns, constraints, indexes }
+}
+
+/// Asserts that two databases hold the same tables, rows, sequences, constraints and indexes.
+pub async fn assert_same_contents(source: &TestDb, restored: &TestDb) {
+    let expected = contents(source).await;
+    let actual = contents(restored).await;
+    assert!(!expected.rows.is_empty(), "the source database has no tables; the comparison would prove nothing");
+    assert_eq!(actual.rows.keys().collect::<Vec<_>>(), expected.rows.keys().collect::<Vec<_>>(), "tables differ");
+    for (table, rows) in &expected.rows {
+        assert_eq!(actual.rows.get(table), Some(rows), "rows of {table} differ");
+    }
+    assert_eq!(actual.sequences, expected.sequences, "sequences differ");
+    assert_eq!(actual.columns, expected.columns, "columns differ");
+    assert_eq!(actual.constraints, expected.constraints, "constraints differ");
+    assert_eq!(actual.indexes, expected.indexes, "indexes differ");
+}
+
+/// Names of user objects in `db` (relations, types, schemas other than public, routines), to
+/// check that a failed restore left nothing behind.
+pub async fn user_objects(db: &TestDb) -> Vec<String> {
+    let client = db.client().await;
+    client
+        .query(
+            &format!(
+                "SELECT 'relation ' || c.oid::regclass::text FROM pg_catalog.pg_class c WHERE c.relnamespace IN ({USER_NAMESPACES}) \
+                 UNION ALL SELECT 'type ' || t.oid::regtype::text FROM pg_catalog.pg_type t WHERE t.typnamespace IN ({USER_NAMESPACES}) AND t.typrelid = 0 AND t.typelem = 0 \
+                 UNION ALL SELECT 'schema ' || n.nspname FROM pg_catalog.pg_namespace n WHERE n.oid IN ({USER_NAMESPACES}) AND n.nspname <> 'public' \
+                 UNION ALL SELECT 'routine ' || p.oid::regprocedure::text FROM pg_catalog.pg_proc p WHERE p.pronamespace IN ({USER_NAMESPACES}) \
+                 ORDER BY 1"
+            ),
+            &[],
+        )
+        .await
+        .expect("list user objects")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// Whether database `name` exists on the test server.
+pub async fn database_exists(name: &str) -> bool {
+    let client = pgark_testkit::server().database("postgres").client().await;
+    client
+        .query_opt("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", &[&name])
+        .await
+        .expect("query pg_database")
+        .is_some()
+}

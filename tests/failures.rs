@@ -1,0 +1,207 @@
+//! What happens when things go wrong: damaged archives, killed dumps, failed restores, bad input.
+//! Each failure must give one clear error line, a non-zero exit, and leave the target unchanged.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use pgark_testkit::{TestDb, server, unique_name};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// A database with a few tables, one spanning many chunks at a 64 KiB chunk size.
+async fn small_source(prefix: &str) -> TestDb {
+    let source = server().create_database(prefix).await;
+    source
+        .execute(
+            "CREATE SCHEMA app;
+             CREATE TYPE app.state AS ENUM ('new', 'done');
+             CREATE TABLE app.tasks (id integer PRIMARY KEY, title text NOT NULL, state app.state);
+             INSERT INTO app.tasks SELECT g, repeat(md5(g::text), 4), 'new' FROM generate_series(1, 20000) g;
+             CREATE TABLE app.notes (id serial PRIMARY KEY, task_id integer REFERENCES app.tasks (id), body text);
+             INSERT INTO app.notes (task_id, body) SELECT g, 'note ' || g FROM generate_series(1, 100) g;",
+        )
+        .await;
+    source
+}
+
+async fn dump_to(source: &TestDb, dest: &Path) -> std::path::PathBuf {
+    pgark(&["dump", &source.url(), path_str(dest), "--chunk-size", "64KiB"]).await.success();
+    only_backup(dest)
+}
+
+/// Flips one byte in the middle of chunk `chunk` of table `table`; returns the object's name.
+fn flip_byte_in_chunk(backup: &Path, table: &str, chunk: usize) -> String {
+    let manifest = read_manifest(backup);
+    let entry = manifest["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .find(|t| t["name"] == table)
+        .unwrap_or_else(|| panic!("{table} in the manifest"));
+    let chunk = &entry["chunks"][chunk];
+    let object = chunk["object"].as_str().expect("object").to_owned();
+    let offset = chunk["offset"].as_u64().expect("offset") + chunk["length"].as_u64().expect("length") / 2;
+    let path = backup.join(&object);
+    let mut bytes = std::fs::read(&path).expect("read data object");
+    bytes[usize::try_from(offset).expect("offset fits")] ^= 0x40;
+    std::fs::write(&path, bytes).expect("write damaged object");
+    object
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flipped_byte_fails_restore_naming_object_and_chunk_and_drops_the_created_database() {
+    let source = small_source("flip_create").await;
+    let dest = tempfile::tempdir().expect("temp dir");
+    let backup = dump_to(&source, dest.path()).await;
+    let object = flip_byte_in_chunk(&backup, "tasks", 3);
+
+    let target_name = unique_name("flip_target");
+    let target = server().database(&target_name);
+    let error = pgark(&["restore", path_str(&backup), "--target", &target.url(), "--create"]).await.failure();
+    assert!(error.contains(&object), "{error}");
+    assert!(error.contains("chunk 3") && error.contains("app.tasks"), "{error}");
+    assert!(error.contains("SHA-256"), "{error}");
+    assert!(error.contains("was dropped"), "{error}");
+    assert!(!database_exists(&target_name).await, "the database the restore created must be gone");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_restore_into_an_existing_empty_database_removes_everything_it_created() {
+    let source = small_source("flip_existing").await;
+    let dest = tempfile::tempdir().expect("temp dir");
+    let backup = dump_to(&source, dest.path()).await;
+    flip_byte_in_chunk(&backup, "tasks", 5);
+
+    let target = server().create_database("flip_existing_target").await;
+    let before = user_objects(&target).await;
+    assert!(before.is_empty(), "{before:?}");
+    let error = pgark(&["restore", path_str(&backup), "--target", &target.url()]).await.failure();
+    assert!(error.contains("left as it was"), "{error}");
+    assert_eq!(user_objects(&target).await, before, "the target must be as it was");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_dump_leaves_no_manifest_and_restore_says_incomplete() {
+    let source = server().create_database("killed").await;
+    source
+        .execute(
+            "CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 4) AS filler FROM generate_series(1, 600000) g;",
+        )
+        .await;
+    let dest = tempfile::tempdir().expect("temp dir");
+    let mut command = pgark_command(&[
+        "dump",
+        &source.url(),
+        path_str(dest.path()),
+        "--jobs",
+        "1",
+        "--chunk-size",
+        "64KiB",
+    ]);
+    command.env("PGARK_LOG", "pgark_engine=debug");
+    let mut child = command.spawn().expect("start pgark");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut lines = BufReader::new(stderr).lines();
+    // Kill it as soon as it has stored its first chunk: part-way, by construction.
+    loop {
+        let line = lines.next_line().await.expect("read stderr").unwrap_or_else(|| {
+            panic!("pgark ended before storing a chunk")
+        });
+        if line.contains("chunk stored") {
+            break;
+        }
+    }
+    child.start_kill().expect("kill pgark");
+    let status = child.wait().await.expect("wait for pgark");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "pgark must have been killed, not finished: {status}");
+
+    let backup = only_backup(dest.path());
+    assert!(!backup.join("manifest.json").exists(), "a killed dump must not leave a manifest");
+    let target = server().create_database("killed_target").await;
+    let error = pgark(&["restore", path_str(&backup), "--target", &target.url()]).await.failure();
+    assert!(error.contains("incomplete"), "{error}");
+    assert!(user_objects(&target).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_server_is_one_clear_error_and_writes_nothing() {
+    let dest = tempfile::tempdir().expect("temp dir");
+    let out = dest.path().join("backups");
+    let error = pgark(&["dump", "postgres://nobody@127.0.0.1:1/db", path_str(&out)]).await.failure();
+    assert!(error.contains("127.0.0.1:1"), "{error}");
+    assert!(error.to_lowercase().contains("connect"), "{error}");
+    assert!(!out.exists(), "nothing may be written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_password_is_one_clear_error_without_the_password() {
+    let db = server().create_database("password").await;
+    db.execute(
+        "DO $$ BEGIN
+           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pgark_pw_tester') THEN
+             CREATE ROLE pgark_pw_tester LOGIN PASSWORD 'right-secret' IN ROLE pgark_password_users;
+           END IF;
+         END $$;",
+    )
+    .await;
+    let socket = server().socket_dir().to_str().expect("utf-8 socket dir").to_owned();
+    let url = format!(
+        "host={socket} port={} user=pgark_pw_tester password=Wr0ngSecretValue dbname={}",
+        server().port(),
+        db.name()
+    );
+    let dest = tempfile::tempdir().expect("temp dir");
+    let out = dest.path().join("backups");
+    let run = pgark(&["dump", &url, path_str(&out)]).await;
+    assert!(!run.stdout.contains("Wr0ngSecretValue") && !run.stderr.contains("Wr0ngSecretValue"));
+    let error = run.failure();
+    assert!(error.contains("password authentication failed"), "{error}");
+    assert!(error.contains("pgark_pw_tester"), "{error}");
+    assert!(!out.exists(), "nothing may be written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_into_a_non_empty_database_is_refused_and_changes_nothing() {
+    let source = small_source("nonempty_source").await;
+    let dest = tempfile::tempdir().expect("temp dir");
+    let backup = dump_to(&source, dest.path()).await;
+    let target = server().create_database("nonempty_target").await;
+    target.execute("CREATE TABLE keep_me (x integer); INSERT INTO keep_me VALUES (42);").await;
+    let before = user_objects(&target).await;
+
+    let error = pgark(&["restore", path_str(&backup), "--target", &target.url()]).await.failure();
+    assert!(error.contains("not empty") && error.contains("keep_me"), "{error}");
+    assert!(error.contains("--create"), "the error must say the way forward: {error}");
+    assert_eq!(user_objects(&target).await, before);
+    let kept: i32 = target.client().await.query_one("SELECT x FROM keep_me", &[]).await.expect("select").get(0);
+    assert_eq!(kept, 42);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_of_a_missing_backup_directory_is_one_clear_error() {
+    let dest = tempfile::tempdir().expect("temp dir");
+    let target = server().create_database("missing_backup_target").await;
+    let missing = dest.path().join("nowhere/2026-01-01T000000Z");
+    let error = pgark(&["restore", path_str(&missing), "--target", &target.url()]).await.failure();
+    assert!(error.contains("does not exist"), "{error}");
+    assert!(error.contains("nowhere"), "{error}");
+
+    let missing_id = dest.path().join("2026-01-01T000000Z");
+    let error = pgark(&["restore", path_str(&missing_id), "--target", &target.url()]).await.failure();
+    assert!(error.contains("does not exist"), "{error}");
+    assert!(user_objects(&target).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_with_create_refuses_an_existing_database() {
+    let source = small_source("exists_source").await;
+    let dest = tempfile::tempdir().expect("temp dir");
+    let backup = dump_to(&source, dest.path()).await;
+    let target = server().create_database("exists_target").await;
+    let error =
+        pgark(&["restore", path_str(&backup), "--target", &target.url(), "--create"]).await.failure();
+    assert!(error.contains("already exists"), "{error}");
+    assert!(database_exists(target.name()).await, "an existing database must never be dropped");
+}

@@ -1,0 +1,189 @@
+//! Dump a database with the real binary, restore it into a new one, and compare everything.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use common::*;
+use pgark_testkit::server;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fixture_round_trips_identically() {
+    let source = server().create_database("fixture").await;
+    load_fixture(&source).await;
+    // A small chunk size so that tables span several chunks and one row is larger than a chunk.
+    let restored =
+        dump_and_restore(&source, &["--jobs", "3", "--chunk-size", "64KiB"], &["--jobs", "3"]).await;
+    assert_same_contents(&source, &restored).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn archive_is_readable_with_standard_tools() {
+    let source = server().create_database("inspect").await;
+    load_fixture(&source).await;
+    let dest = tempfile::tempdir().expect("temp dir");
+    pgark(&["dump", &source.url(), path_str(dest.path()), "--chunk-size", "64KiB"]).await.success();
+    let backup = only_backup(dest.path());
+
+    // The manifest checksum is the SHA-256 of everything after its second line.
+    let text = std::fs::read_to_string(backup.join("manifest.json")).expect("manifest");
+    let mut parts = text.splitn(3, '\n');
+    assert_eq!(parts.next(), Some("{"));
+    let checksum_line = parts.next().expect("checksum line");
+    let rest = parts.next().expect("body");
+    let sha = sha256_of(rest.as_bytes());
+    assert_eq!(checksum_line, format!("  \"manifest_sha256\": \"{sha}\","));
+
+    let manifest = read_manifest(&backup);
+    assert_eq!(manifest["format_version"], 1);
+    assert!(manifest["source"]["snapshot_id"].as_str().is_some_and(|s| !s.is_empty()));
+    let tables = manifest["tables"].as_array().expect("tables");
+    let big = tables.iter().find(|t| t["name"] == "big_rows").expect("big_rows in the manifest");
+    let chunks = big["chunks"].as_array().expect("chunks");
+    assert!(chunks.len() > 2, "big_rows must span several chunks: {}", chunks.len());
+    assert!(
+        chunks.iter().any(|c| c["raw_length"].as_u64().expect("raw_length") > 64 << 10),
+        "the 3 MB row must sit in a chunk larger than the chunk size"
+    );
+    let object = backup.join(chunks[0]["object"].as_str().expect("object"));
+
+    // Each chunk is an independent zstd frame whose SHA-256 is recorded.
+    let stored = std::fs::read(&object).expect("data object");
+    let first = &chunks[0];
+    let offset = first["offset"].as_u64().expect("offset") as usize;
+    let length = first["length"].as_u64().expect("length") as usize;
+    assert_eq!(sha256_of(&stored[offset..offset + length]), first["sha256"].as_str().expect("sha256"));
+
+    // `zstd -dc object` prints the COPY text: as many lines as the table has rows.
+    let output = std::process::Command::new("zstd")
+        .arg("-dc")
+        .arg(&object)
+        .output()
+        .expect("zstd must be installed (apt-get install -y zstd)");
+    assert!(output.status.success(), "zstd -dc failed: {}", String::from_utf8_lossy(&output.stderr));
+    let lines = output.stdout.iter().filter(|&&b| b == b'\n').count() as u64;
+    assert_eq!(lines, big["row_count"].as_u64().expect("row_count"));
+    assert_eq!(lines, 20_000);
+    assert!(output.stdout.starts_with(b"1\t0123456789abcdef"));
+}
+
+fn sha256_of(data: &[u8]) -> String {
+    let output = {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sha256sum (coreutils)");
+        child.stdin.take().expect("stdin").write_all(data).expect("write to sha256sum");
+        child.wait_with_output().expect("sha256sum output")
+    };
+    String::from_utf8_lossy(&output.stdout).split_whitespace().next().expect("a digest").to_owned()
+}
+
+async fn corpus_round_trips(corpus: &str) {
+    let name = pgark_testkit::unique_name(&corpus.replace('-', "_"));
+    let source = server().load_corpus(corpus, &name).await;
+    let restored = dump_and_restore(&source, &["--jobs", "2"], &["--jobs", "2"]).await;
+    assert_same_contents(&source, &restored).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pagila_round_trips() {
+    corpus_round_trips("pagila").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chinook_round_trips() {
+    corpus_round_trips("chinook").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn northwind_round_trips() {
+    corpus_round_trips("northwind").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn french_towns_round_trips() {
+    corpus_round_trips("french-towns").await;
+}
+
+/// While a writer keeps moving value between two tables, one transaction at a time, a dump is
+/// taken; the restored copy must show the total unchanged (one snapshot for every table).
+#[tokio::test(flavor = "multi_thread")]
+async fn dump_is_consistent_under_concurrent_transfers() {
+    const ACCOUNTS: i64 = 1000;
+    const TOTAL: i64 = ACCOUNTS * 1000;
+    let source = server().create_database("transfers").await;
+    source
+        .execute(&format!(
+            "CREATE TABLE checking (id integer PRIMARY KEY, balance bigint NOT NULL);
+             CREATE TABLE savings (id integer PRIMARY KEY, balance bigint NOT NULL);
+             INSERT INTO checking SELECT g, 1000 FROM generate_series(1, {ACCOUNTS}) g;
+             INSERT INTO savings SELECT g, 0 FROM generate_series(1, {ACCOUNTS}) g;
+             -- Padding, so the dump takes a while and the two tables are read at different times.
+             CREATE TABLE padding AS SELECT g, repeat(md5(g::text), 8) AS filler FROM generate_series(1, 300000) g;"
+        ))
+        .await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let committed = Arc::new(AtomicU64::new(0));
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let writer = {
+        let stop = stop.clone();
+        let committed = committed.clone();
+        let client = source.client().await;
+        tokio::spawn(async move {
+            let mut started = Some(started_tx);
+            let mut i: i64 = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let id = i % ACCOUNTS + 1;
+                let amount = i % 7 + 1;
+                client
+                    .batch_execute(&format!(
+                        "BEGIN;
+                         UPDATE checking SET balance = balance - {amount} WHERE id = {id};
+                         UPDATE savings SET balance = balance + {amount} WHERE id = {id};
+                         COMMIT;"
+                    ))
+                    .await
+                    .expect("transfer");
+                i += 1;
+                committed.fetch_add(1, Ordering::Relaxed);
+                if i == 100 {
+                    if let Some(tx) = started.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+        })
+    };
+    started_rx.await.expect("the writer commits transfers before the dump starts");
+    let before = committed.load(Ordering::Relaxed);
+
+    let dest = tempfile::tempdir().expect("temp dir");
+    pgark(&["dump", &source.url(), path_str(dest.path()), "--jobs", "2", "--chunk-size", "64KiB"])
+        .await
+        .success();
+    let during = committed.load(Ordering::Relaxed) - before;
+    stop.store(true, Ordering::Relaxed);
+    writer.await.expect("writer task");
+    assert!(during > 0, "the writer must have committed transfers while the dump ran");
+
+    let backup = only_backup(dest.path());
+    let target = server().database(&pgark_testkit::unique_name("transfers_restored"));
+    pgark(&["restore", path_str(&backup), "--target", &target.url(), "--create"]).await.success();
+    let row = target
+        .client()
+        .await
+        .query_one(
+            "SELECT (SELECT sum(balance) FROM checking)::int8, (SELECT sum(balance) FROM savings)::int8",
+            &[],
+        )
+        .await
+        .expect("sum balances");
+    let (checking, savings): (i64, i64) = (row.get(0), row.get(1));
+    assert_eq!(checking + savings, TOTAL, "checking {checking} + savings {savings}");
+    assert!(savings > 0, "the snapshot must include the transfers committed before the dump");
+}
