@@ -26,7 +26,15 @@ async fn small_source(prefix: &str) -> TestDb {
 }
 
 async fn dump_to(source: &TestDb, dest: &Path) -> std::path::PathBuf {
-    pgark(&["dump", &source.url(), path_str(dest), "--chunk-size", "64KiB"]).await.success();
+    pgark(&[
+        "dump",
+        &source.url(),
+        path_str(dest),
+        "--chunk-size",
+        "64KiB",
+    ])
+    .await
+    .success();
     only_backup(dest)
 }
 
@@ -41,7 +49,8 @@ fn flip_byte_in_chunk(backup: &Path, table: &str, chunk: usize) -> String {
         .unwrap_or_else(|| panic!("{table} in the manifest"));
     let chunk = &entry["chunks"][chunk];
     let object = chunk["object"].as_str().expect("object").to_owned();
-    let offset = chunk["offset"].as_u64().expect("offset") + chunk["length"].as_u64().expect("length") / 2;
+    let offset =
+        chunk["offset"].as_u64().expect("offset") + chunk["length"].as_u64().expect("length") / 2;
     let path = backup.join(&object);
     let mut bytes = std::fs::read(&path).expect("read data object");
     bytes[usize::try_from(offset).expect("offset fits")] ^= 0x40;
@@ -58,12 +67,26 @@ async fn flipped_byte_fails_restore_naming_object_and_chunk_and_drops_the_create
 
     let target_name = unique_name("flip_target");
     let target = server().database(&target_name);
-    let error = pgark(&["restore", path_str(&backup), "--target", &target.url(), "--create"]).await.failure();
+    let error = pgark(&[
+        "restore",
+        path_str(&backup),
+        "--target",
+        &target.url(),
+        "--create",
+    ])
+    .await
+    .failure();
     assert!(error.contains(&object), "{error}");
-    assert!(error.contains("chunk 3") && error.contains("app.tasks"), "{error}");
+    assert!(
+        error.contains("chunk 3") && error.contains("app.tasks"),
+        "{error}"
+    );
     assert!(error.contains("SHA-256"), "{error}");
     assert!(error.contains("was dropped"), "{error}");
-    assert!(!database_exists(&target_name).await, "the database the restore created must be gone");
+    assert!(
+        !database_exists(&target_name).await,
+        "the database the restore created must be gone"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -76,9 +99,15 @@ async fn failed_restore_into_an_existing_empty_database_removes_everything_it_cr
     let target = server().create_database("flip_existing_target").await;
     let before = user_objects(&target).await;
     assert!(before.is_empty(), "{before:?}");
-    let error = pgark(&["restore", path_str(&backup), "--target", &target.url()]).await.failure();
+    let error = pgark(&["restore", path_str(&backup), "--target", &target.url()])
+        .await
+        .failure();
     assert!(error.contains("left as it was"), "{error}");
-    assert_eq!(user_objects(&target).await, before, "the target must be as it was");
+    assert_eq!(
+        user_objects(&target).await,
+        before,
+        "the target must be as it was"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -105,9 +134,11 @@ async fn killed_dump_leaves_no_manifest_and_restore_says_incomplete() {
     let mut lines = BufReader::new(stderr).lines();
     // Kill it as soon as it has stored its first chunk: part-way, by construction.
     loop {
-        let line = lines.next_line().await.expect("read stderr").unwrap_or_else(|| {
-            panic!("pgark ended before storing a chunk")
-        });
+        let line = lines
+            .next_line()
+            .await
+            .expect("read stderr")
+            .unwrap_or_else(|| panic!("pgark ended before storing a chunk"));
         if line.contains("chunk stored") {
             break;
         }
@@ -115,12 +146,21 @@ async fn killed_dump_leaves_no_manifest_and_restore_says_incomplete() {
     child.start_kill().expect("kill pgark");
     let status = child.wait().await.expect("wait for pgark");
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(status.signal(), Some(9), "pgark must have been killed, not finished: {status}");
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "pgark must have been killed, not finished: {status}"
+    );
 
     let backup = only_backup(dest.path());
-    assert!(!backup.join("manifest.json").exists(), "a killed dump must not leave a manifest");
+    assert!(
+        !backup.join("manifest.json").exists(),
+        "a killed dump must not leave a manifest"
+    );
     let target = server().create_database("killed_target").await;
-    let error = pgark(&["restore", path_str(&backup), "--target", &target.url()]).await.failure();
+    let error = pgark(&["restore", path_str(&backup), "--target", &target.url()])
+        .await
+        .failure();
     assert!(error.contains("incomplete"), "{error}");
     assert!(user_objects(&target).await.is_empty());
 }
@@ -129,7 +169,9 @@ async fn killed_dump_leaves_no_manifest_and_restore_says_incomplete() {
 async fn unreachable_server_is_one_clear_error_and_writes_nothing() {
     let dest = tempfile::tempdir().expect("temp dir");
     let out = dest.path().join("backups");
-    let error = pgark(&["dump", "postgres://nobody@127.0.0.1:1/db", path_str(&out)]).await.failure();
+    let error = pgark(&["dump", "postgres://nobody@127.0.0.1:1/db", path_str(&out)])
+        .await
+        .failure();
     assert!(error.contains("127.0.0.1:1"), "{error}");
     assert!(error.to_lowercase().contains("connect"), "{error}");
     assert!(!out.exists(), "nothing may be written");
@@ -146,7 +188,11 @@ async fn wrong_password_is_one_clear_error_without_the_password() {
          END $$;",
     )
     .await;
-    let socket = server().socket_dir().to_str().expect("utf-8 socket dir").to_owned();
+    let socket = server()
+        .socket_dir()
+        .to_str()
+        .expect("utf-8 socket dir")
+        .to_owned();
     let url = format!(
         "host={socket} port={} user=pgark_pw_tester password=Wr0ngSecretValue dbname={}",
         server().port(),
@@ -168,14 +214,30 @@ async fn restore_into_a_non_empty_database_is_refused_and_changes_nothing() {
     let dest = tempfile::tempdir().expect("temp dir");
     let backup = dump_to(&source, dest.path()).await;
     let target = server().create_database("nonempty_target").await;
-    target.execute("CREATE TABLE keep_me (x integer); INSERT INTO keep_me VALUES (42);").await;
+    target
+        .execute("CREATE TABLE keep_me (x integer); INSERT INTO keep_me VALUES (42);")
+        .await;
     let before = user_objects(&target).await;
 
-    let error = pgark(&["restore", path_str(&backup), "--target", &target.url()]).await.failure();
-    assert!(error.contains("not empty") && error.contains("keep_me"), "{error}");
-    assert!(error.contains("--create"), "the error must say the way forward: {error}");
+    let error = pgark(&["restore", path_str(&backup), "--target", &target.url()])
+        .await
+        .failure();
+    assert!(
+        error.contains("not empty") && error.contains("keep_me"),
+        "{error}"
+    );
+    assert!(
+        error.contains("--create"),
+        "the error must say the way forward: {error}"
+    );
     assert_eq!(user_objects(&target).await, before);
-    let kept: i32 = target.client().await.query_one("SELECT x FROM keep_me", &[]).await.expect("select").get(0);
+    let kept: i32 = target
+        .client()
+        .await
+        .query_one("SELECT x FROM keep_me", &[])
+        .await
+        .expect("select")
+        .get(0);
     assert_eq!(kept, 42);
 }
 
@@ -184,12 +246,16 @@ async fn restore_of_a_missing_backup_directory_is_one_clear_error() {
     let dest = tempfile::tempdir().expect("temp dir");
     let target = server().create_database("missing_backup_target").await;
     let missing = dest.path().join("nowhere/2026-01-01T000000Z");
-    let error = pgark(&["restore", path_str(&missing), "--target", &target.url()]).await.failure();
+    let error = pgark(&["restore", path_str(&missing), "--target", &target.url()])
+        .await
+        .failure();
     assert!(error.contains("does not exist"), "{error}");
     assert!(error.contains("nowhere"), "{error}");
 
     let missing_id = dest.path().join("2026-01-01T000000Z");
-    let error = pgark(&["restore", path_str(&missing_id), "--target", &target.url()]).await.failure();
+    let error = pgark(&["restore", path_str(&missing_id), "--target", &target.url()])
+        .await
+        .failure();
     assert!(error.contains("does not exist"), "{error}");
     assert!(user_objects(&target).await.is_empty());
 }
@@ -200,8 +266,18 @@ async fn restore_with_create_refuses_an_existing_database() {
     let dest = tempfile::tempdir().expect("temp dir");
     let backup = dump_to(&source, dest.path()).await;
     let target = server().create_database("exists_target").await;
-    let error =
-        pgark(&["restore", path_str(&backup), "--target", &target.url(), "--create"]).await.failure();
+    let error = pgark(&[
+        "restore",
+        path_str(&backup),
+        "--target",
+        &target.url(),
+        "--create",
+    ])
+    .await
+    .failure();
     assert!(error.contains("already exists"), "{error}");
-    assert!(database_exists(target.name()).await, "an existing database must never be dropped");
+    assert!(
+        database_exists(target.name()).await,
+        "an existing database must never be dropped"
+    );
 }

@@ -13,8 +13,12 @@ async fn fixture_round_trips_identically() {
     let source = server().create_database("fixture").await;
     load_fixture(&source).await;
     // A small chunk size so that tables span several chunks and one row is larger than a chunk.
-    let restored =
-        dump_and_restore(&source, &["--jobs", "3", "--chunk-size", "64KiB"], &["--jobs", "3"]).await;
+    let restored = dump_and_restore(
+        &source,
+        &["--jobs", "3", "--chunk-size", "64KiB"],
+        &["--jobs", "3"],
+    )
+    .await;
     assert_same_contents(&source, &restored).await;
 }
 
@@ -23,7 +27,15 @@ async fn archive_is_readable_with_standard_tools() {
     let source = server().create_database("inspect").await;
     load_fixture(&source).await;
     let dest = tempfile::tempdir().expect("temp dir");
-    pgark(&["dump", &source.url(), path_str(dest.path()), "--chunk-size", "64KiB"]).await.success();
+    pgark(&[
+        "dump",
+        &source.url(),
+        path_str(dest.path()),
+        "--chunk-size",
+        "64KiB",
+    ])
+    .await
+    .success();
     let backup = only_backup(dest.path());
 
     // The manifest checksum is the SHA-256 of everything after its second line.
@@ -37,13 +49,26 @@ async fn archive_is_readable_with_standard_tools() {
 
     let manifest = read_manifest(&backup);
     assert_eq!(manifest["format_version"], 1);
-    assert!(manifest["source"]["snapshot_id"].as_str().is_some_and(|s| !s.is_empty()));
-    let tables = manifest["tables"].as_array().expect("tables");
-    let big = tables.iter().find(|t| t["name"] == "big_rows").expect("big_rows in the manifest");
-    let chunks = big["chunks"].as_array().expect("chunks");
-    assert!(chunks.len() > 2, "big_rows must span several chunks: {}", chunks.len());
     assert!(
-        chunks.iter().any(|c| c["raw_length"].as_u64().expect("raw_length") > 64 << 10),
+        manifest["source"]["snapshot_id"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
+    let tables = manifest["tables"].as_array().expect("tables");
+    let big = tables
+        .iter()
+        .find(|t| t["name"] == "big_rows")
+        .expect("big_rows in the manifest");
+    let chunks = big["chunks"].as_array().expect("chunks");
+    assert!(
+        chunks.len() > 2,
+        "big_rows must span several chunks: {}",
+        chunks.len()
+    );
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["raw_length"].as_u64().expect("raw_length") > 64 << 10),
         "the 3 MB row must sit in a chunk larger than the chunk size"
     );
     let object = backup.join(chunks[0]["object"].as_str().expect("object"));
@@ -53,7 +78,10 @@ async fn archive_is_readable_with_standard_tools() {
     let first = &chunks[0];
     let offset = first["offset"].as_u64().expect("offset") as usize;
     let length = first["length"].as_u64().expect("length") as usize;
-    assert_eq!(sha256_of(&stored[offset..offset + length]), first["sha256"].as_str().expect("sha256"));
+    assert_eq!(
+        sha256_of(&stored[offset..offset + length]),
+        first["sha256"].as_str().expect("sha256")
+    );
 
     // `zstd -dc object` prints the COPY text: as many lines as the table has rows.
     let output = std::process::Command::new("zstd")
@@ -61,7 +89,11 @@ async fn archive_is_readable_with_standard_tools() {
         .arg(&object)
         .output()
         .expect("zstd must be installed (apt-get install -y zstd)");
-    assert!(output.status.success(), "zstd -dc failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "zstd -dc failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let lines = output.stdout.iter().filter(|&&b| b == b'\n').count() as u64;
     assert_eq!(lines, big["row_count"].as_u64().expect("row_count"));
     assert_eq!(lines, 20_000);
@@ -76,10 +108,19 @@ fn sha256_of(data: &[u8]) -> String {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("sha256sum (coreutils)");
-        child.stdin.take().expect("stdin").write_all(data).expect("write to sha256sum");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(data)
+            .expect("write to sha256sum");
         child.wait_with_output().expect("sha256sum output")
     };
-    String::from_utf8_lossy(&output.stdout).split_whitespace().next().expect("a digest").to_owned()
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a digest")
+        .to_owned()
 }
 
 async fn corpus_round_trips(corpus: &str) {
@@ -151,29 +192,50 @@ async fn dump_is_consistent_under_concurrent_transfers() {
                     .expect("transfer");
                 i += 1;
                 committed.fetch_add(1, Ordering::Relaxed);
-                if i == 100 {
-                    if let Some(tx) = started.take() {
-                        let _ = tx.send(());
-                    }
+                if i == 100
+                    && let Some(tx) = started.take()
+                {
+                    let _ = tx.send(());
                 }
             }
         })
     };
-    started_rx.await.expect("the writer commits transfers before the dump starts");
+    started_rx
+        .await
+        .expect("the writer commits transfers before the dump starts");
     let before = committed.load(Ordering::Relaxed);
 
     let dest = tempfile::tempdir().expect("temp dir");
-    pgark(&["dump", &source.url(), path_str(dest.path()), "--jobs", "2", "--chunk-size", "64KiB"])
-        .await
-        .success();
+    pgark(&[
+        "dump",
+        &source.url(),
+        path_str(dest.path()),
+        "--jobs",
+        "2",
+        "--chunk-size",
+        "64KiB",
+    ])
+    .await
+    .success();
     let during = committed.load(Ordering::Relaxed) - before;
     stop.store(true, Ordering::Relaxed);
     writer.await.expect("writer task");
-    assert!(during > 0, "the writer must have committed transfers while the dump ran");
+    assert!(
+        during > 0,
+        "the writer must have committed transfers while the dump ran"
+    );
 
     let backup = only_backup(dest.path());
     let target = server().database(&pgark_testkit::unique_name("transfers_restored"));
-    pgark(&["restore", path_str(&backup), "--target", &target.url(), "--create"]).await.success();
+    pgark(&[
+        "restore",
+        path_str(&backup),
+        "--target",
+        &target.url(),
+        "--create",
+    ])
+    .await
+    .success();
     let row = target
         .client()
         .await
@@ -184,6 +246,13 @@ async fn dump_is_consistent_under_concurrent_transfers() {
         .await
         .expect("sum balances");
     let (checking, savings): (i64, i64) = (row.get(0), row.get(1));
-    assert_eq!(checking + savings, TOTAL, "checking {checking} + savings {savings}");
-    assert!(savings > 0, "the snapshot must include the transfers committed before the dump");
+    assert_eq!(
+        checking + savings,
+        TOTAL,
+        "checking {checking} + savings {savings}"
+    );
+    assert!(
+        savings > 0,
+        "the snapshot must include the transfers committed before the dump"
+    );
 }

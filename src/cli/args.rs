@@ -5,7 +5,9 @@ use std::time::Duration;
 /// `8MiB`, `512KiB`, `1GiB`, `1048576` (bytes); `MB`/`KB`/`GB` are read as the binary units too.
 pub fn parse_size(input: &str) -> Result<u64, String> {
     let trimmed = input.trim();
-    let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
     let (digits, unit) = trimmed.split_at(split);
     let number: u64 = digits
         .parse()
@@ -15,7 +17,11 @@ pub fn parse_size(input: &str) -> Result<u64, String> {
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(format!("unknown size unit in {input:?}; use KiB, MiB or GiB")),
+        _ => {
+            return Err(format!(
+                "unknown size unit in {input:?}; use KiB, MiB or GiB"
+            ));
+        }
     };
     number
         .checked_mul(multiplier)
@@ -25,7 +31,9 @@ pub fn parse_size(input: &str) -> Result<u64, String> {
 /// `500ms`, `30s`, `5m`, `1h`; a bare number is seconds.
 pub fn parse_duration(input: &str) -> Result<Duration, String> {
     let trimmed = input.trim();
-    let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
     let (digits, unit) = trimmed.split_at(split);
     let number: u64 = digits
         .parse()
@@ -35,14 +43,18 @@ pub fn parse_duration(input: &str) -> Result<Duration, String> {
         "" | "s" => Ok(Duration::from_secs(number)),
         "m" | "min" => Ok(Duration::from_secs(number * 60)),
         "h" => Ok(Duration::from_secs(number * 3600)),
-        _ => Err(format!("unknown duration unit in {input:?}; use ms, s, m or h")),
+        _ => Err(format!(
+            "unknown duration unit in {input:?}; use ms, s, m or h"
+        )),
     }
 }
 
 /// `--jobs`: at least one.
 pub fn parse_jobs(input: &str) -> Result<usize, String> {
     match input.trim().parse::<usize>() {
-        Ok(0) | Err(_) => Err(format!("{input:?} is not a job count; use a whole number of 1 or more")),
+        Ok(0) | Err(_) => Err(format!(
+            "{input:?} is not a job count; use a whole number of 1 or more"
+        )),
         Ok(n) => Ok(n),
     }
 }

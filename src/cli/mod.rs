@@ -23,7 +23,11 @@ pub mod exit {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "pgark", version, about = "Logical backup and restore for PostgreSQL")]
+#[command(
+    name = "pgark",
+    version,
+    about = "Logical backup and restore for PostgreSQL"
+)]
 struct Cli {
     #[command(flatten)]
     output: output::OutputArgs,
@@ -45,7 +49,11 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::SUCCESS });
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            });
         }
     };
     let output = match output::Output::init(&cli.output) {
@@ -55,7 +63,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("pgark: error: cannot start the async runtime: {e}");
@@ -74,9 +85,14 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::from(exit::SUCCESS),
         Err(e) => {
             output.error(&e);
-            let interrupted =
-                e.downcast_ref::<EngineError>().is_some_and(EngineError::is_interrupted);
-            ExitCode::from(if interrupted { exit::INTERRUPTED } else { exit::FAILURE })
+            let interrupted = e
+                .downcast_ref::<EngineError>()
+                .is_some_and(EngineError::is_interrupted);
+            ExitCode::from(if interrupted {
+                exit::INTERRUPTED
+            } else {
+                exit::FAILURE
+            })
         }
     }
 }
@@ -85,10 +101,13 @@ pub fn main() -> ExitCode {
 fn watch_signals(handle: CancelHandle) {
     use tokio::signal::unix::{SignalKind, signal};
     tokio::spawn(async move {
-        let (Ok(mut interrupt), Ok(mut terminate)) =
-            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-        else {
-            tracing::warn!("cannot install signal handlers; SIGINT/SIGTERM will stop pgark without cleanup");
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            tracing::warn!(
+                "cannot install signal handlers; SIGINT/SIGTERM will stop pgark without cleanup"
+            );
             return;
         };
         tokio::select! {

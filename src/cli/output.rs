@@ -42,7 +42,8 @@ impl Output {
     /// Sets up logging. `PGARK_LOG` (an `EnvFilter` directive such as `pgark_engine=debug`)
     /// overrides the level chosen by the flags.
     pub fn init(args: &OutputArgs) -> Result<Output, String> {
-        let show_progress = std::io::stderr().is_terminal() && !args.quiet && !args.no_progress;
+        let terminal = std::io::stderr().is_terminal();
+        let show_progress = terminal && !args.quiet && !args.no_progress;
         // On a terminal the progress line replaces the per-table log lines.
         let level = match (args.quiet, args.verbose, show_progress) {
             (true, _, _) => "error",
@@ -60,20 +61,28 @@ impl Output {
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
+            .with_ansi(terminal)
             .with_target(false);
-        let installed = if json {
-            builder.json().flatten_event(true).try_init()
-        } else {
-            builder.without_time().try_init()
+        // Logs read later (cron, CI) need times; a person watching a terminal does not.
+        let installed = match (json, terminal) {
+            (true, _) => builder.json().flatten_event(true).try_init(),
+            (false, true) => builder.without_time().try_init(),
+            (false, false) => builder.try_init(),
         };
         installed.map_err(|e| format!("cannot set up logging: {e}"))?;
-        Ok(Output { show_progress, json })
+        Ok(Output {
+            show_progress,
+            json,
+        })
     }
 
     /// Starts the progress line (on a terminal) for an operation described by `verb`.
     pub fn progress(&self, verb: &'static str, progress: Arc<Progress>) -> ProgressLine {
         if !self.show_progress {
-            return ProgressLine { bar: None, task: None };
+            return ProgressLine {
+                bar: None,
+                task: None,
+            };
         }
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         bar.set_style(
@@ -91,7 +100,10 @@ impl Output {
                 ticker.tick();
             }
         });
-        ProgressLine { bar: Some(bar), task: Some(task) }
+        ProgressLine {
+            bar: Some(bar),
+            task: Some(task),
+        }
     }
 
     /// The final one-line summary, on stdout.
@@ -143,7 +155,11 @@ fn progress_message(progress: &Progress, elapsed: Duration) -> String {
 /// Bytes per second over `elapsed`.
 pub fn rate(bytes: u64, elapsed: Duration) -> u64 {
     let secs = elapsed.as_secs_f64();
-    if secs > 0.0 { (bytes as f64 / secs) as u64 } else { 0 }
+    if secs > 0.0 {
+        (bytes as f64 / secs) as u64
+    } else {
+        0
+    }
 }
 
 /// `1,234,567`
@@ -151,7 +167,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -168,7 +184,11 @@ pub fn bytes(n: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// The error and those of its causes whose text it does not already contain, joined by `: `.

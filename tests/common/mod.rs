@@ -21,7 +21,13 @@ impl Run {
     /// Asserts success and returns self, printing everything pgark said otherwise.
     #[track_caller]
     pub fn success(self) -> Self {
-        assert!(self.status.success(), "pgark failed ({}):\nstdout:\n{}\nstderr:\n{}", self.status, self.stdout, self.stderr);
+        assert!(
+            self.status.success(),
+            "pgark failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
@@ -35,10 +41,23 @@ impl Run {
             self.stdout,
             self.stderr
         );
-        let errors: Vec<&str> =
-            self.stderr.lines().filter(|line| line.starts_with("pgark: error: ")).collect();
-        assert_eq!(errors.len(), 1, "expected one error line, stderr:\n{}", self.stderr);
-        assert_eq!(self.stderr.lines().last(), Some(errors[0]), "the error must be the last line:\n{}", self.stderr);
+        let errors: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|line| line.starts_with("pgark: error: "))
+            .collect();
+        assert_eq!(
+            errors.len(),
+            1,
+            "expected one error line, stderr:\n{}",
+            self.stderr
+        );
+        assert_eq!(
+            self.stderr.lines().last(),
+            Some(errors[0]),
+            "the error must be the last line:\n{}",
+            self.stderr
+        );
         errors[0].to_owned()
     }
 }
@@ -51,14 +70,21 @@ pub fn pgark_command(args: &[&str]) -> tokio::process::Command {
             command.env_remove(&key);
         }
     }
-    command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     command.kill_on_drop(true);
     command
 }
 
 /// Runs `pgark` to completion.
 pub async fn pgark(args: &[&str]) -> Run {
-    let output = pgark_command(args).output().await.expect("start the pgark binary");
+    let output = pgark_command(args)
+        .output()
+        .await
+        .expect("start the pgark binary");
     Run {
         status: output.status,
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -79,7 +105,12 @@ pub fn only_backup(dest: &Path) -> PathBuf {
         .expect("read the backup destination")
         .map(|e| e.expect("dir entry").path())
         .collect();
-    assert_eq!(entries.len(), 1, "expected one backup in {}: {entries:?}", dest.display());
+    assert_eq!(
+        entries.len(),
+        1,
+        "expected one backup in {}: {entries:?}",
+        dest.display()
+    );
     entries.into_iter().next().expect("one entry")
 }
 
@@ -95,7 +126,11 @@ pub fn read_manifest(backup: &Path) -> serde_json::Value {
 
 /// Dumps `source` with the real binary and restores it into a new database with `--create`;
 /// returns the restored database.
-pub async fn dump_and_restore(source: &TestDb, dump_args: &[&str], restore_args: &[&str]) -> TestDb {
+pub async fn dump_and_restore(
+    source: &TestDb,
+    dump_args: &[&str],
+    restore_args: &[&str],
+) -> TestDb {
     let dest = tempfile::tempdir().expect("temp dir");
     let url = source.url();
     let mut args = vec!["dump", url.as_str(), path_str(dest.path())];
@@ -105,7 +140,13 @@ pub async fn dump_and_restore(source: &TestDb, dump_args: &[&str], restore_args:
 
     let target = pgark_testkit::server().database(&pgark_testkit::unique_name("restored"));
     let target_url = target.url();
-    let mut args = vec!["restore", path_str(&backup), "--target", &target_url, "--create"];
+    let mut args = vec![
+        "restore",
+        path_str(&backup),
+        "--target",
+        &target_url,
+        "--create",
+    ];
     args.extend_from_slice(restore_args);
     pgark(&args).await.success();
     target
@@ -122,6 +163,7 @@ pub struct Contents {
     pub columns: BTreeMap<String, Vec<String>>,
     /// table or domain → its constraints' definitions
     pub constraints: BTreeMap<String, Vec<String>>,
+    /// Indexes on tables (those on materialized views come with the schema-coverage work).
     pub indexes: Vec<String>,
 }
 
@@ -160,8 +202,8 @@ pub async fn contents(db: &TestDb) -> Contents {
                         concat_ws(' ', quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod), \
                            CASE WHEN a.attnotnull THEN 'NOT NULL' END, \
                            'default:' || pg_catalog.pg_get_expr(d.adbin, d.adrelid), \
-                           'identity:' || nullif(a.attidentity, ''), \
-                           'generated:' || nullif(a.attgenerated, ''), \
+                           'identity:' || nullif(a.attidentity::text, ''), \
+                           'generated:' || nullif(a.attgenerated::text, ''), \
                            'collation:' || nullif(a.attcollation, 0)::regcollation::text) \
                  FROM pg_catalog.pg_attribute a \
                  LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
@@ -170,9 +212,16 @@ pub async fn contents(db: &TestDb) -> Contents {
             )
             .await
             .expect("read columns");
-        columns.insert(name.clone(), cols.iter().map(|r| r.get::<_, String>(1)).collect());
+        columns.insert(
+            name.clone(),
+            cols.iter().map(|r| r.get::<_, String>(1)).collect(),
+        );
         if kind == "r" {
-            let row_expr = cols.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join(", ");
+            let row_expr = cols
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>()
+                .join(", ");
             let digest = client
                 .query_one(
                     &format!(
@@ -210,7 +259,10 @@ pub async fn contents(db: &TestDb) -> Contents {
             .expect("read sequence state");
         let last_value: i64 = state.get(0);
         let is_called: bool = state.get(1);
-        sequences.insert(name, format!("{definition} last_value={last_value} is_called={is_called}"));
+        sequences.insert(
+            name,
+            format!("{definition} last_value={last_value} is_called={is_called}"),
+        );
     }
 
     let mut constraints: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -233,8 +285,9 @@ pub async fn contents(db: &TestDb) -> Contents {
         .query(
             &format!(
                 "SELECT pg_catalog.pg_get_indexdef(i.indexrelid) FROM pg_catalog.pg_index i \
-                 JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace IN ({USER_NAMESPACES}) \
-                 ORDER BY 1"
+                 JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
+                 JOIN pg_catalog.pg_class t ON t.oid = i.indrelid AND t.relkind IN ('r', 'p') \
+                 WHERE c.relnamespace IN ({USER_NAMESPACES}) ORDER BY 1"
             ),
             &[],
         )
@@ -243,22 +296,51 @@ pub async fn contents(db: &TestDb) -> Contents {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    Contents { rows, sequences, columns, constraints, indexes }
+    Contents {
+        rows,
+        sequences,
+        columns,
+        constraints,
+        indexes,
+    }
 }
 
 /// Asserts that two databases hold the same tables, rows, sequences, constraints and indexes.
 pub async fn assert_same_contents(source: &TestDb, restored: &TestDb) {
     let expected = contents(source).await;
     let actual = contents(restored).await;
-    assert!(!expected.rows.is_empty(), "the source database has no tables; the comparison would prove nothing");
-    assert_eq!(actual.rows.keys().collect::<Vec<_>>(), expected.rows.keys().collect::<Vec<_>>(), "tables differ");
+    assert!(
+        !expected.rows.is_empty(),
+        "the source database has no tables; the comparison would prove nothing"
+    );
+    assert_eq!(
+        actual.rows.keys().collect::<Vec<_>>(),
+        expected.rows.keys().collect::<Vec<_>>(),
+        "tables differ"
+    );
     for (table, rows) in &expected.rows {
         assert_eq!(actual.rows.get(table), Some(rows), "rows of {table} differ");
     }
     assert_eq!(actual.sequences, expected.sequences, "sequences differ");
     assert_eq!(actual.columns, expected.columns, "columns differ");
-    assert_eq!(actual.constraints, expected.constraints, "constraints differ");
-    assert_eq!(actual.indexes, expected.indexes, "indexes differ");
+    assert_eq!(
+        actual.constraints, expected.constraints,
+        "constraints differ"
+    );
+    let missing: Vec<_> = expected
+        .indexes
+        .iter()
+        .filter(|i| !actual.indexes.contains(i))
+        .collect();
+    let extra: Vec<_> = actual
+        .indexes
+        .iter()
+        .filter(|i| !expected.indexes.contains(i))
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "indexes differ: missing {missing:#?}, extra {extra:#?}"
+    );
 }
 
 /// Names of user objects in `db` (relations, types, schemas other than public, routines), to
@@ -287,7 +369,10 @@ pub async fn user_objects(db: &TestDb) -> Vec<String> {
 pub async fn database_exists(name: &str) -> bool {
     let client = pgark_testkit::server().database("postgres").client().await;
     client
-        .query_opt("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", &[&name])
+        .query_opt(
+            "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1",
+            &[&name],
+        )
         .await
         .expect("query pg_database")
         .is_some()

@@ -19,7 +19,11 @@ pub struct BackupRef {
 impl BackupRef {
     /// Where the backup is, for messages.
     pub fn location(&self) -> String {
-        format!("{}/{}", self.store.location().trim_end_matches('/'), self.id)
+        format!(
+            "{}/{}",
+            self.store.location().trim_end_matches('/'),
+            self.id
+        )
     }
 
     /// The key of an object named in the manifest.
@@ -38,9 +42,13 @@ impl BackupRef {
             Err(StoreError::NotFound { .. }) => {
                 let prefix = ObjectKey::new(self.id.clone())?;
                 if self.store.list(Some(&prefix)).await?.is_empty() {
-                    Err(EngineError::BackupNotFound { location: self.location() })
+                    Err(EngineError::BackupNotFound {
+                        location: self.location(),
+                    })
                 } else {
-                    Err(EngineError::IncompleteBackup { location: self.location() })
+                    Err(EngineError::IncompleteBackup {
+                        location: self.location(),
+                    })
                 }
             }
             Err(e) => Err(e.into()),
@@ -57,7 +65,9 @@ pub async fn open_backup(location: &str) -> Result<(BackupRef, Manifest), Engine
         _ => (".", trimmed),
     };
     let store = open_location(parent, false).map_err(|e| match e {
-        StoreError::NotFound { .. } => EngineError::BackupNotFound { location: location.to_owned() },
+        StoreError::NotFound { .. } => EngineError::BackupNotFound {
+            location: location.to_owned(),
+        },
         other => other.into(),
     })?;
     let backup = if id == "latest" {
@@ -65,7 +75,10 @@ pub async fn open_backup(location: &str) -> Result<(BackupRef, Manifest), Engine
     } else {
         // Validate the id as a key segment before using it.
         ObjectKey::new(id.to_owned())?;
-        BackupRef { store, id: id.to_owned() }
+        BackupRef {
+            store,
+            id: id.to_owned(),
+        }
     };
     let manifest = backup.read_manifest().await?;
     Ok((backup, manifest))
@@ -88,6 +101,8 @@ async fn latest_complete(store: Arc<dyn ObjectStore>) -> Result<BackupRef, Engin
         .max();
     match newest {
         Some(id) => Ok(BackupRef { store, id }),
-        None => Err(EngineError::NoCompleteBackup { location: store.location() }),
+        None => Err(EngineError::NoCompleteBackup {
+            location: store.location(),
+        }),
     }
 }

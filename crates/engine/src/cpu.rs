@@ -23,7 +23,9 @@ impl CpuPool {
             .num_threads(threads.max(1))
             .thread_name(|i| format!("pgark-cpu-{i}"))
             .build()
-            .map_err(|e| EngineError::Internal(format!("cannot start the compression pool: {e}")))?;
+            .map_err(|e| {
+                EngineError::Internal(format!("cannot start the compression pool: {e}"))
+            })?;
         Ok(CpuPool { pool })
     }
 

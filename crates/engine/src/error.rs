@@ -16,31 +16,49 @@ pub enum EngineError {
     #[error(transparent)]
     Archive(#[from] ArchiveError),
 
-    #[error("backup {location} does not exist: check the path, or run `pgark ls` on its parent to see the backups there")]
+    #[error(
+        "backup {location} does not exist: check the path, or run `pgark ls` on its parent to see the backups there"
+    )]
     BackupNotFound { location: String },
 
-    #[error("no complete backup under {location}: `latest` needs at least one backup with a manifest")]
+    #[error(
+        "no complete backup under {location}: `latest` needs at least one backup with a manifest"
+    )]
     NoCompleteBackup { location: String },
 
-    #[error("backup {location} is incomplete: it has no manifest, so the dump that wrote it did not finish; restore another backup (see `pgark ls`)")]
+    #[error(
+        "backup {location} is incomplete: it has no manifest, so the dump that wrote it did not finish; restore another backup (see `pgark ls`)"
+    )]
     IncompleteBackup { location: String },
 
-    #[error("backup {location} already exists: refusing to overwrite it; wait a second or choose another destination")]
+    #[error(
+        "backup {location} already exists: refusing to overwrite it; wait a second or choose another destination"
+    )]
     BackupExists { location: String },
 
     #[error("PostgreSQL {version} is not supported: pgark works with PostgreSQL 13 and later")]
     UnsupportedServer { version: String },
 
-    #[error("target database {database:?} is not empty ({objects}): restore into an empty database, or pass --create with a new database name")]
+    #[error(
+        "target database {database:?} is not empty ({objects}): restore into an empty database, or pass --create with a new database name"
+    )]
     TargetNotEmpty { database: String, objects: String },
 
-    #[error("database {database:?} already exists: drop it first, or restore into it without --create if it is empty")]
+    #[error(
+        "database {database:?} already exists: drop it first, or restore into it without --create if it is empty"
+    )]
     DatabaseExists { database: String },
 
     #[error("table {table}: restored {actual} rows but the backup recorded {expected}")]
-    RowCountMismatch { table: String, expected: u64, actual: u64 },
+    RowCountMismatch {
+        table: String,
+        expected: u64,
+        actual: u64,
+    },
 
-    #[error("could not lock table {table} within the lock wait timeout ({timeout}): another session holds a conflicting lock; retry later or raise --lock-wait-timeout")]
+    #[error(
+        "could not lock table {table} within the lock wait timeout ({timeout}): another session holds a conflicting lock; retry later or raise --lock-wait-timeout"
+    )]
     LockTimeout { table: String, timeout: String },
 
     #[error("interrupted")]

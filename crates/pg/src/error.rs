@@ -71,7 +71,9 @@ pub enum PgError {
     #[error("the schema cannot be ordered: dependency cycle {cycle}")]
     DependencyCycle { cycle: String },
     /// An object must be created in an earlier restore phase than something it depends on.
-    #[error("the schema cannot be ordered: {item} ({section}) depends on {dependency}, which comes later")]
+    #[error(
+        "the schema cannot be ordered: {item} ({section}) depends on {dependency}, which comes later"
+    )]
     DependencyAcrossSections {
         item: String,
         section: String,

@@ -4,11 +4,15 @@
 //! This crate knows nothing about storage or the dump/restore pipelines; it may use the archive
 //! format's types (DDL items, table descriptions) because those are what catalog reading produces.
 
+mod catalog;
 mod config;
 mod connect;
+mod ddl;
 mod error;
 pub mod quote;
 
+pub use catalog::{relations_to_lock, user_objects};
 pub use config::{ConnConfig, Host, SslMode};
 pub use connect::{Canceller, Connection, connect};
+pub use ddl::{SchemaDump, TableData, copy_in_sql, copy_out_sql, drop_statement, read_schema};
 pub use error::PgError;

@@ -66,7 +66,13 @@ pub async fn dump(
         leader = snapshot::Leader::start(&options) => leader?,
         () = cancel.cancelled() => return Err(EngineError::Interrupted),
     };
-    claim_backup_id(options.dest.as_ref(), &backup_id, started_at, &leader.source).await?;
+    claim_backup_id(
+        options.dest.as_ref(),
+        &backup_id,
+        started_at,
+        &leader.source,
+    )
+    .await?;
 
     // From here on the id is ours: a failure removes what was written under it.
     let result = tokio::select! {
@@ -81,7 +87,10 @@ pub async fn dump(
         }
     };
     Ok(DumpSummary {
-        location: format!("{}/{backup_id}", options.dest.location().trim_end_matches('/')),
+        location: format!(
+            "{}/{backup_id}",
+            options.dest.location().trim_end_matches('/')
+        ),
         backup_id,
         tables: manifest.tables.len(),
         rows: manifest.total_rows(),
@@ -117,12 +126,22 @@ async fn write_backup(
         },
     );
     manifest.schema = schema.items;
-    manifest.tables = dump_tables(options, backup_id, &leader.source.snapshot_id, schema.tables, progress).await?;
+    manifest.tables = dump_tables(
+        options,
+        backup_id,
+        &leader.source.snapshot_id,
+        schema.tables,
+        progress,
+    )
+    .await?;
     leader.finish().await?;
 
     manifest.finished_at = Timestamp::now().rfc3339();
     let key = ObjectKey::new(layout::manifest_name(backup_id))?;
-    options.dest.put_if_absent(&key, manifest.to_bytes()?.into()).await?;
+    options
+        .dest
+        .put_if_absent(&key, manifest.to_bytes()?.into())
+        .await?;
     Ok(manifest)
 }
 
@@ -146,7 +165,9 @@ async fn dump_tables(
     queue.sort_by_key(|(id, t)| (t.estimated_bytes, std::cmp::Reverse(*id)));
     let queue = Arc::new(Mutex::new(queue));
 
-    let cpu = Arc::new(CpuPool::new(std::thread::available_parallelism().map_or(2, |n| n.get()))?);
+    let cpu = Arc::new(CpuPool::new(
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    )?);
     let dumper = Arc::new(table::TableDumper {
         store: options.dest.clone(),
         backup_id: backup_id.to_owned(),
@@ -169,8 +190,11 @@ async fn dump_tables(
             Ok::<_, EngineError>(done)
         }
     });
-    let mut entries: Vec<_> =
-        futures::future::try_join_all(workers).await?.into_iter().flatten().collect();
+    let mut entries: Vec<_> = futures::future::try_join_all(workers)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
     entries.sort_by_key(|t| t.id);
     Ok(entries)
 }
@@ -199,7 +223,9 @@ async fn claim_backup_id(
 }
 
 async fn remove_partial_backup(store: &dyn ObjectStore, backup_id: &str) {
-    let Ok(prefix) = ObjectKey::new(backup_id) else { return };
+    let Ok(prefix) = ObjectKey::new(backup_id) else {
+        return;
+    };
     let objects = match store.list(Some(&prefix)).await {
         Ok(objects) => objects,
         Err(e) => {

@@ -37,7 +37,9 @@ impl Leader {
         let version_num: i32 = row.get(1);
         let server_version_num = u32::try_from(version_num).unwrap_or(0);
         if server_version_num < MIN_SERVER_VERSION_NUM {
-            return Err(EngineError::UnsupportedServer { version: server_version });
+            return Err(EngineError::UnsupportedServer {
+                version: server_version,
+            });
         }
 
         client
@@ -75,12 +77,18 @@ impl Leader {
             None => "0".to_owned(),
         };
         client
-            .batch_execute(&format!("SET LOCAL lock_timeout = {}", quote::literal(&timeout)))
+            .batch_execute(&format!(
+                "SET LOCAL lock_timeout = {}",
+                quote::literal(&timeout)
+            ))
             .await
             .map_err(|e| PgError::query("setting the lock wait timeout", e))?;
         let relations = pgark_pg::relations_to_lock(client).await?;
         for (schema, name) in &relations {
-            let sql = format!("LOCK TABLE {} IN ACCESS SHARE MODE", quote::qualified(schema, name));
+            let sql = format!(
+                "LOCK TABLE {} IN ACCESS SHARE MODE",
+                quote::qualified(schema, name)
+            );
             if let Err(e) = client.batch_execute(&sql).await {
                 let table = format!("{schema}.{name}");
                 return Err(match e.code() {
@@ -114,12 +122,18 @@ impl Leader {
 }
 
 /// Opens a worker session that sees exactly the leader's snapshot.
-pub(super) async fn import(source: &ConnConfig, snapshot_id: &str) -> Result<Connection, EngineError> {
+pub(super) async fn import(
+    source: &ConnConfig,
+    snapshot_id: &str,
+) -> Result<Connection, EngineError> {
     let connection = session::open(source).await?;
     let sql = format!(
         "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
         quote::literal(snapshot_id)
     );
-    session::execute(&connection, &sql, || format!("importing snapshot {snapshot_id}")).await?;
+    session::execute(&connection, &sql, || {
+        format!("importing snapshot {snapshot_id}")
+    })
+    .await?;
     Ok(connection)
 }

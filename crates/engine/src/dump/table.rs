@@ -53,10 +53,10 @@ impl TableDumper {
                 // Rows arrive one per message, so the buffer ends at a row boundary.
                 let raw = std::mem::replace(&mut buffer, BytesMut::with_capacity(self.chunk_size));
                 compressing.push_back(self.cpu.encode(raw.freeze(), self.compress_level));
-                if compressing.len() >= MAX_COMPRESSING {
-                    if let Some(done) = compressing.pop_front() {
-                        writer.append(done.await?).await?;
-                    }
+                if compressing.len() >= MAX_COMPRESSING
+                    && let Some(done) = compressing.pop_front()
+                {
+                    writer.append(done.await?).await?;
                 }
             }
         }
@@ -94,13 +94,22 @@ struct ObjectWriter<'a> {
 impl<'a> ObjectWriter<'a> {
     fn new(dumper: &'a TableDumper, object: &'a str) -> Result<Self, EngineError> {
         let key = ObjectKey::new(layout::object_name(&dumper.backup_id, object))?;
-        Ok(ObjectWriter { dumper, object, key, upload: None, offset: 0, chunks: Vec::new() })
+        Ok(ObjectWriter {
+            dumper,
+            object,
+            key,
+            upload: None,
+            offset: 0,
+            chunks: Vec::new(),
+        })
     }
 
     async fn append(&mut self, chunk: EncodedChunk) -> Result<(), EngineError> {
         let upload = match &mut self.upload {
             Some(upload) => upload,
-            None => self.upload.insert(self.dumper.store.start_upload(&self.key).await?),
+            None => self
+                .upload
+                .insert(self.dumper.store.start_upload(&self.key).await?),
         };
         let length = chunk.frame.len() as u64;
         upload.write(Bytes::from(chunk.frame)).await?;

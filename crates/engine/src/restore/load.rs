@@ -44,13 +44,21 @@ impl TableLoader {
         let mut chunks = table.chunks.iter().enumerate();
         loop {
             while fetching.len() <= PREFETCH {
-                let Some((i, chunk)) = chunks.next() else { break };
+                let Some((i, chunk)) = chunks.next() else {
+                    break;
+                };
                 fetching.push_back(self.fetch(manifest, index, i, chunk.clone()));
             }
-            let Some(next) = fetching.pop_front() else { break };
+            let Some(next) = fetching.pop_front() else {
+                break;
+            };
             let rows_text = match next.await {
                 Ok(result) => result?,
-                Err(e) => return Err(EngineError::Internal(format!("chunk fetch task failed: {e}"))),
+                Err(e) => {
+                    return Err(EngineError::Internal(format!(
+                        "chunk fetch task failed: {e}"
+                    )));
+                }
             };
             sink.send(Bytes::from(rows_text))
                 .await
@@ -94,7 +102,10 @@ impl TableLoader {
             let raw_length = chunk.raw_length;
             let stored_length = chunk.length;
             let rows = chunk.rows;
-            let rows_text = loader.cpu.decode(stored, chunk, table_name, chunk_index).await?;
+            let rows_text = loader
+                .cpu
+                .decode(stored, chunk, table_name, chunk_index)
+                .await?;
             Progress::add(&loader.progress.rows, rows);
             Progress::add(&loader.progress.raw_bytes, raw_length);
             Progress::add(&loader.progress.stored_bytes, stored_length);

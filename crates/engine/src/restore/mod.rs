@@ -66,7 +66,10 @@ pub async fn restore(
         Err(cause) => {
             sessions.cancel_all().await;
             let cleanup = target.undo(&options.manifest).await;
-            Err(EngineError::RestoreFailed { cause: Box::new(cause), cleanup })
+            Err(EngineError::RestoreFailed {
+                cause: Box::new(cause),
+                cleanup,
+            })
         }
     }
 }
@@ -79,11 +82,17 @@ async fn run(
 ) -> Result<(), EngineError> {
     let manifest = &options.manifest;
     let in_section = |section: Section| -> Vec<&DdlItem> {
-        manifest.schema.iter().filter(|item| item.section == section).collect()
+        manifest
+            .schema
+            .iter()
+            .filter(|item| item.section == section)
+            .collect()
     };
 
     let first = sessions.open(target.config()).await?;
-    target.run_pre_data(&first, &in_section(Section::PreData)).await?;
+    target
+        .run_pre_data(&first, &in_section(Section::PreData))
+        .await?;
 
     let jobs = options.jobs.max(1);
     let mut pool = vec![first];
@@ -97,12 +106,15 @@ async fn run(
         .await?;
     }
 
-    progress
-        .tables_total
-        .store(manifest.tables.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    progress.tables_total.store(
+        manifest.tables.len() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let loader = Arc::new(load::TableLoader {
         backup: options.backup.clone(),
-        cpu: Arc::new(CpuPool::new(std::thread::available_parallelism().map_or(2, |n| n.get()))?),
+        cpu: Arc::new(CpuPool::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )?),
         progress,
     });
     let mut queue: Vec<usize> = (0..manifest.tables.len()).collect();
@@ -115,7 +127,9 @@ async fn run(
         async move {
             loop {
                 let next = queue.lock().await.pop();
-                let Some(index) = next else { return Ok::<_, EngineError>(()) };
+                let Some(index) = next else {
+                    return Ok::<_, EngineError>(());
+                };
                 loader.load(connection, manifest, index).await?;
             }
         }

@@ -11,11 +11,18 @@ use pgark_pg::Connection;
 
 use crate::{EngineError, session};
 
-pub(super) async fn run_items(sessions: &[Connection], items: &[&DdlItem]) -> Result<(), EngineError> {
+pub(super) async fn run_items(
+    sessions: &[Connection],
+    items: &[&DdlItem],
+) -> Result<(), EngineError> {
     if sessions.is_empty() {
         return Err(EngineError::Internal("no session to run DDL on".into()));
     }
-    let position: HashMap<u32, usize> = items.iter().enumerate().map(|(i, item)| (item.id, i)).collect();
+    let position: HashMap<u32, usize> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| (item.id, i))
+        .collect();
     let mut waiting_on = vec![0usize; items.len()];
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); items.len()];
     for (i, item) in items.iter().enumerate() {
@@ -33,14 +40,22 @@ pub(super) async fn run_items(sessions: &[Connection], items: &[&DdlItem]) -> Re
 
     loop {
         while let (Some(_), Some(_)) = (ready.front(), idle.last()) {
-            let (Some(i), Some(s)) = (ready.pop_front(), idle.pop()) else { break };
+            let (Some(i), Some(s)) = (ready.pop_front(), idle.pop()) else {
+                break;
+            };
             let item = items[i];
             let connection = &sessions[s];
             running.push(async move {
-                session::execute(connection, &item.sql, || format!("running {}", super::describe(item))).await.map(|()| (i, s))
+                session::execute(connection, &item.sql, || {
+                    format!("running {}", super::describe(item))
+                })
+                .await
+                .map(|()| (i, s))
             });
         }
-        let Some(result) = running.next().await else { break };
+        let Some(result) = running.next().await else {
+            break;
+        };
         let (i, s) = result?;
         idle.push(s);
         finished += 1;

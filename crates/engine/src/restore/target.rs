@@ -34,7 +34,10 @@ impl Target {
             let connection = session::open(&config).await?;
             let found = user_objects(connection.client(), OBJECTS_NAMED).await?;
             if !found.is_empty() {
-                return Err(EngineError::TargetNotEmpty { database, objects: found.join(", ") });
+                return Err(EngineError::TargetNotEmpty {
+                    database,
+                    objects: found.join(", "),
+                });
             }
             None
         };
@@ -60,28 +63,43 @@ impl Target {
         connection: &Connection,
         items: &[&DdlItem],
     ) -> Result<(), EngineError> {
-        session::execute(connection, "BEGIN", || "starting the schema transaction".into()).await?;
+        session::execute(connection, "BEGIN", || {
+            "starting the schema transaction".into()
+        })
+        .await?;
         for item in items {
-            session::execute(connection, &item.sql, || format!("creating {}", super::describe(item))).await?;
+            session::execute(connection, &item.sql, || {
+                format!("creating {}", super::describe(item))
+            })
+            .await?;
         }
         session::execute(connection, "COMMIT", || "committing the schema".into()).await?;
-        self.pre_data_committed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.pre_data_committed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 
     /// Puts the target back as it was and says what was done, for the error message.
     pub(super) async fn undo(&self, manifest: &Manifest) -> String {
         let outcome = match &self.maintenance {
-            Some(maintenance) => drop_database(maintenance, &self.database)
-                .await
-                .map(|()| format!("database {:?}, which the restore created, was dropped", self.database)),
-            None if !self.pre_data_committed.load(std::sync::atomic::Ordering::SeqCst) => {
+            Some(maintenance) => drop_database(maintenance, &self.database).await.map(|()| {
+                format!(
+                    "database {:?}, which the restore created, was dropped",
+                    self.database
+                )
+            }),
+            None if !self
+                .pre_data_committed
+                .load(std::sync::atomic::Ordering::SeqCst) =>
+            {
                 return "the target was not changed".to_owned();
             }
-            None => self
-                .drop_created_objects(manifest)
-                .await
-                .map(|()| format!("everything the restore created in {:?} was removed", self.database)),
+            None => self.drop_created_objects(manifest).await.map(|()| {
+                format!(
+                    "everything the restore created in {:?} was removed",
+                    self.database
+                )
+            }),
         };
         match outcome {
             Ok(done) => format!("the target was left as it was ({done})"),
@@ -92,12 +110,15 @@ impl Target {
     async fn drop_created_objects(&self, manifest: &Manifest) -> Result<(), EngineError> {
         let connection = session::open(&self.config).await?;
         let mut sql = String::from("BEGIN;\n");
-        for statement in manifest.schema.iter().rev().filter_map(|item| drop_statement(item)) {
+        for statement in manifest.schema.iter().rev().filter_map(drop_statement) {
             sql.push_str(&statement);
             sql.push_str(";\n");
         }
         sql.push_str("COMMIT;");
-        session::execute(&connection, &sql, || "removing what the failed restore created".into()).await
+        session::execute(&connection, &sql, || {
+            "removing what the failed restore created".into()
+        })
+        .await
     }
 }
 
@@ -107,7 +128,9 @@ async fn maintenance_config(target: &ConnConfig) -> Result<ConnConfig, EngineErr
     let postgres = target.with_dbname("postgres");
     match session::open(&postgres).await {
         Ok(_) => Ok(postgres),
-        Err(EngineError::Pg(PgError::DatabaseNotFound { .. })) => Ok(target.with_dbname("template1")),
+        Err(EngineError::Pg(PgError::DatabaseNotFound { .. })) => {
+            Ok(target.with_dbname("template1"))
+        }
         Err(e) => Err(e),
     }
 }
@@ -120,24 +143,38 @@ async fn create_database(
     let connection = session::open(maintenance).await?;
     let exists = connection
         .client()
-        .query_opt("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", &[&database])
+        .query_opt(
+            "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1",
+            &[&database],
+        )
         .await
         .map_err(|e| PgError::query("checking whether the target database exists", e))?;
     if exists.is_some() {
-        return Err(EngineError::DatabaseExists { database: database.to_owned() });
+        return Err(EngineError::DatabaseExists {
+            database: database.to_owned(),
+        });
     }
     let sql = format!(
         "CREATE DATABASE {} TEMPLATE template0 ENCODING {}",
         quote::ident(database),
         quote::literal(encoding)
     );
-    session::execute(&connection, &sql, || format!("creating database {database:?}")).await
+    session::execute(&connection, &sql, || {
+        format!("creating database {database:?}")
+    })
+    .await
 }
 
 async fn drop_database(maintenance: &ConnConfig, database: &str) -> Result<(), EngineError> {
     let connection = session::open(maintenance).await?;
-    let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote::ident(database));
-    session::execute(&connection, &sql, || format!("dropping database {database:?}")).await
+    let sql = format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        quote::ident(database)
+    );
+    session::execute(&connection, &sql, || {
+        format!("dropping database {database:?}")
+    })
+    .await
 }
 
 /// Every session a restore opens, so that a failing restore can cancel what they are running

@@ -46,4 +46,9 @@ impl ObjAddr {
     pub fn constraint(oid: u32) -> Self {
         ObjAddr::new(class::PG_CONSTRAINT, oid)
     }
+
+    /// A column default (`pg_attrdef` row).
+    pub fn default(oid: u32) -> Self {
+        ObjAddr::new(class::PG_ATTRDEF, oid)
+    }
 }

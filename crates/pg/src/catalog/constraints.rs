@@ -30,16 +30,6 @@ pub(crate) enum ConstraintKind {
     ForeignKey,
 }
 
-impl ConstraintKind {
-    /// Backed by an index of the same name.
-    pub fn has_index(self) -> bool {
-        matches!(
-            self,
-            ConstraintKind::PrimaryKey | ConstraintKind::Unique | ConstraintKind::Exclusion
-        )
-    }
-}
-
 /// The constraints of the tables `table_oids`, ordered by table and name.
 pub(crate) async fn read_constraints(
     client: &Client,

@@ -61,7 +61,9 @@ pub(crate) async fn read_depends(client: &Client) -> Result<Vec<Depend>, PgError
     Ok(depends)
 }
 
-pub(crate) async fn read_extension_members(client: &Client) -> Result<Vec<ExtensionMember>, PgError> {
+pub(crate) async fn read_extension_members(
+    client: &Client,
+) -> Result<Vec<ExtensionMember>, PgError> {
     let sql = format!(
         "SELECT d.classid, d.objid, d.refobjid FROM pg_catalog.pg_depend d \
          WHERE d.refclassid = {} AND d.deptype = 'e'",

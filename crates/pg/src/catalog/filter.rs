@@ -7,8 +7,7 @@
 /// The namespace aliased `n` is a user schema: not `pg_catalog`, `pg_toast`, a temporary schema
 /// (`pg_temp_N`, `pg_toast_temp_N`) — users cannot create `pg_`-prefixed schemas — nor
 /// `information_schema`.
-pub(crate) const USER_NAMESPACE: &str =
-    "n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'";
+pub(crate) const USER_NAMESPACE: &str = "n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'";
 
 /// The object `oid_expr` in catalog `class_oid` is not a member of an extension: members are
 /// created by `CREATE EXTENSION`, never by us.

@@ -29,10 +29,15 @@ pub(crate) use indexes::Index;
 pub use locks::relations_to_lock;
 pub(crate) use names::QualName;
 pub(crate) use schemas::{Extension, Schema};
-pub(crate) use sequences::{Sequence, SequenceOwner};
-pub(crate) use tables::{Column, ColumnDefault, Generated, Identity, Parent, Table};
-pub(crate) use types::{Attribute, Composite, Domain, DomainCheck, Multirange, Range, TypeDef, UserType};
+pub(crate) use sequences::Sequence;
+pub(crate) use tables::{Column, Generated, Identity, Table};
+pub(crate) use types::{Composite, Domain, Range, TypeDef, UserType};
 pub use user_objects::user_objects;
+#[cfg(test)]
+pub(crate) use {
+    tables::{ColumnDefault, Parent},
+    types::{Attribute, DomainCheck},
+};
 
 use crate::PgError;
 
@@ -87,12 +92,18 @@ pub(crate) async fn read(client: &Client) -> Result<Catalog, PgError> {
 async fn prepare_session(client: &Client) -> Result<(), PgError> {
     for (name, value) in SESSION_SETTINGS {
         client
-            .query_one("SELECT pg_catalog.set_config($1, $2, true)", &[&name, &value])
+            .query_one(
+                "SELECT pg_catalog.set_config($1, $2, true)",
+                &[&name, &value],
+            )
             .await
             .map_err(|e| PgError::query(format!("setting {name} for reading the schema"), e))?;
     }
     let row = client
-        .query_one("SELECT pg_catalog.current_setting('search_path') AS path", &[])
+        .query_one(
+            "SELECT pg_catalog.current_setting('search_path') AS path",
+            &[],
+        )
         .await
         .map_err(|e| PgError::query("checking the session settings", e))?;
     let path: String = rows::get(&row, "path", "the search path")?;

@@ -30,5 +30,7 @@ pub(crate) fn optional(
 ) -> Result<Option<QualName>, crate::PgError> {
     let schema: Option<String> = super::rows::get(row, schema_column, what)?;
     let name: Option<String> = super::rows::get(row, name_column, what)?;
-    Ok(schema.zip(name).map(|(schema, name)| QualName::new(schema, name)))
+    Ok(schema
+        .zip(name)
+        .map(|(schema, name)| QualName::new(schema, name)))
 }

@@ -19,7 +19,11 @@ pub(crate) async fn query(
 }
 
 /// One column of a catalog row; a type mismatch or unexpected NULL becomes an error naming `what`.
-pub(crate) fn get<'a, T: FromSql<'a>>(row: &'a Row, column: &str, what: &str) -> Result<T, PgError> {
+pub(crate) fn get<'a, T: FromSql<'a>>(
+    row: &'a Row,
+    column: &str,
+    what: &str,
+) -> Result<T, PgError> {
     row.try_get(column)
         .map_err(|e| PgError::query(format!("decoding {what} (column {column})"), e))
 }

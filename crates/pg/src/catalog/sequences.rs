@@ -99,7 +99,10 @@ async fn read_states(client: &Client, sequences: &mut [Sequence]) -> Result<(), 
     let states: Vec<(i64, bool)> = futures::stream::iter(sequences.iter())
         .map(|seq| async move {
             let sql = format!("SELECT last_value, is_called FROM {}", seq.name.sql());
-            let what = format!("the state of sequence {}.{}", seq.name.schema, seq.name.name);
+            let what = format!(
+                "the state of sequence {}.{}",
+                seq.name.schema, seq.name.name
+            );
             let row = client
                 .query_one(&sql, &[])
                 .await

@@ -31,6 +31,9 @@ pub(crate) struct Table {
     pub columns: Vec<Column>,
     /// On-disk size including TOAST, to schedule the largest tables first.
     pub estimated_bytes: u64,
+    /// The table's row type and its array type, which columns of other tables may use.
+    pub row_type: u32,
+    pub row_array_type: u32,
 }
 
 impl Table {
@@ -53,6 +56,8 @@ pub(crate) struct Column {
     /// Only when it differs from the column type's default collation.
     pub collation: Option<QualName>,
     pub not_null: bool,
+    /// PostgreSQL 18+: the name of the NOT NULL constraint (older servers do not name them).
+    pub not_null_name: Option<String>,
     /// The default, or the generation expression of a generated column.
     pub default: Option<ColumnDefault>,
     pub generated: Generated,
@@ -88,6 +93,7 @@ pub(crate) async fn read_tables(client: &Client) -> Result<Vec<Table>, PgError> 
     let sql = format!(
         "SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name, \
          c.relkind = 'p' AS partitioned, c.relpersistence = 'u' AS unlogged, \
+         c.reltype, COALESCE(rt.typarray, 0) AS typarray, \
          CASE WHEN am.amname <> 'heap' THEN am.amname::text END AS access_method, \
          c.reloptions AS options, tc.reloptions AS toast_options, \
          CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END AS partition_key, \
@@ -96,6 +102,7 @@ pub(crate) async fn read_tables(client: &Client) -> Result<Vec<Table>, PgError> 
          CASE WHEN c.relkind = 'r' THEN pg_catalog.pg_table_size(c.oid) ELSE 0 END AS size \
          FROM pg_catalog.pg_class c \
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         LEFT JOIN pg_catalog.pg_type rt ON rt.oid = c.reltype \
          LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam \
          LEFT JOIN pg_catalog.pg_class tc ON tc.oid = c.reltoastrelid \
          WHERE {} ORDER BY n.nspname, c.relname",
@@ -133,6 +140,8 @@ fn table(row: &Row, what: &str) -> Result<Table, PgError> {
         parents: Vec::new(),
         columns: Vec::new(),
         estimated_bytes: get_u64(row, "size", what)?,
+        row_type: get(row, "reltype", what)?,
+        row_array_type: get(row, "typarray", what)?,
     })
 }
 
@@ -161,13 +170,16 @@ async fn read_columns(client: &Client, oids: &[u32]) -> Result<HashMap<u32, Vec<
                pg_catalog.format_type(a.atttypid, a.atttypmod) AS type_name, \
                a.attnotnull, a.attidentity::text AS identity, a.attgenerated::text AS generated, \
                a.attislocal, cn.nspname::text AS coll_schema, co.collname::text AS coll_name, \
-               ad.oid AS default_oid, pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) AS default_expr \
+               ad.oid AS default_oid, pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) AS default_expr, \
+               nn.conname::text AS not_null_name \
                FROM pg_catalog.pg_attribute a \
                JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
                LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation \
                     AND a.attcollation <> t.typcollation \
                LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
                LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum \
+               LEFT JOIN pg_catalog.pg_constraint nn ON nn.conrelid = a.attrelid \
+                    AND nn.contype = 'n' AND nn.conkey[1] = a.attnum \
                WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped \
                ORDER BY a.attrelid, a.attnum";
     let what = "table columns";
@@ -194,6 +206,7 @@ fn column(row: &Row, what: &str) -> Result<Column, PgError> {
         type_name: get(row, "type_name", what)?,
         collation: optional(row, "coll_schema", "coll_name", what)?,
         not_null: get(row, "attnotnull", what)?,
+        not_null_name: get(row, "not_null_name", what)?,
         default: default_oid
             .zip(default_expr)
             .map(|(oid, expr)| ColumnDefault { oid, expr }),

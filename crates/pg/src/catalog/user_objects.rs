@@ -43,11 +43,16 @@ pub async fn user_objects(client: &Client, limit: usize) -> Result<Vec<String>, 
                   || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')' \
            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
            WHERE {USER_NAMESPACE} AND {proc_member} \
-         ) objects ORDER BY description LIMIT $1",
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+                           WHERE d.classid = {pg_proc} AND d.objid = p.oid \
+                           AND d.deptype = 'i') \
+         ) objects \
+         ORDER BY description LIKE 'function %', description LIMIT $1",
         schema_member = not_extension_member(class::PG_NAMESPACE, "n.oid"),
         class_member = not_extension_member(class::PG_CLASS, "c.oid"),
         type_member = not_extension_member(class::PG_TYPE, "t.oid"),
         proc_member = not_extension_member(class::PG_PROC, "p.oid"),
+        pg_proc = class::PG_PROC,
     );
     let what = "the objects in the database";
     query(client, what, &sql, &[&limit])

@@ -1,0 +1,80 @@
+//! Throughput of the chunk codec alone (compress + SHA-256, verify + decompress) on COPY-like text,
+//! per zstd level, single-threaded. Run with `cargo bench --bench chunk_codec`. It prints numbers;
+//! it asserts nothing about time.
+
+use std::time::{Duration, Instant};
+
+use pgark_archive::{ChunkDecoder, ChunkEncoder, ChunkEntry};
+
+/// COPY text resembling an orders table: integers, dates, short text, numerics, NULLs.
+fn sample_rows(bytes: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes + 256);
+    let mut i: u64 = 0;
+    while out.len() < bytes {
+        i += 1;
+        let line = format!(
+            "{i}\t{}\t2026-{:02}-{:02}\tcustomer {} ordered {} items\t{}.{:02}\t{}\n",
+            i * 7919 % 100_000,
+            i % 12 + 1,
+            i % 28 + 1,
+            i % 5000,
+            i % 17,
+            i % 1000,
+            i % 100,
+            if i.is_multiple_of(11) {
+                "\\N"
+            } else {
+                "shipped"
+            }
+        );
+        out.extend_from_slice(line.as_bytes());
+    }
+    out
+}
+
+fn measure(mut run: impl FnMut()) -> Duration {
+    let started = Instant::now();
+    let mut rounds = 0u32;
+    while rounds < 3 || started.elapsed() < Duration::from_secs(1) {
+        run();
+        rounds += 1;
+    }
+    started.elapsed() / rounds
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let chunk = sample_rows(8 << 20);
+    let mb = chunk.len() as f64 / 1e6;
+    println!("chunk: {:.1} MB of COPY text", mb);
+    println!(
+        "{:>5} {:>10} {:>14} {:>14}",
+        "level", "ratio", "encode MB/s", "decode MB/s"
+    );
+    for level in [1, 3, 6, 9] {
+        let mut encoder = ChunkEncoder::new(level)?;
+        let encoded = encoder.encode(&chunk)?;
+        let encode_time = measure(|| {
+            let _ = encoder.encode(&chunk);
+        });
+        let entry = ChunkEntry {
+            object: "bench".into(),
+            offset: 0,
+            length: encoded.frame.len() as u64,
+            raw_length: encoded.raw_length,
+            rows: encoded.rows,
+            sha256: encoded.sha256.clone(),
+            key_range: None,
+        };
+        let mut decoder = ChunkDecoder::new()?;
+        let decode_time = measure(|| {
+            let _ = decoder.decode(&encoded.frame, &entry, "bench", 0);
+        });
+        println!(
+            "{level:>5} {:>10.2} {:>14.0} {:>14.0}",
+            chunk.len() as f64 / encoded.frame.len() as f64,
+            mb / encode_time.as_secs_f64(),
+            mb / decode_time.as_secs_f64()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! Building every item from the catalog: one pass per kind of object, then the catalog's
+//! dependencies, then the order.
+
+use std::collections::HashMap;
+
+use pgark_archive::ColumnEntry;
+
+use super::graph::{Graph, ItemIdx, NewItem};
+use super::order::order;
+use super::{
+    SchemaDump, TableData, constraints, depend, indexes, schemas, sequences, tables, types,
+};
+use crate::PgError;
+use crate::catalog::{Catalog, Generated, Table};
+
+/// The graph being built and the lookups the passes share.
+#[derive(Debug)]
+pub(super) struct Builder<'c> {
+    pub catalog: &'c Catalog,
+    pub graph: Graph,
+    /// The item creating each schema, by name (`public` included, though it creates nothing).
+    schema_items: HashMap<&'c str, ItemIdx>,
+    /// The item creating each table, by OID.
+    pub table_items: HashMap<u32, ItemIdx>,
+    pub tables: HashMap<u32, &'c Table>,
+    /// `ALTER INDEX parent ATTACH PARTITION child` items by parent index OID, with the child's OID.
+    pub index_attaches: HashMap<u32, Vec<(u32, ItemIdx)>>,
+}
+
+impl<'c> Builder<'c> {
+    fn new(catalog: &'c Catalog) -> Self {
+        Builder {
+            catalog,
+            graph: Graph::default(),
+            schema_items: HashMap::new(),
+            table_items: HashMap::new(),
+            tables: catalog.tables.iter().map(|t| (t.oid, t)).collect(),
+            index_attaches: HashMap::new(),
+        }
+    }
+
+    /// Adds an item, after the schema named by its `schema` when that schema is dumped.
+    pub fn add(&mut self, item: NewItem) -> ItemIdx {
+        let schema = item.schema.clone();
+        let idx = self.graph.add(item);
+        if let Some(on) = schema.and_then(|s| self.schema_items.get(s.as_str()).copied()) {
+            self.graph.depend(idx, on);
+        }
+        idx
+    }
+
+    pub fn add_schema_item(&mut self, name: &'c str, item: NewItem) -> ItemIdx {
+        let idx = self.graph.add(item);
+        self.schema_items.insert(name, idx);
+        idx
+    }
+
+    pub fn schema_item(&self, name: &str) -> Option<ItemIdx> {
+        self.schema_items.get(name).copied()
+    }
+}
+
+pub(super) fn build(catalog: &Catalog) -> Result<SchemaDump, PgError> {
+    let mut b = Builder::new(catalog);
+    schemas::add_schemas(&mut b);
+    schemas::add_extensions(&mut b);
+    types::add_types(&mut b);
+    sequences::add_sequences(&mut b);
+    tables::add_tables(&mut b);
+    sequences::add_sequence_links(&mut b);
+    constraints::add_constraints(&mut b);
+    indexes::add_indexes(&mut b);
+    depend::add_catalog_dependencies(&mut b);
+    let (items, ids) = order(&b.graph)?;
+    let tables = table_data(&b, &ids);
+    Ok(SchemaDump { items, tables })
+}
+
+/// The tables holding rows, with the final id of the item creating each.
+fn table_data(b: &Builder<'_>, ids: &[u32]) -> Vec<TableData> {
+    b.catalog
+        .tables
+        .iter()
+        .filter(|t| !t.partitioned)
+        .filter_map(|t| {
+            let item = *b.table_items.get(&t.oid)?;
+            Some(TableData {
+                item: ids[item],
+                oid: t.oid,
+                schema: t.name.schema.clone(),
+                name: t.name.name.clone(),
+                columns: t
+                    .columns
+                    .iter()
+                    .filter(|c| c.generated == Generated::No)
+                    .map(|c| ColumnEntry {
+                        name: c.name.clone(),
+                        type_name: c.type_name.clone(),
+                    })
+                    .collect(),
+                estimated_bytes: t.estimated_bytes,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,65 @@
+//! Turning the catalog model into ordered DDL items, plus the SQL pgark runs around them: COPY
+//! statements for the data and the statements that undo a restore.
+//!
+//! Every identifier and literal goes through [`crate::quote`]; expressions, types and constraint
+//! definitions come from the server's own deparsers (`pg_get_expr`, `format_type`,
+//! `pg_get_constraintdef`, `pg_get_indexdef`), read with an empty `search_path` so that they are
+//! schema-qualified.
+
+mod build;
+mod columns;
+mod constraints;
+mod copy;
+mod depend;
+mod drop;
+mod graph;
+mod indexes;
+mod order;
+mod schemas;
+mod sequences;
+mod tables;
+mod types;
+
+use pgark_archive::{ColumnEntry, DdlItem};
+use tokio_postgres::Client;
+
+use crate::PgError;
+use crate::catalog;
+
+pub use copy::{copy_in_sql, copy_out_sql};
+pub use drop::drop_statement;
+
+/// The schema of one database, ready for the manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchemaDump {
+    /// In execution order: sections in turn (pre-data, data, post-data) and every item after the
+    /// items in its `deps`. Ids are unique and ascend in this order.
+    pub items: Vec<DdlItem>,
+    /// The tables that hold rows (not partitioned parents), by schema and name.
+    pub tables: Vec<TableData>,
+}
+
+/// A table whose rows are dumped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableData {
+    /// The id of the [`DdlItem`] that creates the table.
+    pub item: u32,
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    /// The COPY column list: non-dropped, non-generated columns in `attnum` order.
+    pub columns: Vec<ColumnEntry>,
+    /// On-disk size including TOAST, for scheduling the largest tables first.
+    pub estimated_bytes: u64,
+}
+
+/// Reads the schema inside the caller's transaction (`BEGIN ISOLATION LEVEL REPEATABLE READ`,
+/// usually with an imported snapshot), whose snapshot it sees; sequence states are read in it too.
+///
+/// For the rest of that transaction `search_path` is empty and `DateStyle` is ISO, so that
+/// everything the server prints is qualified and unambiguous. Fails if the connection is not in a
+/// transaction block, and if the objects depend on each other in a way no order satisfies.
+pub async fn read_schema(client: &Client) -> Result<SchemaDump, PgError> {
+    let catalog = catalog::read(client).await?;
+    build::build(&catalog)
+}
