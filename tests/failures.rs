@@ -25,19 +25,6 @@ async fn small_source(prefix: &str) -> TestDb {
     source
 }
 
-async fn dump_to(source: &TestDb, dest: &Path) -> std::path::PathBuf {
-    pgark(&[
-        "dump",
-        &source.url(),
-        path_str(dest),
-        "--chunk-size",
-        "64KiB",
-    ])
-    .await
-    .success();
-    only_backup(dest)
-}
-
 /// Flips one byte in the middle of chunk `chunk` of table `table`; returns the object's name.
 fn flip_byte_in_chunk(backup: &Path, table: &str, chunk: usize) -> String {
     let manifest = read_manifest(backup);
@@ -61,8 +48,7 @@ fn flip_byte_in_chunk(backup: &Path, table: &str, chunk: usize) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn flipped_byte_fails_restore_naming_object_and_chunk_and_drops_the_created_database() {
     let source = small_source("flip_create").await;
-    let dest = tempfile::tempdir().expect("temp dir");
-    let backup = dump_to(&source, dest.path()).await;
+    let (_dest, backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
     let object = flip_byte_in_chunk(&backup, "tasks", 3);
 
     let target_name = unique_name("flip_target");
@@ -92,8 +78,7 @@ async fn flipped_byte_fails_restore_naming_object_and_chunk_and_drops_the_create
 #[tokio::test(flavor = "multi_thread")]
 async fn failed_restore_into_an_existing_empty_database_removes_everything_it_created() {
     let source = small_source("flip_existing").await;
-    let dest = tempfile::tempdir().expect("temp dir");
-    let backup = dump_to(&source, dest.path()).await;
+    let (_dest, backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
     flip_byte_in_chunk(&backup, "tasks", 5);
 
     let target = server().create_database("flip_existing_target").await;
@@ -211,8 +196,7 @@ async fn wrong_password_is_one_clear_error_without_the_password() {
 #[tokio::test(flavor = "multi_thread")]
 async fn restore_into_a_non_empty_database_is_refused_and_changes_nothing() {
     let source = small_source("nonempty_source").await;
-    let dest = tempfile::tempdir().expect("temp dir");
-    let backup = dump_to(&source, dest.path()).await;
+    let (_dest, backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
     let target = server().create_database("nonempty_target").await;
     target
         .execute("CREATE TABLE keep_me (x integer); INSERT INTO keep_me VALUES (42);")
@@ -263,8 +247,7 @@ async fn restore_of_a_missing_backup_directory_is_one_clear_error() {
 #[tokio::test(flavor = "multi_thread")]
 async fn restore_with_create_refuses_an_existing_database() {
     let source = small_source("exists_source").await;
-    let dest = tempfile::tempdir().expect("temp dir");
-    let backup = dump_to(&source, dest.path()).await;
+    let (_dest, backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
     let target = server().create_database("exists_target").await;
     let error = pgark(&[
         "restore",

@@ -26,17 +26,7 @@ async fn fixture_round_trips_identically() {
 async fn archive_is_readable_with_standard_tools() {
     let source = server().create_database("inspect").await;
     load_fixture(&source).await;
-    let dest = tempfile::tempdir().expect("temp dir");
-    pgark(&[
-        "dump",
-        &source.url(),
-        path_str(dest.path()),
-        "--chunk-size",
-        "64KiB",
-    ])
-    .await
-    .success();
-    let backup = only_backup(dest.path());
+    let (_dest, backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
 
     // The manifest checksum is the SHA-256 of everything after its second line.
     let text = std::fs::read_to_string(backup.join("manifest.json")).expect("manifest");

@@ -124,6 +124,18 @@ pub fn read_manifest(backup: &Path) -> serde_json::Value {
     serde_json::from_slice(&bytes).expect("manifest is JSON")
 }
 
+/// Dumps `source` into a new temporary destination with the real binary; returns the destination
+/// (which must stay alive) and the backup directory in it.
+pub async fn dump_to_temp(source: &TestDb, args: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let dest = tempfile::tempdir().expect("temp dir");
+    let url = source.url();
+    let mut all = vec!["dump", url.as_str(), path_str(dest.path())];
+    all.extend_from_slice(args);
+    pgark(&all).await.success();
+    let backup = only_backup(dest.path());
+    (dest, backup)
+}
+
 /// Dumps `source` with the real binary and restores it into a new database with `--create`;
 /// returns the restored database.
 pub async fn dump_and_restore(
@@ -131,12 +143,7 @@ pub async fn dump_and_restore(
     dump_args: &[&str],
     restore_args: &[&str],
 ) -> TestDb {
-    let dest = tempfile::tempdir().expect("temp dir");
-    let url = source.url();
-    let mut args = vec!["dump", url.as_str(), path_str(dest.path())];
-    args.extend_from_slice(dump_args);
-    pgark(&args).await.success();
-    let backup = only_backup(dest.path());
+    let (_dest, backup) = dump_to_temp(source, dump_args).await;
 
     let target = pgark_testkit::server().database(&pgark_testkit::unique_name("restored"));
     let target_url = target.url();

@@ -5,7 +5,7 @@
 //! Each function expects a fresh, empty store of its own. [`conformance_tests!`](crate::conformance_tests) expands into one
 //! `#[tokio::test]` per behaviour, so one failure does not hide the others:
 //!
-//! ```ignore
+//! ```text
 //! pgark_storage::conformance_tests!(async {
 //!     let dir = tempfile::tempdir().expect("temp dir");
 //!     let store = pgark_storage::LocalStore::open(dir.path()).expect("open");

@@ -1,6 +1,6 @@
 //! A test process killed with SIGKILL leaves no server and no directory behind.
 //!
-//! The test runs this test binary again as a helper process that starts the shared server and
+//! The test runs the helper binary `pgark-testkit-holder`, which starts the shared server and
 //! waits; it kills the helper and then reads the helper's stderr to its end. The watchdog inherits
 //! that stderr and holds it until it has stopped the server and removed its directory, so end of
 //! file means the clean-up is over — no sleeping or polling.
@@ -9,36 +9,11 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-const HELPER_ENV: &str = "PGARK_TESTKIT_WATCHDOG_HELPER";
 const DATA_DIR_PREFIX: &str = "PGARK_TESTKIT_DATA_DIR=";
-
-/// Helper for `killed_test_process_leaves_no_server_behind`: starts the shared server, prints its
-/// data directory, and waits for stdin to close. Does nothing unless that test runs it.
-#[test]
-#[ignore = "helper process of killed_test_process_leaves_no_server_behind"]
-fn watchdog_helper_holds_a_server() {
-    if std::env::var_os(HELPER_ENV).is_none() {
-        return;
-    }
-    let data_dir = pgark_testkit::server().data_dir();
-    // On a line of its own: libtest has printed "test NAME ... " without a newline.
-    println!("\n{DATA_DIR_PREFIX}{}", data_dir.display());
-    let mut rest = Vec::new();
-    std::io::stdin().read_to_end(&mut rest).expect("read stdin");
-}
 
 #[test]
 fn killed_test_process_leaves_no_server_behind() {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut helper = Command::new(exe)
-        .args([
-            "watchdog_helper_holds_a_server",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(HELPER_ENV, "1")
+    let mut helper = Command::new(env!("CARGO_BIN_EXE_pgark-testkit-holder"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,0 +1,290 @@
+//! Interruptions (SIGTERM during a dump or a restore), lock waits, connection settings from the
+//! environment, and secrets kept out of every output.
+
+mod common;
+
+use common::*;
+use pgark_testkit::{TestDb, server, unique_name};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// A database with one large table (tens of MB of COPY text) and one small one.
+async fn large_source(prefix: &str) -> TestDb {
+    let source = server().create_database(prefix).await;
+    source
+        .execute(
+            "CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 4) AS filler FROM generate_series(1, 600000) g;
+             CREATE TABLE small (id integer PRIMARY KEY);
+             INSERT INTO small SELECT generate_series(1, 10);",
+        )
+        .await;
+    source
+}
+
+/// Starts `pgark args`, waits for a stderr line containing `marker`, sends SIGTERM, and returns
+/// the exit code and the rest of stderr.
+async fn terminate_when(args: &[&str], log_filter: &str, marker: &str) -> (Option<i32>, String) {
+    let mut command = pgark_command(args);
+    command.env("PGARK_LOG", log_filter);
+    let mut child = command.spawn().expect("start pgark");
+    let pid = child.id().expect("pid").to_string();
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    loop {
+        let line = lines.next_line().await.expect("read stderr");
+        let line = line.unwrap_or_else(|| panic!("pgark ended before logging {marker:?}"));
+        if line.contains(marker) {
+            break;
+        }
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -TERM {pid}");
+    let mut rest = String::new();
+    while let Some(line) = lines.next_line().await.expect("read stderr") {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    let status = child.wait().await.expect("wait for pgark");
+    (status.code(), rest)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_a_restore_drops_the_database_it_created() {
+    let source = large_source("term_restore").await;
+    let (_dest, backup) = dump_to_temp(&source, &["--chunk-size", "256KiB"]).await;
+
+    let target_name = unique_name("term_restore_target");
+    let target = server().database(&target_name);
+    // `small` is restored while `big` is still loading on the other session.
+    let (code, stderr) = terminate_when(
+        &[
+            "restore",
+            path_str(&backup),
+            "--target",
+            &target.url(),
+            "--create",
+            "--jobs",
+            "2",
+        ],
+        "pgark_engine=info",
+        "table restored",
+    )
+    .await;
+    assert_eq!(
+        code,
+        Some(130),
+        "exit code for an interrupted restore; stderr:\n{stderr}"
+    );
+    let error = stderr.lines().last().unwrap_or_default();
+    assert!(error.starts_with("pgark: error: interrupted"), "{stderr}");
+    assert!(error.contains("was dropped"), "{stderr}");
+    assert!(
+        !database_exists(&target_name).await,
+        "the created database must be gone"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_a_restore_into_an_existing_database_removes_what_it_created() {
+    let source = large_source("term_existing").await;
+    let (_dest, backup) = dump_to_temp(&source, &["--chunk-size", "256KiB"]).await;
+
+    let target = server().create_database("term_existing_target").await;
+    let (code, stderr) = terminate_when(
+        &[
+            "restore",
+            path_str(&backup),
+            "--target",
+            &target.url(),
+            "--jobs",
+            "2",
+        ],
+        "pgark_engine=info",
+        "table restored",
+    )
+    .await;
+    assert_eq!(code, Some(130), "stderr:\n{stderr}");
+    assert!(stderr.contains("left as it was"), "{stderr}");
+    assert!(
+        user_objects(&target).await.is_empty(),
+        "the target must be empty again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_a_dump_leaves_no_backup_behind() {
+    let source = large_source("term_dump").await;
+    let dest = tempfile::tempdir().expect("temp dir");
+    let (code, stderr) = terminate_when(
+        &[
+            "dump",
+            &source.url(),
+            path_str(dest.path()),
+            "--jobs",
+            "1",
+            "--chunk-size",
+            "64KiB",
+        ],
+        "pgark_engine=debug",
+        "chunk stored",
+    )
+    .await;
+    assert_eq!(code, Some(130), "stderr:\n{stderr}");
+    let left: Vec<_> = walk(dest.path());
+    assert!(
+        left.is_empty(),
+        "an interrupted dump must remove what it wrote: {left:?}"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_locked_by_another_session_times_out_with_a_clear_error() {
+    let source = server().create_database("locked").await;
+    source
+        .execute("CREATE TABLE busy (id integer); CREATE TABLE free (id integer);")
+        .await;
+    let holder = source.client().await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+
+    let dest = tempfile::tempdir().expect("temp dir");
+    let out = dest.path().join("backups");
+    let error = pgark(&[
+        "dump",
+        &source.url(),
+        path_str(&out),
+        "--lock-wait-timeout",
+        "200ms",
+    ])
+    .await
+    .failure();
+    assert!(error.contains("public.busy"), "{error}");
+    assert!(error.contains("--lock-wait-timeout"), "{error}");
+    assert!(!out.exists(), "nothing may be written");
+    holder.batch_execute("ROLLBACK").await.expect("release");
+
+    pgark(&[
+        "dump",
+        &source.url(),
+        path_str(&out),
+        "--lock-wait-timeout",
+        "200ms",
+    ])
+    .await
+    .success();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_settings_come_from_the_pg_environment() {
+    let source = server().create_database("pgenv").await;
+    source
+        .execute("CREATE TABLE t (x integer); INSERT INTO t VALUES (1), (2);")
+        .await;
+    let dest = tempfile::tempdir().expect("temp dir");
+    let mut command = pgark_command(&["dump", "", path_str(dest.path())]);
+    command
+        .envs(server().libpq_env())
+        .env("PGDATABASE", source.name());
+    let output = command.output().await.expect("run pgark");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let manifest = read_manifest(&only_backup(dest.path()));
+    assert_eq!(manifest["source"]["database"], source.name());
+    assert_eq!(manifest["tables"][0]["row_count"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_never_appears_in_output_logs_or_the_archive() {
+    const PASSWORD: &str = "Sup3r-S3cret-Pa55";
+    let source = server().create_database("secret").await;
+    source
+        .execute(&format!(
+            "DO $$ BEGIN
+               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pgark_secret_owner') THEN
+                 CREATE ROLE pgark_secret_owner LOGIN SUPERUSER PASSWORD '{PASSWORD}' IN ROLE pgark_password_users;
+               END IF;
+             END $$;
+             CREATE TABLE t (x text); INSERT INTO t VALUES ('visible');"
+        ))
+        .await;
+    let socket = server()
+        .socket_dir()
+        .to_str()
+        .expect("utf-8")
+        .replace('/', "%2F");
+    let url = |db: &str| {
+        format!(
+            "postgresql://pgark_secret_owner:{PASSWORD}@{socket}:{}/{db}",
+            server().port()
+        )
+    };
+    let dest = tempfile::tempdir().expect("temp dir");
+    let dump = pgark(&["-vv", "dump", &url(source.name()), path_str(dest.path())]).await;
+    let dump_output = format!("{}{}", dump.stdout, dump.stderr);
+    let dump = dump.success();
+    assert!(dump.stdout.contains("complete"), "{}", dump.stdout);
+
+    let target = unique_name("secret_target");
+    let restore = pgark(&[
+        "-vv",
+        "restore",
+        &format!("{}/latest", path_str(dest.path())),
+        "--target",
+        &url(&target),
+        "--create",
+    ])
+    .await;
+    let restore_output = format!("{}{}", restore.stdout, restore.stderr);
+    restore.success();
+    let failed = pgark(&[
+        "restore",
+        &format!("{}/latest", path_str(dest.path())),
+        "--target",
+        &url(&target),
+        "--create",
+    ])
+    .await;
+    let failed_output = format!("{}{}", failed.stdout, failed.stderr);
+    assert!(failed.failure().contains("already exists"));
+
+    let mut archive = String::new();
+    for file in walk(dest.path()) {
+        archive.push_str(&String::from_utf8_lossy(
+            &std::fs::read(&file).expect("read"),
+        ));
+    }
+    assert!(
+        archive.contains("pgark_secret_owner"),
+        "the manifest names the connection (without password)"
+    );
+    for (what, text) in [
+        ("dump output", &dump_output),
+        ("restore output", &restore_output),
+        ("error output", &failed_output),
+        ("archive", &archive),
+    ] {
+        assert!(
+            !text.contains(PASSWORD),
+            "the password appears in the {what}"
+        );
+    }
+}
