@@ -42,16 +42,24 @@ psql -X -q -c "CREATE DATABASE demo"
 psql -X -q -v ON_ERROR_STOP=1 -d demo -f testdata/fixture.sql >/dev/null
 echo "== demo database loaded; dumping"
 mkdir -m 777 "$work/backups"
-"$pgark" dump "dbname=demo" "$work/backups" --jobs 2
+"$pgark" dump "dbname=demo" "$work/backups" --jobs 2 --quiet
 backup=$(ls -d "$work"/backups/*/ | head -n 1)
 echo "== backup files"
 (cd "$backup" && find . -type f | sort)
 echo "== restoring into a new database"
-"$pgark" restore "$work/backups/latest" --target "dbname=demo_restored" --create --jobs 2
+"$pgark" restore "$work/backups/latest" --target "dbname=demo_restored" --create --jobs 2 --quiet
 
-count_rows='SELECT string_agg(format($$%s %s$$, c.oid::regclass, (xpath($$/row/n/text()$$, query_to_xml(format($$SELECT count(*) AS n FROM ONLY %s$$, c.oid::regclass), false, true, $$$$)))[1]), E'\n' ORDER BY c.oid::regclass::text) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = $$r$$ AND n.nspname NOT IN ($$pg_catalog$$, $$information_schema$$) AND n.nspname NOT LIKE $$pg\_%$$'
-psql -X -At -d demo -c "$count_rows" >"$work/source.txt"
-psql -X -At -d demo_restored -c "$count_rows" >"$work/restored.txt"
+# One line per table: its name and row count (psql runs each generated query with \gexec).
+cat >"$work/count_rows.sql" <<'SQL'
+SELECT format('SELECT %L, count(*) FROM ONLY %s', c.oid::regclass::text, c.oid::regclass)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_%'
+ORDER BY c.oid::regclass::text
+\gexec
+SQL
+psql -X -At -F ' ' -d demo -f "$work/count_rows.sql" >"$work/source.txt"
+psql -X -At -F ' ' -d demo_restored -f "$work/count_rows.sql" >"$work/restored.txt"
 if diff -u "$work/source.txt" "$work/restored.txt"; then
     echo "== row counts match for all $(wc -l <"$work/source.txt") tables"
 else
