@@ -176,7 +176,9 @@ async fn dump_tables(
         cpu,
         progress,
     });
-    let workers = (0..options.jobs.max(1)).map(|_| {
+    // No more sessions than tables: each idle one would only hold a snapshot open.
+    let sessions = options.jobs.clamp(1, queue.lock().await.len().max(1));
+    let workers = (0..sessions).map(|_| {
         let queue = queue.clone();
         let dumper = dumper.clone();
         async move {
