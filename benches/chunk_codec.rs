@@ -52,9 +52,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for level in [1, 3, 6, 9] {
         let mut encoder = ChunkEncoder::new(level)?;
-        let encoded = encoder.encode(&chunk)?;
+        let encoded = encoder.encode(&chunk, Some(0))?;
         let encode_time = measure(|| {
-            let _ = encoder.encode(&chunk);
+            let _ = encoder.encode(&chunk, Some(0));
         });
         let entry = ChunkEntry {
             object: "bench".into(),

@@ -3,18 +3,27 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use pgark_engine::dump::{DEFAULT_CHUNK_SIZE, DEFAULT_COMPRESS_LEVEL, DumpOptions, dump};
+use std::path::PathBuf;
+
+use pgark_archive::Timestamp;
+use pgark_engine::dump::{
+    DEFAULT_CHUNK_SIZE, DEFAULT_COMPRESS_LEVEL, DumpOptions, DumpSummary, dump, size_change_ratio,
+};
+use pgark_engine::metrics::{
+    DumpMetrics, SIZE_ANOMALY_FACTOR, is_size_anomaly, previous_success, write_atomically,
+};
 use pgark_engine::{Cancel, Progress};
 use pgark_pg::ConnConfig;
 
 use super::args::{parse_duration, parse_jobs, parse_size};
 use super::output::{Output, bytes, rate, thousands};
+use super::store_args::StoreArgs;
 
 #[derive(Debug, Args)]
 pub struct DumpArgs {
     /// Source database: a libpq connection string or URL (PG* variables fill in what it leaves out).
     source: String,
-    /// Where to create the backup: a directory (created if missing). The backup is DEST/<id>.
+    /// Where to create the backup: a directory (created if missing) or s3://bucket/prefix. The backup is DEST/<id>.
     dest: String,
     /// Parallel sessions reading tables.
     #[arg(short, long, default_value = "2", value_parser = parse_jobs)]
@@ -28,6 +37,12 @@ pub struct DumpArgs {
     /// Give up if a table's ACCESS SHARE lock is not granted in this time (e.g. 30s); waits forever by default.
     #[arg(long, value_parser = parse_duration)]
     lock_wait_timeout: Option<Duration>,
+    /// Write Prometheus metrics (outcome, times, sizes, rows) to this file, atomically, on success
+    /// and on failure — for node_exporter's textfile collector.
+    #[arg(long)]
+    metrics_file: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 pub async fn run(args: DumpArgs, output: &Output, cancel: Cancel) -> anyhow::Result<()> {
@@ -38,7 +53,53 @@ pub async fn run(args: DumpArgs, output: &Output, cancel: Cancel) -> anyhow::Res
         );
     }
     let source = ConnConfig::parse(&args.source)?;
-    let dest = pgark_storage::open_location(&args.dest, true)
+    let database = source.dbname().to_owned();
+    let started = std::time::Instant::now();
+    let result = dump_and_report(&args, source, output, cancel).await;
+    if let Some(path) = &args.metrics_file {
+        let metrics = match &result {
+            Ok((summary, ratio)) => DumpMetrics {
+                database: summary.database.clone(),
+                success: true,
+                finished_at: Timestamp::now(),
+                duration: summary.elapsed,
+                raw_bytes: summary.raw_bytes,
+                stored_bytes: summary.stored_bytes,
+                rows: summary.rows,
+                tables: summary.tables as u64,
+                size_change_ratio: *ratio,
+            },
+            Err(_) => DumpMetrics {
+                database,
+                success: false,
+                finished_at: Timestamp::now(),
+                duration: started.elapsed(),
+                raw_bytes: 0,
+                stored_bytes: 0,
+                rows: 0,
+                tables: 0,
+                size_change_ratio: None,
+            },
+        };
+        let text = metrics.render(previous_success(path));
+        if let Err(e) = write_atomically(path, &text) {
+            // The dump's own outcome matters more; report the metrics failure beside it.
+            tracing::error!("could not write the metrics file {}: {e}", path.display());
+            if result.is_ok() {
+                anyhow::bail!("could not write the metrics file {}: {e}", path.display());
+            }
+        }
+    }
+    result.map(|_| ())
+}
+
+async fn dump_and_report(
+    args: &DumpArgs,
+    source: ConnConfig,
+    output: &Output,
+    cancel: Cancel,
+) -> anyhow::Result<(DumpSummary, Option<f64>)> {
+    let dest = pgark_storage::open_location_with(&args.dest, true, &args.store.options()?)
         .with_context(|| "cannot use the backup destination".to_owned())?;
     let options = DumpOptions {
         source,
@@ -50,8 +111,22 @@ pub async fn run(args: DumpArgs, output: &Output, cancel: Cancel) -> anyhow::Res
     };
     let progress = Arc::new(Progress::default());
     let line = output.progress("dumping", progress.clone());
-    let summary = dump(options, progress, cancel).await?;
+    let summary = dump(options.clone(), progress, cancel).await?;
     drop(line);
+    // A backup suddenly much smaller (or larger) than the previous one is worth a look.
+    let ratio = match size_change_ratio(options.dest.as_ref(), &summary).await {
+        Ok(ratio) => ratio,
+        Err(e) => {
+            tracing::warn!("could not compare the backup's size with the previous one: {e}");
+            None
+        }
+    };
+    if let Some(ratio) = ratio.filter(|r| is_size_anomaly(*r)) {
+        tracing::warn!(
+            ratio = format!("{ratio:.2}"),
+            "backup size changed by more than a factor of {SIZE_ANOMALY_FACTOR} since the previous backup: check that the source is what you expect"
+        );
+    }
     output.summary(&format!(
         "backup {} complete: {} tables, {} rows, {} → {} stored in {:.1}s ({}/s)",
         summary.location,
@@ -62,5 +137,5 @@ pub async fn run(args: DumpArgs, output: &Output, cancel: Cancel) -> anyhow::Res
         summary.elapsed.as_secs_f64(),
         bytes(rate(summary.raw_bytes, summary.elapsed)),
     ));
-    Ok(())
+    Ok((summary, ratio))
 }

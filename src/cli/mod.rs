@@ -2,9 +2,16 @@
 //! turns validated arguments into engine options. No SQL, key layout or format parsing here.
 
 mod args;
+mod cat;
+mod check;
 mod dump;
+mod ls;
 mod output;
+mod prune;
 mod restore;
+mod show;
+mod store_args;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -18,6 +25,8 @@ pub mod exit {
     pub const FAILURE: u8 = 1;
     /// The command line was wrong (clap's own code).
     pub const USAGE: u8 = 2;
+    /// A check ran and failed: `verify` found damage, `ls --check-max-age` found no recent backup.
+    pub const CHECK_FAILED: u8 = 3;
     /// Interrupted by SIGINT or SIGTERM; nothing half-done was left behind.
     pub const INTERRUPTED: u8 = 130;
 }
@@ -42,6 +51,16 @@ enum Command {
     Dump(dump::DumpArgs),
     /// Restore a backup into an empty database (or a new one with --create).
     Restore(restore::RestoreArgs),
+    /// List the backups under DEST: id, time, age, database, sizes, tables, rows, state.
+    Ls(ls::LsArgs),
+    /// Show what one backup holds: tables, rows, sizes, snapshot, versions, durations.
+    Show(show::ShowArgs),
+    /// Check every chunk of a backup; optionally restore it and compare every table.
+    Verify(verify::VerifyArgs),
+    /// Print one table's rows from a backup, with no database.
+    Cat(cat::CatArgs),
+    /// Delete backups outside a retention policy, and abandoned incomplete ones.
+    Prune(prune::PruneArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -79,21 +98,39 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Dump(args) => dump::run(args, &output, cancel).await,
             Command::Restore(args) => restore::run(args, &output, cancel).await,
+            Command::Ls(args) => ls::run(args, &output).await,
+            Command::Show(args) => show::run(args, &output).await,
+            Command::Verify(args) => verify::run(args, &output, cancel).await,
+            Command::Cat(args) => cat::run(args, &output).await,
+            Command::Prune(args) => prune::run(args, &output).await,
         }
     });
     match result {
         Ok(()) => ExitCode::from(exit::SUCCESS),
         Err(e) => {
             output.error(&e);
-            let interrupted = e
+            let code = if e.downcast_ref::<check::CheckFailed>().is_some() {
+                exit::CHECK_FAILED
+            } else if e
                 .downcast_ref::<EngineError>()
-                .is_some_and(EngineError::is_interrupted);
-            ExitCode::from(if interrupted {
+                .is_some_and(EngineError::is_interrupted)
+            {
                 exit::INTERRUPTED
             } else {
                 exit::FAILURE
-            })
+            };
+            ExitCode::from(code)
         }
+    }
+}
+
+/// Opens a store that must already exist (for listing and pruning).
+fn open_dest(dest: &str) -> anyhow::Result<std::sync::Arc<dyn pgark_storage::ObjectStore>> {
+    match pgark_storage::open_location(dest, false) {
+        Err(pgark_storage::StoreError::NotFound { location }) => {
+            anyhow::bail!("{location} does not exist: check the path")
+        }
+        other => Ok(other?),
     }
 }
 

@@ -108,7 +108,9 @@ impl Output {
 
     /// The final one-line summary, on stdout.
     pub fn summary(&self, line: &str) {
-        println!("{line}");
+        use std::io::Write;
+        // A reader that went away (`pgark ls | head -1`) is not worth a panic; nothing to do.
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
     }
 
     /// An error, as one line on stderr.
@@ -173,6 +175,17 @@ pub fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// `3d 4h`, `5h 12m`, `42s`: a rough age for people.
+pub fn age(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86_400 => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d {}h", secs / 86_400, secs % 86_400 / 3600),
+    }
 }
 
 /// `512.0 MiB`

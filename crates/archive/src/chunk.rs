@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::{ArchiveError, ChunkEntry};
+use crate::{ArchiveError, ChunkEntry, ContentDigest, copy_text};
 
 /// One compressed chunk, ready to append to a data object.
 #[derive(Debug, Clone)]
@@ -14,6 +14,11 @@ pub struct EncodedChunk {
     pub sha256: String,
     pub raw_length: u64,
     pub rows: u64,
+    /// The rows' contribution to the table's content digest.
+    pub content_digest: ContentDigest,
+    /// Smallest and largest value of the key field, when one was given and every row has an
+    /// integer there (otherwise `None`: the chunk cannot be pruned by key).
+    pub key_range: Option<(i64, i64)>,
 }
 
 /// Compresses chunks. Holds a reusable zstd context, so keep one per worker thread.
@@ -39,16 +44,42 @@ impl ChunkEncoder {
         Ok(ChunkEncoder { compressor })
     }
 
-    /// Compresses `rows_text`, which must hold whole COPY text rows (each ending in `\n`).
-    pub fn encode(&mut self, rows_text: &[u8]) -> Result<EncodedChunk, ArchiveError> {
+    /// Compresses `rows_text`, which must hold whole COPY text rows (each ending in `\n`), and
+    /// computes its content digest and, for `key_field` (a 0-based field index), its key range.
+    pub fn encode(
+        &mut self,
+        rows_text: &[u8],
+        key_field: Option<usize>,
+    ) -> Result<EncodedChunk, ArchiveError> {
         let frame = self
             .compressor
             .compress(rows_text)
             .map_err(ArchiveError::Compress)?;
+        let mut content_digest = ContentDigest::default();
+        let mut rows = 0;
+        let mut key_range = key_field.map(|_| (i64::MAX, i64::MIN));
+        for row in copy_text::rows(rows_text) {
+            rows += 1;
+            content_digest.add_row(row);
+            if let (Some(field), Some((min, max))) = (key_field, key_range.as_mut()) {
+                match copy_text::raw_fields(row)
+                    .nth(field)
+                    .and_then(parse_integer)
+                {
+                    Some(key) => {
+                        *min = (*min).min(key);
+                        *max = (*max).max(key);
+                    }
+                    None => key_range = None,
+                }
+            }
+        }
         Ok(EncodedChunk {
             sha256: sha256_hex(&frame),
             raw_length: rows_text.len() as u64,
-            rows: count_rows(rows_text),
+            rows,
+            content_digest,
+            key_range: key_range.filter(|(min, max)| min <= max),
             frame,
         })
     }
@@ -130,6 +161,11 @@ impl ChunkDecoder {
     }
 }
 
+/// An integer key field as COPY prints it (no escapes can occur in one).
+fn parse_integer(raw: &[u8]) -> Option<i64> {
+    std::str::from_utf8(raw).ok()?.parse().ok()
+}
+
 /// Rows in COPY text: one per `\n` (newlines inside values are escaped as `\n` by COPY).
 pub fn count_rows(rows_text: &[u8]) -> u64 {
     rows_text.iter().filter(|&&b| b == b'\n').count() as u64
@@ -160,7 +196,7 @@ mod tests {
     fn chunks_round_trip_and_are_standard_zstd_frames() {
         let text = b"1\thello\n2\t\\N\n3\twith\\ttab\n".repeat(1000);
         let mut encoder = ChunkEncoder::new(3).expect("encoder");
-        let chunk = encoder.encode(&text).expect("encodes");
+        let chunk = encoder.encode(&text, None).expect("encodes");
         assert_eq!(chunk.rows, 3000);
         assert_eq!(chunk.raw_length, text.len() as u64);
         assert_eq!(
@@ -178,8 +214,8 @@ mod tests {
     #[test]
     fn concatenated_frames_decode_as_one_stream() {
         let mut encoder = ChunkEncoder::new(1).expect("encoder");
-        let mut object = encoder.encode(b"a\n").expect("encodes").frame;
-        object.extend(encoder.encode(b"b\nc\n").expect("encodes").frame);
+        let mut object = encoder.encode(b"a\n", None).expect("encodes").frame;
+        object.extend(encoder.encode(b"b\nc\n", None).expect("encodes").frame);
         assert_eq!(
             zstd::decode_all(&object[..]).expect("decodes"),
             b"a\nb\nc\n"
@@ -187,9 +223,26 @@ mod tests {
     }
 
     #[test]
+    fn key_ranges_cover_the_key_field_or_are_absent() {
+        let mut encoder = ChunkEncoder::new(1).expect("encoder");
+        let chunk = encoder
+            .encode(b"5\ta\n-3\tb\n12\tc\n", Some(0))
+            .expect("encodes");
+        assert_eq!(chunk.key_range, Some((-3, 12)));
+        let with_null = encoder.encode(b"5\ta\n\\N\tb\n", Some(0)).expect("encodes");
+        assert_eq!(with_null.key_range, None);
+        let text_key = encoder.encode(b"5\ta\n", Some(1)).expect("encodes");
+        assert_eq!(text_key.key_range, None);
+        assert_eq!(
+            encoder.encode(b"", Some(0)).expect("encodes").key_range,
+            None
+        );
+    }
+
+    #[test]
     fn empty_chunk_round_trips() {
         let mut encoder = ChunkEncoder::new(3).expect("encoder");
-        let chunk = encoder.encode(b"").expect("encodes");
+        let chunk = encoder.encode(b"", None).expect("encodes");
         let mut decoder = ChunkDecoder::new().expect("decoder");
         assert!(
             decoder
@@ -202,7 +255,7 @@ mod tests {
     #[test]
     fn a_flipped_byte_is_caught_before_decompression_and_named() {
         let mut encoder = ChunkEncoder::new(3).expect("encoder");
-        let chunk = encoder.encode(b"1\tx\n").expect("encodes");
+        let chunk = encoder.encode(b"1\tx\n", None).expect("encodes");
         let entry = entry_for(&chunk);
         let mut damaged = chunk.frame.clone();
         damaged[5] ^= 0x01;
@@ -224,7 +277,7 @@ mod tests {
     #[test]
     fn a_manifest_entry_that_disagrees_with_the_data_is_reported() {
         let mut encoder = ChunkEncoder::new(3).expect("encoder");
-        let chunk = encoder.encode(b"1\n2\n").expect("encodes");
+        let chunk = encoder.encode(b"1\n2\n", None).expect("encodes");
         let mut decoder = ChunkDecoder::new().expect("decoder");
 
         let mut wrong_rows = entry_for(&chunk);

@@ -11,6 +11,8 @@
 //! reads and check each before use.
 
 mod chunk;
+pub mod copy_text;
+mod digest;
 mod error;
 pub mod layout;
 mod manifest;
@@ -18,10 +20,11 @@ mod marker;
 mod time;
 
 pub use chunk::{ChunkDecoder, ChunkEncoder, EncodedChunk, count_rows, sha256_hex};
+pub use digest::ContentDigest;
 pub use error::ArchiveError;
 pub use manifest::{
     ChunkEntry, ColumnEntry, DdlItem, DumpSettings, FORMAT_NAME, FORMAT_VERSION, KeyRange,
-    Manifest, ObjectKind, Section, SourceInfo, TableEntry,
+    Manifest, ObjectKind, RoleEntry, Section, SourceInfo, TableEntry, kind_word,
 };
 pub use marker::StartedMarker;
 pub use time::{Timestamp, TimestampError};

@@ -31,6 +31,23 @@ pub struct Manifest {
     /// DDL in a valid execution order; `deps` make the partial order explicit for parallel restore.
     pub schema: Vec<DdlItem>,
     pub tables: Vec<TableEntry>,
+    /// The roles the schema names (owners, grantees, policy and mapping roles), for checking a
+    /// target before restoring and for `--create-roles`. Never passwords.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<RoleEntry>,
+}
+
+/// A role as the source knew it: attributes and memberships, never its password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleEntry {
+    pub name: String,
+    /// `CREATE ROLE` attribute keywords as the source had them, e.g. `LOGIN`, `CREATEDB`,
+    /// `CONNECTION LIMIT 3`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<String>,
+    /// Roles this role is a member of (among the recorded ones).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub member_of: Vec<String>,
 }
 
 /// Where the data came from and the snapshot it was read in.
@@ -93,6 +110,106 @@ pub enum ObjectKind {
     IndexAttach,
     /// `ALTER TABLE ... CLUSTER ON`.
     ClusterOn,
+    Collation,
+    /// `CREATE TYPE name;`: a base type's placeholder, so its I/O functions can be created.
+    ShellType,
+    Procedure,
+    Aggregate,
+    View,
+    MaterializedView,
+    /// `REFRESH MATERIALIZED VIEW` of a view that was populated in the source (post-data).
+    MaterializedViewData,
+    Trigger,
+    Rule,
+    EventTrigger,
+    /// Column options set after `CREATE TABLE`: statistics targets, storage, compression,
+    /// replica identity, row security.
+    TableOption,
+    Policy,
+    Publication,
+    /// `ALTER PUBLICATION ... ADD TABLE` / `ADD TABLES IN SCHEMA`.
+    PublicationMember,
+    ForeignDataWrapper,
+    ForeignServer,
+    UserMapping,
+    ForeignTable,
+    Operator,
+    OperatorClass,
+    OperatorFamily,
+    Cast,
+    Conversion,
+    TextSearchParser,
+    TextSearchTemplate,
+    TextSearchDictionary,
+    TextSearchConfiguration,
+    /// `SELECT lo_create(oid)` (pre-data).
+    LargeObject,
+    /// A large object's contents (data section).
+    LargeObjectData,
+    Comment,
+    SecurityLabel,
+    /// `ALTER ... OWNER TO`.
+    Owner,
+    /// `GRANT`/`REVOKE` on an object.
+    Acl,
+    /// `ALTER DEFAULT PRIVILEGES`.
+    DefaultAcl,
+}
+
+/// How messages name a kind of item: `index`, `materialized view data`.
+pub fn kind_word(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Schema => "schema",
+        ObjectKind::Extension => "extension",
+        ObjectKind::Type => "type",
+        ObjectKind::Domain => "domain",
+        ObjectKind::Function => "function",
+        ObjectKind::Sequence => "sequence",
+        ObjectKind::Table => "table",
+        ObjectKind::TableAttach => "partition attachment",
+        ObjectKind::ColumnDefault => "column default",
+        ObjectKind::SequenceOwnedBy => "sequence ownership",
+        ObjectKind::SequenceSet => "sequence value",
+        ObjectKind::Constraint => "constraint",
+        ObjectKind::ForeignKey => "foreign key",
+        ObjectKind::Index => "index",
+        ObjectKind::IndexAttach => "index attachment",
+        ObjectKind::ClusterOn => "cluster index",
+        ObjectKind::Collation => "collation",
+        ObjectKind::ShellType => "shell type",
+        ObjectKind::Procedure => "procedure",
+        ObjectKind::Aggregate => "aggregate",
+        ObjectKind::View => "view",
+        ObjectKind::MaterializedView => "materialized view",
+        ObjectKind::MaterializedViewData => "materialized view data",
+        ObjectKind::Trigger => "trigger",
+        ObjectKind::Rule => "rule",
+        ObjectKind::EventTrigger => "event trigger",
+        ObjectKind::TableOption => "table option",
+        ObjectKind::Policy => "policy",
+        ObjectKind::Publication => "publication",
+        ObjectKind::PublicationMember => "publication member",
+        ObjectKind::ForeignDataWrapper => "foreign-data wrapper",
+        ObjectKind::ForeignServer => "server",
+        ObjectKind::UserMapping => "user mapping",
+        ObjectKind::ForeignTable => "foreign table",
+        ObjectKind::Operator => "operator",
+        ObjectKind::OperatorClass => "operator class",
+        ObjectKind::OperatorFamily => "operator family",
+        ObjectKind::Cast => "cast",
+        ObjectKind::Conversion => "conversion",
+        ObjectKind::TextSearchParser => "text search parser",
+        ObjectKind::TextSearchTemplate => "text search template",
+        ObjectKind::TextSearchDictionary => "text search dictionary",
+        ObjectKind::TextSearchConfiguration => "text search configuration",
+        ObjectKind::LargeObject => "large object",
+        ObjectKind::LargeObjectData => "large object data",
+        ObjectKind::Comment => "comment",
+        ObjectKind::SecurityLabel => "security label",
+        ObjectKind::Owner => "owner",
+        ObjectKind::Acl => "privileges",
+        ObjectKind::DefaultAcl => "default privileges",
+    }
 }
 
 /// One DDL statement (or a few that belong together) and what it depends on.
@@ -113,6 +230,10 @@ pub struct DdlItem {
     /// Items that must have run before this one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deps: Vec<u32>,
+    /// Roles the statement names (an owner, grantees, a policy's roles): they must exist in the
+    /// target before it runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,6 +251,11 @@ pub struct TableEntry {
     pub raw_bytes: u64,
     /// Compressed bytes as stored.
     pub stored_bytes: u64,
+    /// Order-independent digest of the rows' COPY text (see `ContentDigest`), 32 hex digits.
+    pub content_digest: String,
+    /// The single-column integer key whose range each chunk records, if the table has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_column: Option<String>,
     pub chunks: Vec<ChunkEntry>,
 }
 
@@ -193,6 +319,7 @@ impl Manifest {
             settings,
             schema: Vec::new(),
             tables: Vec::new(),
+            roles: Vec::new(),
         }
     }
 
@@ -316,6 +443,7 @@ mod tests {
             table: None,
             sql: "CREATE TABLE public.\"tasks\" (id integer);".into(),
             deps: vec![],
+            roles: vec!["app owner".into()],
         });
         manifest.tables.push(TableEntry {
             id: 1,
@@ -329,6 +457,8 @@ mod tests {
             row_count: 2,
             raw_bytes: 4,
             stored_bytes: 20,
+            content_digest: "0".repeat(32),
+            key_column: Some("id".into()),
             chunks: vec![ChunkEntry {
                 object: "data/00001.0000.copy.zst".into(),
                 offset: 0,

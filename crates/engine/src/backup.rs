@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use pgark_archive::{Manifest, layout};
-use pgark_storage::{ObjectKey, ObjectStore, StoreError, open_location};
+use pgark_storage::{ObjectKey, ObjectStore, StoreError, StoreOptions, open_location_with};
 
 use crate::EngineError;
 
@@ -58,13 +58,21 @@ impl BackupRef {
 
 /// Opens the backup at `location` (`PARENT/ID` or `PARENT/latest`) and reads its manifest.
 pub async fn open_backup(location: &str) -> Result<(BackupRef, Manifest), EngineError> {
+    open_backup_with(location, &StoreOptions::default()).await
+}
+
+/// [`open_backup`] with store options (S3 endpoint, …) for the parent location.
+pub async fn open_backup_with(
+    location: &str,
+    options: &StoreOptions,
+) -> Result<(BackupRef, Manifest), EngineError> {
     let trimmed = location.trim_end_matches('/');
     let (parent, id) = match trimmed.rsplit_once('/') {
         Some((parent, id)) if !parent.is_empty() && !parent.ends_with(':') => (parent, id),
         Some(("", id)) => ("/", id),
         _ => (".", trimmed),
     };
-    let store = open_location(parent, false).map_err(|e| match e {
+    let store = open_location_with(parent, false, options).map_err(|e| match e {
         StoreError::NotFound { .. } => EngineError::BackupNotFound {
             location: location.to_owned(),
         },

@@ -51,6 +51,7 @@ impl CpuPool {
         &self,
         rows_text: bytes::Bytes,
         level: i32,
+        key_field: Option<usize>,
     ) -> impl Future<Output = Result<EncodedChunk, EngineError>> + Send + 'static {
         let work = self.run(move || {
             ENCODER.with(|cell| {
@@ -59,7 +60,7 @@ impl CpuPool {
                     Some((l, encoder)) if l == level => encoder,
                     _ => ChunkEncoder::new(level)?,
                 };
-                let encoded = encoder.encode(&rows_text);
+                let encoded = encoder.encode(&rows_text, key_field);
                 *slot = Some((level, encoder));
                 encoded
             })

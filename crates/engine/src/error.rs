@@ -45,6 +45,13 @@ pub enum EngineError {
     TargetNotEmpty { database: String, objects: String },
 
     #[error(
+        "the target lacks roles that the backup's owners and privileges name: {roles}. Create \
+         them, restore with --create-roles, or leave owners and privileges out with --no-owner \
+         --no-acl"
+    )]
+    MissingRoles { roles: String },
+
+    #[error(
         "database {database:?} already exists: drop it first, or restore into it without --create if it is empty"
     )]
     DatabaseExists { database: String },
@@ -60,6 +67,34 @@ pub enum EngineError {
         "could not lock table {table} within the lock wait timeout ({timeout}): another session holds a conflicting lock; retry later or raise --lock-wait-timeout"
     )]
     LockTimeout { table: String, timeout: String },
+
+    #[error("the backup has no table {table}; it has {known}")]
+    UnknownTable { table: String, known: String },
+
+    #[error(
+        "table name {table} is ambiguous: it could be {candidates}; qualify it with its schema"
+    )]
+    AmbiguousTable { table: String, candidates: String },
+
+    #[error(
+        "invalid --where-key {expression:?}: {reason}; write e.g. \"id BETWEEN 1000 AND 2000\", \"id IN (1, 2)\" or \"id >= 10 AND id < 20\""
+    )]
+    InvalidKeyFilter { expression: String, reason: String },
+
+    #[error(
+        "table {table} has no single-column integer primary key, so --where-key cannot be used; read it whole"
+    )]
+    NoKey { table: String },
+
+    #[error("--where-key names column {column}, but the key of table {table} is {key}")]
+    WrongKeyColumn {
+        table: String,
+        column: String,
+        key: String,
+    },
+
+    #[error("writing the output: {0}")]
+    Output(#[source] std::io::Error),
 
     #[error("interrupted")]
     Interrupted,
@@ -77,6 +112,10 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    pub(crate) fn output(e: std::io::Error) -> Self {
+        EngineError::Output(e)
+    }
+
     /// True when the error was caused by a cancellation request rather than a failure.
     pub fn is_interrupted(&self) -> bool {
         match self {

@@ -9,15 +9,20 @@
 
 mod backup;
 mod cancel;
+pub mod cat;
 mod cpu;
 mod error;
 mod progress;
 mod session;
 
 pub mod dump;
+pub mod inventory;
+pub mod metrics;
+pub mod prune;
 pub mod restore;
+pub mod verify;
 
-pub use backup::{BackupRef, open_backup};
+pub use backup::{BackupRef, open_backup, open_backup_with};
 pub use cancel::{Cancel, CancelHandle};
 pub use error::EngineError;
 pub use progress::Progress;

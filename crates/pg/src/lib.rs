@@ -9,10 +9,15 @@ mod config;
 mod connect;
 mod ddl;
 mod error;
+mod keys;
 pub mod quote;
 
 pub use catalog::{relations_to_lock, user_objects};
 pub use config::{ConnConfig, Host, SslMode};
 pub use connect::{Canceller, Connection, connect};
-pub use ddl::{SchemaDump, TableData, copy_in_sql, copy_out_sql, drop_statement, read_schema};
+pub use ddl::{
+    SchemaDump, TableData, copy_in_sql, copy_out_columns_sql, copy_out_sql, drop_statement,
+    read_schema,
+};
 pub use error::PgError;
+pub use keys::integer_keys;

@@ -40,4 +40,22 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+
+    /// The store refused the request: missing or wrong credentials, or no permission.
+    #[error("access to {location} was denied: {hint}")]
+    AccessDenied { location: String, hint: String },
+
+    #[error(
+        "S3 bucket {bucket:?} does not exist (needed for {location}): check the bucket name and AWS_REGION, or create the bucket"
+    )]
+    NoSuchBucket { bucket: String, location: String },
+
+    /// Any other failure of a remote store, after retries: the message says what the store or
+    /// the network answered.
+    #[error("{operation} {location}: {message}")]
+    Backend {
+        operation: &'static str,
+        location: String,
+        message: String,
+    },
 }

@@ -5,12 +5,13 @@
 //!
 //! This crate knows nothing about the archive format or PostgreSQL. Keys are [`ObjectKey`]s,
 //! relative to the store's root; [`open_location`] is the one place a user-given location
-//! (a directory, later `s3://bucket/prefix`) is turned into a store.
+//! (a directory or `s3://bucket/prefix`) is turned into a store.
 
 mod error;
 mod key;
 mod local;
 mod location;
+mod s3;
 
 pub mod conformance;
 
@@ -23,7 +24,11 @@ use futures::future::BoxFuture;
 pub use error::StoreError;
 pub use key::ObjectKey;
 pub use local::LocalStore;
-pub use location::open_location;
+pub use location::{StoreOptions, open_location, open_location_with};
+pub use s3::{
+    DEFAULT_PART_SIZE as S3_DEFAULT_PART_SIZE, MIN_PART_SIZE as S3_MIN_PART_SIZE,
+    PARTS_IN_FLIGHT as S3_PARTS_IN_FLIGHT, S3Options, S3Store, Sse,
+};
 
 /// What a listing reports about one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +79,14 @@ pub trait ObjectStore: Send + Sync + fmt::Debug + 'static {
     ) -> BoxFuture<'_, Result<Vec<ObjectMeta>, StoreError>>;
 
     fn delete(&self, key: &ObjectKey) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Aborts every upload started through this store that was neither completed nor aborted
+    /// (typically dropped by a failed or cancelled task) and waits until they are gone. Stores
+    /// whose dropped uploads vanish by themselves (the local store) have nothing to do; on S3
+    /// this aborts the open multipart uploads, whose parts would otherwise stay (and be billed).
+    fn abort_pending_uploads(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// One object being written. Bytes passed to `write` are appended in order; nothing is visible

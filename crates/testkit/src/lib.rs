@@ -1,4 +1,5 @@
-//! Real PostgreSQL servers for pgark's tests.
+//! Real PostgreSQL servers — and a real S3 protocol server ([`S3Server`], module [`s3`]) — for
+//! pgark's tests.
 //!
 //! [`server()`] starts one throw-away server per test process, lazily, and shares it between all the
 //! tests (threads) of that process; [`PgServer::start`] starts a dedicated one with extra
@@ -26,9 +27,11 @@ mod config;
 mod corpus;
 mod db;
 mod process;
+pub mod s3;
 mod server;
 mod watchdog;
 
 pub use corpus::corpora_dir;
 pub use db::{TestDb, unique_name};
+pub use s3::S3Server;
 pub use server::{PgServer, ServerOptions, server};

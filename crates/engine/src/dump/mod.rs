@@ -43,6 +43,7 @@ pub struct DumpOptions {
 #[derive(Debug, Clone)]
 pub struct DumpSummary {
     pub backup_id: String,
+    pub database: String,
     pub location: String,
     pub tables: usize,
     pub rows: u64,
@@ -82,11 +83,17 @@ pub async fn dump(
     let manifest = match result {
         Ok(manifest) => manifest,
         Err(e) => {
+            // Uploads dropped by the failed or cancelled tasks: abort them (S3 multipart uploads
+            // would otherwise stay behind, invisible and billed) before removing what was stored.
+            if let Err(abort) = options.dest.abort_pending_uploads().await {
+                tracing::warn!("could not abort every upload of the failed backup: {abort}");
+            }
             remove_partial_backup(options.dest.as_ref(), &backup_id).await;
             return Err(e);
         }
     };
     Ok(DumpSummary {
+        database: manifest.source.database.clone(),
         location: format!(
             "{}/{backup_id}",
             options.dest.location().trim_end_matches('/')
@@ -126,11 +133,14 @@ async fn write_backup(
         },
     );
     manifest.schema = schema.items;
+    manifest.roles = schema.roles;
+    let keys = pgark_pg::integer_keys(leader.client()).await?;
     manifest.tables = dump_tables(
         options,
         backup_id,
         &leader.source.snapshot_id,
         schema.tables,
+        &keys,
         progress,
     )
     .await?;
@@ -151,6 +161,7 @@ async fn dump_tables(
     backup_id: &str,
     snapshot_id: &str,
     tables: Vec<TableData>,
+    keys: &std::collections::HashMap<u32, String>,
     progress: Arc<Progress>,
 ) -> Result<Vec<pgark_archive::TableEntry>, EngineError> {
     progress
@@ -187,7 +198,8 @@ async fn dump_tables(
             loop {
                 let next = queue.lock().await.pop();
                 let Some((id, table)) = next else { break };
-                done.push(dumper.dump(&session, id, &table).await?);
+                let key = keys.get(&table.oid).map(String::as_str);
+                done.push(dumper.dump(&session, id, &table, key).await?);
             }
             Ok::<_, EngineError>(done)
         }
@@ -199,6 +211,23 @@ async fn dump_tables(
         .collect();
     entries.sort_by_key(|t| t.id);
     Ok(entries)
+}
+
+/// This backup's raw size over that of the newest complete backup before it in the same store,
+/// for spotting a backup that is suddenly much smaller (or larger) than usual.
+pub async fn size_change_ratio(
+    store: &dyn ObjectStore,
+    summary: &DumpSummary,
+) -> Result<Option<f64>, EngineError> {
+    let backups = crate::inventory::list_backups(store).await?;
+    let previous = backups
+        .iter()
+        .filter(|b| b.id < summary.backup_id && b.state == crate::inventory::BackupState::Complete)
+        .filter_map(|b| b.raw_bytes)
+        .next_back();
+    Ok(previous
+        .filter(|&raw| raw > 0)
+        .map(|raw| summary.raw_bytes as f64 / raw as f64))
 }
 
 /// Writes the start marker, which fails if another dump already took this id. Done only once the

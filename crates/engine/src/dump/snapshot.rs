@@ -106,6 +106,10 @@ impl Leader {
         Ok(())
     }
 
+    pub(super) fn client(&self) -> &tokio_postgres::Client {
+        self.connection.client()
+    }
+
     pub(super) async fn read_schema(&self) -> Result<SchemaDump, EngineError> {
         Ok(pgark_pg::read_schema(self.connection.client()).await?)
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use pgark_archive::{ChunkEntry, EncodedChunk, TableEntry, layout};
+use pgark_archive::{ChunkEntry, ContentDigest, EncodedChunk, KeyRange, TableEntry, layout};
 use pgark_pg::{Connection, PgError, TableData, copy_out_sql};
 use pgark_storage::{ObjectKey, ObjectStore, Upload};
 use tracing::info;
@@ -33,8 +33,10 @@ impl TableDumper {
         session: &Connection,
         id: u32,
         table: &TableData,
+        key_column: Option<&str>,
     ) -> Result<TableEntry, EngineError> {
         let name = format!("{}.{}", table.schema, table.name);
+        let key_field = key_column.and_then(|key| table.columns.iter().position(|c| c.name == key));
         let stream = session
             .client()
             .copy_out(&copy_out_sql(table))
@@ -43,7 +45,8 @@ impl TableDumper {
         let mut stream = std::pin::pin!(stream);
 
         let object = layout::data_object_name(id, 0);
-        let mut writer = ObjectWriter::new(self, &object)?;
+        let key_column = key_field.and(key_column);
+        let mut writer = ObjectWriter::new(self, &object, key_column)?;
         let mut buffer = BytesMut::with_capacity(self.chunk_size);
         let mut compressing = VecDeque::new();
         while let Some(row) = stream.next().await {
@@ -52,7 +55,11 @@ impl TableDumper {
             if buffer.len() >= self.chunk_size {
                 // Rows arrive one per message, so the buffer ends at a row boundary.
                 let raw = std::mem::replace(&mut buffer, BytesMut::with_capacity(self.chunk_size));
-                compressing.push_back(self.cpu.encode(raw.freeze(), self.compress_level));
+                compressing.push_back(self.cpu.encode(
+                    raw.freeze(),
+                    self.compress_level,
+                    key_field,
+                ));
                 if compressing.len() >= MAX_COMPRESSING
                     && let Some(done) = compressing.pop_front()
                 {
@@ -61,7 +68,10 @@ impl TableDumper {
             }
         }
         if !buffer.is_empty() {
-            compressing.push_back(self.cpu.encode(buffer.freeze(), self.compress_level));
+            compressing.push_back(
+                self.cpu
+                    .encode(buffer.freeze(), self.compress_level, key_field),
+            );
         }
         while let Some(done) = compressing.pop_front() {
             writer.append(done.await?).await?;
@@ -89,10 +99,16 @@ struct ObjectWriter<'a> {
     upload: Option<Box<dyn Upload>>,
     offset: u64,
     chunks: Vec<ChunkEntry>,
+    key_column: Option<&'a str>,
+    content_digest: ContentDigest,
 }
 
 impl<'a> ObjectWriter<'a> {
-    fn new(dumper: &'a TableDumper, object: &'a str) -> Result<Self, EngineError> {
+    fn new(
+        dumper: &'a TableDumper,
+        object: &'a str,
+        key_column: Option<&'a str>,
+    ) -> Result<Self, EngineError> {
         let key = ObjectKey::new(layout::object_name(&dumper.backup_id, object))?;
         Ok(ObjectWriter {
             dumper,
@@ -101,6 +117,8 @@ impl<'a> ObjectWriter<'a> {
             upload: None,
             offset: 0,
             chunks: Vec::new(),
+            key_column,
+            content_digest: ContentDigest::default(),
         })
     }
 
@@ -124,8 +142,16 @@ impl<'a> ObjectWriter<'a> {
             raw_length: chunk.raw_length,
             rows: chunk.rows,
             sha256: chunk.sha256,
-            key_range: None,
+            key_range: self
+                .key_column
+                .zip(chunk.key_range)
+                .map(|(column, (min, max))| KeyRange {
+                    column: column.to_owned(),
+                    min: min.to_string(),
+                    max: max.to_string(),
+                }),
         });
+        self.content_digest = self.content_digest.combine(chunk.content_digest);
         self.offset += length;
         tracing::debug!(object = %self.key, chunk = self.chunks.len() - 1, "chunk stored");
         Ok(())
@@ -151,6 +177,8 @@ impl<'a> ObjectWriter<'a> {
             row_count: self.chunks.iter().map(|c| c.rows).sum(),
             raw_bytes: self.chunks.iter().map(|c| c.raw_length).sum(),
             stored_bytes: self.offset,
+            content_digest: self.content_digest.to_hex(),
+            key_column: self.key_column.map(str::to_owned),
             chunks: self.chunks,
         })
     }

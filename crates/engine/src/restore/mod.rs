@@ -8,7 +8,10 @@
 
 mod load;
 mod schedule;
+mod select;
 mod target;
+
+pub use select::RestoreParts;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +32,8 @@ pub struct RestoreOptions {
     pub target: ConnConfig,
     pub create: bool,
     pub jobs: usize,
+    /// Sections, owners, privileges and roles.
+    pub parts: RestoreParts,
 }
 
 #[derive(Debug, Clone)]
@@ -81,18 +86,21 @@ async fn run(
     progress: Arc<Progress>,
 ) -> Result<(), EngineError> {
     let manifest = &options.manifest;
+    let parts = &options.parts;
     let in_section = |section: Section| -> Vec<&DdlItem> {
         manifest
             .schema
             .iter()
-            .filter(|item| item.section == section)
+            .filter(|item| item.section == section && parts.includes(item))
             .collect()
     };
 
     let first = sessions.open(target.config()).await?;
-    target
-        .run_pre_data(&first, &in_section(Section::PreData))
-        .await?;
+    if parts.pre_data || parts.create_roles {
+        target
+            .run_pre_data(&first, &in_section(Section::PreData))
+            .await?;
+    }
 
     let jobs = options.jobs.max(1);
     let mut pool = vec![first];
@@ -104,6 +112,17 @@ async fn run(
             "tuning a restore session".to_owned()
         })
         .await?;
+    }
+    // Into an existing schema (`--data-only`) the tables' triggers and foreign keys are live:
+    // replica mode keeps them from firing while rows that were consistent in the source arrive
+    // in parallel (as pg_restore's --disable-triggers; it needs a superuser).
+    if parts.data && !parts.pre_data {
+        for connection in &pool {
+            session::execute(connection, "SET session_replication_role = replica", || {
+                "disabling triggers for a data-only restore (needs a superuser)".to_owned()
+            })
+            .await?;
+        }
     }
 
     progress.tables_total.store(
@@ -117,7 +136,11 @@ async fn run(
         )?),
         progress,
     });
-    let mut queue: Vec<usize> = (0..manifest.tables.len()).collect();
+    let mut queue: Vec<usize> = if parts.data {
+        (0..manifest.tables.len()).collect()
+    } else {
+        Vec::new()
+    };
     // Largest last, because workers pop from the end: the long loads start first.
     queue.sort_by_key(|&i| (manifest.tables[i].stored_bytes, std::cmp::Reverse(i)));
     let queue = Arc::new(Mutex::new(queue));

@@ -1,7 +1,7 @@
 //! The target database: making sure it may be restored into, and putting it back as it was when
 //! a restore fails.
 
-use pgark_archive::{DdlItem, Manifest};
+use pgark_archive::{DdlItem, Manifest, RoleEntry};
 use pgark_pg::{Canceller, ConnConfig, Connection, PgError, drop_statement, quote, user_objects};
 use tokio::sync::Mutex;
 
@@ -18,6 +18,10 @@ pub(super) struct Target {
     /// Set when this restore created the database (and so may drop it again).
     maintenance: Option<ConnConfig>,
     pre_data_committed: std::sync::atomic::AtomicBool,
+    /// What the restore runs (sections, owners, privileges).
+    parts: super::RestoreParts,
+    /// Roles the target lacks that `--create-roles` creates with the schema.
+    roles_to_create: Vec<RoleEntry>,
 }
 
 impl Target {
@@ -26,10 +30,14 @@ impl Target {
     pub(super) async fn prepare(options: &RestoreOptions) -> Result<Target, EngineError> {
         let config = options.target.clone();
         let database = config.dbname().to_owned();
+        let roles_to_create = check_roles(options).await?;
         let maintenance = if options.create {
             let maintenance = maintenance_config(&config).await?;
             create_database(&maintenance, &database, &options.manifest.source.encoding).await?;
             Some(maintenance)
+        } else if !options.parts.pre_data {
+            check_tables_empty(&config, &options.manifest, options.parts.data).await?;
+            None
         } else {
             let connection = session::open(&config).await?;
             let found = user_objects(connection.client(), OBJECTS_NAMED).await?;
@@ -46,6 +54,8 @@ impl Target {
             database,
             maintenance,
             pre_data_committed: std::sync::atomic::AtomicBool::new(false),
+            parts: options.parts.clone(),
+            roles_to_create,
         })
     }
 
@@ -63,10 +73,21 @@ impl Target {
         connection: &Connection,
         items: &[&DdlItem],
     ) -> Result<(), EngineError> {
+        // Function bodies refer to objects created later, as with pg_restore.
+        session::execute(connection, "SET check_function_bodies = false", || {
+            "preparing the schema session".into()
+        })
+        .await?;
         session::execute(connection, "BEGIN", || {
             "starting the schema transaction".into()
         })
         .await?;
+        for statement in create_roles_sql(&self.roles_to_create) {
+            session::execute(connection, &statement, || {
+                "creating the missing roles (--create-roles)".into()
+            })
+            .await?;
+        }
         for item in items {
             session::execute(connection, &item.sql, || {
                 format!("creating {}", super::describe(item))
@@ -88,9 +109,18 @@ impl Target {
                     self.database
                 )
             }),
-            None if !self
-                .pre_data_committed
-                .load(std::sync::atomic::Ordering::SeqCst) =>
+            None if !self.parts.pre_data && self.parts.data => {
+                self.truncate_tables(manifest).await.map(|()| {
+                    format!(
+                        "the restored tables in {:?} were emptied again",
+                        self.database
+                    )
+                })
+            }
+            None if !self.parts.pre_data
+                || !self
+                    .pre_data_committed
+                    .load(std::sync::atomic::Ordering::SeqCst) =>
             {
                 return "the target was not changed".to_owned();
             }
@@ -110,15 +140,156 @@ impl Target {
     async fn drop_created_objects(&self, manifest: &Manifest) -> Result<(), EngineError> {
         let connection = session::open(&self.config).await?;
         let mut sql = String::from("BEGIN;\n");
-        for statement in manifest.schema.iter().rev().filter_map(drop_statement) {
+        let created = manifest
+            .schema
+            .iter()
+            .rev()
+            .filter(|i| self.parts.includes(i));
+        for statement in created.filter_map(drop_statement) {
             sql.push_str(&statement);
             sql.push_str(";\n");
+        }
+        for role in &self.roles_to_create {
+            sql.push_str(&format!(
+                "DROP ROLE IF EXISTS {};\n",
+                quote::ident(&role.name)
+            ));
         }
         sql.push_str("COMMIT;");
         session::execute(&connection, &sql, || {
             "removing what the failed restore created".into()
         })
         .await
+    }
+}
+
+impl Target {
+    /// Undoes a `--data-only` restore, whose tables were empty before it.
+    async fn truncate_tables(&self, manifest: &Manifest) -> Result<(), EngineError> {
+        if manifest.tables.is_empty() {
+            return Ok(());
+        }
+        let connection = session::open(&self.config).await?;
+        let tables: Vec<String> = manifest
+            .tables
+            .iter()
+            .map(|t| quote::qualified(&t.schema, &t.name))
+            .collect();
+        let sql = format!("TRUNCATE ONLY {}", tables.join(", "));
+        session::execute(&connection, &sql, || {
+            "emptying the tables the failed restore loaded".into()
+        })
+        .await
+    }
+}
+
+/// Checks up front that every role the restored items name exists in the target; returns those
+/// `--create-roles` is to create, or fails listing them.
+async fn check_roles(options: &RestoreOptions) -> Result<Vec<RoleEntry>, EngineError> {
+    let needed = options.parts.roles_needed(&options.manifest);
+    if needed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let config = if options.create {
+        maintenance_config(&options.target).await?
+    } else {
+        options.target.clone()
+    };
+    let connection = session::open(&config).await?;
+    let rows = connection
+        .client()
+        .query(
+            "SELECT n FROM pg_catalog.unnest($1::text[]) n \
+             WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = n) \
+             ORDER BY 1",
+            &[&needed],
+        )
+        .await
+        .map_err(|e| PgError::query("checking that the backup's roles exist in the target", e))?;
+    let missing: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !options.parts.create_roles {
+        return Err(EngineError::MissingRoles {
+            roles: missing.join(", "),
+        });
+    }
+    Ok(missing
+        .iter()
+        .map(|name| {
+            options
+                .manifest
+                .roles
+                .iter()
+                .find(|r| &r.name == name)
+                .cloned()
+                .unwrap_or_else(|| RoleEntry {
+                    name: name.clone(),
+                    attributes: Vec::new(),
+                    member_of: Vec::new(),
+                })
+        })
+        .collect())
+}
+
+/// `CREATE ROLE` for each role (without a password, and without LOGIN unless the source had it),
+/// then the memberships among them.
+fn create_roles_sql(roles: &[RoleEntry]) -> Vec<String> {
+    let mut statements: Vec<String> = roles
+        .iter()
+        .map(|r| {
+            let attributes = if r.attributes.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", r.attributes.join(" "))
+            };
+            format!("CREATE ROLE {}{attributes}", quote::ident(&r.name))
+        })
+        .collect();
+    for r in roles {
+        for group in &r.member_of {
+            statements.push(format!(
+                "GRANT {} TO {}",
+                quote::ident(group),
+                quote::ident(&r.name)
+            ));
+        }
+    }
+    statements
+}
+
+/// `--data-only` loads into existing tables, which must be empty so that a failure can empty
+/// them again.
+async fn check_tables_empty(
+    config: &ConnConfig,
+    manifest: &Manifest,
+    loading: bool,
+) -> Result<(), EngineError> {
+    if !loading || manifest.tables.is_empty() {
+        return Ok(());
+    }
+    let connection = session::open(config).await?;
+    let mut with_rows = Vec::new();
+    for table in &manifest.tables {
+        let name = quote::qualified(&table.schema, &table.name);
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM ONLY {name})");
+        let row = connection
+            .client()
+            .query_one(&sql, &[])
+            .await
+            .map_err(|e| PgError::query(format!("checking that table {name} is empty"), e))?;
+        if row.get::<_, bool>(0) {
+            with_rows.push(format!("table {name} has rows"));
+        }
+    }
+    if with_rows.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::TargetNotEmpty {
+            database: config.dbname().to_owned(),
+            objects: with_rows.join(", "),
+        })
     }
 }
 

@@ -12,6 +12,22 @@ pub(crate) mod class {
     pub const PG_CONSTRAINT: u32 = 2606;
     pub const PG_NAMESPACE: u32 = 2615;
     pub const PG_EXTENSION: u32 = 3079;
+    pub const PG_REWRITE: u32 = 2618;
+    pub const PG_TRIGGER: u32 = 2620;
+    pub const PG_EVENT_TRIGGER: u32 = 3466;
+    pub const PG_COLLATION: u32 = 3456;
+    pub const PG_LARGEOBJECT: u32 = 2613;
+    pub const PG_PUBLICATION: u32 = 6104;
+    pub const PG_FOREIGN_DATA_WRAPPER: u32 = 2328;
+    pub const PG_FOREIGN_SERVER: u32 = 1417;
+    pub const PG_OPERATOR: u32 = 2617;
+    pub const PG_OPCLASS: u32 = 2616;
+    pub const PG_OPFAMILY: u32 = 2753;
+    pub const PG_CONVERSION: u32 = 2607;
+    pub const PG_TS_DICT: u32 = 3600;
+    pub const PG_TS_CONFIG: u32 = 3602;
+    pub const PG_STATISTIC_EXT: u32 = 3381;
+    pub const PG_DEFAULT_ACL: u32 = 826;
 }
 
 /// Objects created by initdb have OIDs below this (`FirstNormalObjectId`); everything a user
@@ -45,6 +61,10 @@ impl ObjAddr {
 
     pub fn constraint(oid: u32) -> Self {
         ObjAddr::new(class::PG_CONSTRAINT, oid)
+    }
+
+    pub fn proc(oid: u32) -> Self {
+        ObjAddr::new(class::PG_PROC, oid)
     }
 
     /// A column default (`pg_attrdef` row).

@@ -7,32 +7,48 @@
 //! the `ddl` module's job.
 
 mod address;
+mod collations;
+mod comments;
 mod constraints;
 mod depend;
 mod filter;
 mod indexes;
 mod locks;
 mod names;
+mod policies;
+mod privileges;
+mod roles;
+mod routines;
 mod rows;
 mod schemas;
 mod sequences;
 mod tables;
+mod triggers;
 mod types;
 mod user_objects;
+mod views;
 
 use tokio_postgres::Client;
 
 pub(crate) use address::{ObjAddr, class};
+pub(crate) use collations::Collation;
+pub(crate) use comments::Described;
 pub(crate) use constraints::{Constraint, ConstraintKind};
 pub(crate) use depend::{Depend, DependKind, ExtensionMember};
 pub(crate) use indexes::Index;
 pub use locks::relations_to_lock;
 pub(crate) use names::QualName;
+pub(crate) use policies::{Policy, RowSecurity};
+pub(crate) use privileges::{Acl, DefaultAcl, Grant, Owned};
+pub(crate) use roles::Role;
+pub(crate) use routines::{Aggregate, Routine, RoutineDef};
 pub(crate) use schemas::{Extension, Schema};
 pub(crate) use sequences::Sequence;
 pub(crate) use tables::{Column, Generated, Identity, Table};
-pub(crate) use types::{Composite, Domain, Range, TypeDef, UserType};
+pub(crate) use triggers::{EventTrigger, Rule, Trigger};
+pub(crate) use types::{Base, Composite, Domain, Range, TypeDef, UserType};
 pub use user_objects::user_objects;
+pub(crate) use views::View;
 #[cfg(test)]
 pub(crate) use {
     tables::{ColumnDefault, Parent},
@@ -53,6 +69,20 @@ pub(crate) struct Catalog {
     pub constraints: Vec<Constraint>,
     pub indexes: Vec<Index>,
     pub depends: Vec<Depend>,
+    pub collations: Vec<Collation>,
+    pub routines: Vec<Routine>,
+    pub views: Vec<View>,
+    pub triggers: Vec<Trigger>,
+    pub rules: Vec<Rule>,
+    pub event_triggers: Vec<EventTrigger>,
+    pub comments: Vec<Described>,
+    pub security_labels: Vec<Described>,
+    pub owners: Vec<Owned>,
+    pub acls: Vec<Acl>,
+    pub default_acls: Vec<DefaultAcl>,
+    pub roles: Vec<Role>,
+    pub row_security: Vec<RowSecurity>,
+    pub policies: Vec<Policy>,
 }
 
 /// Settings that make the server print expressions, types and constants the same way whatever
@@ -73,6 +103,18 @@ pub(crate) async fn read(client: &Client) -> Result<Catalog, PgError> {
     let server_version_num = server_version_num(client).await?;
     let tables = tables::read_tables(client).await?;
     let table_oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
+    let views = views::read_views(client).await?;
+    let matview_oids: Vec<u32> = views
+        .iter()
+        .filter(|v| v.materialized)
+        .map(|v| v.oid)
+        .collect();
+    let indexed: Vec<u32> = table_oids.iter().chain(&matview_oids).copied().collect();
+    let relations: Vec<u32> = table_oids
+        .iter()
+        .chain(views.iter().map(|v| &v.oid))
+        .copied()
+        .collect();
     Ok(Catalog {
         schemas: schemas::read_schemas(client).await?,
         extensions: schemas::read_extensions(client).await?,
@@ -80,8 +122,22 @@ pub(crate) async fn read(client: &Client) -> Result<Catalog, PgError> {
         types: types::read_types(client, server_version_num).await?,
         sequences: sequences::read_sequences(client).await?,
         constraints: constraints::read_constraints(client, &table_oids).await?,
-        indexes: indexes::read_indexes(client, &table_oids).await?,
+        indexes: indexes::read_indexes(client, &indexed).await?,
         depends: depend::read_depends(client).await?,
+        collations: collations::read_collations(client, server_version_num).await?,
+        routines: routines::read_routines(client, server_version_num).await?,
+        triggers: triggers::read_triggers(client, &relations).await?,
+        rules: triggers::read_rules(client, &relations).await?,
+        event_triggers: triggers::read_event_triggers(client).await?,
+        comments: comments::read_comments(client).await?,
+        security_labels: comments::read_security_labels(client).await?,
+        owners: privileges::read_owners(client).await?,
+        acls: privileges::read_acls(client).await?,
+        default_acls: privileges::read_default_acls(client).await?,
+        roles: roles::read_roles(client).await?,
+        row_security: policies::read_row_security(client, &table_oids).await?,
+        policies: policies::read_policies(client, &table_oids).await?,
+        views,
         tables,
     })
 }

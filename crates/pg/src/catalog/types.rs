@@ -22,10 +22,23 @@ pub(crate) struct UserType {
 
 #[derive(Debug, Clone)]
 pub(crate) enum TypeDef {
-    Enum { labels: Vec<String> },
+    Enum {
+        labels: Vec<String>,
+    },
     Composite(Composite),
     Domain(Domain),
     Range(Range),
+    Base(Base),
+    /// `CREATE TYPE name;` never completed.
+    Shell,
+}
+
+/// A base type: its `CREATE TYPE (...)` options in SQL form, and the functions it names (its I/O
+/// functions must be created between the shell type and the type).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Base {
+    pub options: Vec<(String, String)>,
+    pub functions: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -97,6 +110,7 @@ pub(crate) async fn read_types(
     let mut composites = read_composites(client).await?;
     let mut domains = read_domains(client).await?;
     let mut ranges = read_ranges(client, server_version_num).await?;
+    let mut bases = read_bases(client, server_version_num).await?;
 
     let sql = format!(
         "SELECT t.oid, n.nspname::text AS schema, t.typname::text AS name, \
@@ -104,7 +118,10 @@ pub(crate) async fn read_types(
          FROM pg_catalog.pg_type t \
          JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
          LEFT JOIN pg_catalog.pg_class c ON c.oid = t.typrelid \
-         WHERE t.typtype IN ('e', 'c', 'd', 'r') AND (t.typtype <> 'c' OR c.relkind = 'c') \
+         WHERE t.typtype IN ('e', 'c', 'd', 'r', 'b', 'p') AND (t.typtype <> 'c' OR c.relkind = 'c') \
+         AND (t.typtype <> 'p' OR NOT t.typisdefined) \
+         AND (t.typtype <> 'b' OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type e \
+                                              WHERE e.typarray = t.oid)) \
          AND {USER_NAMESPACE} AND {} ORDER BY n.nspname, t.typname",
         not_extension_member(class::PG_TYPE, "t.oid")
     );
@@ -122,7 +139,9 @@ pub(crate) async fn read_types(
                 attributes: composites.remove(&oid).unwrap_or_default(),
             }),
             "d" => TypeDef::Domain(domains.remove(&oid).unwrap_or_default()),
-            _ => TypeDef::Range(ranges.remove(&oid).unwrap_or_default()),
+            "r" => TypeDef::Range(ranges.remove(&oid).unwrap_or_default()),
+            "b" => TypeDef::Base(bases.remove(&oid).unwrap_or_default()),
+            _ => TypeDef::Shell,
         };
         types.push(UserType {
             oid,
@@ -286,4 +305,114 @@ fn range(row: &Row, what: &str) -> Result<Range, PgError> {
         subtype_diff: optional(row, "diff_schema", "diff_name", what)?,
         multirange,
     })
+}
+
+async fn read_bases(
+    client: &Client,
+    server_version_num: i32,
+) -> Result<HashMap<u32, Base>, PgError> {
+    let subscript = if server_version_num >= 140_000 {
+        "t.typsubscript"
+    } else {
+        "0::regproc"
+    };
+    let sql = format!(
+        "SELECT t.oid, t.typinput::oid AS typinput, t.typoutput::oid AS typoutput, \
+         t.typreceive::oid AS typreceive, t.typsend::oid AS typsend, t.typmodin::oid AS typmodin, \
+         t.typmodout::oid AS typmodout, t.typanalyze::oid AS typanalyze, \
+         {subscript}::oid AS typsubscript, \
+         t.typinput::regproc::text AS input, t.typoutput::regproc::text AS output, \
+         NULLIF(t.typreceive::oid, 0)::regproc::text AS receive, \
+         NULLIF(t.typsend::oid, 0)::regproc::text AS send, \
+         NULLIF(t.typmodin::oid, 0)::regproc::text AS typmod_in, \
+         NULLIF(t.typmodout::oid, 0)::regproc::text AS typmod_out, \
+         NULLIF(t.typanalyze::oid, 0)::regproc::text AS analyze, \
+         NULLIF({subscript}::oid, 0)::regproc::text AS subscript, \
+         CASE WHEN t.typlen = -1 THEN 'VARIABLE' ELSE t.typlen::text END AS internallength, \
+         t.typbyval, t.typalign::text AS align, t.typstorage::text AS storage, \
+         t.typcategory::text AS category, t.typispreferred, t.typdefault, \
+         CASE WHEN t.typelem <> 0 THEN pg_catalog.format_type(t.typelem, NULL) END AS element, \
+         t.typdelim::text AS delimiter, t.typcollation <> 0 AS collatable \
+         FROM pg_catalog.pg_type t WHERE t.typtype = 'b' AND t.oid >= {FIRST_NORMAL_OID}"
+    );
+    let what = "base types";
+    let mut bases = HashMap::new();
+    for row in query(client, what, &sql, &[]).await? {
+        bases.insert(get::<u32>(&row, "oid", what)?, base(&row, what)?);
+    }
+    Ok(bases)
+}
+
+fn base(row: &Row, what: &str) -> Result<Base, PgError> {
+    let mut options = Vec::new();
+    for (option, column) in [
+        ("INPUT", "input"),
+        ("OUTPUT", "output"),
+        ("RECEIVE", "receive"),
+        ("SEND", "send"),
+        ("TYPMOD_IN", "typmod_in"),
+        ("TYPMOD_OUT", "typmod_out"),
+        ("ANALYZE", "analyze"),
+        ("SUBSCRIPT", "subscript"),
+        ("INTERNALLENGTH", "internallength"),
+    ] {
+        let value: Option<String> = get(row, column, what)?;
+        if let Some(value) = value {
+            options.push((option.to_owned(), value));
+        }
+    }
+    if get::<bool>(row, "typbyval", what)? {
+        options.push(("PASSEDBYVALUE".to_owned(), String::new()));
+    }
+    let align: String = get(row, "align", what)?;
+    let alignment = match align.as_str() {
+        "c" => "char",
+        "s" => "int2",
+        "d" => "double",
+        _ => "int4",
+    };
+    options.push(("ALIGNMENT".to_owned(), alignment.to_owned()));
+    let storage: String = get(row, "storage", what)?;
+    let storage = match storage.as_str() {
+        "e" => "external",
+        "x" => "extended",
+        "m" => "main",
+        _ => "plain",
+    };
+    options.push(("STORAGE".to_owned(), storage.to_owned()));
+    let category: String = get(row, "category", what)?;
+    options.push(("CATEGORY".to_owned(), crate::quote::literal(&category)));
+    if get::<bool>(row, "typispreferred", what)? {
+        options.push(("PREFERRED".to_owned(), "true".to_owned()));
+    }
+    let default: Option<String> = get(row, "typdefault", what)?;
+    if let Some(default) = default {
+        options.push(("DEFAULT".to_owned(), crate::quote::literal(&default)));
+    }
+    let element: Option<String> = get(row, "element", what)?;
+    if let Some(element) = element {
+        options.push(("ELEMENT".to_owned(), element));
+    }
+    let delimiter: String = get(row, "delimiter", what)?;
+    options.push(("DELIMITER".to_owned(), crate::quote::literal(&delimiter)));
+    if get::<bool>(row, "collatable", what)? {
+        options.push(("COLLATABLE".to_owned(), "true".to_owned()));
+    }
+    let mut functions = Vec::new();
+    for column in [
+        "typinput",
+        "typoutput",
+        "typreceive",
+        "typsend",
+        "typmodin",
+        "typmodout",
+        "typanalyze",
+        "typsubscript",
+    ] {
+        let oid: u32 = get(row, column, what)?;
+        if oid != 0 {
+            functions.push(oid);
+        }
+    }
+    Ok(Base { options, functions })
 }

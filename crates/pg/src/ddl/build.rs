@@ -8,10 +8,11 @@ use pgark_archive::ColumnEntry;
 use super::graph::{Graph, ItemIdx, NewItem};
 use super::order::order;
 use super::{
-    SchemaDump, TableData, constraints, depend, indexes, schemas, sequences, tables, types,
+    SchemaDump, TableData, collations, comments, constraints, depend, indexes, privileges,
+    routines, schemas, sequences, tables, triggers, types, views,
 };
 use crate::PgError;
-use crate::catalog::{Catalog, Generated, Table};
+use crate::catalog::{Catalog, Generated, ObjAddr, QualName, Table};
 
 /// The graph being built and the lookups the passes share.
 #[derive(Debug)]
@@ -25,6 +26,20 @@ pub(super) struct Builder<'c> {
     pub tables: HashMap<u32, &'c Table>,
     /// `ALTER INDEX parent ATTACH PARTITION child` items by parent index OID, with the child's OID.
     pub index_attaches: HashMap<u32, Vec<(u32, ItemIdx)>>,
+    /// The item whose main job is creating each object (not objects it creates on the side,
+    /// such as a table's row type): what comments, owners and privileges attach to.
+    pub objects: HashMap<ObjAddr, ItemIdx>,
+    /// Qualified names of tables, views and materialized views, by OID.
+    pub relation_names: HashMap<u32, QualName>,
+    /// A base type's I/O functions, by function OID: the type's OID and its shell type's item,
+    /// which the function depends on instead of the finished type.
+    pub shell_types: HashMap<u32, (u32, ItemIdx)>,
+    /// Plain views' placeholder and real definitions, for breaking cycles.
+    pub view_splits: super::cycles::ViewSplits,
+    /// `ALTER ... OWNER TO` items by object.
+    pub owner_items: HashMap<ObjAddr, ItemIdx>,
+    /// `REFRESH MATERIALIZED VIEW` items by the view's OID.
+    pub refreshes: HashMap<u32, ItemIdx>,
 }
 
 impl<'c> Builder<'c> {
@@ -36,6 +51,17 @@ impl<'c> Builder<'c> {
             table_items: HashMap::new(),
             tables: catalog.tables.iter().map(|t| (t.oid, t)).collect(),
             index_attaches: HashMap::new(),
+            objects: HashMap::new(),
+            relation_names: catalog
+                .tables
+                .iter()
+                .map(|t| (t.oid, t.name.clone()))
+                .chain(catalog.views.iter().map(|v| (v.oid, v.name.clone())))
+                .collect(),
+            shell_types: HashMap::new(),
+            refreshes: HashMap::new(),
+            owner_items: HashMap::new(),
+            view_splits: HashMap::new(),
         }
     }
 
@@ -58,22 +84,47 @@ impl<'c> Builder<'c> {
     pub fn schema_item(&self, name: &str) -> Option<ItemIdx> {
         self.schema_items.get(name).copied()
     }
+
+    /// Records that `item` creates `addr` as its main object (see [`Builder::objects`]).
+    pub fn own_object(&mut self, addr: ObjAddr, item: ItemIdx) {
+        self.graph.own(addr, item);
+        self.objects.entry(addr).or_insert(item);
+    }
 }
 
 pub(super) fn build(catalog: &Catalog) -> Result<SchemaDump, PgError> {
     let mut b = Builder::new(catalog);
     schemas::add_schemas(&mut b);
     schemas::add_extensions(&mut b);
+    collations::add_collations(&mut b);
     types::add_types(&mut b);
+    routines::add_routines(&mut b);
     sequences::add_sequences(&mut b);
     tables::add_tables(&mut b);
+    views::add_views(&mut b);
     sequences::add_sequence_links(&mut b);
     constraints::add_constraints(&mut b);
     indexes::add_indexes(&mut b);
+    triggers::add_triggers(&mut b);
+    triggers::add_rules(&mut b);
+    super::policies::add_row_security(&mut b);
+    triggers::add_event_triggers(&mut b);
     depend::add_catalog_dependencies(&mut b);
+    views::add_refresh_order(&mut b);
+    comments::add_comments(&mut b);
+    privileges::add_owners(&mut b);
+    privileges::add_acls(&mut b);
+    privileges::add_default_acls(&mut b);
+    triggers::event_triggers_last(&mut b);
+    super::cycles::break_cycles(&mut b.graph, &b.view_splits);
     let (items, ids) = order(&b.graph)?;
     let tables = table_data(&b, &ids);
-    Ok(SchemaDump { items, tables })
+    let roles = privileges::roles(&b);
+    Ok(SchemaDump {
+        items,
+        tables,
+        roles,
+    })
 }
 
 /// The tables holding rows, with the final id of the item creating each.

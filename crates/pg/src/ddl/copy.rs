@@ -8,7 +8,13 @@ use crate::quote::{ident, qualified};
 /// `COPY schema.table (columns) TO STDOUT`. A table with no copyable columns gets no column
 /// list: its rows still come out, one empty line each.
 pub fn copy_out_sql(t: &TableData) -> String {
-    format!("COPY {} TO STDOUT", target(&t.schema, &t.name, &t.columns))
+    copy_out_columns_sql(&t.schema, &t.name, &t.columns)
+}
+
+/// `COPY schema.table (columns) TO STDOUT` for a table known only by its manifest entry (to read
+/// a restored table back the way the dump read it).
+pub fn copy_out_columns_sql(schema: &str, name: &str, columns: &[ColumnEntry]) -> String {
+    format!("COPY {} TO STDOUT", target(schema, name, columns))
 }
 
 /// `COPY schema.table (columns) FROM STDIN`, the counterpart of [`copy_out_sql`].

@@ -26,6 +26,15 @@ pub(super) fn add_catalog_dependencies(b: &mut Builder<'_>) {
         let Some(item) = b.graph.owner(d.dependent) else {
             continue;
         };
+        // A base type's I/O function takes or returns the type: it needs only the shell.
+        if d.dependent.class == class::PG_PROC
+            && d.referenced.class == class::PG_TYPE
+            && let Some(&(type_oid, shell)) = b.shell_types.get(&d.dependent.oid)
+            && b.graph.owner(d.referenced) == b.graph.owner(ObjAddr::type_(type_oid))
+        {
+            b.graph.depend(item, shell);
+            continue;
+        }
         b.graph.depend_on(item, d.referenced);
         // A foreign key referencing a partitioned table's key needs that key's index complete:
         // every partition's index attached. (Partition links — a child index on its parent — are

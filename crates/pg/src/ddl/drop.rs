@@ -18,13 +18,69 @@ pub fn drop_statement(item: &DdlItem) -> Option<String> {
         ObjectKind::Schema if item.name == "public" => return None,
         ObjectKind::Schema => "SCHEMA",
         ObjectKind::Extension => "EXTENSION",
-        ObjectKind::Type => "TYPE",
+        ObjectKind::Type | ObjectKind::ShellType => "TYPE",
         ObjectKind::Domain => "DOMAIN",
         ObjectKind::Sequence => "SEQUENCE",
         ObjectKind::Table => "TABLE",
-        // Functions need their argument types, which the item's name will carry once functions
-        // are dumped; until then there are none to drop.
-        ObjectKind::Function
+        ObjectKind::Collation => "COLLATION",
+        ObjectKind::View => "VIEW",
+        ObjectKind::MaterializedView => "MATERIALIZED VIEW",
+        ObjectKind::ForeignTable => "FOREIGN TABLE",
+        ObjectKind::Conversion => "CONVERSION",
+        ObjectKind::TextSearchParser => "TEXT SEARCH PARSER",
+        ObjectKind::TextSearchTemplate => "TEXT SEARCH TEMPLATE",
+        ObjectKind::TextSearchDictionary => "TEXT SEARCH DICTIONARY",
+        ObjectKind::TextSearchConfiguration => "TEXT SEARCH CONFIGURATION",
+        // Routines are named with their arguments, `f(a integer)`: the name is quoted alone.
+        ObjectKind::Function | ObjectKind::Procedure | ObjectKind::Aggregate => {
+            let what = match item.kind {
+                ObjectKind::Procedure => "PROCEDURE",
+                ObjectKind::Aggregate => "AGGREGATE",
+                _ => "FUNCTION",
+            };
+            let (name, args) = item.name.rsplit_once('(')?;
+            let schema = item.schema.as_deref()?;
+            return Some(format!(
+                "DROP {what} IF EXISTS {}({args} CASCADE",
+                qualified(schema, name)
+            ));
+        }
+        // Not in a schema, so not dropped with one.
+        ObjectKind::EventTrigger => {
+            return Some(format!(
+                "DROP EVENT TRIGGER IF EXISTS {} CASCADE",
+                ident(&item.name)
+            ));
+        }
+        ObjectKind::Publication => {
+            return Some(format!(
+                "DROP PUBLICATION IF EXISTS {} CASCADE",
+                ident(&item.name)
+            ));
+        }
+        ObjectKind::ForeignDataWrapper => {
+            return Some(format!(
+                "DROP FOREIGN DATA WRAPPER IF EXISTS {} CASCADE",
+                ident(&item.name)
+            ));
+        }
+        ObjectKind::ForeignServer => {
+            return Some(format!(
+                "DROP SERVER IF EXISTS {} CASCADE",
+                ident(&item.name)
+            ));
+        }
+        ObjectKind::LargeObject => {
+            let oid: u32 = item.name.parse().ok()?;
+            return Some(format!("SELECT pg_catalog.lo_unlink({oid})"));
+        }
+        // Operators, classes, families and casts: named by their signature, dropped with their
+        // schema or types; the rest goes away with the object it belongs to.
+        ObjectKind::Operator
+        | ObjectKind::OperatorClass
+        | ObjectKind::OperatorFamily
+        | ObjectKind::Cast
+        | ObjectKind::UserMapping
         | ObjectKind::TableAttach
         | ObjectKind::ColumnDefault
         | ObjectKind::SequenceOwnedBy
@@ -33,7 +89,19 @@ pub fn drop_statement(item: &DdlItem) -> Option<String> {
         | ObjectKind::ForeignKey
         | ObjectKind::Index
         | ObjectKind::IndexAttach
-        | ObjectKind::ClusterOn => return None,
+        | ObjectKind::ClusterOn
+        | ObjectKind::MaterializedViewData
+        | ObjectKind::Trigger
+        | ObjectKind::Rule
+        | ObjectKind::TableOption
+        | ObjectKind::Policy
+        | ObjectKind::PublicationMember
+        | ObjectKind::LargeObjectData
+        | ObjectKind::Comment
+        | ObjectKind::SecurityLabel
+        | ObjectKind::Owner
+        | ObjectKind::Acl
+        | ObjectKind::DefaultAcl => return None,
     };
     let name = match item.kind {
         ObjectKind::Schema | ObjectKind::Extension => ident(&item.name),
@@ -57,6 +125,7 @@ mod tests {
             table: None,
             sql: String::new(),
             deps: vec![],
+            roles: vec![],
         }
     }
 
@@ -81,6 +150,10 @@ mod tests {
                 Some("DROP DOMAIN IF EXISTS s.d CASCADE"),
             ),
             (item(ObjectKind::Index, Some("s"), "i"), None),
+            (
+                item(ObjectKind::Function, Some("s"), "f(a integer, b text)"),
+                Some("DROP FUNCTION IF EXISTS s.f(a integer, b text) CASCADE"),
+            ),
             (item(ObjectKind::SequenceSet, Some("s"), "q"), None),
         ];
         for (item, expected) in cases {

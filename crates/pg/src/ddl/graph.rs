@@ -30,6 +30,8 @@ pub(crate) struct NewItem {
 pub(crate) struct Node {
     pub item: NewItem,
     pub deps: BTreeSet<ItemIdx>,
+    /// Roles the item's SQL names (owners, grantees), which must exist in a target.
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -41,7 +43,11 @@ pub(crate) struct Graph {
 impl Graph {
     pub fn add(&mut self, item: NewItem) -> ItemIdx {
         let deps = item.table.into_iter().collect();
-        self.nodes.push(Node { item, deps });
+        self.nodes.push(Node {
+            item,
+            deps,
+            roles: Vec::new(),
+        });
         self.nodes.len() - 1
     }
 

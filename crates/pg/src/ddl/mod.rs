@@ -7,26 +7,35 @@
 //! schema-qualified.
 
 mod build;
+mod collations;
 mod columns;
+mod comments;
 mod constraints;
 mod copy;
+mod cycles;
 mod depend;
 mod drop;
 mod graph;
 mod indexes;
 mod order;
+mod policies;
+mod privileges;
+mod routines;
 mod schemas;
 mod sequences;
 mod tables;
+mod target;
+mod triggers;
 mod types;
+mod views;
 
-use pgark_archive::{ColumnEntry, DdlItem};
+use pgark_archive::{ColumnEntry, DdlItem, RoleEntry};
 use tokio_postgres::Client;
 
 use crate::PgError;
 use crate::catalog;
 
-pub use copy::{copy_in_sql, copy_out_sql};
+pub use copy::{copy_in_sql, copy_out_columns_sql, copy_out_sql};
 pub use drop::drop_statement;
 
 /// The schema of one database, ready for the manifest.
@@ -37,6 +46,8 @@ pub struct SchemaDump {
     pub items: Vec<DdlItem>,
     /// The tables that hold rows (not partitioned parents), by schema and name.
     pub tables: Vec<TableData>,
+    /// The roles the items name, with their attributes and memberships.
+    pub roles: Vec<RoleEntry>,
 }
 
 /// A table whose rows are dumped.

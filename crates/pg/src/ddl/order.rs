@@ -18,20 +18,51 @@ use crate::PgError;
 fn priority(kind: ObjectKind) -> u8 {
     match kind {
         ObjectKind::Schema => 1,
-        ObjectKind::Extension => 2,
-        ObjectKind::Type | ObjectKind::Domain => 3,
-        ObjectKind::Function => 4,
-        ObjectKind::Sequence => 5,
-        ObjectKind::Table => 6,
-        ObjectKind::TableAttach => 7,
-        ObjectKind::ColumnDefault => 8,
-        ObjectKind::SequenceOwnedBy => 9,
-        ObjectKind::SequenceSet => 10,
-        ObjectKind::Constraint => 11,
-        ObjectKind::Index => 12,
-        ObjectKind::IndexAttach => 13,
-        ObjectKind::ClusterOn => 14,
-        ObjectKind::ForeignKey => 15,
+        ObjectKind::Collation => 2,
+        ObjectKind::Extension => 3,
+        ObjectKind::ShellType => 4,
+        ObjectKind::Type | ObjectKind::Domain => 5,
+        ObjectKind::Cast => 6,
+        ObjectKind::Function | ObjectKind::Procedure => 7,
+        ObjectKind::Aggregate => 8,
+        ObjectKind::Operator => 9,
+        ObjectKind::OperatorFamily => 10,
+        ObjectKind::OperatorClass => 11,
+        ObjectKind::Conversion => 12,
+        ObjectKind::TextSearchParser => 13,
+        ObjectKind::TextSearchTemplate => 14,
+        ObjectKind::TextSearchDictionary => 15,
+        ObjectKind::TextSearchConfiguration => 16,
+        ObjectKind::ForeignDataWrapper => 17,
+        ObjectKind::ForeignServer => 18,
+        ObjectKind::UserMapping => 19,
+        ObjectKind::Sequence => 20,
+        ObjectKind::Table | ObjectKind::ForeignTable => 21,
+        ObjectKind::View | ObjectKind::MaterializedView => 22,
+        ObjectKind::TableAttach => 23,
+        ObjectKind::ColumnDefault => 24,
+        ObjectKind::TableOption => 25,
+        ObjectKind::SequenceOwnedBy => 26,
+        ObjectKind::LargeObject => 27,
+        ObjectKind::SequenceSet => 30,
+        ObjectKind::LargeObjectData => 31,
+        ObjectKind::Constraint => 40,
+        ObjectKind::Index => 41,
+        ObjectKind::IndexAttach => 42,
+        ObjectKind::ClusterOn => 43,
+        ObjectKind::Rule => 44,
+        ObjectKind::Trigger => 45,
+        ObjectKind::ForeignKey => 46,
+        ObjectKind::Policy => 47,
+        ObjectKind::Publication => 48,
+        ObjectKind::PublicationMember => 49,
+        ObjectKind::DefaultAcl => 50,
+        ObjectKind::EventTrigger => 51,
+        ObjectKind::MaterializedViewData => 52,
+        ObjectKind::Comment => 60,
+        ObjectKind::SecurityLabel => 61,
+        ObjectKind::Owner => 62,
+        ObjectKind::Acl => 63,
     }
 }
 
@@ -119,6 +150,7 @@ fn numbered(node: &Node, id: u32, ids: &[u32]) -> DdlItem {
             deps.sort_unstable();
             deps
         },
+        roles: node.roles.clone(),
     }
 }
 
@@ -175,24 +207,7 @@ fn cycle_error(graph: &Graph, waiting: &[usize], rank: &[usize]) -> PgError {
 }
 
 fn kind_word(kind: ObjectKind) -> &'static str {
-    match kind {
-        ObjectKind::Schema => "schema",
-        ObjectKind::Extension => "extension",
-        ObjectKind::Type => "type",
-        ObjectKind::Domain => "domain",
-        ObjectKind::Function => "function",
-        ObjectKind::Sequence => "sequence",
-        ObjectKind::Table => "table",
-        ObjectKind::TableAttach => "partition attachment",
-        ObjectKind::ColumnDefault => "column default",
-        ObjectKind::SequenceOwnedBy => "sequence ownership",
-        ObjectKind::SequenceSet => "sequence value",
-        ObjectKind::Constraint => "constraint",
-        ObjectKind::ForeignKey => "foreign key",
-        ObjectKind::Index => "index",
-        ObjectKind::IndexAttach => "index attachment",
-        ObjectKind::ClusterOn => "cluster index",
-    }
+    pgark_archive::kind_word(kind)
 }
 
 /// `table public.tasks`, `index tasks_pkey on public.tasks`: for messages only.

@@ -29,7 +29,7 @@ pub(super) fn add_schemas(b: &mut Builder<'_>) {
             sql,
         };
         let idx = b.add_schema_item(&schema.name, item);
-        b.graph.own(ObjAddr::namespace(schema.oid), idx);
+        b.own_object(ObjAddr::namespace(schema.oid), idx);
     }
 }
 
@@ -49,7 +49,7 @@ pub(super) fn add_extensions(b: &mut Builder<'_>) {
         if let Some(schema) = b.schema_item(&ext.schema) {
             b.graph.depend(idx, schema);
         }
-        b.graph.own(ObjAddr::new(class::PG_EXTENSION, ext.oid), idx);
+        b.own_object(ObjAddr::new(class::PG_EXTENSION, ext.oid), idx);
     }
     for member in &b.catalog.extension_members {
         let extension = ObjAddr::new(class::PG_EXTENSION, member.extension_oid);

@@ -26,7 +26,7 @@ pub(super) fn add_sequences(b: &mut Builder<'_>) {
             table: None,
             sql: create_sequence(seq),
         });
-        b.graph.own(ObjAddr::relation(seq.oid), idx);
+        b.own_object(ObjAddr::relation(seq.oid), idx);
     }
 }
 

@@ -71,6 +71,7 @@ fn add_table(b: &mut Builder<'_>, table: &Table, part: &TableParts<'_>) {
         sql,
     });
     b.table_items.insert(table.oid, idx);
+    b.own_object(ObjAddr::relation(table.oid), idx);
     for addr in created_objects(table, part) {
         b.graph.own(addr, idx);
     }

@@ -4,7 +4,7 @@ use pgark_archive::{ObjectKind, Section};
 
 use super::build::Builder;
 use super::graph::{ItemIdx, NewItem};
-use crate::catalog::{Composite, Domain, ObjAddr, QualName, Range, TypeDef, UserType};
+use crate::catalog::{Base, Composite, Domain, ObjAddr, QualName, Range, TypeDef, UserType};
 use crate::quote::{ident, literal};
 
 pub(super) fn add_types(b: &mut Builder<'_>) {
@@ -14,6 +14,22 @@ pub(super) fn add_types(b: &mut Builder<'_>) {
             TypeDef::Composite(c) => (ObjectKind::Type, create_composite(&t.name, c)),
             TypeDef::Domain(d) => (ObjectKind::Domain, create_domain(&t.name, d)),
             TypeDef::Range(r) => (ObjectKind::Type, create_range(&t.name, r)),
+            TypeDef::Base(base) => (ObjectKind::Type, create_base(&t.name, base)),
+            TypeDef::Shell => (
+                ObjectKind::ShellType,
+                format!("CREATE TYPE {};", t.name.sql()),
+            ),
+        };
+        let shell = match &t.def {
+            TypeDef::Base(_) => Some(b.add(NewItem {
+                kind: ObjectKind::ShellType,
+                section: Section::PreData,
+                schema: Some(t.name.schema.clone()),
+                name: t.name.name.clone(),
+                table: None,
+                sql: format!("CREATE TYPE {};", t.name.sql()),
+            })),
+            _ => None,
         };
         let idx = b.add(NewItem {
             kind,
@@ -24,6 +40,12 @@ pub(super) fn add_types(b: &mut Builder<'_>) {
             sql,
         });
         own_type_objects(b, t, idx);
+        if let (Some(shell), TypeDef::Base(base)) = (shell, &t.def) {
+            b.graph.depend(idx, shell);
+            for &function in &base.functions {
+                b.shell_types.insert(function, (t.oid, shell));
+            }
+        }
         if let TypeDef::Domain(d) = &t.def {
             add_unvalidated_domain_checks(b, t, d, idx);
         }
@@ -33,6 +55,7 @@ pub(super) fn add_types(b: &mut Builder<'_>) {
 /// The catalog objects one `CREATE TYPE` makes: the type, its array type, a composite type's
 /// relation, a range's multirange (and its array), a domain's constraints.
 fn own_type_objects(b: &mut Builder<'_>, t: &UserType, idx: ItemIdx) {
+    b.own_object(ObjAddr::type_(t.oid), idx);
     let mut owned = vec![ObjAddr::type_(t.oid), ObjAddr::type_(t.array_oid)];
     match &t.def {
         TypeDef::Composite(c) => owned.push(ObjAddr::relation(c.relid)),
@@ -136,6 +159,15 @@ fn create_domain(name: &QualName, d: &Domain) -> String {
     }
     sql.push(';');
     sql
+}
+
+/// `CREATE TYPE name (INPUT = ..., ...)`, completing the shell type created before its functions.
+fn create_base(name: &QualName, base: &Base) -> String {
+    format!(
+        "CREATE TYPE {} (\n    {}\n);",
+        name.sql(),
+        super::routines::options_sql(&base.options).join(",\n    ")
+    )
 }
 
 fn create_range(name: &QualName, r: &Range) -> String {

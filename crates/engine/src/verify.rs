@@ -1,0 +1,269 @@
+//! `verify`: prove that a backup is whole and readable — every chunk fetched, its SHA-256, zstd
+//! frame, size, row count and content digest checked, every object's length matched against the
+//! chunks it holds — and, optionally, that it restores to exactly what was dumped.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use pgark_archive::{ContentDigest, Manifest, TableEntry};
+use pgark_pg::{ConnConfig, PgError, copy_out_columns_sql};
+
+use crate::cpu::CpuPool;
+use crate::restore::{RestoreOptions, restore};
+use crate::{BackupRef, Cancel, EngineError, Progress, session};
+
+/// What `verify` found for one table.
+#[derive(Debug, Clone)]
+pub struct TableVerdict {
+    pub table: String,
+    pub chunks: usize,
+    pub rows: u64,
+    /// Empty when the table is intact.
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifyReport {
+    pub tables: Vec<TableVerdict>,
+    /// Problems not tied to one table (object sizes).
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn is_intact(&self) -> bool {
+        self.problems.is_empty() && self.tables.iter().all(|t| t.problems.is_empty())
+    }
+}
+
+/// Checks every chunk of every table, `jobs * 2` fetches in flight. Damage is collected, not
+/// fatal, so that the report names all of it; only a store that cannot be read at all fails.
+pub async fn verify(
+    backup: &BackupRef,
+    manifest: &Manifest,
+    jobs: usize,
+    progress: Arc<Progress>,
+) -> Result<VerifyReport, EngineError> {
+    let cpu = Arc::new(CpuPool::new(
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    )?);
+    progress.tables_total.store(
+        manifest.tables.len() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let problems = check_object_sizes(backup, manifest).await?;
+
+    let mut tables = Vec::with_capacity(manifest.tables.len());
+    for table in &manifest.tables {
+        tables.push(verify_table(backup, table, &cpu, jobs.max(1) * 2, &progress).await);
+        Progress::add(&progress.tables_done, 1);
+    }
+    Ok(VerifyReport { tables, problems })
+}
+
+async fn verify_table(
+    backup: &BackupRef,
+    table: &TableEntry,
+    cpu: &Arc<CpuPool>,
+    in_flight: usize,
+    progress: &Arc<Progress>,
+) -> TableVerdict {
+    let name = table.display_name();
+    let checks = futures::stream::iter(table.chunks.iter().enumerate().map(|(index, chunk)| {
+        let backup = backup.clone();
+        let cpu = cpu.clone();
+        let name = name.clone();
+        let chunk = chunk.clone();
+        async move {
+            let key = backup.object_key(&chunk.object)?;
+            let stored = backup
+                .store
+                .get_range(&key, chunk.offset..chunk.offset + chunk.length)
+                .await?;
+            let rows = chunk.rows;
+            let text = cpu.decode(stored, chunk, name, index).await?;
+            let mut digest = ContentDigest::default();
+            digest.add_rows(&text);
+            Ok::<_, EngineError>((rows, text.len() as u64, digest))
+        }
+    }))
+    .buffered(in_flight);
+    let mut checks = std::pin::pin!(checks);
+
+    let mut verdict = TableVerdict {
+        table: table.display_name(),
+        chunks: table.chunks.len(),
+        rows: 0,
+        problems: Vec::new(),
+    };
+    let mut digest = ContentDigest::default();
+    while let Some(result) = checks.next().await {
+        match result {
+            Ok((rows, raw, chunk_digest)) => {
+                verdict.rows += rows;
+                digest = digest.combine(chunk_digest);
+                Progress::add(&progress.rows, rows);
+                Progress::add(&progress.raw_bytes, raw);
+            }
+            Err(e) => verdict.problems.push(e.to_string()),
+        }
+    }
+    if verdict.problems.is_empty() {
+        if verdict.rows != table.row_count {
+            verdict.problems.push(format!(
+                "chunks hold {} rows, the manifest records {}",
+                verdict.rows, table.row_count
+            ));
+        }
+        if digest.to_hex() != table.content_digest {
+            verdict.problems.push(format!(
+                "content digest {} differs from the recorded {}",
+                digest.to_hex(),
+                table.content_digest
+            ));
+        }
+    }
+    verdict
+}
+
+/// Every data object must be exactly as long as the chunks recorded in it: a shorter one lost
+/// data, a longer one was appended to.
+async fn check_object_sizes(
+    backup: &BackupRef,
+    manifest: &Manifest,
+) -> Result<Vec<String>, EngineError> {
+    let mut expected: BTreeMap<&str, u64> = BTreeMap::new();
+    for chunk in manifest.tables.iter().flat_map(|t| &t.chunks) {
+        let end = expected.entry(&chunk.object).or_default();
+        *end = (*end).max(chunk.offset + chunk.length);
+    }
+    let mut problems = Vec::new();
+    for (object, length) in expected {
+        let key = backup.object_key(object)?;
+        match backup.store.head(&key).await {
+            Ok(meta) if meta.size == length => {}
+            Ok(meta) => problems.push(format!(
+                "{}/{object} is {} bytes long, its chunks end at byte {length}",
+                backup.location(),
+                meta.size
+            )),
+            Err(pgark_storage::StoreError::NotFound { location }) => {
+                problems.push(format!("{location} is missing"));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(problems)
+}
+
+/// The outcome of `verify --restore-into`.
+#[derive(Debug, Clone)]
+pub struct RestoreCheck {
+    pub database: String,
+    /// How long the restore took: the recovery time a runbook asks for.
+    pub restore_elapsed: Duration,
+    pub tables: Vec<TableVerdict>,
+}
+
+impl RestoreCheck {
+    pub fn is_intact(&self) -> bool {
+        self.tables.iter().all(|t| t.problems.is_empty())
+    }
+}
+
+/// Restores the backup into a new database, then compares every table's row count and content
+/// digest with what the dump recorded. The database is dropped afterwards unless `keep`.
+pub async fn restore_check(
+    backup: BackupRef,
+    manifest: Arc<Manifest>,
+    target: ConnConfig,
+    jobs: usize,
+    keep: bool,
+    progress: Arc<Progress>,
+    cancel: Cancel,
+) -> Result<RestoreCheck, EngineError> {
+    let started = Instant::now();
+    let options = RestoreOptions {
+        backup,
+        manifest: manifest.clone(),
+        target: target.clone(),
+        create: true,
+        jobs,
+        parts: Default::default(),
+    };
+    let summary = restore(options, progress, cancel).await?;
+    let restore_elapsed = started.elapsed();
+
+    let compared = compare_tables(&target, &manifest).await;
+    let dropped = if keep {
+        Ok(())
+    } else {
+        drop_database(&target).await
+    };
+    let tables = compared?;
+    dropped?;
+    Ok(RestoreCheck {
+        database: summary.database,
+        restore_elapsed,
+        tables,
+    })
+}
+
+async fn compare_tables(
+    target: &ConnConfig,
+    manifest: &Manifest,
+) -> Result<Vec<TableVerdict>, EngineError> {
+    let connection = session::open(target).await?;
+    let client = connection.client();
+    let mut verdicts = Vec::with_capacity(manifest.tables.len());
+    for table in &manifest.tables {
+        let name = table.display_name();
+        let stream = client
+            .copy_out(&copy_out_columns_sql(
+                &table.schema,
+                &table.name,
+                &table.columns,
+            ))
+            .await
+            .map_err(|e| PgError::query(format!("reading restored table {name}"), e))?;
+        let mut stream = std::pin::pin!(stream);
+        let mut digest = ContentDigest::default();
+        let mut rows = 0u64;
+        while let Some(row) = stream.next().await {
+            let row =
+                row.map_err(|e| PgError::query(format!("reading restored table {name}"), e))?;
+            rows += 1;
+            digest.add_rows(&row);
+        }
+        let mut problems = Vec::new();
+        if rows != table.row_count {
+            problems.push(format!(
+                "restored {rows} rows, the backup recorded {}",
+                table.row_count
+            ));
+        } else if digest.to_hex() != table.content_digest {
+            problems.push("restored rows differ from the dumped rows (content digest)".to_owned());
+        }
+        verdicts.push(TableVerdict {
+            table: name,
+            chunks: table.chunks.len(),
+            rows,
+            problems,
+        });
+    }
+    Ok(verdicts)
+}
+
+async fn drop_database(target: &ConnConfig) -> Result<(), EngineError> {
+    let maintenance = target.with_dbname("postgres");
+    let connection = session::open(&maintenance).await?;
+    let sql = format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        pgark_pg::quote::ident(target.dbname())
+    );
+    session::execute(&connection, &sql, || {
+        format!("dropping the test database {:?}", target.dbname())
+    })
+    .await
+}

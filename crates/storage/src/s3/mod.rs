@@ -1,0 +1,479 @@
+//! The S3 store: objects under `s3://bucket/prefix`, written with single PUTs or streamed
+//! multipart uploads ([`upload`]), read with ranged GETs. Every object and every part carries a
+//! SHA-256 checksum that S3 verifies on arrival; `put_if_absent` is a conditional write
+//! (`If-None-Match: *`), so a manifest is never overwritten.
+//!
+//! The store keeps a list of its open multipart uploads, so that a failed or cancelled dump can
+//! abort every one of them ([`ObjectStore::abort_pending_uploads`]) instead of leaving invisible,
+//! billed parts behind.
+
+mod config;
+mod error;
+mod upload;
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use sha2::{Digest, Sha256};
+
+use crate::{ObjectKey, ObjectMeta, ObjectStore, StoreError, Upload};
+pub use config::{
+    DEFAULT_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, PARTS_IN_FLIGHT, S3Location, S3Options, Sse,
+    part_size,
+};
+use error::Subject;
+
+/// Conditional writes that S3 answers with `409 ConditionalRequestConflict` (another conditional
+/// write to the key was in progress) are tried this often before giving up.
+const CONFLICT_ATTEMPTS: usize = 5;
+
+/// S3's largest object: 5 TiB.
+const MAX_OBJECT_SIZE: u64 = 5 << 40;
+
+/// A store rooted at `s3://bucket/prefix`. Cheap to clone; clones share the client and the list
+/// of open uploads.
+#[derive(Clone)]
+pub struct S3Store {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    root: S3Location,
+    options: S3Options,
+    /// Built on first use: the AWS configuration chain is asynchronous.
+    client: tokio::sync::OnceCell<Client>,
+    /// Open multipart uploads: upload id → full key.
+    pending: Mutex<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for S3Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Store")
+            .field("root", &self.shared.root.to_string())
+            .field("options", &self.shared.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Store {
+    /// A store for `s3://bucket/prefix`; the client is configured from the AWS conventions
+    /// and `options` on first use.
+    pub fn new(location: &str, options: S3Options) -> Result<Self, StoreError> {
+        Self::build(location, options, None)
+    }
+
+    /// A store using a ready client (tests, or callers with their own AWS configuration).
+    pub fn with_client(
+        location: &str,
+        options: S3Options,
+        client: Client,
+    ) -> Result<Self, StoreError> {
+        Self::build(location, options, Some(client))
+    }
+
+    fn build(
+        location: &str,
+        options: S3Options,
+        client: Option<Client>,
+    ) -> Result<Self, StoreError> {
+        let root = S3Location::parse(location)?;
+        options
+            .validate()
+            .map_err(|reason| StoreError::InvalidLocation {
+                location: location.to_owned(),
+                reason,
+            })?;
+        Ok(S3Store {
+            shared: Arc::new(Shared {
+                root,
+                options,
+                client: client.map_or_else(tokio::sync::OnceCell::new, |c| {
+                    tokio::sync::OnceCell::new_with(Some(c))
+                }),
+                pending: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// Multipart uploads started by this store and neither completed nor aborted yet.
+    pub fn open_uploads(&self) -> usize {
+        self.shared.pending().len()
+    }
+}
+
+impl Shared {
+    async fn client(&self) -> Result<&Client, StoreError> {
+        self.client
+            .get_or_try_init(|| config::build_client(&self.root, &self.options))
+            .await
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn full_key(&self, key: &ObjectKey) -> String {
+        if self.root.prefix.is_empty() {
+            key.as_str().to_owned()
+        } else {
+            format!("{}/{}", self.root.prefix, key.as_str())
+        }
+    }
+
+    fn object_location(&self, full_key: &str) -> String {
+        format!("s3://{}/{}", self.root.bucket, full_key)
+    }
+
+    fn subject<'a>(&'a self, operation: &'static str, location: &'a str) -> Subject<'a> {
+        Subject {
+            operation,
+            location,
+            bucket: &self.root.bucket,
+        }
+    }
+
+    fn sse(&self) -> Option<ServerSideEncryption> {
+        self.options.sse.map(|sse| match sse {
+            Sse::Aes256 => ServerSideEncryption::Aes256,
+            Sse::Kms => ServerSideEncryption::AwsKms,
+        })
+    }
+
+    fn storage_class(&self) -> Option<StorageClass> {
+        self.options
+            .storage_class
+            .as_deref()
+            .map(StorageClass::from)
+    }
+
+    /// One PUT of a whole object with its SHA-256; `if_absent` makes it conditional.
+    async fn put_object(
+        &self,
+        full_key: &str,
+        data: Bytes,
+        if_absent: bool,
+    ) -> Result<(), StoreError> {
+        let location = self.object_location(full_key);
+        let client = self.client().await?;
+        let checksum = sha256_base64(data.clone()).await;
+        let mut conflicts = 0;
+        loop {
+            let mut request = client
+                .put_object()
+                .bucket(&self.root.bucket)
+                .key(full_key)
+                .content_length(i64::try_from(data.len()).unwrap_or(i64::MAX))
+                .checksum_sha256(&checksum)
+                .set_server_side_encryption(self.sse())
+                .set_ssekms_key_id(self.options.sse_kms_key_id.clone())
+                .set_storage_class(self.storage_class())
+                .body(ByteStream::from(data.clone()));
+            if if_absent {
+                request = request.if_none_match("*");
+            }
+            let error = match request.send().await {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            match error::status_and_code(&error) {
+                (Some(412), _) if if_absent => return Err(StoreError::AlreadyExists { location }),
+                (Some(409), _) if if_absent && conflicts + 1 < CONFLICT_ATTEMPTS => conflicts += 1,
+                _ => return Err(error::map(&self.subject("put", &location), error)),
+            }
+        }
+    }
+
+    async fn head_object(&self, key: &ObjectKey) -> Result<u64, StoreError> {
+        let full_key = self.full_key(key);
+        let location = self.object_location(&full_key);
+        let output = self
+            .client()
+            .await?
+            .head_object()
+            .bucket(&self.root.bucket)
+            .key(&full_key)
+            .send()
+            .await
+            .map_err(|e| error::map(&self.subject("head", &location), e))?;
+        Ok(output
+            .content_length()
+            .and_then(|len| u64::try_from(len).ok())
+            .unwrap_or(0))
+    }
+
+    async fn get_object(
+        &self,
+        key: &ObjectKey,
+        range: Option<Range<u64>>,
+    ) -> Result<Bytes, StoreError> {
+        let full_key = self.full_key(key);
+        let location = self.object_location(&full_key);
+        let mut request = self
+            .client()
+            .await?
+            .get_object()
+            .bucket(&self.root.bucket)
+            .key(&full_key);
+        if let Some(range) = &range {
+            // Non-empty: empty ranges never get here. An end beyond any object is left open
+            // (S3 servers refuse numbers that do not fit their integers).
+            request = request.range(if range.end > MAX_OBJECT_SIZE {
+                format!("bytes={}-", range.start)
+            } else {
+                format!("bytes={}-{}", range.start, range.end - 1)
+            });
+        }
+        let output = match request.send().await {
+            Ok(output) => output,
+            Err(e) => {
+                if let (Some(range), (Some(416), _)) = (&range, error::status_and_code(&e)) {
+                    let size = self.head_object(key).await?;
+                    return Err(StoreError::RangeNotSatisfiable {
+                        location,
+                        start: range.start,
+                        end: range.end,
+                        size,
+                    });
+                }
+                return Err(error::map(&self.subject("get", &location), e));
+            }
+        };
+        let body = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Backend {
+                operation: "get",
+                location: location.clone(),
+                message: format!("reading the response body failed: {e}"),
+            })?
+            .into_bytes();
+        if let Some(range) = range
+            && body.len() as u64 != range.end - range.start
+        {
+            // S3 answers a range reaching past the end with the bytes that exist.
+            return Err(StoreError::RangeNotSatisfiable {
+                location,
+                start: range.start,
+                end: range.end,
+                size: range.start + body.len() as u64,
+            });
+        }
+        Ok(body)
+    }
+
+    async fn list_objects(
+        &self,
+        prefix: Option<&ObjectKey>,
+    ) -> Result<Vec<ObjectMeta>, StoreError> {
+        let root = if self.root.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.root.prefix)
+        };
+        let list_prefix = match prefix {
+            Some(prefix) => format!("{}/", self.full_key(prefix)),
+            None => root.clone(),
+        };
+        let location = self.object_location(&list_prefix);
+        let client = self.client().await?;
+        let mut objects = Vec::new();
+        let mut token = None;
+        loop {
+            let output = client
+                .list_objects_v2()
+                .bucket(&self.root.bucket)
+                .prefix(&list_prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| error::map(&self.subject("list", &location), e))?;
+            for object in output.contents() {
+                let Some(full_key) = object.key() else {
+                    continue;
+                };
+                let Some(relative) = full_key.strip_prefix(&root) else {
+                    continue;
+                };
+                match ObjectKey::new(relative) {
+                    Ok(key) => objects.push(ObjectMeta {
+                        key,
+                        size: object
+                            .size()
+                            .and_then(|s| u64::try_from(s).ok())
+                            .unwrap_or(0),
+                    }),
+                    Err(e) => tracing::debug!("ignoring object {full_key:?} in listing: {e}"),
+                }
+            }
+            match output.next_continuation_token() {
+                Some(next) if output.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(objects)
+    }
+
+    async fn delete_object(&self, key: &ObjectKey) -> Result<(), StoreError> {
+        let full_key = self.full_key(key);
+        let location = self.object_location(&full_key);
+        match self
+            .client()
+            .await?
+            .delete_object()
+            .bucket(&self.root.bucket)
+            .key(&full_key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match error::map(&self.subject("delete", &location), e) {
+                StoreError::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Aborts one multipart upload; one that is already gone counts as aborted.
+    async fn abort_multipart(&self, full_key: &str, upload_id: &str) -> Result<(), StoreError> {
+        let location = self.object_location(full_key);
+        let result = self
+            .client()
+            .await?
+            .abort_multipart_upload()
+            .bucket(&self.root.bucket)
+            .key(full_key)
+            .upload_id(upload_id)
+            .send()
+            .await;
+        self.pending().remove(upload_id);
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match error::status_and_code(&e) {
+                (Some(404), _) => Ok(()),
+                (_, Some(code)) if code == "NoSuchUpload" => Ok(()),
+                _ => Err(error::map(
+                    &self.subject("abort multipart upload of", &location),
+                    e,
+                )),
+            },
+        }
+    }
+}
+
+/// The base64 SHA-256 S3 expects in `x-amz-checksum-sha256`, computed off the async threads.
+async fn sha256_base64(data: Bytes) -> String {
+    let digest = tokio::task::spawn_blocking(move || Sha256::digest(&data))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    aws_smithy_types::base64::encode(digest.as_slice())
+}
+
+impl ObjectStore for S3Store {
+    fn location(&self) -> String {
+        self.shared.root.to_string()
+    }
+
+    fn put(&self, key: &ObjectKey, data: Bytes) -> BoxFuture<'_, Result<(), StoreError>> {
+        let full_key = self.shared.full_key(key);
+        async move { self.shared.put_object(&full_key, data, false).await }.boxed()
+    }
+
+    fn put_if_absent(&self, key: &ObjectKey, data: Bytes) -> BoxFuture<'_, Result<(), StoreError>> {
+        let full_key = self.shared.full_key(key);
+        async move { self.shared.put_object(&full_key, data, true).await }.boxed()
+    }
+
+    fn start_upload(&self, key: &ObjectKey) -> BoxFuture<'_, Result<Box<dyn Upload>, StoreError>> {
+        let upload = upload::S3Upload::new(self.shared.clone(), self.shared.full_key(key));
+        async move { Ok(Box::new(upload) as Box<dyn Upload>) }.boxed()
+    }
+
+    fn get(&self, key: &ObjectKey) -> BoxFuture<'_, Result<Bytes, StoreError>> {
+        let key = key.clone();
+        async move { self.shared.get_object(&key, None).await }.boxed()
+    }
+
+    fn get_range(
+        &self,
+        key: &ObjectKey,
+        range: Range<u64>,
+    ) -> BoxFuture<'_, Result<Bytes, StoreError>> {
+        let key = key.clone();
+        async move {
+            let location = || self.shared.object_location(&self.shared.full_key(&key));
+            if range.start > range.end {
+                return Err(StoreError::InvalidRange {
+                    location: location(),
+                    start: range.start,
+                    end: range.end,
+                });
+            }
+            if range.start == range.end {
+                // No Range header can ask for nothing; the object must still exist and be long enough.
+                let size = self.shared.head_object(&key).await?;
+                if range.start > size {
+                    return Err(StoreError::RangeNotSatisfiable {
+                        location: location(),
+                        start: range.start,
+                        end: range.end,
+                        size,
+                    });
+                }
+                return Ok(Bytes::new());
+            }
+            self.shared.get_object(&key, Some(range)).await
+        }
+        .boxed()
+    }
+
+    fn head(&self, key: &ObjectKey) -> BoxFuture<'_, Result<ObjectMeta, StoreError>> {
+        let key = key.clone();
+        async move {
+            let size = self.shared.head_object(&key).await?;
+            Ok(ObjectMeta { key, size })
+        }
+        .boxed()
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&ObjectKey>,
+    ) -> BoxFuture<'_, Result<Vec<ObjectMeta>, StoreError>> {
+        let prefix = prefix.cloned();
+        async move { self.shared.list_objects(prefix.as_ref()).await }.boxed()
+    }
+
+    fn delete(&self, key: &ObjectKey) -> BoxFuture<'_, Result<(), StoreError>> {
+        let key = key.clone();
+        async move { self.shared.delete_object(&key).await }.boxed()
+    }
+
+    fn abort_pending_uploads(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move {
+            let pending: Vec<(String, String)> = self
+                .shared
+                .pending()
+                .iter()
+                .map(|(id, key)| (id.clone(), key.clone()))
+                .collect();
+            let mut first_error = None;
+            for (upload_id, full_key) in pending {
+                if let Err(e) = self.shared.abort_multipart(&full_key, &upload_id).await {
+                    tracing::warn!("{e}");
+                    first_error.get_or_insert(e);
+                }
+            }
+            first_error.map_or(Ok(()), Err)
+        }
+        .boxed()
+    }
+}

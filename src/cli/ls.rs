@@ -1,0 +1,122 @@
+use std::time::Duration;
+
+use clap::Args;
+use pgark_archive::Timestamp;
+use pgark_engine::inventory::{BackupListing, BackupState, list_backups};
+
+use super::args::parse_duration;
+use super::check::CheckFailed;
+use super::output::{Output, age, bytes, thousands};
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Where the backups are: a directory (or s3://bucket/prefix).
+    dest: String,
+    /// One JSON array instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Exit with code 3 and one line if the newest complete backup is older than this (e.g. 25h).
+    #[arg(long, value_parser = parse_duration)]
+    check_max_age: Option<Duration>,
+}
+
+pub async fn run(args: LsArgs, output: &Output) -> anyhow::Result<()> {
+    let store = super::open_dest(&args.dest)?;
+    let backups = list_backups(store.as_ref()).await?;
+    let now = Timestamp::now();
+    if args.json {
+        let items: Vec<serde_json::Value> = backups.iter().map(|b| listing_json(b, now)).collect();
+        output.summary(&serde_json::to_string_pretty(&items)?);
+    } else {
+        output.summary(&table(&backups, now));
+    }
+    if let Some(max_age) = args.check_max_age {
+        let newest = backups
+            .iter()
+            .rev()
+            .find(|b| b.state == BackupState::Complete);
+        let message = match newest {
+            None => Some(format!("no complete backup under {}", store.location())),
+            Some(b) if age_of(b, now) > max_age => Some(format!(
+                "the newest complete backup under {} ({}) is {} old, older than the allowed {}",
+                store.location(),
+                b.id,
+                age(age_of(b, now)),
+                age(max_age)
+            )),
+            Some(_) => None,
+        };
+        if let Some(message) = message {
+            return Err(CheckFailed(message).into());
+        }
+    }
+    Ok(())
+}
+
+/// Age from the start of the dump (the backup's id), which is when its snapshot was taken.
+fn age_of(backup: &BackupListing, now: Timestamp) -> Duration {
+    Duration::from_secs(u64::try_from(now.unix() - backup.started_at.unix()).unwrap_or(0))
+}
+
+fn table(backups: &[BackupListing], now: Timestamp) -> String {
+    let mut rows = vec![
+        [
+            "ID", "STARTED", "AGE", "DATABASE", "SERVER", "STORED", "RAW", "TABLES", "ROWS",
+            "STATE",
+        ]
+        .map(String::from),
+    ];
+    for b in backups {
+        let dash = || "-".to_owned();
+        rows.push([
+            b.id.clone(),
+            b.started_at.rfc3339(),
+            age(age_of(b, now)),
+            b.database.clone().unwrap_or_else(dash),
+            b.server_version
+                .as_deref()
+                .and_then(|v| v.split_whitespace().next())
+                .map_or_else(dash, str::to_owned),
+            bytes(b.stored_bytes),
+            b.raw_bytes.map_or_else(dash, bytes),
+            b.tables.map_or_else(dash, |t| t.to_string()),
+            b.rows.map_or_else(dash, thousands),
+            b.state.label().to_owned(),
+        ]);
+    }
+    if backups.is_empty() {
+        return "no backups".to_owned();
+    }
+    let widths: Vec<usize> = (0..10)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn listing_json(b: &BackupListing, now: Timestamp) -> serde_json::Value {
+    serde_json::json!({
+        "id": b.id,
+        "state": b.state.label(),
+        "damage": match &b.state { BackupState::Damaged(reason) => Some(reason.as_str()), _ => None },
+        "started_at": b.started_at.rfc3339(),
+        "finished_at": b.finished_at.map(|t| t.rfc3339()),
+        "age_seconds": age_of(b, now).as_secs(),
+        "database": b.database,
+        "server_version": b.server_version,
+        "stored_bytes": b.stored_bytes,
+        "raw_bytes": b.raw_bytes,
+        "tables": b.tables,
+        "rows": b.rows,
+    })
+}

@@ -1,0 +1,76 @@
+use std::time::Duration;
+
+use clap::Args;
+use pgark_archive::Timestamp;
+use pgark_engine::inventory::list_backups;
+use pgark_engine::prune::{DEFAULT_INCOMPLETE_GRACE, RetentionPolicy, execute, plan};
+
+use super::args::parse_duration;
+use super::output::{Output, bytes};
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Where the backups are: a directory (or s3://bucket/prefix).
+    dest: String,
+    /// Keep complete backups younger than this many days.
+    #[arg(long)]
+    keep_days: Option<u64>,
+    /// Always keep the newest this many complete backups (the newest one is always kept).
+    #[arg(long)]
+    keep_last: Option<usize>,
+    /// Delete incomplete backups older than this (default 24h; a younger one may be a running dump).
+    #[arg(long, value_parser = parse_duration)]
+    incomplete_grace: Option<Duration>,
+    /// Show what would be deleted, delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub async fn run(args: PruneArgs, output: &Output) -> anyhow::Result<()> {
+    if args.keep_days.is_none() && args.keep_last.is_none() {
+        anyhow::bail!("prune needs a retention policy: give --keep-days N and/or --keep-last K");
+    }
+    let store = super::open_dest(&args.dest)?;
+    let policy = RetentionPolicy {
+        keep_days: args.keep_days,
+        keep_last: args.keep_last,
+        incomplete_grace: args.incomplete_grace.unwrap_or(DEFAULT_INCOMPLETE_GRACE),
+    };
+    let backups = list_backups(store.as_ref()).await?;
+    let decisions = plan(&backups, &policy, Timestamp::now());
+    let verb = if args.dry_run {
+        "would delete"
+    } else {
+        "delete"
+    };
+    let mut lines: Vec<String> = decisions
+        .iter()
+        .map(|d| {
+            format!(
+                "{:<12} {}  {}  ({})",
+                if d.delete { verb } else { "keep" },
+                d.id,
+                bytes(d.stored_bytes),
+                d.reason
+            )
+        })
+        .collect();
+    if !args.dry_run {
+        execute(store.as_ref(), &decisions).await?;
+    }
+    let deleted: Vec<_> = decisions.iter().filter(|d| d.delete).collect();
+    lines.push(format!(
+        "{} {} backup(s), {} of {}; kept {}",
+        if args.dry_run {
+            "would delete"
+        } else {
+            "deleted"
+        },
+        deleted.len(),
+        bytes(deleted.iter().map(|d| d.stored_bytes).sum()),
+        store.location(),
+        decisions.len() - deleted.len()
+    ));
+    output.summary(&lines.join("\n"));
+    Ok(())
+}

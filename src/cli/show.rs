@@ -1,0 +1,105 @@
+use clap::Args;
+use pgark_archive::Timestamp;
+use pgark_engine::open_backup;
+
+use super::output::{Output, bytes, thousands};
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The backup: DEST/<id> or DEST/latest.
+    backup: String,
+    /// JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: ShowArgs, output: &Output) -> anyhow::Result<()> {
+    let (backup, manifest) = open_backup(&args.backup).await?;
+    let duration = match (
+        Timestamp::parse_rfc3339(&manifest.started_at),
+        Timestamp::parse_rfc3339(&manifest.finished_at),
+    ) {
+        (Ok(start), Ok(end)) => Some(end.unix() - start.unix()),
+        _ => None,
+    };
+    if args.json {
+        let tables: Vec<serde_json::Value> = manifest
+            .tables
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "schema": t.schema, "name": t.name, "rows": t.row_count,
+                    "raw_bytes": t.raw_bytes, "stored_bytes": t.stored_bytes,
+                    "chunks": t.chunks.len(), "key_column": t.key_column,
+                })
+            })
+            .collect();
+        let value = serde_json::json!({
+            "location": backup.location(),
+            "id": manifest.backup_id,
+            "state": "complete",
+            "database": manifest.source.database,
+            "server_version": manifest.source.server_version,
+            "server_version_num": manifest.source.server_version_num,
+            "encoding": manifest.source.encoding,
+            "snapshot_id": manifest.source.snapshot_id,
+            "snapshot_time": manifest.source.snapshot_time,
+            "started_at": manifest.started_at,
+            "finished_at": manifest.finished_at,
+            "duration_seconds": duration,
+            "pgark_version": manifest.pgark_version,
+            "format_version": manifest.format_version,
+            "schema_items": manifest.schema.len(),
+            "rows": manifest.total_rows(),
+            "raw_bytes": manifest.raw_bytes(),
+            "stored_bytes": manifest.stored_bytes(),
+            "tables": tables,
+        });
+        output.summary(&serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    let mut text = format!(
+        "backup      {}\nstate       complete\ndatabase    {} (encoding {})\nserver      PostgreSQL {}\n\
+         snapshot    {} at {}\nstarted     {}\nfinished    {}{}\npgark       {} (format {})\n\
+         contents    {} tables, {} rows, {} raw, {} stored, {} schema items\n\n",
+        backup.location(),
+        manifest.source.database,
+        manifest.source.encoding,
+        manifest.source.server_version,
+        manifest.source.snapshot_id,
+        manifest.source.snapshot_time,
+        manifest.started_at,
+        manifest.finished_at,
+        duration.map(|d| format!(" ({d}s)")).unwrap_or_default(),
+        manifest.pgark_version,
+        manifest.format_version,
+        manifest.tables.len(),
+        thousands(manifest.total_rows()),
+        bytes(manifest.raw_bytes()),
+        bytes(manifest.stored_bytes()),
+        manifest.schema.len(),
+    );
+    let name_width = manifest
+        .tables
+        .iter()
+        .map(|t| t.display_name().chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    text.push_str(&format!(
+        "{:<name_width$}  {:>14}  {:>10}  {:>10}  {:>6}\n",
+        "TABLE", "ROWS", "RAW", "STORED", "CHUNKS"
+    ));
+    for t in &manifest.tables {
+        text.push_str(&format!(
+            "{:<name_width$}  {:>14}  {:>10}  {:>10}  {:>6}\n",
+            t.display_name(),
+            thousands(t.row_count),
+            bytes(t.raw_bytes),
+            bytes(t.stored_bytes),
+            t.chunks.len()
+        ));
+    }
+    output.summary(text.trim_end());
+    Ok(())
+}

@@ -1,0 +1,124 @@
+use std::sync::Arc;
+
+use clap::Args;
+use pgark_engine::verify::{restore_check, verify};
+use pgark_engine::{Cancel, EngineError, Progress, open_backup};
+use pgark_pg::ConnConfig;
+
+use super::args::parse_jobs;
+use super::check::CheckFailed;
+use super::output::{Output, thousands};
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The backup: DEST/<id> or DEST/latest.
+    backup: String,
+    /// Also restore into this new database (it must not exist) and compare every table with what
+    /// the dump recorded; the database is dropped afterwards unless --keep.
+    #[arg(long)]
+    restore_into: Option<String>,
+    /// Keep the --restore-into database.
+    #[arg(long, requires = "restore_into")]
+    keep: bool,
+    /// Parallel chunk reads (and restore sessions).
+    #[arg(short, long, default_value = "2", value_parser = parse_jobs)]
+    jobs: usize,
+}
+
+pub async fn run(args: VerifyArgs, output: &Output, cancel: Cancel) -> anyhow::Result<()> {
+    let target = args
+        .restore_into
+        .as_deref()
+        .map(ConnConfig::parse)
+        .transpose()?;
+    let (backup, manifest) = match open_backup(&args.backup).await {
+        Ok(opened) => opened,
+        // A manifest that fails its checks is damage found, not a failure to run.
+        Err(EngineError::Archive(e)) => return Err(CheckFailed(e.to_string()).into()),
+        Err(e) => return Err(e.into()),
+    };
+    let manifest = Arc::new(manifest);
+    let progress = Arc::new(Progress::default());
+    let line = output.progress("verifying", progress.clone());
+    let report = verify(&backup, &manifest, args.jobs, progress).await?;
+    drop(line);
+
+    let mut lines = Vec::new();
+    let mut problems = report.problems.clone();
+    for table in &report.tables {
+        match table.problems.first() {
+            None => lines.push(format!(
+                "ok      {}: {} chunks, {} rows",
+                table.table,
+                table.chunks,
+                thousands(table.rows)
+            )),
+            Some(_) => {
+                lines.push(format!(
+                    "DAMAGED {}: {}",
+                    table.table,
+                    table.problems.join("; ")
+                ));
+                problems.extend(table.problems.iter().cloned());
+            }
+        }
+    }
+    for problem in &report.problems {
+        lines.push(format!("DAMAGED {problem}"));
+    }
+    output.summary(&lines.join("\n"));
+    if !problems.is_empty() {
+        return Err(CheckFailed(format!(
+            "backup {} is damaged: {} problem(s); the first: {}",
+            backup.location(),
+            problems.len(),
+            problems[0]
+        ))
+        .into());
+    }
+    let chunks: usize = report.tables.iter().map(|t| t.chunks).sum();
+    output.summary(&format!(
+        "backup {} is intact: {} tables, {chunks} chunks, {} rows checked",
+        backup.location(),
+        report.tables.len(),
+        thousands(manifest.total_rows())
+    ));
+
+    let Some(target) = target else { return Ok(()) };
+    let progress = Arc::new(Progress::default());
+    let line = output.progress("test restore", progress.clone());
+    let check = restore_check(
+        backup.clone(),
+        manifest.clone(),
+        target,
+        args.jobs,
+        args.keep,
+        progress,
+        cancel,
+    )
+    .await?;
+    drop(line);
+    let mismatched: Vec<String> = check
+        .tables
+        .iter()
+        .filter(|t| !t.problems.is_empty())
+        .map(|t| format!("{}: {}", t.table, t.problems.join("; ")))
+        .collect();
+    if let Some(first) = mismatched.first() {
+        return Err(CheckFailed(format!(
+            "test restore of {} into {:?} differs from the backup in {} table(s); the first: {first}",
+            backup.location(),
+            check.database,
+            mismatched.len()
+        ))
+        .into());
+    }
+    output.summary(&format!(
+        "test restore into {:?}: {} tables match the backup (rows and content digests); restore took {:.1}s{}",
+        check.database,
+        check.tables.len(),
+        check.restore_elapsed.as_secs_f64(),
+        if args.keep { "" } else { "; test database dropped" }
+    ));
+    Ok(())
+}

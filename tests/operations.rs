@@ -1,0 +1,545 @@
+//! Operating backups: ls, show, verify, cat, prune, and the dump's metrics file.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use pgark_testkit::{TestDb, server, unique_name};
+
+/// A source with a large keyed table and the fixture's awkward tables.
+async fn source(prefix: &str) -> TestDb {
+    let source = server().create_database(prefix).await;
+    load_fixture(&source).await;
+    source
+        .execute(
+            "CREATE TABLE public.keyed (id bigint PRIMARY KEY, payload text);
+             INSERT INTO public.keyed SELECT g, md5(g::text) FROM generate_series(1, 50000) g;",
+        )
+        .await;
+    source
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy file");
+        }
+    }
+}
+
+/// Copies `backup` to a sibling backup with id `id` (its manifest still names the original id,
+/// which readers do not rely on).
+fn clone_backup(backup: &Path, id: &str) -> PathBuf {
+    let target = backup.parent().expect("parent").join(id);
+    copy_dir(backup, &target);
+    target
+}
+
+fn run_code(run: &Run) -> Option<i32> {
+    run.status.code()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ls_shows_complete_incomplete_and_damaged_backups() {
+    let source = source("ls").await;
+    let (dest, backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
+    let incomplete = clone_backup(&backup, "2020-01-02T000000Z");
+    std::fs::remove_file(incomplete.join("manifest.json")).expect("remove manifest");
+    let damaged = clone_backup(&backup, "2020-01-03T000000Z");
+    let manifest = std::fs::read_to_string(damaged.join("manifest.json")).expect("read");
+    std::fs::write(
+        damaged.join("manifest.json"),
+        manifest.replacen("\"row_count\": 3", "\"row_count\": 4", 1),
+    )
+    .expect("edit");
+
+    let run = pgark(&["ls", path_str(dest.path())]).await.success();
+    let line = |id: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} listed:\n{}", run.stdout))
+            .to_owned()
+    };
+    let id = backup.file_name().expect("name").to_str().expect("utf-8");
+    assert!(line(id).ends_with("complete"), "{}", run.stdout);
+    assert!(line(id).contains(source.name()));
+    assert!(
+        line("2020-01-02T000000Z").ends_with("incomplete"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        line("2020-01-02T000000Z").contains(source.name()),
+        "the start marker names the database"
+    );
+    assert!(
+        line("2020-01-03T000000Z").ends_with("damaged"),
+        "{}",
+        run.stdout
+    );
+
+    let json = pgark(&["ls", path_str(dest.path()), "--json"])
+        .await
+        .success();
+    let listed: serde_json::Value = serde_json::from_str(&json.stdout).expect("ls --json is JSON");
+    let listed = listed.as_array().expect("array");
+    assert_eq!(listed.len(), 3);
+    let complete = listed
+        .iter()
+        .find(|b| b["id"] == id)
+        .expect("complete backup");
+    assert_eq!(complete["state"], "complete");
+    assert!(complete["rows"].as_u64().expect("rows") > 50_000);
+    assert!(
+        complete["raw_bytes"].as_u64().expect("raw")
+            > complete["stored_bytes"].as_u64().expect("stored")
+    );
+    assert!(
+        listed.iter().any(|b| b["state"] == "damaged"
+            && b["damage"].as_str().is_some_and(|d| d.contains("checksum")))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ls_check_max_age_exits_3_when_the_newest_complete_backup_is_too_old() {
+    let source = source("maxage").await;
+    let (dest, backup) = dump_to_temp(&source, &[]).await;
+    let fresh = pgark(&["ls", path_str(dest.path()), "--check-max-age", "25h"]).await;
+    assert_eq!(run_code(&fresh), Some(0), "{}", fresh.stderr);
+
+    // Only an old backup left.
+    let old_dest = tempfile::tempdir().expect("temp dir");
+    copy_dir(&backup, &old_dest.path().join("2020-01-01T000000Z"));
+    let stale = pgark(&["ls", path_str(old_dest.path()), "--check-max-age", "25h"]).await;
+    assert_eq!(run_code(&stale), Some(3), "{}", stale.stderr);
+    let error = stale.stderr.lines().last().unwrap_or_default();
+    assert!(
+        error.contains("2020-01-01T000000Z") && error.contains("older than"),
+        "{error}"
+    );
+
+    let empty = tempfile::tempdir().expect("temp dir");
+    let none = pgark(&["ls", path_str(empty.path()), "--check-max-age", "25h"]).await;
+    assert_eq!(run_code(&none), Some(3));
+    assert!(
+        none.stderr.contains("no complete backup"),
+        "{}",
+        none.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn show_describes_a_backup_in_text_and_json() {
+    let source = source("show").await;
+    let (dest, _backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
+    let latest = format!("{}/latest", path_str(dest.path()));
+    let text = pgark(&["show", &latest]).await.success().stdout;
+    assert!(text.contains(source.name()), "{text}");
+    assert!(
+        text.contains("public.keyed") && text.contains("50,000"),
+        "{text}"
+    );
+    assert!(text.contains("snapshot"), "{text}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&pgark(&["show", &latest, "--json"]).await.success().stdout)
+            .expect("JSON");
+    let keyed = json["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .find(|t| t["name"] == "keyed")
+        .expect("keyed");
+    assert_eq!(keyed["rows"], 50_000);
+    assert_eq!(keyed["key_column"], "id");
+    assert!(keyed["chunks"].as_u64().expect("chunks") > 1);
+    assert!(json["duration_seconds"].as_i64().is_some());
+}
+
+/// Flips a byte in the middle of the first chunk of `table`; returns the object name.
+fn damage_chunk(backup: &Path, table: &str) -> String {
+    let manifest = read_manifest(backup);
+    let entry = manifest["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .find(|t| t["name"] == table)
+        .expect("table");
+    let chunk = &entry["chunks"][1];
+    let object = chunk["object"].as_str().expect("object").to_owned();
+    let at =
+        chunk["offset"].as_u64().expect("offset") + chunk["length"].as_u64().expect("length") / 2;
+    let path = backup.join(&object);
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[usize::try_from(at).expect("fits")] ^= 1;
+    std::fs::write(&path, bytes).expect("write");
+    object
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_passes_a_good_backup_and_names_every_kind_of_damage() {
+    let source = source("verify").await;
+    let (_dest, backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
+    let good = pgark(&["verify", path_str(&backup)]).await.success();
+    assert!(good.stdout.contains("is intact"), "{}", good.stdout);
+    assert!(
+        good.stdout.contains("ok      public.keyed"),
+        "{}",
+        good.stdout
+    );
+
+    let flipped = clone_backup(&backup, "2020-01-01T000000Z");
+    let object = damage_chunk(&flipped, "keyed");
+    let run = pgark(&["verify", path_str(&flipped)]).await;
+    assert_eq!(run_code(&run), Some(3), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("DAMAGED public.keyed") && run.stdout.contains("chunk 1"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains(&object), "{}", run.stderr);
+
+    let truncated = clone_backup(&backup, "2020-01-02T000000Z");
+    let manifest = read_manifest(&truncated);
+    let object = manifest["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .find(|t| t["name"] == "keyed")
+        .expect("keyed")["chunks"][0]["object"]
+        .as_str()
+        .expect("object")
+        .to_owned();
+    let path = truncated.join(&object);
+    let bytes = std::fs::read(&path).expect("read");
+    std::fs::write(&path, &bytes[..bytes.len() - 100]).expect("truncate");
+    let run = pgark(&["verify", path_str(&truncated)]).await;
+    assert_eq!(run_code(&run), Some(3), "{}", run.stderr);
+    assert!(run.stdout.contains("bytes long"), "{}", run.stdout);
+
+    let missing = clone_backup(&backup, "2020-01-03T000000Z");
+    std::fs::remove_file(missing.join(&object)).expect("remove object");
+    let run = pgark(&["verify", path_str(&missing)]).await;
+    assert_eq!(run_code(&run), Some(3), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("is missing") || run.stdout.contains("does not exist"),
+        "{}",
+        run.stdout
+    );
+
+    let edited = clone_backup(&backup, "2020-01-04T000000Z");
+    let text = std::fs::read_to_string(edited.join("manifest.json")).expect("read");
+    std::fs::write(
+        edited.join("manifest.json"),
+        text.replacen("\"row_count\": 50000", "\"row_count\": 49999", 1),
+    )
+    .expect("edit");
+    let run = pgark(&["verify", path_str(&edited)]).await;
+    assert_eq!(run_code(&run), Some(3), "{}", run.stderr);
+    assert!(run.stderr.contains("checksum"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_restore_into_reports_the_restore_time_and_drops_the_test_database() {
+    let source = source("verify_restore").await;
+    let (_dest, backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
+    let target = unique_name("verify_target");
+    let url = server().url(&target);
+    let run = pgark(&["verify", path_str(&backup), "--restore-into", &url])
+        .await
+        .success();
+    assert!(
+        run.stdout.contains("tables match the backup"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("restore took"), "{}", run.stdout);
+    assert!(
+        !database_exists(&target).await,
+        "the test database is dropped"
+    );
+
+    let damaged = clone_backup(&backup, "2020-01-01T000000Z");
+    damage_chunk(&damaged, "keyed");
+    let run = pgark(&["verify", path_str(&damaged), "--restore-into", &url]).await;
+    assert_eq!(run_code(&run), Some(3), "{}", run.stderr);
+    assert!(!database_exists(&target).await);
+}
+
+/// What the source server prints for `COPY table TO STDOUT (FORMAT csv)`.
+async fn copy_csv(db: &TestDb, table: &str) -> Vec<u8> {
+    use futures::StreamExt;
+    let client = db.client().await;
+    let stream = client
+        .copy_out(&format!("COPY {table} TO STDOUT (FORMAT csv)"))
+        .await
+        .expect("copy");
+    let mut stream = std::pin::pin!(stream);
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk.expect("copy data"));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cat_prints_what_copy_csv_prints_on_the_source() {
+    let source = source("cat").await;
+    let (dest, _backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
+    let latest = format!("{}/latest", path_str(dest.path()));
+    for (arg, sql_name) in [
+        ("public.all_types", "public.all_types"),
+        ("\"Odd Schema\".\"select\"", "\"Odd Schema\".\"select\""),
+        ("keyed", "public.keyed"),
+        ("big_rows", "public.big_rows"),
+        ("no_columns", "public.no_columns"),
+    ] {
+        let run = pgark(&["cat", &latest, arg, "--format", "csv"]).await;
+        assert!(run.status.success(), "{arg}: {}", run.stderr);
+        let output = pgark_command(&["cat", &latest, arg, "--format", "csv"])
+            .output()
+            .await
+            .expect("run");
+        assert_eq!(
+            output.stdout,
+            copy_csv(&source, sql_name).await,
+            "cat {arg} differs from COPY csv"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cat_jsonl_types_values_and_where_key_reads_only_matching_chunks() {
+    let source = source("cat_json").await;
+    let (dest, _backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
+    let latest = format!("{}/latest", path_str(dest.path()));
+
+    let run = pgark(&["cat", &latest, "public.all_types", "--format", "jsonl"])
+        .await
+        .success();
+    let rows: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(rows.len(), 4);
+    let second = rows.iter().find(|r| r["id"] == 2).expect("row 2");
+    assert_eq!(second["b"], false);
+    assert_eq!(
+        second["i8"],
+        serde_json::json!(9_223_372_036_854_775_807_i64)
+    );
+    assert_eq!(second["f8"], "Infinity");
+    assert_eq!(second["jb"]["k"][0], true);
+    assert_eq!(second["t"], "\\N");
+    assert!(rows.iter().find(|r| r["id"] == 3).expect("row 3")["t"].is_null());
+
+    let run = pgark(&[
+        "cat",
+        &latest,
+        "keyed",
+        "--format",
+        "copy",
+        "--where-key",
+        "id BETWEEN 1000 AND 1100",
+    ])
+    .await
+    .success();
+    let ids: Vec<i64> = run
+        .stdout
+        .lines()
+        .map(|l| l.split('\t').next().expect("id").parse().expect("int"))
+        .collect();
+    assert_eq!(ids, (1000..=1100).collect::<Vec<_>>());
+    let log = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("table written"))
+        .expect("summary log line");
+    let field = |name: &str| -> u64 {
+        let start = log.find(&format!("{name}=")).expect("field") + name.len() + 1;
+        log[start..]
+            .split_whitespace()
+            .next()
+            .expect("value")
+            .parse()
+            .expect("number")
+    };
+    assert!(field("chunks_total") > 10, "{log}");
+    assert!(
+        field("chunks_read") <= 2,
+        "a key-limited read must fetch only matching chunks: {log}"
+    );
+
+    let error = pgark(&["cat", &latest, "keyed", "--where-key", "id = 'x'"])
+        .await
+        .failure();
+    assert!(error.contains("--where-key"), "{error}");
+    let error = pgark(&["cat", &latest, "no_such_table"]).await.failure();
+    assert!(error.contains("no table no_such_table"), "{error}");
+    let error = pgark(&["cat", &latest, "all_dropped", "--where-key", "id = 1"])
+        .await
+        .failure();
+    assert!(
+        error.contains("no single-column integer primary key"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_keeps_exactly_what_the_policy_says() {
+    let source = server().create_database("prune").await;
+    source
+        .execute("CREATE TABLE t (x integer); INSERT INTO t VALUES (1);")
+        .await;
+    let (dest, backup) = dump_to_temp(&source, &[]).await;
+    let fresh = backup
+        .file_name()
+        .expect("name")
+        .to_str()
+        .expect("utf-8")
+        .to_owned();
+    for id in [
+        "2020-01-01T000000Z",
+        "2020-02-01T000000Z",
+        "2020-03-01T000000Z",
+    ] {
+        clone_backup(&backup, id);
+    }
+    let stale = clone_backup(&backup, "2020-04-01T000000Z");
+    std::fs::remove_file(stale.join("manifest.json")).expect("make it incomplete");
+    let listed = |dest: &Path| -> Vec<String> {
+        let mut ids: Vec<String> = std::fs::read_dir(dest)
+            .expect("read")
+            .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+            .collect();
+        ids.sort();
+        ids
+    };
+    let before = listed(dest.path());
+
+    let dry = pgark(&[
+        "prune",
+        path_str(dest.path()),
+        "--keep-days",
+        "30",
+        "--keep-last",
+        "2",
+        "--dry-run",
+    ])
+    .await
+    .success();
+    assert!(dry.stdout.contains("would delete"), "{}", dry.stdout);
+    assert_eq!(listed(dest.path()), before, "--dry-run deletes nothing");
+
+    let run = pgark(&[
+        "prune",
+        path_str(dest.path()),
+        "--keep-days",
+        "30",
+        "--keep-last",
+        "2",
+    ])
+    .await
+    .success();
+    assert!(run.stdout.contains("deleted 3 backup(s)"), "{}", run.stdout);
+    assert_eq!(
+        listed(dest.path()),
+        vec!["2020-03-01T000000Z".to_owned(), fresh],
+        "{}",
+        run.stdout
+    );
+
+    let error = pgark(&["prune", path_str(dest.path())]).await.failure();
+    assert!(error.contains("--keep-days"), "{error}");
+}
+
+fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (name_labels, value) = l
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("sample line {l:?}"));
+            let name = name_labels.split('{').next().expect("name");
+            assert!(
+                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "metric name {name:?}"
+            );
+            assert!(
+                name_labels.ends_with('}') || !name_labels.contains('{'),
+                "labels in {l:?}"
+            );
+            (
+                name.to_owned(),
+                value.parse().unwrap_or_else(|_| panic!("value in {l:?}")),
+            )
+        })
+        .collect()
+}
+
+fn metric(samples: &[(String, f64)], name: &str) -> Option<f64> {
+    samples.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dump_writes_prometheus_metrics_and_flags_a_size_jump() {
+    let source = server().create_database("metrics").await;
+    source.execute("CREATE TABLE t (x text); INSERT INTO t SELECT md5(g::text) FROM generate_series(1, 1000) g;").await;
+    let dest = tempfile::tempdir().expect("temp dir");
+    let metrics_dir = tempfile::tempdir().expect("temp dir");
+    let metrics = metrics_dir.path().join("pgark.prom");
+    let dump = |dest: &Path| {
+        let url = source.url();
+        let dest = path_str(dest).to_owned();
+        let metrics = path_str(&metrics).to_owned();
+        async move { pgark(&["dump", &url, &dest, "--metrics-file", &metrics]).await }
+    };
+    dump(dest.path()).await.success();
+    let first = parse_prometheus(&std::fs::read_to_string(&metrics).expect("metrics file"));
+    assert_eq!(metric(&first, "pgark_dump_success"), Some(1.0));
+    assert_eq!(metric(&first, "pgark_dump_rows"), Some(1000.0));
+    assert_eq!(metric(&first, "pgark_dump_tables"), Some(1.0));
+    let last_success =
+        metric(&first, "pgark_dump_last_success_timestamp_seconds").expect("last success");
+    assert!(metric(&first, "pgark_dump_size_anomaly") == Some(0.0));
+
+    // Make the first backup older (ids are seconds) and the data ten times larger.
+    let first_backup = only_backup(dest.path());
+    std::fs::rename(&first_backup, dest.path().join("2020-01-01T000000Z")).expect("rename");
+    source
+        .execute("INSERT INTO t SELECT md5(g::text) FROM generate_series(1, 9000) g;")
+        .await;
+    let run = dump(dest.path()).await.success();
+    assert!(
+        run.stderr.contains("WARN") && run.stderr.contains("size"),
+        "a size jump is warned about:\n{}",
+        run.stderr
+    );
+    let second = parse_prometheus(&std::fs::read_to_string(&metrics).expect("metrics file"));
+    assert_eq!(metric(&second, "pgark_dump_size_anomaly"), Some(1.0));
+    assert!(metric(&second, "pgark_dump_size_change_ratio").expect("ratio") > 5.0);
+
+    // A failed dump records the failure and keeps the time of the last success.
+    let unreachable = pgark(&[
+        "dump",
+        "postgres://nobody@127.0.0.1:1/db",
+        path_str(dest.path()),
+        "--metrics-file",
+        path_str(&metrics),
+    ])
+    .await;
+    unreachable.failure();
+    let failed = parse_prometheus(&std::fs::read_to_string(&metrics).expect("metrics file"));
+    assert_eq!(metric(&failed, "pgark_dump_success"), Some(0.0));
+    assert!(
+        metric(&failed, "pgark_dump_last_success_timestamp_seconds").expect("kept") >= last_success
+    );
+}

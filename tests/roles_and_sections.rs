@@ -1,0 +1,141 @@
+//! Owners, privileges and roles across a restore, and restoring one section at a time.
+
+mod common;
+
+use common::*;
+use pgark_testkit::{TestDb, server, unique_name};
+
+/// A database whose table belongs to `owner` and is readable by `reader` (both created here,
+/// named uniquely: roles are global to the test server).
+async fn owned_database(owner: &str, reader: &str) -> TestDb {
+    let db = server().create_database("owned").await;
+    db.execute(&format!(
+        "CREATE ROLE {owner} NOLOGIN; CREATE ROLE {reader} NOLOGIN;
+         CREATE SCHEMA app AUTHORIZATION {owner};
+         CREATE TABLE app.t (id int PRIMARY KEY, v text);
+         INSERT INTO app.t VALUES (1, 'a'), (2, 'b');
+         ALTER TABLE app.t OWNER TO {owner};
+         GRANT SELECT ON app.t TO {reader};
+         COMMENT ON TABLE app.t IS 'owned table';
+         CREATE VIEW app.v AS SELECT id FROM app.t;
+         ALTER VIEW app.v OWNER TO {owner};"
+    ))
+    .await;
+    db
+}
+
+async fn table_owner_and_acl(db: &TestDb) -> (String, String) {
+    let client = db.client().await;
+    let row = client
+        .query_one(
+            "SELECT pg_get_userbyid(relowner)::text, relacl::text FROM pg_class \
+             WHERE oid = 'app.t'::regclass",
+            &[],
+        )
+        .await
+        .expect("read owner");
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn owners_privileges_and_comments_come_back() {
+    let owner = unique_name("pgark_owner");
+    let reader = unique_name("pgark_reader");
+    let source = owned_database(&owner, &reader).await;
+    let restored = dump_and_restore(&source, &[], &[]).await;
+    assert_eq!(
+        table_owner_and_acl(&restored).await,
+        table_owner_and_acl(&source).await
+    );
+    assert_same_contents(&source, &restored).await;
+    let comment: Option<String> = restored
+        .client()
+        .await
+        .query_one("SELECT obj_description('app.t'::regclass, 'pg_class')", &[])
+        .await
+        .expect("comment")
+        .get(0);
+    assert_eq!(comment.as_deref(), Some("owned table"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_into_a_target_missing_roles_stops_and_lists_them() {
+    let owner = unique_name("pgark_gone_owner");
+    let reader = unique_name("pgark_gone_reader");
+    let source = owned_database(&owner, &reader).await;
+    let (_dest, backup) = dump_to_temp(&source, &[]).await;
+    // The roles disappear from the server (the target's cluster).
+    source
+        .execute(&format!(
+            "DROP OWNED BY {owner}, {reader}; DROP ROLE {owner}; DROP ROLE {reader};"
+        ))
+        .await;
+
+    let target = server().database(&unique_name("missing_roles"));
+    let url = target.url();
+    let args = ["restore", path_str(&backup), "--target", &url, "--create"];
+    let error = pgark(&args).await.failure();
+    assert!(
+        error.contains(&owner) && error.contains(&reader) && error.contains("--create-roles"),
+        "{error}"
+    );
+    assert!(!database_exists(target.name()).await, "nothing may change");
+
+    // Without owners and privileges the roles are not needed.
+    let bare = server().database(&unique_name("no_owner"));
+    let bare_url = bare.url();
+    let mut no_owner = args.to_vec();
+    no_owner[3] = &bare_url;
+    no_owner.extend(["--no-owner", "--no-acl"]);
+    pgark(&no_owner).await.success();
+
+    // Or they are created.
+    let mut create_roles = args.to_vec();
+    create_roles.push("--create-roles");
+    pgark(&create_roles).await.success();
+    let (restored_owner, acl) = table_owner_and_acl(&target).await;
+    assert_eq!(restored_owner, owner);
+    assert!(acl.contains(&reader), "{acl}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schema_only_then_data_only_restores_everything() {
+    let source = server().create_database("sections").await;
+    load_fixture(&source).await;
+    let (_dest, backup) = dump_to_temp(&source, &[]).await;
+    let target = server().database(&unique_name("sections_target"));
+    let url = target.url();
+    pgark(&[
+        "restore",
+        path_str(&backup),
+        "--target",
+        &url,
+        "--create",
+        "--schema-only",
+    ])
+    .await
+    .success();
+    let schema_only = contents(&target).await;
+    assert!(schema_only.rows.values().all(|(count, _)| *count == 0));
+    pgark(&[
+        "restore",
+        path_str(&backup),
+        "--target",
+        &url,
+        "--data-only",
+    ])
+    .await
+    .success();
+    assert_same_contents(&source, &target).await;
+    // Loading the rows again is refused: the tables are no longer empty.
+    let error = pgark(&[
+        "restore",
+        path_str(&backup),
+        "--target",
+        &url,
+        "--data-only",
+    ])
+    .await
+    .failure();
+    assert!(error.contains("has rows"), "{error}");
+}
