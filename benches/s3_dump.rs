@@ -28,8 +28,28 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Runs pgark to completion; returns the wall time and the peak RSS seen.
-fn run(args: &[&str], env: &[(&'static str, String)]) -> (Duration, u64) {
+/// CPU time (user + system) a process has used so far; /proc counts in USER_HZ, 100 on Linux.
+fn cpu_time(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// What one pgark run cost.
+struct Cost {
+    wall: Duration,
+    /// Peak resident memory, KiB.
+    peak: u64,
+    /// pgark's CPU time (last sample before it exited).
+    cpu: Duration,
+    /// CPU time of this process (the S3 server) during the run.
+    server_cpu: Duration,
+}
+
+/// Runs pgark to completion and measures it.
+fn run(args: &[&str], env: &[(&'static str, String)]) -> Cost {
+    let server_before = cpu_time("self").unwrap_or_default();
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_pgark"))
         .args(args)
@@ -40,9 +60,13 @@ fn run(args: &[&str], env: &[(&'static str, String)]) -> (Duration, u64) {
         .spawn()
         .expect("start pgark");
     let mut peak = 0;
+    let mut cpu = Duration::ZERO;
     loop {
         if let Some(rss) = peak_rss_kib(child.id()) {
             peak = peak.max(rss);
+        }
+        if let Some(used) = cpu_time(&child.id().to_string()) {
+            cpu = cpu.max(used);
         }
         if let Some(status) = child.try_wait().expect("wait for pgark") {
             assert!(status.success(), "pgark {args:?} failed: {status}");
@@ -50,7 +74,12 @@ fn run(args: &[&str], env: &[(&'static str, String)]) -> (Duration, u64) {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    (started.elapsed(), peak)
+    Cost {
+        wall: started.elapsed(),
+        peak,
+        cpu,
+        server_cpu: cpu_time("self").unwrap_or_default() - server_before,
+    }
 }
 
 fn median(mut values: Vec<Duration>) -> Duration {
@@ -83,10 +112,10 @@ async fn main() {
         .execute(&format!(
             "CREATE TABLE accounts (aid bigint PRIMARY KEY, bid integer, abalance integer, filler text);
              INSERT INTO accounts SELECT g, g % 1000, (g * 7919) % 100000, md5(g::text) || repeat(' ', 40)
-               FROM generate_series(1, {rows}) g;
+               FROM generate_series(1::bigint, {rows}) g;
              CREATE TABLE history (id bigint, aid bigint, delta integer, note text);
              INSERT INTO history SELECT g, g * 13 % {rows}, g % 5000 - 2500, 'payment ' || md5((g * 3)::text)
-               FROM generate_series(1, {rows} / 2) g;
+               FROM generate_series(1::bigint, {rows} / 2) g;
              ANALYZE;"
         ))
         .await;
@@ -111,18 +140,16 @@ async fn main() {
     let stored = du(&warm_local);
 
     let (mut local_times, mut s3_times) = (Vec::new(), Vec::new());
+    let (mut local_cpu, mut s3_cpu, mut server_cpu) = (Vec::new(), Vec::new(), Vec::new());
     let (mut local_peak, mut s3_peak) = (0, 0);
     for round in 0..rounds {
         let dir = local.path().join(format!("round{round}"));
-        let (time, peak) = run(
+        let local_cost = run(
             &["dump", &url, dir.to_str().expect("utf-8"), "--jobs", &jobs],
             &[],
         );
-        local_times.push(time);
-        local_peak = local_peak.max(peak);
         std::fs::remove_dir_all(&dir).expect("remove local backup");
-
-        let (time, peak) = run(
+        let s3_cost = run(
             &[
                 "dump",
                 &url,
@@ -132,13 +159,21 @@ async fn main() {
             ],
             &env,
         );
-        s3_times.push(time);
-        s3_peak = s3_peak.max(peak);
         println!(
-            "round {round}: local {:.2}s, s3 {:.2}s",
-            local_times[round as usize].as_secs_f64(),
-            s3_times[round as usize].as_secs_f64()
+            "round {round}: local {:.2}s (pgark CPU {:.2}s), s3 {:.2}s (pgark CPU {:.2}s, S3 server CPU {:.2}s)",
+            local_cost.wall.as_secs_f64(),
+            local_cost.cpu.as_secs_f64(),
+            s3_cost.wall.as_secs_f64(),
+            s3_cost.cpu.as_secs_f64(),
+            s3_cost.server_cpu.as_secs_f64(),
         );
+        local_times.push(local_cost.wall);
+        local_cpu.push(local_cost.cpu);
+        local_peak = local_peak.max(local_cost.peak);
+        s3_times.push(s3_cost.wall);
+        s3_cpu.push(s3_cost.cpu);
+        server_cpu.push(s3_cost.server_cpu);
+        s3_peak = s3_peak.max(s3_cost.peak);
     }
     let (local_time, s3_time) = (median(local_times), median(s3_times));
     println!(
@@ -154,6 +189,12 @@ async fn main() {
         "dump to S3 (s3s-fs on 127.0.0.1): {:.2}s (median), peak RSS {} MiB",
         s3_time.as_secs_f64(),
         s3_peak / 1024
+    );
+    println!(
+        "pgark CPU (median): local {:.2}s, S3 {:.2}s; S3 server CPU (median) {:.2}s",
+        median(local_cpu).as_secs_f64(),
+        median(s3_cpu).as_secs_f64(),
+        median(server_cpu).as_secs_f64(),
     );
     println!(
         "S3 / local time ratio: {:.3}",

@@ -56,8 +56,32 @@ fn normalize(dump: &str) -> String {
         .filter(|l| !l.starts_with("-- Dumped from") && !l.starts_with("-- Dumped by"))
         .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
         .collect();
-    // Statements are separated by blank lines; a child table's column lines are sorted.
-    let text = lines.join("\n").replace("::text", "");
+    // A line with a `::text` cast is compared without its casts and parentheses: the server
+    // moves such casts (`(ARRAY['a'::varchar])::text[]` comes back as
+    // `ARRAY[('a'::varchar)::text]`). Statements are separated by blank lines; a child table's
+    // column lines are sorted.
+    let lines: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            // A NULL in a later UNION branch of a view comes back with the alias the server
+            // gives it (`NULL::integer AS int4`): the same expression rewrite.
+            let trimmed = l.trim_start();
+            if trimmed.starts_with("NULL::")
+                && let Some((expr, alias)) = l.split_once(" AS ")
+            {
+                let comma = if alias.ends_with(',') { "," } else { "" };
+                return format!("{expr}{comma}");
+            }
+            if l.contains("::text") {
+                l.replace("::text[]", "")
+                    .replace("::text", "")
+                    .replace(['(', ')'], "")
+            } else {
+                (*l).to_owned()
+            }
+        })
+        .collect();
+    let text = lines.join("\n");
     text.split("\n\n")
         .map(|statement| {
             if statement.starts_with("CREATE TABLE") && statement.contains("\nINHERITS (") {
@@ -105,7 +129,34 @@ async fn round_trip(corpus: &str) {
     if let (Some(expected), Some(actual)) = (schema_dump(&source), schema_dump(&restored)) {
         assert_same_schema(&expected, &actual, corpus);
     }
-    assert_same_contents(&source, &restored).await;
+    assert_same_data(&source, &restored).await;
+}
+
+/// `assert_same_contents`, with constraint and index definitions compared after the same
+/// normalization as the schema dumps (the server rewrites `::text` casts in them too).
+async fn assert_same_data(source: &TestDb, restored: &TestDb) {
+    let mut expected = contents(source).await;
+    let mut actual = contents(restored).await;
+    for c in [&mut expected, &mut actual] {
+        for definitions in c.constraints.values_mut() {
+            for d in definitions.iter_mut() {
+                *d = normalize(d);
+            }
+        }
+        for d in c.indexes.iter_mut() {
+            *d = normalize(d);
+        }
+        c.indexes.sort();
+    }
+    assert!(!expected.rows.is_empty(), "the source has no tables");
+    assert_eq!(actual.rows, expected.rows, "rows differ");
+    assert_eq!(actual.sequences, expected.sequences, "sequences differ");
+    assert_eq!(actual.columns, expected.columns, "columns differ");
+    assert_eq!(
+        actual.constraints, expected.constraints,
+        "constraints differ"
+    );
+    assert_eq!(actual.indexes, expected.indexes, "indexes differ");
 }
 
 macro_rules! corpus_tests {
@@ -128,11 +179,9 @@ corpus_tests! {
     french_towns_round_trips => "french-towns",
     iso_3166_round_trips => "iso-3166",
     job_imdb_round_trips => "job-imdb",
-    #[ignore = "needs operators, which pgark does not dump yet"]
     danbooru_round_trips => "danbooru",
     osm_round_trips => "osm",
     gisia_round_trips => "gisia",
-    #[ignore = "needs text search configurations and dictionaries, not dumped yet"]
     musicbrainz_round_trips => "musicbrainz",
     postgrest_round_trips => "postgrest",
     pgcopydb_unit_round_trips => "pgcopydb-unit",

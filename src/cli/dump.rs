@@ -16,6 +16,7 @@ use pgark_engine::{Cancel, Progress};
 use pgark_pg::ConnConfig;
 
 use super::args::{parse_duration, parse_jobs, parse_size};
+use super::conn_args::ConnArgs;
 use super::output::{Output, bytes, rate, thousands};
 use super::store_args::StoreArgs;
 
@@ -42,6 +43,8 @@ pub struct DumpArgs {
     #[arg(long)]
     metrics_file: Option<PathBuf>,
     #[command(flatten)]
+    conn: ConnArgs,
+    #[command(flatten)]
     store: StoreArgs,
 }
 
@@ -52,7 +55,7 @@ pub async fn run(args: DumpArgs, output: &Output, cancel: Cancel) -> anyhow::Res
             bytes(args.chunk_size)
         );
     }
-    let source = ConnConfig::parse(&args.source)?;
+    let source = args.conn.config(&args.source)?;
     let database = source.dbname().to_owned();
     let started = std::time::Instant::now();
     let result = dump_and_report(&args, source, output, cancel).await;

@@ -4,6 +4,7 @@
 mod args;
 mod cat;
 mod check;
+mod conn_args;
 mod dump;
 mod ls;
 mod output;

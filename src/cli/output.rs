@@ -55,7 +55,8 @@ impl Output {
         let filter = match std::env::var("PGARK_LOG") {
             Ok(directive) => EnvFilter::try_new(&directive)
                 .map_err(|e| format!("PGARK_LOG={directive:?} is not a valid log filter: {e}"))?,
-            Err(_) => EnvFilter::new(level),
+            // The AWS signer logs request parts at debug level; they stay out even at -vv.
+            Err(_) => EnvFilter::new(format!("{level},aws_sigv4=info")),
         };
         let json = args.log_format == LogFormat::Json;
         let builder = tracing_subscriber::fmt()

@@ -3,9 +3,9 @@ use std::sync::Arc;
 use clap::Args;
 use pgark_engine::restore::{RestoreOptions, RestoreParts, restore};
 use pgark_engine::{Cancel, Progress, open_backup_with};
-use pgark_pg::ConnConfig;
 
 use super::args::parse_jobs;
+use super::conn_args::ConnArgs;
 use super::output::{Output, bytes, rate, thousands};
 use super::store_args::StoreArgs;
 
@@ -40,6 +40,8 @@ pub struct RestoreArgs {
     /// Create the roles the target lacks (no passwords), instead of stopping.
     #[arg(long)]
     create_roles: bool,
+    #[command(flatten)]
+    conn: ConnArgs,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -78,7 +80,7 @@ impl RestoreArgs {
 }
 
 pub async fn run(args: RestoreArgs, output: &Output, cancel: Cancel) -> anyhow::Result<()> {
-    let target = ConnConfig::parse(&args.target)?;
+    let target = args.conn.config(&args.target)?;
     let (backup, manifest) = open_backup_with(&args.backup, &args.store.options()?).await?;
     let options = RestoreOptions {
         parts: args.parts(),

@@ -3,23 +3,28 @@
 //!
 //! tokio-postgres alone ignores `PGHOST`, `PGUSER`, `PGPASSWORD` and libpq's defaults, so a string
 //! that works with psql could reach a different server, or none, through it. [`ConnConfig`]
-//! resolves everything up front (string, then environment, then defaults) and the connect code
-//! only reads the result.
+//! resolves everything up front (string, then service file, then environment, then defaults) and
+//! the connect code only reads the result. Files that are read per connection (`~/.pgpass`, TLS
+//! certificates and keys) are only located here.
 
 mod conninfo;
 mod defaults;
+mod service;
 mod settings;
+mod ssl;
 #[cfg(test)]
 mod tests;
 
 use std::fmt;
-use std::path::PathBuf;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use crate::PgError;
 use defaults::Defaults;
 use settings::{Key, Setting, Settings};
+pub use ssl::{RootCert, SslMode};
 
 const DEFAULT_PORT: u16 = 5432;
 const DEFAULT_APPLICATION_NAME: &str = "pgark";
@@ -46,66 +51,6 @@ impl Host {
     }
 }
 
-/// libpq's `sslmode`. Only parsed and stored here; what each mode requires of the transport is
-/// decided at connect time.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum SslMode {
-    /// Never use TLS.
-    Disable,
-    /// Try without TLS first, then with it.
-    Allow,
-    /// Try TLS first, then without it (libpq's default).
-    #[default]
-    Prefer,
-    /// TLS, without checking the server certificate.
-    Require,
-    /// TLS, with a certificate signed by a trusted CA.
-    VerifyCa,
-    /// TLS, with a trusted certificate whose name matches the host.
-    VerifyFull,
-}
-
-impl SslMode {
-    /// The libpq spelling, e.g. `verify-full`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SslMode::Disable => "disable",
-            SslMode::Allow => "allow",
-            SslMode::Prefer => "prefer",
-            SslMode::Require => "require",
-            SslMode::VerifyCa => "verify-ca",
-            SslMode::VerifyFull => "verify-full",
-        }
-    }
-
-    /// Whether the mode refuses a plaintext connection.
-    pub fn requires_tls(self) -> bool {
-        matches!(
-            self,
-            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
-        )
-    }
-
-    fn from_libpq(s: &str) -> Option<SslMode> {
-        [
-            SslMode::Disable,
-            SslMode::Allow,
-            SslMode::Prefer,
-            SslMode::Require,
-            SslMode::VerifyCa,
-            SslMode::VerifyFull,
-        ]
-        .into_iter()
-        .find(|mode| mode.as_str() == s)
-    }
-}
-
-impl fmt::Display for SslMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A fully resolved connection configuration.
 ///
 /// Invariants: at least one host; either one port for all hosts or one per host; `user` and
@@ -122,13 +67,24 @@ pub struct ConnConfig {
     connect_timeout: Option<Duration>,
     sslmode: SslMode,
     options: Option<String>,
+    /// One entry per host: the IP address to connect to instead of resolving the host name.
+    hostaddrs: Vec<Option<IpAddr>>,
+    sslrootcert: Option<RootCert>,
+    sslcert: Option<PathBuf>,
+    sslkey: Option<PathBuf>,
+    passfile: Option<PathBuf>,
+    /// The socket directory libpq treats as `localhost` when matching `.pgpass` lines.
+    default_socket_dir: PathBuf,
+    aws_iam: bool,
+    role: Option<String>,
 }
 
 impl ConnConfig {
     /// Parses a URL or `key=value` connection string, filling what it leaves unset from the
-    /// process environment (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`,
-    /// `PGSSLMODE`, `PGAPPNAME`, `PGCONNECT_TIMEOUT`, `PGOPTIONS`) and then libpq's defaults.
-    /// An empty string means "all defaults".
+    /// service it names (`service=`, `PGSERVICE`), then the process environment (`PGHOST`,
+    /// `PGHOSTADDR`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`,
+    /// `PGSSLROOTCERT`, `PGSSLCERT`, `PGSSLKEY`, `PGAPPNAME`, `PGCONNECT_TIMEOUT`, `PGOPTIONS`,
+    /// `PGPASSFILE`) and then libpq's defaults. An empty string means "all defaults".
     pub fn parse(s: &str) -> Result<ConnConfig, PgError> {
         Self::parse_with_env(s, &|name| std::env::var(name).ok())
     }
@@ -149,6 +105,7 @@ impl ConnConfig {
         defaults: &Defaults,
     ) -> Result<ConnConfig, PgError> {
         let mut settings = conninfo::parse(s)?;
+        service::apply(&mut settings, env, defaults)?;
         settings.fill_from_env(env);
         Self::resolve(&settings, defaults)
     }
@@ -156,12 +113,48 @@ impl ConnConfig {
     /// Turns the gathered settings into checked values, applying defaults where a setting is
     /// absent or empty.
     fn resolve(settings: &Settings, defaults: &Defaults) -> Result<ConnConfig, PgError> {
-        let hosts: Vec<Host> = settings
-            .get(Key::Host)
-            .map_or("", |s| s.value.as_str())
-            .split(',')
-            .map(|text| Host::from_setting(text, defaults))
-            .collect();
+        let hostaddrs: Vec<Option<IpAddr>> = match settings.get(Key::Hostaddr) {
+            Some(setting) if !setting.value.is_empty() => setting
+                .value
+                .split(',')
+                .map(|text| {
+                    let text = text.trim();
+                    if text.is_empty() {
+                        return Ok(None);
+                    }
+                    text.parse().map(Some).map_err(|_| {
+                        invalid(format!(
+                            "invalid hostaddr \"{text}\" in {setting} (expected a numeric IPv4 or \
+                             IPv6 address; put host names in host=)"
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            _ => Vec::new(),
+        };
+        let host_text = settings.get(Key::Host).map_or("", |s| s.value.as_str());
+        let hosts: Vec<Host> = if host_text.is_empty() && !hostaddrs.is_empty() {
+            // libpq: hostaddr alone names the servers; each is reached (and named) by address.
+            hostaddrs
+                .iter()
+                .map(|addr| match addr {
+                    Some(addr) => Host::Tcp(addr.to_string()),
+                    None => Host::Socket(defaults.socket_dir.clone()),
+                })
+                .collect()
+        } else {
+            host_text
+                .split(',')
+                .map(|text| Host::from_setting(text, defaults))
+                .collect()
+        };
+        if !hostaddrs.is_empty() && hostaddrs.len() != hosts.len() {
+            return Err(invalid(format!(
+                "could not match {} host names to {} hostaddr values",
+                hosts.len(),
+                hostaddrs.len()
+            )));
+        }
 
         let ports = match settings.get(Key::Port) {
             None => vec![DEFAULT_PORT],
@@ -212,29 +205,128 @@ impl ConnConfig {
             Some(setting) if !setting.value.trim().is_empty() => connect_timeout(setting)?,
             _ => None,
         };
-        let sslmode = match settings.get(Key::SslMode) {
-            Some(setting) if !setting.value.is_empty() => SslMode::from_libpq(&setting.value)
-                .ok_or_else(|| {
+        let explicit_sslmode = match settings.get(Key::SslMode) {
+            Some(setting) if !setting.value.is_empty() => {
+                Some(SslMode::from_libpq(&setting.value).ok_or_else(|| {
                     invalid(format!(
                         "invalid sslmode \"{}\" in {setting} (expected disable, allow, prefer, \
                          require, verify-ca or verify-full)",
                         setting.value
                     ))
-                })?,
-            _ => SslMode::default(),
+                })?)
+            }
+            _ => None,
         };
+
+        let home_file = |name: &str| defaults.home_dir.as_ref().map(|home| home.join(name));
+        let path_setting = |key: Key, default: Option<PathBuf>| {
+            settings.non_empty(key).map(PathBuf::from).or(default)
+        };
+        let sslrootcert = match settings.non_empty(Key::SslRootCert) {
+            Some("system") => Some(RootCert::System),
+            Some(path) => Some(RootCert::File(PathBuf::from(path))),
+            None => home_file(".postgresql/root.crt").map(RootCert::File),
+        };
+        let aws_iam = match settings.get(Key::AwsIam) {
+            Some(setting) => parse_bool(&setting.value).ok_or_else(|| {
+                invalid(format!(
+                    "invalid value \"{}\" for {setting} (expected 1 or 0)",
+                    setting.value
+                ))
+            })?,
+            None => false,
+        };
+
+        // libpq: sslrootcert=system means verify-full, and refuses anything weaker.
+        let mut sslmode = explicit_sslmode.unwrap_or_default();
+        if sslrootcert == Some(RootCert::System) {
+            match explicit_sslmode {
+                None => sslmode = SslMode::VerifyFull,
+                Some(SslMode::VerifyFull) => {}
+                Some(weak) => {
+                    return Err(invalid(format!(
+                        "weak sslmode \"{weak}\" may not be used with sslrootcert=system (use \
+                         \"verify-full\")"
+                    )));
+                }
+            }
+        }
+        let password = settings.non_empty(Key::Password).map(str::to_owned);
+        if aws_iam {
+            if password.is_some() {
+                return Err(invalid(
+                    "aws_iam=1 (--aws-iam-auth) generates the password; remove the password from \
+                     the connection string and PGPASSWORD",
+                ));
+            }
+            // An IAM token is a bearer credential: never send it unencrypted.
+            match explicit_sslmode {
+                None => sslmode = sslmode.max_with(SslMode::Require),
+                Some(mode) if mode.requires_tls() => {}
+                Some(weak) => {
+                    return Err(invalid(format!(
+                        "sslmode={weak} could send the IAM authentication token unencrypted; \
+                         use sslmode=require or stronger (verify-full with the RDS CA bundle \
+                         is recommended)"
+                    )));
+                }
+            }
+        }
 
         Ok(ConnConfig {
             hosts,
             ports,
             user,
-            password: settings.non_empty(Key::Password).map(str::to_owned),
+            password,
             dbname,
             application_name,
             connect_timeout,
             sslmode,
             options: settings.non_empty(Key::Options).map(str::to_owned),
+            hostaddrs,
+            sslrootcert,
+            sslcert: path_setting(Key::SslCert, home_file(".postgresql/postgresql.crt")),
+            sslkey: path_setting(Key::SslKeyFile, home_file(".postgresql/postgresql.key")),
+            passfile: path_setting(Key::Passfile, home_file(".pgpass")),
+            default_socket_dir: defaults.socket_dir.clone(),
+            aws_iam,
+            role: None,
         })
+    }
+
+    /// The same connection, with every session switching to `role` (`SET ROLE`) right after
+    /// connecting — like pg_dump's `--role`. `None` keeps the login role.
+    pub fn with_role(mut self, role: Option<String>) -> ConnConfig {
+        self.role = role;
+        self
+    }
+
+    /// The same connection authenticating with an RDS IAM token (`aws_iam=1`), generated from the
+    /// AWS credential chain for every connection attempt. Fails like `aws_iam=1` in the string
+    /// would: a configured password or an sslmode weaker than `require` is refused.
+    pub fn with_aws_iam(mut self) -> Result<ConnConfig, PgError> {
+        if self.aws_iam {
+            return Ok(self);
+        }
+        if self.password.is_some() {
+            return Err(invalid(
+                "--aws-iam-auth generates the password; remove the password from the connection \
+                 string and PGPASSWORD",
+            ));
+        }
+        match self.sslmode {
+            SslMode::Prefer => self.sslmode = SslMode::Require,
+            mode if mode.requires_tls() => {}
+            weak => {
+                return Err(invalid(format!(
+                    "sslmode={weak} could send the IAM authentication token unencrypted; use \
+                     sslmode=require or stronger (verify-full with the RDS CA bundle is \
+                     recommended)"
+                )));
+            }
+        }
+        self.aws_iam = true;
+        Ok(self)
     }
 
     /// The same server and credentials, another database — e.g. the maintenance database used to
@@ -309,6 +401,53 @@ impl ConnConfig {
         self.options.as_deref()
     }
 
+    /// The numeric address to connect to for the host at `index`, if `hostaddr` gave one.
+    pub(crate) fn hostaddr_at(&self, index: usize) -> Option<IpAddr> {
+        self.hostaddrs.get(index).copied().flatten()
+    }
+
+    /// Trusted CAs (`sslrootcert`, default `~/.postgresql/root.crt`).
+    pub fn sslrootcert(&self) -> Option<&RootCert> {
+        self.sslrootcert.as_ref()
+    }
+
+    /// The client certificate offered when the server asks for one (`sslcert`, default
+    /// `~/.postgresql/postgresql.crt`; skipped when the file does not exist).
+    pub fn sslcert(&self) -> Option<&Path> {
+        self.sslcert.as_deref()
+    }
+
+    /// The client certificate's private key (`sslkey`, default `~/.postgresql/postgresql.key`).
+    pub fn sslkey(&self) -> Option<&Path> {
+        self.sslkey.as_deref()
+    }
+
+    /// The password file consulted when no password is given (`passfile`, `PGPASSFILE`, default
+    /// `~/.pgpass`).
+    pub fn passfile(&self) -> Option<&Path> {
+        self.passfile.as_deref()
+    }
+
+    /// The host name `.pgpass` lines are matched against for `host`: libpq's rule turns the
+    /// default socket directory into `localhost`, any other socket into its path.
+    pub(crate) fn pgpass_host(&self, host: &Host) -> String {
+        match host {
+            Host::Tcp(name) => name.clone(),
+            Host::Socket(dir) if *dir == self.default_socket_dir => "localhost".to_owned(),
+            Host::Socket(dir) => dir.to_string_lossy().into_owned(),
+        }
+    }
+
+    /// Whether the password is an RDS IAM token generated per connection.
+    pub fn aws_iam(&self) -> bool {
+        self.aws_iam
+    }
+
+    /// The role every session switches to after connecting.
+    pub fn role(&self) -> Option<&str> {
+        self.role.as_deref()
+    }
+
     /// The password-free URL form used in logs and errors: `postgres://user@host:port/dbname`.
     pub fn redacted(&self) -> String {
         self.to_string()
@@ -376,6 +515,13 @@ impl fmt::Debug for ConnConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("sslmode", &self.sslmode)
             .field("options", &self.options)
+            .field("hostaddrs", &self.hostaddrs)
+            .field("sslrootcert", &self.sslrootcert)
+            .field("sslcert", &self.sslcert)
+            .field("sslkey", &self.sslkey)
+            .field("passfile", &self.passfile)
+            .field("aws_iam", &self.aws_iam)
+            .field("role", &self.role)
             .finish()
     }
 }
@@ -404,6 +550,15 @@ fn write_encoded(out: &mut dyn fmt::Write, s: &str, keep: &[u8]) -> fmt::Result 
 /// A TCP port as libpq accepts it: an integer from 1 to 65535, blanks around it allowed.
 pub(crate) fn parse_port(text: &str) -> Option<u16> {
     text.trim().parse::<u16>().ok().filter(|&port| port != 0)
+}
+
+/// A boolean option as PostgreSQL spells them.
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Some(true),
+        "0" | "false" | "off" | "no" | "" => Some(false),
+        _ => None,
+    }
 }
 
 /// libpq's rules: whole seconds; zero or negative waits forever; 1 is raised to 2, the minimum.

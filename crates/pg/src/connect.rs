@@ -2,6 +2,12 @@
 //! that cannot be reached passes the turn to the next one, and a server that answers with an error
 //! (bad password, missing database) ends the attempt. Failures become [`PgError`] variants that
 //! name the redacted target and say what to check.
+//!
+//! Per host, `sslmode` decides the attempts: `disable` plaintext only; `allow` plaintext, then TLS
+//! if the server refused; `prefer` TLS (plaintext if the server has none), then plaintext if the
+//! TLS session failed or was refused; `require` and the `verify-*` modes TLS only. Unix sockets are
+//! always plaintext, as in libpq. The password is the configured one, else an RDS IAM token made
+//! for this attempt, else the matching `~/.pgpass` line.
 
 use std::error::Error as _;
 use std::fmt;
@@ -11,10 +17,12 @@ use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{CancelToken, Client, NoTls, Socket};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::PgError;
-use crate::config::{ConnConfig, Host};
+use crate::config::{ConnConfig, Host, SslMode};
 use crate::error::ServerMessage;
+use crate::{iam, pgpass, quote, tls};
 
 /// An open session: the client, the task driving its socket, and the means to cancel its
 /// running query.
@@ -98,20 +106,24 @@ impl fmt::Debug for Connection {
 pub struct Canceller {
     token: CancelToken,
     target: String,
+    /// The TLS connector the session itself used (`None`: plaintext), so the cancel request is
+    /// as protected, and as verified, as the session.
+    tls: Option<MakeRustlsConnect>,
 }
 
 impl Canceller {
     /// Sends a cancel request over a new connection to the same server. The server does not say
     /// whether a query was cancelled; an error means the request could not be sent.
     pub async fn cancel(&self) -> Result<(), PgError> {
-        self.token
-            .cancel_query(NoTls)
-            .await
-            .map_err(|source| PgError::CancelFailed {
-                target: self.target.clone(),
-                reason: describe(&source),
-                source,
-            })
+        let result = match &self.tls {
+            Some(tls) => self.token.cancel_query(tls.clone()).await,
+            None => self.token.cancel_query(NoTls).await,
+        };
+        result.map_err(|source| PgError::CancelFailed {
+            target: self.target.clone(),
+            reason: describe(&source),
+            source,
+        })
     }
 }
 
@@ -123,32 +135,53 @@ impl fmt::Debug for Canceller {
     }
 }
 
-/// Connects to the first host of `cfg` that answers, as libpq would.
+/// Connects to the first host of `cfg` that answers, as libpq would, then switches to the
+/// configured role (`SET ROLE`), if any.
 pub async fn connect(cfg: &ConnConfig) -> Result<Connection, PgError> {
-    let transport = transport(cfg)?;
-    connect_with(cfg, transport).await
-}
-
-/// How connections are secured: the TLS connector and the mode tokio-postgres runs it in.
-struct Transport<T> {
-    tls: T,
-    mode: tokio_postgres::config::SslMode,
-}
-
-/// Chooses the transport for `cfg`. This build speaks plaintext only, so modes that insist on TLS
-/// are refused before anything is sent, and `allow`/`prefer` fall back to plaintext as libpq does
-/// when the server has no TLS. TLS support replaces this function.
-fn transport(cfg: &ConnConfig) -> Result<Transport<NoTls>, PgError> {
-    if cfg.sslmode().requires_tls() {
-        return Err(PgError::TlsUnsupported {
-            target: cfg.redacted(),
-            sslmode: cfg.sslmode().as_str().to_owned(),
-        });
+    // Certificate files are read once per connect, so that a replaced file (a renewed client
+    // certificate) is picked up by the next session.
+    let tls = match cfg.sslmode() {
+        SslMode::Disable => None,
+        _ if cfg.hosts().iter().all(|h| matches!(h, Host::Socket(_))) => None,
+        _ => Some(tls::connector(cfg)?),
+    };
+    let connection = connect_hosts(cfg, tls.as_ref()).await?;
+    if let Some(role) = cfg.role() {
+        connection
+            .client()
+            .batch_execute(&format!("SET ROLE {}", quote::ident(role)))
+            .await
+            .map_err(|e| {
+                PgError::query(
+                    format!(
+                        "switching to role \"{role}\" (--role) on {}",
+                        connection.target()
+                    ),
+                    e,
+                )
+            })?;
     }
-    Ok(Transport {
-        tls: NoTls,
-        mode: tokio_postgres::config::SslMode::Disable,
-    })
+    Ok(connection)
+}
+
+/// One way of securing an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Encryption {
+    Plain,
+    /// TLS if the server offers it, else plaintext (tokio-postgres's `prefer`).
+    TlsIfOffered,
+    /// TLS or nothing.
+    Tls,
+}
+
+/// The attempts libpq makes against one host for `mode`, in order.
+fn attempts(mode: SslMode, host: &Host) -> &'static [Encryption] {
+    match (host, mode) {
+        (Host::Socket(_), _) | (_, SslMode::Disable) => &[Encryption::Plain],
+        (_, SslMode::Allow) => &[Encryption::Plain, Encryption::Tls],
+        (_, SslMode::Prefer) => &[Encryption::TlsIfOffered, Encryption::Plain],
+        (_, SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull) => &[Encryption::Tls],
+    }
 }
 
 /// What one host's attempt left us with when it did not connect.
@@ -159,15 +192,14 @@ enum Failure {
     Fatal(PgError),
 }
 
-async fn connect_with<T>(cfg: &ConnConfig, transport: Transport<T>) -> Result<Connection, PgError>
-where
-    T: MakeTlsConnect<Socket> + Clone,
-    T::Stream: Send + 'static,
-{
+async fn connect_hosts(
+    cfg: &ConnConfig,
+    tls: Option<&MakeRustlsConnect>,
+) -> Result<Connection, PgError> {
     let mut failures = Vec::new();
-    for (host, port) in cfg.endpoints() {
+    for (index, (host, port)) in cfg.endpoints().enumerate() {
         let target = cfg.endpoint_url(host, port);
-        match connect_endpoint(cfg, host, port, &transport, &target).await {
+        match connect_endpoint(cfg, index, host, port, tls, &target).await {
             Ok(connection) => {
                 tracing::debug!(server = %target, "connected");
                 return Ok(connection);
@@ -192,36 +224,139 @@ where
     })
 }
 
-async fn connect_endpoint<T>(
+/// Where the password for an attempt comes from, to say so when it is rejected.
+enum PasswordSource {
+    None,
+    Config,
+    Iam,
+    File(std::path::PathBuf),
+}
+
+async fn connect_endpoint(
+    cfg: &ConnConfig,
+    index: usize,
+    host: &Host,
+    port: u16,
+    tls: Option<&MakeRustlsConnect>,
+    target: &str,
+) -> Result<Connection, Failure> {
+    let (password, source) = password_for(cfg, host, port, target).await?;
+    let plan = attempts(cfg.sslmode(), host);
+    let mut last = None;
+    for (i, &encryption) in plan.iter().enumerate() {
+        let mut pg = endpoint_config(cfg, index, host, port, encryption);
+        if let Some(password) = &password {
+            pg.password(password);
+        }
+        let result = match (encryption, tls) {
+            (Encryption::Plain, _) | (_, None) => {
+                attempt(cfg, &pg, NoTls, None, host, port, target, &source).await
+            }
+            (_, Some(tls)) => {
+                attempt(
+                    cfg,
+                    &pg,
+                    tls.clone(),
+                    Some(tls),
+                    host,
+                    port,
+                    target,
+                    &source,
+                )
+                .await
+            }
+        };
+        match result {
+            Err(Failure::Fatal(e)) if i + 1 < plan.len() => {
+                // libpq's allow/prefer: a server that refused this kind of session may accept
+                // the other kind.
+                tracing::debug!(server = %target, error = %e, ?encryption, "retrying with the other encryption");
+                last = Some(Failure::Fatal(e));
+            }
+            other => return other,
+        }
+    }
+    Err(last.unwrap_or_else(|| Failure::TryNext("no connection attempt was made".to_owned())))
+}
+
+/// The password for one host: configured, an IAM token made now, or from the password file.
+async fn password_for(
     cfg: &ConnConfig,
     host: &Host,
     port: u16,
-    transport: &Transport<T>,
     target: &str,
+) -> Result<(Option<String>, PasswordSource), Failure> {
+    if let Some(password) = cfg.password() {
+        return Ok((Some(password.to_owned()), PasswordSource::Config));
+    }
+    if cfg.aws_iam() {
+        let Host::Tcp(name) = host else {
+            return Err(Failure::Fatal(PgError::IamToken {
+                target: target.to_owned(),
+                reason: "IAM authentication needs a TCP host (the RDS endpoint name), not a \
+                         Unix socket"
+                    .to_owned(),
+            }));
+        };
+        let token = iam::token(name, port, cfg.user()).await.map_err(|reason| {
+            Failure::Fatal(PgError::IamToken {
+                target: target.to_owned(),
+                reason,
+            })
+        })?;
+        return Ok((Some(token), PasswordSource::Iam));
+    }
+    if let Some(file) = cfg.passfile() {
+        let query = pgpass::Query {
+            host: &cfg.pgpass_host(host),
+            port,
+            dbname: cfg.dbname(),
+            user: cfg.user(),
+        };
+        if let Some(password) = pgpass::lookup(file, query) {
+            return Ok((Some(password), PasswordSource::File(file.to_owned())));
+        }
+    }
+    Ok((None, PasswordSource::None))
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one attempt's whole context, all borrowed"
+)]
+async fn attempt<T>(
+    cfg: &ConnConfig,
+    pg: &tokio_postgres::Config,
+    make_tls: T,
+    tls: Option<&MakeRustlsConnect>,
+    host: &Host,
+    port: u16,
+    target: &str,
+    source: &PasswordSource,
 ) -> Result<Connection, Failure>
 where
-    T: MakeTlsConnect<Socket> + Clone,
+    T: MakeTlsConnect<Socket>,
     T::Stream: Send + 'static,
 {
-    let pg = endpoint_config(cfg, host, port, transport.mode);
-    let attempt = pg.connect(transport.tls.clone());
+    let connect = pg.connect(make_tls);
     // libpq's connect_timeout bounds each host's whole attempt, startup included, not just the
     // socket connect that tokio-postgres's own timeout covers.
     let result = match cfg.connect_timeout() {
-        Some(limit) => tokio::time::timeout(limit, attempt).await.map_err(|_| {
+        Some(limit) => tokio::time::timeout(limit, connect).await.map_err(|_| {
             Failure::TryNext(format!(
                 "timed out after {} s (connect_timeout) — is the host reachable, and is the port \
                  open through any firewall?",
                 limit.as_secs()
             ))
         })?,
-        None => attempt.await,
+        None => connect.await,
     };
-    let (client, connection) = result.map_err(|e| classify(e, cfg, host, port, target))?;
+    let (client, connection) = result.map_err(|e| classify(e, cfg, host, port, target, source))?;
 
     let canceller = Canceller {
         token: client.cancel_token(),
         target: target.to_owned(),
+        tls: tls.cloned(),
     };
     let task_target = target.to_owned();
     let task = tokio::spawn(async move {
@@ -238,25 +373,37 @@ where
     })
 }
 
-/// tokio-postgres settings for one host of `cfg`.
+/// tokio-postgres settings for one host of `cfg` (without the password).
 fn endpoint_config(
     cfg: &ConnConfig,
+    index: usize,
     host: &Host,
     port: u16,
-    mode: tokio_postgres::config::SslMode,
+    encryption: Encryption,
 ) -> tokio_postgres::Config {
+    use tokio_postgres::config::SslMode as PgSslMode;
     let mut pg = tokio_postgres::Config::new();
     pg.user(cfg.user())
         .dbname(cfg.dbname())
         .application_name(cfg.application_name())
-        .ssl_mode(mode)
+        .ssl_mode(match encryption {
+            Encryption::Plain => PgSslMode::Disable,
+            Encryption::TlsIfOffered => PgSslMode::Prefer,
+            Encryption::Tls => PgSslMode::Require,
+        })
         .port(port);
     match host {
-        Host::Tcp(name) => pg.host(name),
-        Host::Socket(dir) => pg.host_path(dir),
-    };
-    if let Some(password) = cfg.password() {
-        pg.password(password);
+        Host::Tcp(name) => {
+            // The certificate is checked against the host name even when hostaddr says where
+            // to connect, as in libpq.
+            pg.host(name);
+            if let Some(addr) = cfg.hostaddr_at(index) {
+                pg.hostaddr(addr);
+            }
+        }
+        Host::Socket(dir) => {
+            pg.host_path(dir);
+        }
     }
     if let Some(options) = cfg.options() {
         pg.options(options);
@@ -271,6 +418,7 @@ fn classify(
     host: &Host,
     port: u16,
     target: &str,
+    source: &PasswordSource,
 ) -> Failure {
     let target = target.to_owned();
     let user = cfg.user().to_owned();
@@ -278,19 +426,30 @@ fn classify(
         let code = db.code();
         let message = db.message();
         return Failure::Fatal(if *code == SqlState::INVALID_PASSWORD {
+            let check = match source {
+                PasswordSource::Iam => "check that IAM authentication is enabled on the database, \
+                     that the user has the rds_iam role, and that the AWS identity may \
+                     rds-db:connect as this user"
+                    .to_owned(),
+                PasswordSource::File(file) => format!(
+                    "the password came from the password file \"{}\"; check it",
+                    file.display()
+                ),
+                PasswordSource::Config | PasswordSource::None => {
+                    "check the password in the connection string, PGPASSWORD or ~/.pgpass"
+                        .to_owned()
+                }
+            };
             PgError::AuthFailed {
                 target,
                 user,
-                reason: format!(
-                    "{message} — check the password in the connection string, PGPASSWORD or \
-                     ~/.pgpass"
-                ),
+                reason: format!("{} — {check}", ServerMessage(&e)),
             }
         } else if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
             PgError::AuthFailed {
                 target,
                 user,
-                reason: format!("{message} — {}", auth_hint(message)),
+                reason: format!("{} — {}", ServerMessage(&e), auth_hint(message)),
             }
         } else if *code == SqlState::INVALID_CATALOG_NAME {
             PgError::DatabaseNotFound {
@@ -313,6 +472,13 @@ fn classify(
     if let Some(io) = transport_failure(&e) {
         return Failure::TryNext(unreachable_reason(io, host, port));
     }
+    let host_name = match host {
+        Host::Tcp(name) => name.clone(),
+        Host::Socket(dir) => dir.display().to_string(),
+    };
+    if let Some(reason) = tls::explain_failure(&e, cfg, &host_name) {
+        return Failure::Fatal(PgError::Tls { target, reason });
+    }
     Failure::Fatal(PgError::Connect {
         target,
         reason: describe(&e),
@@ -333,7 +499,10 @@ fn transport_failure(e: &tokio_postgres::Error) -> Option<&io::Error> {
 
 /// What to check for a 28000 error, which covers both pg_hba.conf rejections and unknown roles.
 fn auth_hint(message: &str) -> &'static str {
-    if message.contains("pg_hba.conf") {
+    if message.contains("pg_hba.conf") && message.contains("no encryption") {
+        "the server requires TLS for this connection; use sslmode=require or stronger \
+         (verify-full with sslrootcert= is recommended)"
+    } else if message.contains("pg_hba.conf") {
         "the server's pg_hba.conf has no rule admitting this user, database and client address \
          with this sslmode; check user=, dbname= and sslmode=, or ask the server's administrator"
     } else if message.contains("does not exist") {
@@ -398,26 +567,23 @@ mod tests {
     }
 
     #[test]
-    fn sslmodes_that_insist_on_tls_are_refused_before_connecting() {
-        for mode in ["require", "verify-ca", "verify-full"] {
-            let cfg = config(&format!("host=db user=u password=secret sslmode={mode}"));
-            let err = transport(&cfg).err().expect("TLS mode must be refused");
-            let message = err.to_string();
-            assert!(
-                matches!(err, PgError::TlsUnsupported { .. }),
-                "{mode}: {err:?}"
-            );
-            assert!(message.contains(&format!("sslmode={mode}")), "{message}");
-            assert!(
-                message.contains("sslmode=disable or sslmode=prefer"),
-                "{message}"
-            );
-            assert!(message.contains("postgres://u@db:5432/u"), "{message}");
-            assert!(!message.contains("secret"), "{message}");
-        }
-        for mode in ["disable", "allow", "prefer"] {
-            let cfg = config(&format!("host=db user=u sslmode={mode}"));
-            assert!(transport(&cfg).is_ok(), "{mode}");
+    fn each_sslmode_makes_the_attempts_libpq_makes() {
+        use Encryption::{Plain, Tls, TlsIfOffered};
+        let tcp = Host::Tcp("db".into());
+        let socket = Host::Socket("/run/pg".into());
+        let cases = [
+            (SslMode::Disable, &tcp, &[Plain][..]),
+            (SslMode::Allow, &tcp, &[Plain, Tls][..]),
+            (SslMode::Prefer, &tcp, &[TlsIfOffered, Plain][..]),
+            (SslMode::Require, &tcp, &[Tls][..]),
+            (SslMode::VerifyCa, &tcp, &[Tls][..]),
+            (SslMode::VerifyFull, &tcp, &[Tls][..]),
+            // libpq never uses TLS over a Unix socket, whatever the mode.
+            (SslMode::VerifyFull, &socket, &[Plain][..]),
+            (SslMode::Prefer, &socket, &[Plain][..]),
+        ];
+        for (mode, host, want) in cases {
+            assert_eq!(attempts(mode, host), want, "{mode} {host:?}");
         }
     }
 

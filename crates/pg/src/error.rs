@@ -39,12 +39,6 @@ pub enum PgError {
          (dbname=, PGDATABASE)"
     )]
     DatabaseNotFound { target: String, dbname: String },
-    /// `sslmode` asks for TLS, which this build cannot do yet.
-    #[error(
-        "sslmode={sslmode} for {target} needs TLS, which this build of pgark does not support yet \
-         — use sslmode=disable or sslmode=prefer"
-    )]
-    TlsUnsupported { target: String, sslmode: String },
     /// Any other failure while connecting; `reason` has the SQLSTATE and hint when the server sent
     /// them.
     #[error("could not connect to {target}: {reason}")]
@@ -79,6 +73,17 @@ pub enum PgError {
         section: String,
         dependency: String,
     },
+    /// The TLS settings could not be used: a certificate or key file is missing, unreadable or
+    /// not private. `reason` names the file and the setting to fix.
+    #[error("cannot set up TLS for {target}: {reason}")]
+    TlsSetup { target: String, reason: String },
+    /// The TLS handshake failed or the server refused TLS; `reason` says which check failed
+    /// (wrong CA, wrong host name, client certificate) and what to change.
+    #[error("could not connect to {target} over TLS: {reason}")]
+    Tls { target: String, reason: String },
+    /// An RDS IAM authentication token could not be generated (no AWS credentials or region).
+    #[error("cannot generate an RDS IAM authentication token for {target}: {reason}")]
+    IamToken { target: String, reason: String },
 }
 
 /// Formats a tokio-postgres error the way psql would: severity, message, SQLSTATE, detail, hint.

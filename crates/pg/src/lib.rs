@@ -9,11 +9,14 @@ mod config;
 mod connect;
 mod ddl;
 mod error;
+mod iam;
 mod keys;
+mod pgpass;
 pub mod quote;
+mod tls;
 
 pub use catalog::{relations_to_lock, user_objects};
-pub use config::{ConnConfig, Host, SslMode};
+pub use config::{ConnConfig, Host, RootCert, SslMode};
 pub use connect::{Canceller, Connection, connect};
 pub use ddl::{
     SchemaDump, TableData, copy_in_sql, copy_out_columns_sql, copy_out_sql, drop_statement,

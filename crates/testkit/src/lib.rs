@@ -3,7 +3,8 @@
 //!
 //! [`server()`] starts one throw-away server per test process, lazily, and shares it between all the
 //! tests (threads) of that process; [`PgServer::start`] starts a dedicated one with extra
-//! `postgresql.conf` / `pg_hba.conf` lines (e.g. `ssl = on`). Each server is `initdb`-ed into a fresh
+//! `postgresql.conf` / `pg_hba.conf` lines (e.g. `ssl = on`; [`TestCerts`] makes a CA and certificates
+//! with `openssl` and starts such a server). Each server is `initdb`-ed into a fresh
 //! temporary directory from the installed server binaries (see [`PgServer::bin_dir`] for how they are
 //! found), listens on a private Unix socket only (unless TCP is asked for), runs with durability
 //! switched off, and trusts local connections as the superuser `postgres` — except for members of
@@ -29,9 +30,11 @@ mod db;
 mod process;
 pub mod s3;
 mod server;
+pub mod tls;
 mod watchdog;
 
 pub use corpus::corpora_dir;
 pub use db::{TestDb, unique_name};
 pub use s3::S3Server;
 pub use server::{PgServer, ServerOptions, server};
+pub use tls::TestCerts;

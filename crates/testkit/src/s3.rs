@@ -371,35 +371,39 @@ impl Checked {
     }
 }
 
-/// Reads a request body whole and checks it against the SHA-256 the client sent.
-async fn verify_sha256(body: Option<StreamingBlob>, sent: Option<&str>) -> S3Result<Bytes> {
+/// Reads a request body whole and checks it against the SHA-256 the client sent; returns the
+/// body's pieces, to be sent on as they are.
+async fn verify_sha256(body: Option<StreamingBlob>, sent: Option<&str>) -> S3Result<Vec<Bytes>> {
     let Some(sent) = sent else {
         return Err(s3_error!(
             InvalidRequest,
             "this server demands x-amz-checksum-sha256 on every object and part"
         ));
     };
-    let body = body.ok_or_else(|| s3_error!(IncompleteBody))?;
-    let chunks: Vec<Bytes> = body
-        .try_collect()
+    let mut body = body.ok_or_else(|| s3_error!(IncompleteBody))?;
+    let mut pieces = Vec::new();
+    let mut hasher = Sha256::new();
+    while let Some(piece) = body
+        .try_next()
         .await
-        .map_err(|_| s3_error!(IncompleteBody, "reading the request body failed"))?;
-    let data = Bytes::from(chunks.concat());
-    let digest = Sha256::digest(&data);
-    if aws_smithy_types::base64::encode(digest.as_slice()) != sent {
+        .map_err(|_| s3_error!(IncompleteBody, "reading the request body failed"))?
+    {
+        hasher.update(&piece);
+        pieces.push(piece);
+    }
+    if aws_smithy_types::base64::encode(hasher.finalize().as_slice()) != sent {
         return Err(s3_error!(
             BadDigest,
             "x-amz-checksum-sha256 does not match the body"
         ));
     }
-    Ok(data)
+    Ok(pieces)
 }
 
-fn blob(data: Bytes) -> StreamingBlob {
-    StreamingBlob::wrap(futures::stream::once(futures::future::ready(Ok::<
-        _,
-        std::io::Error,
-    >(data))))
+fn blob(pieces: Vec<Bytes>) -> StreamingBlob {
+    StreamingBlob::wrap(futures::stream::iter(
+        pieces.into_iter().map(Ok::<_, std::io::Error>),
+    ))
 }
 
 #[async_trait::async_trait]

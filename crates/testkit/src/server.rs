@@ -54,6 +54,9 @@ pub struct ServerOptions {
     /// Also listen on TCP at `127.0.0.1:`[`PgServer::port`] (a free port), with the same default
     /// authentication as the socket: SCRAM for members of `pgark_password_users`, trust otherwise.
     pub tcp: bool,
+    /// The server binaries to use instead of `PGARK_PG_BIN` or the installed ones (a test that
+    /// needs two versions at once).
+    pub bin_dir: Option<PathBuf>,
 }
 
 /// A running PostgreSQL server in a temporary directory, reachable as the superuser `postgres`
@@ -88,7 +91,10 @@ impl PgServer {
     }
 
     fn try_start(options: &ServerOptions) -> Result<PgServer, String> {
-        let bin_dir = find_bin_dir()?;
+        let bin_dir = match &options.bin_dir {
+            Some(dir) => dir.clone(),
+            None => find_bin_dir()?,
+        };
         let run_as = RunAs::detect()?;
         let dir = make_server_dir()?;
         // From here on the watchdog owns the directory: any early return drops it, which stops

@@ -150,6 +150,7 @@ async fn dedicated_server_takes_options_and_is_removed_on_drop() {
         files: vec![("extra.conf".to_owned(), b"work_mem = '7MB'\n".to_vec())],
         hba: vec!["# an extra hba line".to_owned()],
         tcp: true,
+        bin_dir: None,
     });
     assert_ne!(dedicated.socket_dir(), server().socket_dir());
     let hba = std::fs::read_to_string(dedicated.data_dir().join("pg_hba.conf")).expect("hba");

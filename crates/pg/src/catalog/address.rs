@@ -25,6 +25,8 @@ pub(crate) mod class {
     pub const PG_OPFAMILY: u32 = 2753;
     pub const PG_CONVERSION: u32 = 2607;
     pub const PG_TS_DICT: u32 = 3600;
+    pub const PG_TS_PARSER: u32 = 3601;
+    pub const PG_TS_TEMPLATE: u32 = 3764;
     pub const PG_TS_CONFIG: u32 = 3602;
     pub const PG_STATISTIC_EXT: u32 = 3381;
     pub const PG_DEFAULT_ACL: u32 = 826;

@@ -8,6 +8,7 @@
 
 mod address;
 mod collations;
+mod column_options;
 mod comments;
 mod constraints;
 mod depend;
@@ -15,6 +16,7 @@ mod filter;
 mod indexes;
 mod locks;
 mod names;
+mod operators;
 mod policies;
 mod privileges;
 mod roles;
@@ -23,6 +25,7 @@ mod rows;
 mod schemas;
 mod sequences;
 mod tables;
+mod text_search;
 mod triggers;
 mod types;
 mod user_objects;
@@ -32,12 +35,14 @@ use tokio_postgres::Client;
 
 pub(crate) use address::{ObjAddr, class};
 pub(crate) use collations::Collation;
+pub(crate) use column_options::{ColumnOptions, IndexStatistics, ReplicaIdentity};
 pub(crate) use comments::Described;
 pub(crate) use constraints::{Constraint, ConstraintKind};
 pub(crate) use depend::{Depend, DependKind, ExtensionMember};
 pub(crate) use indexes::Index;
 pub use locks::relations_to_lock;
 pub(crate) use names::QualName;
+pub(crate) use operators::Operator;
 pub(crate) use policies::{Policy, RowSecurity};
 pub(crate) use privileges::{Acl, DefaultAcl, Grant, Owned};
 pub(crate) use roles::Role;
@@ -45,6 +50,7 @@ pub(crate) use routines::{Aggregate, Routine, RoutineDef};
 pub(crate) use schemas::{Extension, Schema};
 pub(crate) use sequences::Sequence;
 pub(crate) use tables::{Column, Generated, Identity, Table};
+pub(crate) use text_search::TextSearchObject;
 pub(crate) use triggers::{EventTrigger, Rule, Trigger};
 pub(crate) use types::{Base, Composite, Domain, Range, TypeDef, UserType};
 pub use user_objects::user_objects;
@@ -83,6 +89,11 @@ pub(crate) struct Catalog {
     pub roles: Vec<Role>,
     pub row_security: Vec<RowSecurity>,
     pub policies: Vec<Policy>,
+    pub operators: Vec<Operator>,
+    pub text_search: Vec<TextSearchObject>,
+    pub column_options: Vec<ColumnOptions>,
+    pub replica_identities: Vec<ReplicaIdentity>,
+    pub index_statistics: Vec<IndexStatistics>,
 }
 
 /// Settings that make the server print expressions, types and constants the same way whatever
@@ -137,6 +148,12 @@ pub(crate) async fn read(client: &Client) -> Result<Catalog, PgError> {
         roles: roles::read_roles(client).await?,
         row_security: policies::read_row_security(client, &table_oids).await?,
         policies: policies::read_policies(client, &table_oids).await?,
+        operators: operators::read_operators(client).await?,
+        text_search: text_search::read_text_search(client).await?,
+        column_options: column_options::read_column_options(client, &indexed, server_version_num)
+            .await?,
+        replica_identities: column_options::read_replica_identities(client, &table_oids).await?,
+        index_statistics: column_options::read_index_statistics(client, &indexed).await?,
         views,
         tables,
     })

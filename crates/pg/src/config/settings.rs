@@ -1,11 +1,13 @@
 //! The raw, unvalidated layer of a connection configuration: which libpq options were given, with
 //! what text, and where each came from.
 //!
-//! Resolution fills unset options layer by layer — connection string first, then the `PG*`
-//! environment variables — exactly as libpq does. A service file, when supported, is one more layer
-//! between the two; `~/.pgpass` is not a layer because it is consulted per host at connect time.
+//! Resolution fills unset options layer by layer — connection string first, then the service
+//! named by `service=`/`PGSERVICE` in `pg_service.conf`, then the `PG*` environment variables —
+//! exactly as libpq does. `~/.pgpass` is not a layer because it is consulted per host at connect
+//! time.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use crate::PgError;
 
@@ -22,10 +24,19 @@ pub(crate) enum Key {
     ConnectTimeout,
     SslMode,
     Options,
+    Hostaddr,
+    Passfile,
+    Service,
+    Servicefile,
+    SslRootCert,
+    SslCert,
+    SslKeyFile,
+    /// pgark's own option (libpq has none): authenticate with an RDS IAM token.
+    AwsIam,
 }
 
 impl Key {
-    const ALL: [Key; 10] = [
+    const ALL: [Key; 18] = [
         Key::Host,
         Key::Port,
         Key::User,
@@ -36,6 +47,14 @@ impl Key {
         Key::ConnectTimeout,
         Key::SslMode,
         Key::Options,
+        Key::Hostaddr,
+        Key::Passfile,
+        Key::Service,
+        Key::Servicefile,
+        Key::SslRootCert,
+        Key::SslCert,
+        Key::SslKeyFile,
+        Key::AwsIam,
     ];
 
     /// The option's name in connection strings.
@@ -51,6 +70,14 @@ impl Key {
             Key::ConnectTimeout => "connect_timeout",
             Key::SslMode => "sslmode",
             Key::Options => "options",
+            Key::Hostaddr => "hostaddr",
+            Key::Passfile => "passfile",
+            Key::Service => "service",
+            Key::Servicefile => "servicefile",
+            Key::SslRootCert => "sslrootcert",
+            Key::SslCert => "sslcert",
+            Key::SslKeyFile => "sslkey",
+            Key::AwsIam => "aws_iam",
         }
     }
 
@@ -67,6 +94,14 @@ impl Key {
             Key::ConnectTimeout => Some("PGCONNECT_TIMEOUT"),
             Key::SslMode => Some("PGSSLMODE"),
             Key::Options => Some("PGOPTIONS"),
+            Key::Hostaddr => Some("PGHOSTADDR"),
+            Key::Passfile => Some("PGPASSFILE"),
+            Key::Service => Some("PGSERVICE"),
+            Key::Servicefile => Some("PGSERVICEFILE"),
+            Key::SslRootCert => Some("PGSSLROOTCERT"),
+            Key::SslCert => Some("PGSSLCERT"),
+            Key::SslKeyFile => Some("PGSSLKEY"),
+            Key::AwsIam => None,
         }
     }
 
@@ -94,10 +129,6 @@ impl Key {
 
 /// libpq options that are valid but not implemented here yet.
 const NOT_YET_SUPPORTED: &[&str] = &[
-    "hostaddr",
-    "passfile",
-    "service",
-    "servicefile",
     "require_auth",
     "channel_binding",
     "client_encoding",
@@ -115,11 +146,8 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "requiressl",
     "sslnegotiation",
     "sslcompression",
-    "sslcert",
-    "sslkey",
     "sslcertmode",
     "sslpassword",
-    "sslrootcert",
     "sslcrl",
     "sslcrldir",
     "sslsni",
@@ -134,12 +162,14 @@ const NOT_YET_SUPPORTED: &[&str] = &[
 ];
 
 /// Where a setting's text came from, so that errors can point at it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Origin {
     /// The connection string (either form).
     ConnString,
     /// An environment variable.
     Env(&'static str),
+    /// A service definition in a `pg_service.conf` file.
+    Service { name: String, file: PathBuf },
 }
 
 /// One option's text and origin.
@@ -177,9 +207,15 @@ impl fmt::Debug for Setting {
 impl fmt::Display for Setting {
     /// Names where the value came from, for error messages ("connection option \"port\"").
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.origin {
+        match &self.origin {
             Origin::ConnString => write!(f, "connection option \"{}\"", self.key.name()),
             Origin::Env(var) => write!(f, "environment variable {var}"),
+            Origin::Service { name, file } => write!(
+                f,
+                "option \"{}\" of service \"{name}\" in {}",
+                self.key.name(),
+                file.display()
+            ),
         }
     }
 }
@@ -208,6 +244,29 @@ impl Settings {
     /// The non-empty text for `key`, if any.
     pub(crate) fn non_empty(&self, key: Key) -> Option<&str> {
         self.get(key).and_then(Setting::non_empty)
+    }
+
+    /// Fills every option still unset from a service definition; `values` are (key, text) pairs
+    /// in file order, so a later line for the same key wins, as in libpq.
+    pub(crate) fn fill_from_service(
+        &mut self,
+        name: &str,
+        file: &std::path::Path,
+        values: &[(Key, String)],
+    ) {
+        let unset: Vec<bool> = self.slots.iter().map(Option::is_none).collect();
+        for (key, value) in values {
+            if unset[key.index()] {
+                self.slots[key.index()] = Some(Setting {
+                    value: value.clone(),
+                    origin: Origin::Service {
+                        name: name.to_owned(),
+                        file: file.to_owned(),
+                    },
+                    key: *key,
+                });
+            }
+        }
     }
 
     /// Fills every option still unset from its `PG*` variable. An unset or non-UTF-8 variable

@@ -5,14 +5,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::defaults::Defaults;
-use super::{ConnConfig, Host, SslMode};
+use super::{ConnConfig, Host, RootCert, SslMode};
 
 const SOCKET_DIR: &str = "/run/test-socket";
+const HOME: &str = "/home/osuser";
 
 fn defaults() -> Defaults {
     Defaults {
         socket_dir: PathBuf::from(SOCKET_DIR),
         os_user: Some("osuser".to_owned()),
+        home_dir: Some(PathBuf::from(HOME)),
+        sysconf_dir: None,
     }
 }
 
@@ -73,6 +76,16 @@ impl Want {
             connect_timeout: self.connect_timeout.map(Duration::from_secs),
             sslmode: self.sslmode,
             options: self.options.map(str::to_owned),
+            hostaddrs: Vec::new(),
+            sslrootcert: Some(RootCert::File(
+                PathBuf::from(HOME).join(".postgresql/root.crt"),
+            )),
+            sslcert: Some(PathBuf::from(HOME).join(".postgresql/postgresql.crt")),
+            sslkey: Some(PathBuf::from(HOME).join(".postgresql/postgresql.key")),
+            passfile: Some(PathBuf::from(HOME).join(".pgpass")),
+            default_socket_dir: PathBuf::from(SOCKET_DIR),
+            aws_iam: false,
+            role: None,
         }
     }
 }
@@ -292,8 +305,28 @@ const INVALID: &[Invalid] = &[
     Invalid { input: "foo=bar", env: NO_ENV, message: "invalid connection option \"foo\"" },
     Invalid { input: "host=db foo = bar", env: NO_ENV, message: "invalid connection option \"foo\"" },
     Invalid { input: "postgres://db/app?foo=bar", env: NO_ENV, message: "invalid connection option \"foo\"" },
-    Invalid { input: "sslrootcert=/etc/ca.pem", env: NO_ENV,
-        message: "connection option \"sslrootcert\" is not supported by pgark yet" },
+    Invalid { input: "sslpassword=secret", env: NO_ENV,
+        message: "connection option \"sslpassword\" is not supported by pgark yet" },
+    Invalid { input: "hostaddr=db.example.com", env: NO_ENV,
+        message: "invalid hostaddr \"db.example.com\" in connection option \"hostaddr\" (expected a numeric" },
+    Invalid { input: "host=a,b hostaddr=10.0.0.1", env: NO_ENV,
+        message: "could not match 2 host names to 1 hostaddr values" },
+    Invalid { input: "sslrootcert=system sslmode=require", env: NO_ENV,
+        message: "weak sslmode \"require\" may not be used with sslrootcert=system (use \"verify-full\")" },
+    Invalid { input: "", env: &[("PGSSLROOTCERT", "system"), ("PGSSLMODE", "verify-ca")],
+        message: "weak sslmode \"verify-ca\" may not be used with sslrootcert=system" },
+    Invalid { input: "aws_iam=maybe", env: NO_ENV,
+        message: "invalid value \"maybe\" for connection option \"aws_iam\" (expected 1 or 0)" },
+    Invalid { input: "postgres://u:secret@db/app?aws_iam=1", env: NO_ENV,
+        message: "aws_iam=1 (--aws-iam-auth) generates the password; remove the password" },
+    Invalid { input: "host=db aws_iam=1 sslmode=prefer", env: NO_ENV,
+        message: "sslmode=prefer could send the IAM authentication token unencrypted" },
+    Invalid { input: "host=db aws_iam=1", env: &[("PGSSLMODE", "disable")],
+        message: "sslmode=disable could send the IAM authentication token unencrypted" },
+    Invalid { input: "service=nowhere", env: NO_ENV,
+        message: "definition of service \"nowhere\" not found" },
+    Invalid { input: "service=x servicefile=/nonexistent/pg_service.conf", env: NO_ENV,
+        message: "service file \"/nonexistent/pg_service.conf\" not found (servicefile=, PGSERVICEFILE)" },
     Invalid { input: "host", env: NO_ENV, message: "missing \"=\" after \"host\" in connection info string" },
     Invalid { input: "mydb", env: NO_ENV, message: "for example dbname=mydb" },
     Invalid { input: "password='secret", env: NO_ENV,
@@ -524,4 +557,243 @@ fn from_str_and_parse_with_env_read_the_given_environment() {
     assert_eq!(cfg.to_string(), "postgres://envuser@envhost:5432/app");
     let cfg: ConnConfig = "postgres://u@h/d".parse().expect("valid");
     assert_eq!((cfg.user(), cfg.dbname()), ("u", "d"));
+}
+
+#[test]
+fn hostaddr_gives_each_host_its_address_and_may_stand_alone() {
+    let cfg = parse("host=db1,db2 hostaddr=10.0.0.1,", NO_ENV).expect("valid");
+    assert_eq!(cfg.hostaddr_at(0), Some("10.0.0.1".parse().expect("ip")));
+    assert_eq!(cfg.hostaddr_at(1), None);
+    assert_eq!(
+        cfg.hosts(),
+        [Host::Tcp("db1".into()), Host::Tcp("db2".into())]
+    );
+
+    let cfg = parse("", &[("PGHOSTADDR", "192.0.2.7")]).expect("valid");
+    assert_eq!(cfg.hosts(), [Host::Tcp("192.0.2.7".into())]);
+    assert_eq!(cfg.hostaddr_at(0), Some("192.0.2.7".parse().expect("ip")));
+}
+
+#[test]
+fn tls_files_default_to_the_home_directory_like_libpq() {
+    let home = Path::new(HOME);
+    let cfg = parse("host=db", NO_ENV).expect("valid");
+    assert_eq!(
+        cfg.sslrootcert(),
+        Some(&RootCert::File(home.join(".postgresql/root.crt")))
+    );
+    assert_eq!(
+        cfg.sslcert(),
+        Some(&*home.join(".postgresql/postgresql.crt"))
+    );
+    assert_eq!(
+        cfg.sslkey(),
+        Some(&*home.join(".postgresql/postgresql.key"))
+    );
+    assert_eq!(cfg.passfile(), Some(&*home.join(".pgpass")));
+
+    let env = [
+        ("PGSSLROOTCERT", "/env/ca.pem"),
+        ("PGSSLCERT", "/env/client.crt"),
+        ("PGSSLKEY", "/env/client.key"),
+        ("PGPASSFILE", "/env/pgpass"),
+    ];
+    let cfg = parse("host=db", &env).expect("valid");
+    assert_eq!(
+        cfg.sslrootcert(),
+        Some(&RootCert::File("/env/ca.pem".into()))
+    );
+    assert_eq!(cfg.sslcert(), Some(Path::new("/env/client.crt")));
+    assert_eq!(cfg.sslkey(), Some(Path::new("/env/client.key")));
+    assert_eq!(cfg.passfile(), Some(Path::new("/env/pgpass")));
+
+    let cfg = parse(
+        "postgres://db/app?sslrootcert=/etc/rds-ca.pem&sslcert=/c.crt&sslkey=/c.key&passfile=/pp",
+        &env,
+    )
+    .expect("valid");
+    assert_eq!(
+        cfg.sslrootcert(),
+        Some(&RootCert::File("/etc/rds-ca.pem".into()))
+    );
+    assert_eq!(cfg.sslcert(), Some(Path::new("/c.crt")));
+    assert_eq!(cfg.sslkey(), Some(Path::new("/c.key")));
+    assert_eq!(cfg.passfile(), Some(Path::new("/pp")));
+
+    let homeless = Defaults {
+        home_dir: None,
+        ..defaults()
+    };
+    let cfg = ConnConfig::parse_with("host=db", &|_| None, &homeless).expect("valid");
+    assert_eq!((cfg.sslrootcert(), cfg.passfile()), (None, None));
+}
+
+#[test]
+fn sslrootcert_system_means_verify_full() {
+    let cfg = parse("host=db sslrootcert=system", NO_ENV).expect("valid");
+    assert_eq!(cfg.sslrootcert(), Some(&RootCert::System));
+    assert_eq!(cfg.sslmode(), SslMode::VerifyFull);
+    let cfg = parse("host=db sslrootcert=system sslmode=verify-full", NO_ENV).expect("valid");
+    assert_eq!(cfg.sslmode(), SslMode::VerifyFull);
+}
+
+#[test]
+fn aws_iam_needs_tls_and_no_password() {
+    let cfg = parse("host=db aws_iam=1", NO_ENV).expect("valid");
+    assert!(cfg.aws_iam());
+    assert_eq!(
+        cfg.sslmode(),
+        SslMode::Require,
+        "the default prefer becomes require"
+    );
+    let cfg = parse("host=db aws_iam=1 sslmode=verify-full", NO_ENV).expect("valid");
+    assert_eq!(cfg.sslmode(), SslMode::VerifyFull);
+    let cfg = parse("host=db aws_iam=0", NO_ENV).expect("valid");
+    assert!(!cfg.aws_iam());
+
+    let cfg = parse("host=db", NO_ENV)
+        .expect("valid")
+        .with_aws_iam()
+        .expect("IAM allowed");
+    assert!(cfg.aws_iam());
+    assert_eq!(cfg.sslmode(), SslMode::Require);
+    let err = parse("postgres://u:secret@db/app", NO_ENV)
+        .expect("valid")
+        .with_aws_iam()
+        .expect_err("password and IAM");
+    assert!(
+        err.to_string()
+            .contains("--aws-iam-auth generates the password"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("secret"), "{err}");
+    let err = parse("host=db sslmode=disable", NO_ENV)
+        .expect("valid")
+        .with_aws_iam()
+        .expect_err("plaintext IAM");
+    assert!(
+        err.to_string().contains("sslmode=disable could send"),
+        "{err}"
+    );
+}
+
+#[test]
+fn with_role_and_with_dbname_keep_each_other() {
+    let cfg = parse("host=db", NO_ENV)
+        .expect("valid")
+        .with_role(Some("backup".into()));
+    assert_eq!(cfg.role(), Some("backup"));
+    assert_eq!(cfg.with_dbname("postgres").role(), Some("backup"));
+}
+
+#[test]
+fn pgpass_host_is_localhost_for_the_default_socket_directory() {
+    let cfg = parse("host=db", NO_ENV).expect("valid");
+    assert_eq!(cfg.pgpass_host(&Host::Tcp("db".into())), "db");
+    assert_eq!(
+        cfg.pgpass_host(&Host::Socket(SOCKET_DIR.into())),
+        "localhost"
+    );
+    assert_eq!(cfg.pgpass_host(&Host::Socket("/other".into())), "/other");
+}
+
+/// A service file in a temporary directory, named by `PGSERVICEFILE` in the returned env.
+fn service_env(contents: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("pg_service.conf");
+    std::fs::write(&file, contents).expect("write service file");
+    let path = file.to_string_lossy().into_owned();
+    (dir, path)
+}
+
+const SERVICE_FILE: &str = "\
+# comment
+[other]
+host=elsewhere
+
+[nightly]
+host = svc-host
+port=6432
+dbname=svcdb
+user=svcuser
+sslmode=verify-full
+";
+
+#[test]
+fn a_service_supplies_what_the_string_leaves_out_and_beats_the_environment() {
+    let (_dir, file) = service_env(SERVICE_FILE);
+    let env = [
+        ("PGSERVICEFILE", file.as_str()),
+        ("PGHOST", "envhost"),
+        ("PGUSER", "envuser"),
+        ("PGPASSWORD", "envpass"),
+    ];
+    let cfg = parse("service=nightly dbname=mine", &env).expect("valid");
+    assert_eq!(cfg.hosts(), [Host::Tcp("svc-host".into())]);
+    assert_eq!(cfg.ports(), [6432]);
+    assert_eq!(cfg.user(), "svcuser", "service beats PGUSER");
+    assert_eq!(cfg.dbname(), "mine", "the string beats the service");
+    assert_eq!(
+        cfg.password(),
+        Some("envpass"),
+        "unset by both: from the environment"
+    );
+    assert_eq!(cfg.sslmode(), SslMode::VerifyFull);
+
+    // PGSERVICE selects the service too, and a URL works the same way.
+    let mut with_pgservice = env.to_vec();
+    with_pgservice.push(("PGSERVICE", "nightly"));
+    let cfg = parse("postgres:///app", &with_pgservice).expect("valid");
+    assert_eq!(cfg.to_string(), "postgres://svcuser@svc-host:6432/app");
+}
+
+#[test]
+fn the_system_service_file_is_searched_after_the_users() {
+    let (dir, user_file) = service_env("[mine]\nhost=user-file\n");
+    std::fs::write(dir.path().join("pg_service.conf.sys"), "").expect("write");
+    let sys = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        sys.path().join("pg_service.conf"),
+        "[shared]\nhost=sys-file\n[mine]\nhost=not-this-one\n",
+    )
+    .expect("write");
+    let sysconf = sys.path().to_string_lossy().into_owned();
+    let env = [
+        ("PGSERVICEFILE", user_file.as_str()),
+        ("PGSYSCONFDIR", sysconf.as_str()),
+    ];
+    let host = |service: &str| {
+        parse(&format!("service={service}"), &env)
+            .expect("valid")
+            .hosts()
+            .to_vec()
+    };
+    assert_eq!(host("mine"), [Host::Tcp("user-file".into())]);
+    assert_eq!(host("shared"), [Host::Tcp("sys-file".into())]);
+}
+
+#[test]
+fn bad_service_files_name_the_file_and_line_but_not_the_value() {
+    let cases = [
+        (
+            "[s]\nhost=db\npassword secret\n",
+            "line 3 (expected key=value)",
+        ),
+        (
+            "[s]\nbogus=secret\n",
+            "line 2: invalid connection option \"bogus\"",
+        ),
+        (
+            "[s]\nservice=other\n",
+            "nested service specifications are not supported",
+        ),
+    ];
+    for (contents, want) in cases {
+        let (_dir, file) = service_env(contents);
+        let err = parse("service=s", &[("PGSERVICEFILE", file.as_str())]).expect_err(contents);
+        let message = err.to_string();
+        assert!(message.contains(want), "{message}");
+        assert!(message.contains(&file), "{message}");
+        assert!(!message.contains("secret"), "{message}");
+    }
 }

@@ -99,12 +99,15 @@ pub(super) fn build(catalog: &Catalog) -> Result<SchemaDump, PgError> {
     collations::add_collations(&mut b);
     types::add_types(&mut b);
     routines::add_routines(&mut b);
+    super::operators::add_operators(&mut b);
+    super::text_search::add_text_search(&mut b);
     sequences::add_sequences(&mut b);
     tables::add_tables(&mut b);
     views::add_views(&mut b);
     sequences::add_sequence_links(&mut b);
     constraints::add_constraints(&mut b);
     indexes::add_indexes(&mut b);
+    super::column_options::add_column_options(&mut b);
     triggers::add_triggers(&mut b);
     triggers::add_rules(&mut b);
     super::policies::add_row_security(&mut b);

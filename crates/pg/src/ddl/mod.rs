@@ -8,6 +8,7 @@
 
 mod build;
 mod collations;
+mod column_options;
 mod columns;
 mod comments;
 mod constraints;
@@ -17,6 +18,7 @@ mod depend;
 mod drop;
 mod graph;
 mod indexes;
+mod operators;
 mod order;
 mod policies;
 mod privileges;
@@ -25,6 +27,7 @@ mod schemas;
 mod sequences;
 mod tables;
 mod target;
+mod text_search;
 mod triggers;
 mod types;
 mod views;

@@ -124,6 +124,7 @@ CREATE INDEX {ident_idx} ON {weird}.{long} ("user");
 "#,
         ident_idx = ident("idx \"with\" quotes")
     );
+    sql.push_str(ROUTINES_VIEWS_AND_PRIVILEGES);
     if version_num >= 150_000 {
         sql.push_str(
             "CREATE UNLOGGED SEQUENCE app.unlogged_seq;\n\
@@ -147,3 +148,75 @@ CREATE INDEX {ident_idx} ON {weird}.{long} ("user");
     }
     sql
 }
+
+/// Functions, views, triggers, rules, collations, base types, comments, row security and
+/// privileges, including the cycles `pg_dump` breaks: a view and a function returning its row
+/// type that it calls, and a view grouping by a primary key (which comes after the data).
+const ROUTINES_VIEWS_AND_PRIVILEGES: &str = r#"
+CREATE COLLATION app.c_libc (locale = 'C');
+DO $$ BEGIN
+  IF EXISTS (SELECT 1 FROM pg_collation WHERE collprovider = 'i') THEN
+    CREATE COLLATION app.nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+  END IF;
+END $$;
+CREATE TYPE app.int42;
+CREATE FUNCTION app.int42_in(cstring) RETURNS app.int42 AS 'int4in' LANGUAGE internal STRICT IMMUTABLE;
+CREATE FUNCTION app.int42_out(app.int42) RETURNS cstring AS 'int4out' LANGUAGE internal STRICT IMMUTABLE;
+CREATE TYPE app.int42 (internallength = 4, input = app.int42_in, output = app.int42_out,
+    alignment = int4, default = '42', passedbyvalue);
+CREATE TYPE app.never_defined;
+CREATE TABLE app.with_int42 (v app.int42, t text COLLATE app.c_libc);
+
+CREATE FUNCTION app.add_one(x integer) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT x + 1';
+CREATE PROCEDURE app.noop() LANGUAGE plpgsql AS $$BEGIN END$$;
+CREATE AGGREGATE app.my_sum(integer) (SFUNC = int4pl, STYPE = integer, INITCOND = '0');
+CREATE TABLE app.checked (n int CONSTRAINT checked_n CHECK (app.add_one(n) > 0));
+
+CREATE VIEW app.order_view WITH (security_barrier = true) AS SELECT id, amount FROM app.orders;
+CREATE VIEW app.grouped AS SELECT o.id, o.amount FROM app.orders o GROUP BY o.id;
+CREATE MATERIALIZED VIEW app.mv AS SELECT id FROM app.orders;
+CREATE MATERIALIZED VIEW app.mv_of_mv AS SELECT id FROM app.mv;
+CREATE MATERIALIZED VIEW app.mv_empty AS SELECT 1 AS x WITH NO DATA;
+CREATE UNIQUE INDEX mv_idx ON app.mv (id);
+CREATE VIEW app.cyc AS SELECT 1 AS a;
+CREATE FUNCTION app.cyc_f() RETURNS SETOF app.cyc LANGUAGE sql AS 'SELECT 1';
+CREATE OR REPLACE VIEW app.cyc AS SELECT a FROM app.cyc_f();
+
+CREATE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+CREATE TRIGGER orders_touch BEFORE UPDATE ON app.orders FOR EACH ROW EXECUTE FUNCTION app.touch();
+ALTER TABLE app.orders DISABLE TRIGGER orders_touch;
+CREATE RULE scratch_rule AS ON DELETE TO app.scratch DO INSTEAD NOTHING;
+
+COMMENT ON TABLE app.orders IS 'orders';
+COMMENT ON COLUMN app.orders.amount IS 'it''s money';
+COMMENT ON CONSTRAINT orders_pkey ON app.orders IS 'pk';
+COMMENT ON CONSTRAINT positive_check ON DOMAIN app.positive IS 'domain check';
+COMMENT ON FUNCTION app.add_one(integer) IS 'adds';
+COMMENT ON INDEX app.orders_expr_idx IS 'an index';
+COMMENT ON VIEW app.order_view IS 'a view';
+COMMENT ON TRIGGER orders_touch ON app.orders IS 'a trigger';
+
+ALTER TABLE app.orders ENABLE ROW LEVEL SECURITY;
+ALTER TABLE app.items FORCE ROW LEVEL SECURITY;
+CREATE POLICY positive ON app.orders AS RESTRICTIVE FOR SELECT TO PUBLIC USING (amount > 0);
+GRANT SELECT ON app.orders TO PUBLIC;
+GRANT SELECT (amount), UPDATE (amount) ON app.orders TO PUBLIC;
+REVOKE EXECUTE ON FUNCTION app.add_one(integer) FROM PUBLIC;
+REVOKE USAGE ON TYPE app.mood FROM PUBLIC;
+ALTER DEFAULT PRIVILEGES IN SCHEMA app GRANT SELECT ON TABLES TO PUBLIC;
+ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+
+CREATE FUNCTION app.rev_match(text, text) RETURNS boolean LANGUAGE sql IMMUTABLE
+    AS 'SELECT $2 ~ $1';
+CREATE OPERATOR app.~<< (FUNCTION = app.rev_match, LEFTARG = text, RIGHTARG = text);
+CREATE TEXT SEARCH DICTIONARY app.simple_dict (TEMPLATE = pg_catalog.simple, STOPWORDS = english);
+CREATE TEXT SEARCH CONFIGURATION app.simple_cfg (COPY = pg_catalog.simple);
+ALTER TEXT SEARCH CONFIGURATION app.simple_cfg ALTER MAPPING FOR word WITH app.simple_dict, simple;
+ALTER TABLE app.orders ALTER COLUMN note SET STATISTICS 500, ALTER COLUMN label SET STORAGE MAIN,
+    ALTER COLUMN amount SET (n_distinct = 100);
+ALTER TABLE app.scratch REPLICA IDENTITY FULL;
+CREATE UNIQUE INDEX by_default_id ON app.by_default (id);
+ALTER TABLE app.by_default ALTER COLUMN id SET NOT NULL;
+ALTER TABLE app.by_default REPLICA IDENTITY USING INDEX by_default_id;
+CREATE INDEX orders_fts ON app.orders USING gin (to_tsvector('app.simple_cfg'::regconfig, label));
+"#;

@@ -178,7 +178,8 @@ impl Shared {
             if if_absent {
                 request = request.if_none_match("*");
             }
-            let error = match request.send().await {
+            // The signed checksum header makes S3 verify the body (see upload.rs).
+            let error = match request.customize().disable_payload_signing().send().await {
                 Ok(_) => return Ok(()),
                 Err(e) => e,
             };

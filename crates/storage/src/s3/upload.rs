@@ -130,6 +130,10 @@ impl S3Upload {
                 .content_length(i64::try_from(part.len()).unwrap_or(i64::MAX))
                 .checksum_sha256(&checksum)
                 .body(ByteStream::from(part))
+                // The signed x-amz-checksum-sha256 header already makes S3 verify the body; a
+                // signed payload would hash every byte twice more (client and server).
+                .customize()
+                .disable_payload_signing()
                 .send()
                 .await
                 .map_err(|e| {

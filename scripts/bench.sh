@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Measures pgark against pg_dump/pg_restore and against the floor, on one throwaway server, in
+# one run, on the same data, and prints the ratios. Nothing here asserts a time.
+#
+#   scripts/bench.sh [--dataset tpch|pgbench|small|all] [--scale N] [--jobs N]
+#   (PGARK_BIN=path/to/pgark measures that binary instead of building this checkout)
+#
+# Data sets: TPC-H generated with tpchgen-cli (`cargo install tpchgen-cli`; default scale 1),
+# pgbench (`pgbench -i`, default scale 100: one huge table), and 2,000 small tables.
+# Floors: dump = N sessions running plain `COPY ... TO STDOUT`, output discarded; restore = the
+# pre-data schema, N sessions running plain `COPY FROM` of the data, then pg_restore's post-data
+# (indexes, constraints) with -j N.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/pg.sh
+
+dataset=tpch scale="" jobs=2
+while (($#)); do
+    case $1 in
+        --dataset) dataset=$2; shift 2 ;;
+        --scale) scale=$2; shift 2 ;;
+        --jobs) jobs=$2; shift 2 ;;
+        *) echo "usage: $0 [--dataset tpch|pgbench|small|all] [--scale N] [--jobs N]" >&2; exit 2 ;;
+    esac
+done
+
+if [[ -n ${PGARK_BIN:-} ]]; then
+    pgark=$PGARK_BIN
+else
+    cargo build --release --locked --quiet
+    pgark=$PWD/target/release/pgark
+fi
+pg_start "shared_buffers=512MB" "maintenance_work_mem=256MB" "max_wal_size=8GB" "checkpoint_timeout=1h"
+work=$PG_WORK/scratch
+pg_dump=$(command -v pg_dump)
+pg_restore=$(command -v pg_restore)
+
+# time_cmd NAME CMD... — runs CMD, records wall seconds and peak RSS (KiB) under NAME.
+declare -A secs rss
+time_cmd() {
+    local name=$1; shift
+    /usr/bin/time -f "%e %M" -o "$work/time.$name" "$@" >/dev/null
+    read -r "secs[$name]" "rss[$name]" <"$work/time.$name"
+}
+size_of() { du -sb "$1" | cut -f1; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+
+load_tpch() {
+    command -v tpchgen-cli >/dev/null || { echo "tpchgen-cli not found: cargo install tpchgen-cli" >&2; exit 1; }
+    tpchgen-cli --scale-factor "${scale:-1}" --format csv --output-dir "$work/tpch" >/dev/null
+    psql -X -q -d "$1" -f testdata/bench/tpch-schema.sql
+    for table in region nation part supplier partsupp customer orders lineitem; do
+        psql -X -q -d "$1" -c "\\copy $table FROM '$work/tpch/$table.csv' WITH (FORMAT csv, HEADER true)"
+    done
+    psql -X -q -d "$1" -f testdata/bench/tpch-indexes.sql
+    rm -rf "$work/tpch"
+}
+
+load_pgbench() {
+    "$PG_BIN/pgbench" -i -q -s "${scale:-100}" "$1" >/dev/null 2>&1
+}
+
+load_small() {
+    psql -X -q -d "$1" -c "DO \$\$ BEGIN FOR i IN 1..${scale:-2000} LOOP
+        EXECUTE format('CREATE TABLE small_%s (id integer PRIMARY KEY, name text, at timestamptz DEFAULT now())', i);
+        EXECUTE format('INSERT INTO small_%s (id, name) SELECT g, md5(g::text) FROM generate_series(1, 100) g', i);
+    END LOOP; END \$\$"
+}
+
+# The user tables of DB, largest first.
+tables_of() {
+    psql -X -At -d "$1" -c "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg\\_%' ORDER BY pg_table_size(c.oid) DESC"
+}
+
+# split_jobs DB PREFIX SUFFIX OUT — writes OUT.0 … OUT.(jobs-1), one SQL file per session, with
+# the line PREFIX<table>SUFFIX for each table, dealt out largest first. One psql session per
+# job, as a real client would use, so the floor does not pay a process start per table.
+split_jobs() {
+    rm -f "$4".*
+    local i=0 t
+    for t in $(tables_of "$1"); do
+        printf '%s%s%s\n' "$2" "$t" "$3" >>"$4.$((i % jobs))"
+        i=$((i + 1))
+    done
+}
+
+run_sessions() {  # run_sessions DB FILES_PREFIX
+    ls "$2".* | xargs -P "$jobs" -I{} psql -X -q -v ON_ERROR_STOP=1 -d "$1" -f {}
+}
+
+floor_restore() {  # floor_restore TARGET_DB PG_DUMP_DIR
+    createdb "$1"
+    "$pg_restore" --section=pre-data -d "$1" "$2"
+    run_sessions "$1" "$work/floor_restore.sql"
+    "$pg_restore" --section=post-data -j "$jobs" -d "$1" "$2"
+}
+export -f run_sessions floor_restore
+export work jobs pg_restore
+
+run_dataset() {
+    local ds=$1 db=bench_$1
+    echo "== $ds: loading"
+    createdb "$db"
+    "load_$ds" "$db"
+    psql -X -q -d "$db" -c "VACUUM ANALYZE" -c "CHECKPOINT"
+    local size; size=$(psql -X -At -d "$db" -c "SELECT pg_size_pretty(pg_database_size(current_database()))")
+    echo "== $ds: database $size; measuring with --jobs $jobs"
+
+    split_jobs "$db" "COPY " " TO STDOUT;" "$work/floor_dump.sql"
+    time_cmd floor_dump bash -c "run_sessions $db $work/floor_dump.sql"
+    time_cmd pg_dump "$pg_dump" -Fd -j "$jobs" -f "$work/pgdump" "$db"
+    time_cmd pg_dump_z0 "$pg_dump" -Fd -j "$jobs" -Z0 -f "$work/pgdump_z0" "$db"
+    time_cmd pgark_dump "$pgark" dump "dbname=$db" "$work/pgark" --jobs "$jobs" --quiet
+    local pgdump_size pgark_size
+    pgdump_size=$(size_of "$work/pgdump")
+    pgark_size=$(size_of "$work/pgark")
+
+    mkdir -p "$work/plain"
+    local t
+    for t in $(tables_of "$db"); do psql -X -q -d "$db" -c "COPY $t TO STDOUT" >"$work/plain/$t"; done
+    rm -f "$work"/floor_restore.sql.*
+    local i=0
+    for t in $(tables_of "$db"); do
+        printf "\\\\copy %s FROM '%s'\n" "$t" "$work/plain/$t" >>"$work/floor_restore.sql.$((i % jobs))"
+        i=$((i + 1))
+    done
+    time_cmd floor_restore bash -c "floor_restore ${db}_floor $work/pgdump"
+    createdb "${db}_pgr"
+    time_cmd pg_restore "$pg_restore" -j "$jobs" -d "${db}_pgr" "$work/pgdump"
+    time_cmd pgark_restore "$pgark" restore "$work/pgark/latest" --target "dbname=${db}_pgark" --create --jobs "$jobs" --quiet
+
+    printf '\n%-16s %9s %10s %12s %10s\n' "$ds" "seconds" "vs floor" "vs pg_dump" "peak RSS"
+    row() { printf '%-16s %9.2f %10s %12s %6d MiB\n' "$1" "${secs[$2]}" "$3" "$4" "$((rss[$2] / 1024))"; }
+    row "dump floor" floor_dump "1.00x" ""
+    row "pg_dump -Fd" pg_dump "$(ratio "${secs[pg_dump]}" "${secs[floor_dump]}")" "1.00x"
+    row "pg_dump -Fd -Z0" pg_dump_z0 "$(ratio "${secs[pg_dump_z0]}" "${secs[floor_dump]}")" "$(ratio "${secs[pg_dump_z0]}" "${secs[pg_dump]}")"
+    row "pgark dump" pgark_dump "$(ratio "${secs[pgark_dump]}" "${secs[floor_dump]}")" "$(ratio "${secs[pgark_dump]}" "${secs[pg_dump]}")"
+    row "restore floor" floor_restore "1.00x" ""
+    row "pg_restore" pg_restore "$(ratio "${secs[pg_restore]}" "${secs[floor_restore]}")" "1.00x"
+    row "pgark restore" pgark_restore "$(ratio "${secs[pgark_restore]}" "${secs[floor_restore]}")" "$(ratio "${secs[pgark_restore]}" "${secs[pg_restore]}")"
+    printf 'archive size: pgark %s KiB, pg_dump -Fd %s KiB (%s)\n\n' \
+        "$((pgark_size / 1024))" "$((pgdump_size / 1024))" "$(ratio "$pgark_size" "$pgdump_size")"
+
+    rm -rf "$work/pgdump" "$work/pgdump_z0" "$work/pgark" "$work/plain"
+    for t in "$db" "${db}_floor" "${db}_pgr" "${db}_pgark"; do dropdb --if-exists "$t"; done
+}
+
+case $dataset in
+    all) for ds in tpch pgbench small; do run_dataset "$ds"; done ;;
+    tpch|pgbench|small) run_dataset "$dataset" ;;
+    *) echo "unknown data set $dataset" >&2; exit 2 ;;
+esac

