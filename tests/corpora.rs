@@ -185,6 +185,5 @@ corpus_tests! {
     musicbrainz_round_trips => "musicbrainz",
     postgrest_round_trips => "postgrest",
     pgcopydb_unit_round_trips => "pgcopydb-unit",
-    #[ignore = "needs operators, operator classes, FDWs, publications, large objects, not dumped yet"]
     pg_dump_tap_round_trips => "pg_dump-tap",
 }

@@ -5,7 +5,109 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
+use pgark_testkit::s3::S3Server;
 use pgark_testkit::{TestDb, server, unique_name};
+
+/// Where a test keeps its backups: a local directory, or a prefix on the in-process S3 server.
+/// Either way the objects are also reachable on disk (`disk`), so tests can damage them.
+enum Store {
+    Local(tempfile::TempDir),
+    S3(S3Server),
+}
+
+const S3_PREFIX: &str = "backups";
+
+impl Store {
+    fn local() -> Store {
+        Store::Local(tempfile::tempdir().expect("temp dir"))
+    }
+
+    fn s3() -> Store {
+        Store::S3(S3Server::start())
+    }
+
+    /// The DEST argument.
+    fn location(&self) -> String {
+        match self {
+            Store::Local(dir) => path_str(dir.path()).to_owned(),
+            Store::S3(s3) => s3.location(S3_PREFIX),
+        }
+    }
+
+    /// Where the backups are on disk.
+    fn disk(&self) -> PathBuf {
+        match self {
+            Store::Local(dir) => dir.path().to_owned(),
+            Store::S3(s3) => s3.object_path(S3_PREFIX),
+        }
+    }
+
+    /// The BACKUP argument for a backup directory under `disk()`.
+    fn backup(&self, backup: &Path) -> String {
+        let id = backup.file_name().expect("name").to_str().expect("utf-8");
+        format!("{}/{id}", self.location())
+    }
+
+    fn latest(&self) -> String {
+        format!("{}/latest", self.location())
+    }
+
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut command = pgark_command(args);
+        if let Store::S3(s3) = self {
+            command.envs(s3.env());
+        }
+        command
+    }
+
+    async fn pgark(&self, args: &[&str]) -> Run {
+        let output = self.command(args).output().await.expect("start pgark");
+        Run {
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Dumps `source` into this store; returns the backup's directory on disk.
+    async fn dump(&self, source: &TestDb, args: &[&str]) -> PathBuf {
+        let url = source.url();
+        let location = self.location();
+        let mut all = vec!["dump", url.as_str(), location.as_str()];
+        all.extend_from_slice(args);
+        self.pgark(&all).await.success();
+        only_backup(&self.disk())
+    }
+}
+
+/// One test per store for each behaviour.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod local {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                super::$name(super::Store::local()).await
+            })*
+        }
+        mod s3 {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                super::$name(super::Store::s3()).await
+            })*
+        }
+    };
+}
+
+on_both_stores!(
+    ls_shows_complete_incomplete_and_damaged_backups,
+    ls_check_max_age_exits_3_when_the_newest_complete_backup_is_too_old,
+    show_describes_a_backup_in_text_and_json,
+    verify_passes_a_good_backup_and_names_every_kind_of_damage,
+    verify_restore_into_reports_the_restore_time_and_drops_the_test_database,
+    cat_prints_what_copy_csv_prints_on_the_source,
+    cat_jsonl_types_values_and_where_key_reads_only_matching_chunks,
+    prune_keeps_exactly_what_the_policy_says,
+);
 
 /// A source with a large keyed table and the fixture's awkward tables.
 async fn source(prefix: &str) -> TestDb {
@@ -41,14 +143,24 @@ fn clone_backup(backup: &Path, id: &str) -> PathBuf {
     target
 }
 
+fn has_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).expect("read dir").any(|entry| {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            has_files(&path)
+        } else {
+            true
+        }
+    })
+}
+
 fn run_code(run: &Run) -> Option<i32> {
     run.status.code()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ls_shows_complete_incomplete_and_damaged_backups() {
+async fn ls_shows_complete_incomplete_and_damaged_backups(store: Store) {
     let source = source("ls").await;
-    let (dest, backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
+    let backup = store.dump(&source, &["--chunk-size", "64KiB"]).await;
     let incomplete = clone_backup(&backup, "2020-01-02T000000Z");
     std::fs::remove_file(incomplete.join("manifest.json")).expect("remove manifest");
     let damaged = clone_backup(&backup, "2020-01-03T000000Z");
@@ -59,7 +171,7 @@ async fn ls_shows_complete_incomplete_and_damaged_backups() {
     )
     .expect("edit");
 
-    let run = pgark(&["ls", path_str(dest.path())]).await.success();
+    let run = store.pgark(&["ls", &store.location()]).await.success();
     let line = |id: &str| {
         run.stdout
             .lines()
@@ -85,7 +197,8 @@ async fn ls_shows_complete_incomplete_and_damaged_backups() {
         run.stdout
     );
 
-    let json = pgark(&["ls", path_str(dest.path()), "--json"])
+    let json = store
+        .pgark(&["ls", &store.location(), "--json"])
         .await
         .success();
     let listed: serde_json::Value = serde_json::from_str(&json.stdout).expect("ls --json is JSON");
@@ -107,17 +220,19 @@ async fn ls_shows_complete_incomplete_and_damaged_backups() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ls_check_max_age_exits_3_when_the_newest_complete_backup_is_too_old() {
+async fn ls_check_max_age_exits_3_when_the_newest_complete_backup_is_too_old(store: Store) {
     let source = source("maxage").await;
-    let (dest, backup) = dump_to_temp(&source, &[]).await;
-    let fresh = pgark(&["ls", path_str(dest.path()), "--check-max-age", "25h"]).await;
+    let backup = store.dump(&source, &[]).await;
+    let fresh = store
+        .pgark(&["ls", &store.location(), "--check-max-age", "25h"])
+        .await;
     assert_eq!(run_code(&fresh), Some(0), "{}", fresh.stderr);
 
     // Only an old backup left.
-    let old_dest = tempfile::tempdir().expect("temp dir");
-    copy_dir(&backup, &old_dest.path().join("2020-01-01T000000Z"));
-    let stale = pgark(&["ls", path_str(old_dest.path()), "--check-max-age", "25h"]).await;
+    std::fs::rename(&backup, store.disk().join("2020-01-01T000000Z")).expect("age the backup");
+    let stale = store
+        .pgark(&["ls", &store.location(), "--check-max-age", "25h"])
+        .await;
     assert_eq!(run_code(&stale), Some(3), "{}", stale.stderr);
     let error = stale.stderr.lines().last().unwrap_or_default();
     assert!(
@@ -125,8 +240,10 @@ async fn ls_check_max_age_exits_3_when_the_newest_complete_backup_is_too_old() {
         "{error}"
     );
 
-    let empty = tempfile::tempdir().expect("temp dir");
-    let none = pgark(&["ls", path_str(empty.path()), "--check-max-age", "25h"]).await;
+    std::fs::remove_dir_all(store.disk().join("2020-01-01T000000Z")).expect("remove it");
+    let none = store
+        .pgark(&["ls", &store.location(), "--check-max-age", "25h"])
+        .await;
     assert_eq!(run_code(&none), Some(3));
     assert!(
         none.stderr.contains("no complete backup"),
@@ -135,12 +252,11 @@ async fn ls_check_max_age_exits_3_when_the_newest_complete_backup_is_too_old() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn show_describes_a_backup_in_text_and_json() {
+async fn show_describes_a_backup_in_text_and_json(store: Store) {
     let source = source("show").await;
-    let (dest, _backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
-    let latest = format!("{}/latest", path_str(dest.path()));
-    let text = pgark(&["show", &latest]).await.success().stdout;
+    let _backup = store.dump(&source, &["--chunk-size", "64KiB"]).await;
+    let latest = store.latest();
+    let text = store.pgark(&["show", &latest]).await.success().stdout;
     assert!(text.contains(source.name()), "{text}");
     assert!(
         text.contains("public.keyed") && text.contains("50,000"),
@@ -148,9 +264,14 @@ async fn show_describes_a_backup_in_text_and_json() {
     );
     assert!(text.contains("snapshot"), "{text}");
 
-    let json: serde_json::Value =
-        serde_json::from_str(&pgark(&["show", &latest, "--json"]).await.success().stdout)
-            .expect("JSON");
+    let json: serde_json::Value = serde_json::from_str(
+        &store
+            .pgark(&["show", &latest, "--json"])
+            .await
+            .success()
+            .stdout,
+    )
+    .expect("JSON");
     let keyed = json["tables"]
         .as_array()
         .expect("tables")
@@ -183,11 +304,13 @@ fn damage_chunk(backup: &Path, table: &str) -> String {
     object
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn verify_passes_a_good_backup_and_names_every_kind_of_damage() {
+async fn verify_passes_a_good_backup_and_names_every_kind_of_damage(store: Store) {
     let source = source("verify").await;
-    let (_dest, backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
-    let good = pgark(&["verify", path_str(&backup)]).await.success();
+    let backup = store.dump(&source, &["--chunk-size", "64KiB"]).await;
+    let good = store
+        .pgark(&["verify", &store.backup(&backup)])
+        .await
+        .success();
     assert!(good.stdout.contains("is intact"), "{}", good.stdout);
     assert!(
         good.stdout.contains("ok      public.keyed"),
@@ -197,7 +320,7 @@ async fn verify_passes_a_good_backup_and_names_every_kind_of_damage() {
 
     let flipped = clone_backup(&backup, "2020-01-01T000000Z");
     let object = damage_chunk(&flipped, "keyed");
-    let run = pgark(&["verify", path_str(&flipped)]).await;
+    let run = store.pgark(&["verify", &store.backup(&flipped)]).await;
     assert_eq!(run_code(&run), Some(3), "{}", run.stderr);
     assert!(
         run.stdout.contains("DAMAGED public.keyed") && run.stdout.contains("chunk 1"),
@@ -220,13 +343,13 @@ async fn verify_passes_a_good_backup_and_names_every_kind_of_damage() {
     let path = truncated.join(&object);
     let bytes = std::fs::read(&path).expect("read");
     std::fs::write(&path, &bytes[..bytes.len() - 100]).expect("truncate");
-    let run = pgark(&["verify", path_str(&truncated)]).await;
+    let run = store.pgark(&["verify", &store.backup(&truncated)]).await;
     assert_eq!(run_code(&run), Some(3), "{}", run.stderr);
     assert!(run.stdout.contains("bytes long"), "{}", run.stdout);
 
     let missing = clone_backup(&backup, "2020-01-03T000000Z");
     std::fs::remove_file(missing.join(&object)).expect("remove object");
-    let run = pgark(&["verify", path_str(&missing)]).await;
+    let run = store.pgark(&["verify", &store.backup(&missing)]).await;
     assert_eq!(run_code(&run), Some(3), "{}", run.stderr);
     assert!(
         run.stdout.contains("is missing") || run.stdout.contains("does not exist"),
@@ -241,18 +364,18 @@ async fn verify_passes_a_good_backup_and_names_every_kind_of_damage() {
         text.replacen("\"row_count\": 50000", "\"row_count\": 49999", 1),
     )
     .expect("edit");
-    let run = pgark(&["verify", path_str(&edited)]).await;
+    let run = store.pgark(&["verify", &store.backup(&edited)]).await;
     assert_eq!(run_code(&run), Some(3), "{}", run.stderr);
     assert!(run.stderr.contains("checksum"), "{}", run.stderr);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn verify_restore_into_reports_the_restore_time_and_drops_the_test_database() {
+async fn verify_restore_into_reports_the_restore_time_and_drops_the_test_database(store: Store) {
     let source = source("verify_restore").await;
-    let (_dest, backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
+    let backup = store.dump(&source, &["--chunk-size", "64KiB"]).await;
     let target = unique_name("verify_target");
     let url = server().url(&target);
-    let run = pgark(&["verify", path_str(&backup), "--restore-into", &url])
+    let run = store
+        .pgark(&["verify", &store.backup(&backup), "--restore-into", &url])
         .await
         .success();
     assert!(
@@ -268,7 +391,9 @@ async fn verify_restore_into_reports_the_restore_time_and_drops_the_test_databas
 
     let damaged = clone_backup(&backup, "2020-01-01T000000Z");
     damage_chunk(&damaged, "keyed");
-    let run = pgark(&["verify", path_str(&damaged), "--restore-into", &url]).await;
+    let run = store
+        .pgark(&["verify", &store.backup(&damaged), "--restore-into", &url])
+        .await;
     assert_eq!(run_code(&run), Some(3), "{}", run.stderr);
     assert!(!database_exists(&target).await);
 }
@@ -289,11 +414,10 @@ async fn copy_csv(db: &TestDb, table: &str) -> Vec<u8> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn cat_prints_what_copy_csv_prints_on_the_source() {
+async fn cat_prints_what_copy_csv_prints_on_the_source(store: Store) {
     let source = source("cat").await;
-    let (dest, _backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
-    let latest = format!("{}/latest", path_str(dest.path()));
+    let _backup = store.dump(&source, &["--chunk-size", "64KiB"]).await;
+    let latest = store.latest();
     for (arg, sql_name) in [
         ("public.all_types", "public.all_types"),
         ("\"Odd Schema\".\"select\"", "\"Odd Schema\".\"select\""),
@@ -301,9 +425,10 @@ async fn cat_prints_what_copy_csv_prints_on_the_source() {
         ("big_rows", "public.big_rows"),
         ("no_columns", "public.no_columns"),
     ] {
-        let run = pgark(&["cat", &latest, arg, "--format", "csv"]).await;
+        let run = store.pgark(&["cat", &latest, arg, "--format", "csv"]).await;
         assert!(run.status.success(), "{arg}: {}", run.stderr);
-        let output = pgark_command(&["cat", &latest, arg, "--format", "csv"])
+        let output = store
+            .command(&["cat", &latest, arg, "--format", "csv"])
             .output()
             .await
             .expect("run");
@@ -315,13 +440,13 @@ async fn cat_prints_what_copy_csv_prints_on_the_source() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn cat_jsonl_types_values_and_where_key_reads_only_matching_chunks() {
+async fn cat_jsonl_types_values_and_where_key_reads_only_matching_chunks(store: Store) {
     let source = source("cat_json").await;
-    let (dest, _backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
-    let latest = format!("{}/latest", path_str(dest.path()));
+    let _backup = store.dump(&source, &["--chunk-size", "64KiB"]).await;
+    let latest = store.latest();
 
-    let run = pgark(&["cat", &latest, "public.all_types", "--format", "jsonl"])
+    let run = store
+        .pgark(&["cat", &latest, "public.all_types", "--format", "jsonl"])
         .await
         .success();
     let rows: Vec<serde_json::Value> = run
@@ -341,17 +466,18 @@ async fn cat_jsonl_types_values_and_where_key_reads_only_matching_chunks() {
     assert_eq!(second["t"], "\\N");
     assert!(rows.iter().find(|r| r["id"] == 3).expect("row 3")["t"].is_null());
 
-    let run = pgark(&[
-        "cat",
-        &latest,
-        "keyed",
-        "--format",
-        "copy",
-        "--where-key",
-        "id BETWEEN 1000 AND 1100",
-    ])
-    .await
-    .success();
+    let run = store
+        .pgark(&[
+            "cat",
+            &latest,
+            "keyed",
+            "--format",
+            "copy",
+            "--where-key",
+            "id BETWEEN 1000 AND 1100",
+        ])
+        .await
+        .success();
     let ids: Vec<i64> = run
         .stdout
         .lines()
@@ -378,13 +504,18 @@ async fn cat_jsonl_types_values_and_where_key_reads_only_matching_chunks() {
         "a key-limited read must fetch only matching chunks: {log}"
     );
 
-    let error = pgark(&["cat", &latest, "keyed", "--where-key", "id = 'x'"])
+    let error = store
+        .pgark(&["cat", &latest, "keyed", "--where-key", "id = 'x'"])
         .await
         .failure();
     assert!(error.contains("--where-key"), "{error}");
-    let error = pgark(&["cat", &latest, "no_such_table"]).await.failure();
+    let error = store
+        .pgark(&["cat", &latest, "no_such_table"])
+        .await
+        .failure();
     assert!(error.contains("no table no_such_table"), "{error}");
-    let error = pgark(&["cat", &latest, "all_dropped", "--where-key", "id = 1"])
+    let error = store
+        .pgark(&["cat", &latest, "all_dropped", "--where-key", "id = 1"])
         .await
         .failure();
     assert!(
@@ -393,13 +524,12 @@ async fn cat_jsonl_types_values_and_where_key_reads_only_matching_chunks() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn prune_keeps_exactly_what_the_policy_says() {
+async fn prune_keeps_exactly_what_the_policy_says(store: Store) {
     let source = server().create_database("prune").await;
     source
         .execute("CREATE TABLE t (x integer); INSERT INTO t VALUES (1);")
         .await;
-    let (dest, backup) = dump_to_temp(&source, &[]).await;
+    let backup = store.dump(&source, &[]).await;
     let fresh = backup
         .file_name()
         .expect("name")
@@ -415,49 +545,59 @@ async fn prune_keeps_exactly_what_the_policy_says() {
     }
     let stale = clone_backup(&backup, "2020-04-01T000000Z");
     std::fs::remove_file(stale.join("manifest.json")).expect("make it incomplete");
+    // Backups that still have objects (a store may leave empty directories behind).
     let listed = |dest: &Path| -> Vec<String> {
         let mut ids: Vec<String> = std::fs::read_dir(dest)
             .expect("read")
-            .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+            .map(|e| e.expect("entry").path())
+            .filter(|path| has_files(path))
+            .map(|path| {
+                path.file_name()
+                    .expect("name")
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         ids.sort();
         ids
     };
-    let before = listed(dest.path());
+    let before = listed(&store.disk());
 
-    let dry = pgark(&[
-        "prune",
-        path_str(dest.path()),
-        "--keep-days",
-        "30",
-        "--keep-last",
-        "2",
-        "--dry-run",
-    ])
-    .await
-    .success();
+    let dry = store
+        .pgark(&[
+            "prune",
+            &store.location(),
+            "--keep-days",
+            "30",
+            "--keep-last",
+            "2",
+            "--dry-run",
+        ])
+        .await
+        .success();
     assert!(dry.stdout.contains("would delete"), "{}", dry.stdout);
-    assert_eq!(listed(dest.path()), before, "--dry-run deletes nothing");
+    assert_eq!(listed(&store.disk()), before, "--dry-run deletes nothing");
 
-    let run = pgark(&[
-        "prune",
-        path_str(dest.path()),
-        "--keep-days",
-        "30",
-        "--keep-last",
-        "2",
-    ])
-    .await
-    .success();
+    let run = store
+        .pgark(&[
+            "prune",
+            &store.location(),
+            "--keep-days",
+            "30",
+            "--keep-last",
+            "2",
+        ])
+        .await
+        .success();
     assert!(run.stdout.contains("deleted 3 backup(s)"), "{}", run.stdout);
     assert_eq!(
-        listed(dest.path()),
+        listed(&store.disk()),
         vec!["2020-03-01T000000Z".to_owned(), fresh],
         "{}",
         run.stdout
     );
 
-    let error = pgark(&["prune", path_str(dest.path())]).await.failure();
+    let error = store.pgark(&["prune", &store.location()]).await.failure();
     assert!(error.contains("--keep-days"), "{error}");
 }
 

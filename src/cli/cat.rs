@@ -1,6 +1,6 @@
 use clap::{Args, ValueEnum};
 use pgark_engine::cat::{CatFormat, KeyFilter, cat, find_table};
-use pgark_engine::{EngineError, open_backup};
+use pgark_engine::{EngineError, open_backup_with};
 
 use super::output::Output;
 
@@ -18,6 +18,8 @@ enum Format {
 pub struct CatArgs {
     /// The backup: DEST/<id> or DEST/latest.
     backup: String,
+    #[command(flatten)]
+    store: super::store_args::StoreArgs,
     /// The table: schema.name, or name when unambiguous (SQL quoting: "Odd Schema"."Table").
     table: String,
     #[arg(long, value_enum, default_value_t = Format::Csv)]
@@ -34,7 +36,7 @@ pub async fn run(args: CatArgs, _output: &Output) -> anyhow::Result<()> {
         .as_deref()
         .map(KeyFilter::parse)
         .transpose()?;
-    let (backup, manifest) = open_backup(&args.backup).await?;
+    let (backup, manifest) = open_backup_with(&args.backup, &args.store.options()?).await?;
     let table = find_table(&manifest, &args.table)?;
     let format = match args.format {
         Format::Csv => CatFormat::Csv,

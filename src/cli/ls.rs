@@ -12,6 +12,8 @@ use super::output::{Output, age, bytes, thousands};
 pub struct LsArgs {
     /// Where the backups are: a directory (or s3://bucket/prefix).
     dest: String,
+    #[command(flatten)]
+    store: super::store_args::StoreArgs,
     /// One JSON array instead of a table.
     #[arg(long)]
     json: bool,
@@ -21,7 +23,7 @@ pub struct LsArgs {
 }
 
 pub async fn run(args: LsArgs, output: &Output) -> anyhow::Result<()> {
-    let store = super::open_dest(&args.dest)?;
+    let store = super::open_dest(&args.dest, &args.store)?;
     let backups = list_backups(store.as_ref()).await?;
     let now = Timestamp::now();
     if args.json {

@@ -126,8 +126,11 @@ pub fn main() -> ExitCode {
 }
 
 /// Opens a store that must already exist (for listing and pruning).
-fn open_dest(dest: &str) -> anyhow::Result<std::sync::Arc<dyn pgark_storage::ObjectStore>> {
-    match pgark_storage::open_location(dest, false) {
+fn open_dest(
+    dest: &str,
+    store: &store_args::StoreArgs,
+) -> anyhow::Result<std::sync::Arc<dyn pgark_storage::ObjectStore>> {
+    match pgark_storage::open_location_with(dest, false, &store.options()?) {
         Err(pgark_storage::StoreError::NotFound { location }) => {
             anyhow::bail!("{location} does not exist: check the path")
         }

@@ -209,6 +209,14 @@ pub fn bytes(n: u64) -> String {
 fn render_error(error: &anyhow::Error) -> String {
     let mut message = error.to_string();
     for cause in error.chain().skip(1) {
+        // Server errors are already rendered (message, SQLSTATE, hint) by the error wrapping them.
+        if let Some(server) = cause.downcast_ref::<tokio_postgres::Error>()
+            && server
+                .as_db_error()
+                .is_some_and(|db| message.contains(db.message()))
+        {
+            continue;
+        }
         let text = cause.to_string();
         if !message.contains(&text) {
             message.push_str(": ");

@@ -12,6 +12,8 @@ use super::output::{Output, bytes};
 pub struct PruneArgs {
     /// Where the backups are: a directory (or s3://bucket/prefix).
     dest: String,
+    #[command(flatten)]
+    store: super::store_args::StoreArgs,
     /// Keep complete backups younger than this many days.
     #[arg(long)]
     keep_days: Option<u64>,
@@ -30,7 +32,7 @@ pub async fn run(args: PruneArgs, output: &Output) -> anyhow::Result<()> {
     if args.keep_days.is_none() && args.keep_last.is_none() {
         anyhow::bail!("prune needs a retention policy: give --keep-days N and/or --keep-last K");
     }
-    let store = super::open_dest(&args.dest)?;
+    let store = super::open_dest(&args.dest, &args.store)?;
     let policy = RetentionPolicy {
         keep_days: args.keep_days,
         keep_last: args.keep_last,

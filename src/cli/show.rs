@@ -1,6 +1,6 @@
 use clap::Args;
 use pgark_archive::Timestamp;
-use pgark_engine::open_backup;
+use pgark_engine::open_backup_with;
 
 use super::output::{Output, bytes, thousands};
 
@@ -8,13 +8,15 @@ use super::output::{Output, bytes, thousands};
 pub struct ShowArgs {
     /// The backup: DEST/<id> or DEST/latest.
     backup: String,
+    #[command(flatten)]
+    store: super::store_args::StoreArgs,
     /// JSON instead of text.
     #[arg(long)]
     json: bool,
 }
 
 pub async fn run(args: ShowArgs, output: &Output) -> anyhow::Result<()> {
-    let (backup, manifest) = open_backup(&args.backup).await?;
+    let (backup, manifest) = open_backup_with(&args.backup, &args.store.options()?).await?;
     let duration = match (
         Timestamp::parse_rfc3339(&manifest.started_at),
         Timestamp::parse_rfc3339(&manifest.finished_at),

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use pgark_engine::verify::{restore_check, verify};
-use pgark_engine::{Cancel, EngineError, Progress, open_backup};
+use pgark_engine::{Cancel, EngineError, Progress, open_backup_with};
 use pgark_pg::ConnConfig;
 
 use super::args::parse_jobs;
@@ -13,6 +13,8 @@ use super::output::{Output, thousands};
 pub struct VerifyArgs {
     /// The backup: DEST/<id> or DEST/latest.
     backup: String,
+    #[command(flatten)]
+    store: super::store_args::StoreArgs,
     /// Also restore into this new database (it must not exist) and compare every table with what
     /// the dump recorded; the database is dropped afterwards unless --keep.
     #[arg(long)]
@@ -31,7 +33,7 @@ pub async fn run(args: VerifyArgs, output: &Output, cancel: Cancel) -> anyhow::R
         .as_deref()
         .map(ConnConfig::parse)
         .transpose()?;
-    let (backup, manifest) = match open_backup(&args.backup).await {
+    let (backup, manifest) = match open_backup_with(&args.backup, &args.store.options()?).await {
         Ok(opened) => opened,
         // A manifest that fails its checks is damage found, not a failure to run.
         Err(EngineError::Archive(e)) => return Err(CheckFailed(e.to_string()).into()),

@@ -142,6 +142,8 @@ pub enum ObjectKind {
     TextSearchTemplate,
     TextSearchDictionary,
     TextSearchConfiguration,
+    /// `CREATE STATISTICS` (post-data).
+    Statistics,
     /// `SELECT lo_create(oid)` (pre-data).
     LargeObject,
     /// A large object's contents (data section).
@@ -202,6 +204,7 @@ pub fn kind_word(kind: ObjectKind) -> &'static str {
         ObjectKind::TextSearchTemplate => "text search template",
         ObjectKind::TextSearchDictionary => "text search dictionary",
         ObjectKind::TextSearchConfiguration => "text search configuration",
+        ObjectKind::Statistics => "statistics object",
         ObjectKind::LargeObject => "large object",
         ObjectKind::LargeObjectData => "large object data",
         ObjectKind::Comment => "comment",

@@ -74,8 +74,12 @@ impl TestDb {
     /// Runs `sql` (any number of statements) on a new connection. Panics on error.
     pub async fn execute(&self, sql: &str) {
         if let Err(e) = self.client().await.batch_execute(sql).await {
+            // The server's message (`{e}` alone says only "db error").
+            let detail = e
+                .as_db_error()
+                .map_or_else(String::new, |d| format!(": {d}"));
             panic!(
-                "SQL failed in test database {:?}: {e}\n--- SQL ---\n{sql}",
+                "SQL failed in test database {:?}: {e}{detail}\n--- SQL ---\n{sql}",
                 self.name
             );
         }

@@ -7,23 +7,28 @@
 //! the `ddl` module's job.
 
 mod address;
+mod casts;
 mod collations;
 mod column_options;
 mod comments;
 mod constraints;
 mod depend;
 mod filter;
+mod foreign;
 mod indexes;
 mod locks;
 mod names;
+mod opclasses;
 mod operators;
 mod policies;
 mod privileges;
+mod publications;
 mod roles;
 mod routines;
 mod rows;
 mod schemas;
 mod sequences;
+mod statistics;
 mod tables;
 mod text_search;
 mod triggers;
@@ -34,21 +39,28 @@ mod views;
 use tokio_postgres::Client;
 
 pub(crate) use address::{ObjAddr, class};
+pub(crate) use casts::{Cast, Conversion, PG_CAST};
 pub(crate) use collations::Collation;
 pub(crate) use column_options::{ColumnOptions, IndexStatistics, ReplicaIdentity};
 pub(crate) use comments::Described;
 pub(crate) use constraints::{Constraint, ConstraintKind};
 pub(crate) use depend::{Depend, DependKind, ExtensionMember};
+pub(crate) use foreign::{
+    ForeignDataWrapper, ForeignServer, ForeignTable, PG_USER_MAPPING, UserMapping,
+};
 pub(crate) use indexes::Index;
 pub use locks::relations_to_lock;
 pub(crate) use names::QualName;
+pub(crate) use opclasses::{OpClass, OpFamily, OpMember};
 pub(crate) use operators::Operator;
 pub(crate) use policies::{Policy, RowSecurity};
 pub(crate) use privileges::{Acl, DefaultAcl, Grant, Owned};
+pub(crate) use publications::{PG_PUBLICATION_NAMESPACE, PG_PUBLICATION_REL, Publication};
 pub(crate) use roles::Role;
 pub(crate) use routines::{Aggregate, Routine, RoutineDef};
 pub(crate) use schemas::{Extension, Schema};
 pub(crate) use sequences::Sequence;
+pub(crate) use statistics::Statistics;
 pub(crate) use tables::{Column, Generated, Identity, Table};
 pub(crate) use text_search::TextSearchObject;
 pub(crate) use triggers::{EventTrigger, Rule, Trigger};
@@ -94,6 +106,16 @@ pub(crate) struct Catalog {
     pub column_options: Vec<ColumnOptions>,
     pub replica_identities: Vec<ReplicaIdentity>,
     pub index_statistics: Vec<IndexStatistics>,
+    pub opfamilies: Vec<OpFamily>,
+    pub opclasses: Vec<OpClass>,
+    pub casts: Vec<Cast>,
+    pub conversions: Vec<Conversion>,
+    pub wrappers: Vec<ForeignDataWrapper>,
+    pub servers: Vec<ForeignServer>,
+    pub user_mappings: Vec<UserMapping>,
+    pub foreign_tables: Vec<ForeignTable>,
+    pub publications: Vec<Publication>,
+    pub statistics: Vec<Statistics>,
 }
 
 /// Settings that make the server print expressions, types and constants the same way whatever
@@ -126,7 +148,18 @@ pub(crate) async fn read(client: &Client) -> Result<Catalog, PgError> {
         .chain(views.iter().map(|v| &v.oid))
         .copied()
         .collect();
+    let (opfamilies, opclasses) = opclasses::read_opfamilies(client).await?;
     Ok(Catalog {
+        opfamilies,
+        opclasses,
+        casts: casts::read_casts(client).await?,
+        conversions: casts::read_conversions(client).await?,
+        wrappers: foreign::read_wrappers(client).await?,
+        servers: foreign::read_servers(client).await?,
+        user_mappings: foreign::read_user_mappings(client).await?,
+        foreign_tables: foreign::read_foreign_tables(client).await?,
+        publications: publications::read_publications(client, server_version_num).await?,
+        statistics: statistics::read_statistics(client, server_version_num).await?,
         schemas: schemas::read_schemas(client).await?,
         extensions: schemas::read_extensions(client).await?,
         extension_members: depend::read_extension_members(client).await?,

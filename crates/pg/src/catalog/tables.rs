@@ -90,6 +90,15 @@ pub(crate) enum Identity {
 
 /// Every user table, ordered by schema and name.
 pub(crate) async fn read_tables(client: &Client) -> Result<Vec<Table>, PgError> {
+    read_relations(client, &user_table(), "tables").await
+}
+
+/// The relations aliased `c` (joined to namespace `n`) that `condition` selects, as tables.
+pub(crate) async fn read_relations(
+    client: &Client,
+    condition: &str,
+    what: &str,
+) -> Result<Vec<Table>, PgError> {
     let sql = format!(
         "SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name, \
          c.relkind = 'p' AS partitioned, c.relpersistence = 'u' AS unlogged, \
@@ -105,10 +114,8 @@ pub(crate) async fn read_tables(client: &Client) -> Result<Vec<Table>, PgError> 
          LEFT JOIN pg_catalog.pg_type rt ON rt.oid = c.reltype \
          LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam \
          LEFT JOIN pg_catalog.pg_class tc ON tc.oid = c.reltoastrelid \
-         WHERE {} ORDER BY n.nspname, c.relname",
-        user_table()
+         WHERE {condition} ORDER BY n.nspname, c.relname"
     );
-    let what = "tables";
     let mut tables = query(client, what, &sql, &[])
         .await?
         .iter()

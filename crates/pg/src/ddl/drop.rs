@@ -27,6 +27,7 @@ pub fn drop_statement(item: &DdlItem) -> Option<String> {
         ObjectKind::MaterializedView => "MATERIALIZED VIEW",
         ObjectKind::ForeignTable => "FOREIGN TABLE",
         ObjectKind::Conversion => "CONVERSION",
+        ObjectKind::Statistics => "STATISTICS",
         ObjectKind::TextSearchParser => "TEXT SEARCH PARSER",
         ObjectKind::TextSearchTemplate => "TEXT SEARCH TEMPLATE",
         ObjectKind::TextSearchDictionary => "TEXT SEARCH DICTIONARY",
@@ -74,14 +75,41 @@ pub fn drop_statement(item: &DdlItem) -> Option<String> {
             let oid: u32 = item.name.parse().ok()?;
             return Some(format!("SELECT pg_catalog.lo_unlink({oid})"));
         }
-        // Operators, classes, families and casts: named by their signature, dropped with their
-        // schema or types; the rest goes away with the object it belongs to.
-        ObjectKind::Operator
-        | ObjectKind::OperatorClass
-        | ObjectKind::OperatorFamily
-        | ObjectKind::Cast
-        | ObjectKind::UserMapping
-        | ObjectKind::TableAttach
+        // Operators are named with their argument types, `~<<(text, text)`; the symbol is
+        // never quoted.
+        ObjectKind::Operator => {
+            let schema = item.schema.as_deref()?;
+            return Some(format!(
+                "DROP OPERATOR IF EXISTS {}.{} CASCADE",
+                ident(schema),
+                item.name
+            ));
+        }
+        // Named `name USING method`.
+        ObjectKind::OperatorClass | ObjectKind::OperatorFamily => {
+            let what = if item.kind == ObjectKind::OperatorClass {
+                "CLASS"
+            } else {
+                "FAMILY"
+            };
+            let (name, method) = item.name.rsplit_once(" USING ")?;
+            let schema = item.schema.as_deref()?;
+            return Some(format!(
+                "DROP OPERATOR {what} IF EXISTS {} USING {} CASCADE",
+                qualified(schema, name),
+                ident(method)
+            ));
+        }
+        // Named `(source AS target)`, as the types print.
+        ObjectKind::Cast => {
+            return Some(format!("DROP CAST IF EXISTS {} CASCADE", item.name));
+        }
+        // Named `FOR role SERVER server`, already quoted; nothing depends on a user mapping.
+        ObjectKind::UserMapping => {
+            return Some(format!("DROP USER MAPPING IF EXISTS {}", item.name));
+        }
+        // The rest goes away with the object it belongs to.
+        ObjectKind::TableAttach
         | ObjectKind::ColumnDefault
         | ObjectKind::SequenceOwnedBy
         | ObjectKind::SequenceSet
@@ -155,6 +183,38 @@ mod tests {
                 Some("DROP FUNCTION IF EXISTS s.f(a integer, b text) CASCADE"),
             ),
             (item(ObjectKind::SequenceSet, Some("s"), "q"), None),
+            (
+                item(ObjectKind::Operator, Some("S"), "~<<(text, text)"),
+                Some("DROP OPERATOR IF EXISTS \"S\".~<<(text, text) CASCADE"),
+            ),
+            (
+                item(ObjectKind::OperatorClass, Some("s"), "My Class USING btree"),
+                Some("DROP OPERATOR CLASS IF EXISTS s.\"My Class\" USING btree CASCADE"),
+            ),
+            (
+                item(ObjectKind::OperatorFamily, Some("s"), "f USING gist"),
+                Some("DROP OPERATOR FAMILY IF EXISTS s.f USING gist CASCADE"),
+            ),
+            (
+                item(
+                    ObjectKind::Cast,
+                    None,
+                    "(timestamp with time zone AS interval)",
+                ),
+                Some("DROP CAST IF EXISTS (timestamp with time zone AS interval) CASCADE"),
+            ),
+            (
+                item(ObjectKind::UserMapping, None, "FOR PUBLIC SERVER \"S 1\""),
+                Some("DROP USER MAPPING IF EXISTS FOR PUBLIC SERVER \"S 1\""),
+            ),
+            (
+                item(ObjectKind::Statistics, Some("s"), "st"),
+                Some("DROP STATISTICS IF EXISTS s.st CASCADE"),
+            ),
+            (
+                item(ObjectKind::ForeignServer, None, "s1"),
+                Some("DROP SERVER IF EXISTS s1 CASCADE"),
+            ),
         ];
         for (item, expected) in cases {
             assert_eq!(drop_statement(&item).as_deref(), expected, "{item:?}");

@@ -7,6 +7,7 @@
 //! schema-qualified.
 
 mod build;
+mod casts;
 mod collations;
 mod column_options;
 mod columns;
@@ -16,15 +17,19 @@ mod copy;
 mod cycles;
 mod depend;
 mod drop;
+mod foreign;
 mod graph;
 mod indexes;
+mod opclasses;
 mod operators;
 mod order;
 mod policies;
 mod privileges;
+mod publications;
 mod routines;
 mod schemas;
 mod sequences;
+mod statistics;
 mod tables;
 mod target;
 mod text_search;

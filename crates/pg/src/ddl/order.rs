@@ -50,6 +50,7 @@ fn priority(kind: ObjectKind) -> u8 {
         ObjectKind::Index => 41,
         ObjectKind::IndexAttach => 42,
         ObjectKind::ClusterOn => 43,
+        ObjectKind::Statistics => 44,
         ObjectKind::Rule => 44,
         ObjectKind::Trigger => 45,
         ObjectKind::ForeignKey => 46,

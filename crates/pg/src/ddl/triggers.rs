@@ -116,23 +116,19 @@ pub(super) fn add_event_triggers(b: &mut Builder<'_>) {
     }
 }
 
-/// Event triggers are created after every other post-data object, so that they fire on as
-/// little of the restore's own DDL as possible (their comments, owners and privileges follow).
+/// Event triggers are created after every other post-data item, comments, owners and
+/// privileges of other objects included, so that they fire on as little of the restore's own
+/// DDL as possible; only their own comments, owners and privileges follow them.
 pub(super) fn event_triggers_last(b: &mut Builder<'_>) {
     let is_event_trigger = |kind| kind == ObjectKind::EventTrigger;
-    let attached = |kind| {
-        matches!(
-            kind,
-            ObjectKind::Comment | ObjectKind::SecurityLabel | ObjectKind::Owner | ObjectKind::Acl
-        )
-    };
     let nodes = &b.graph.nodes;
     let triggers: Vec<usize> = (0..nodes.len())
         .filter(|&i| is_event_trigger(nodes[i].item.kind))
         .collect();
+    let on_trigger = |i: usize| nodes[i].deps.iter().any(|&d| triggers.contains(&d));
     let others: Vec<usize> = (0..nodes.len())
         .filter(|&i| nodes[i].item.section == Section::PostData)
-        .filter(|&i| !is_event_trigger(nodes[i].item.kind) && !attached(nodes[i].item.kind))
+        .filter(|&i| !is_event_trigger(nodes[i].item.kind) && !on_trigger(i))
         .collect();
     for &t in &triggers {
         for &o in &others {

@@ -125,6 +125,17 @@ CREATE INDEX {ident_idx} ON {weird}.{long} ("user");
         ident_idx = ident("idx \"with\" quotes")
     );
     sql.push_str(ROUTINES_VIEWS_AND_PRIVILEGES);
+    sql.push_str(OTHER_OBJECTS);
+    if version_num >= 140_000 {
+        sql.push_str("CREATE STATISTICS app.expr_stats ON (amount * 2), qty FROM app.orders;\n");
+    }
+    if version_num >= 150_000 {
+        sql.push_str(
+            "CREATE PUBLICATION pub15 FOR TABLE app.dropped (c, a) WHERE (a > 0), \
+             app.by_customer WITH (publish = 'insert');\n\
+             CREATE PUBLICATION pub_schema FOR TABLES IN SCHEMA \"select\";\n",
+        );
+    }
     if version_num >= 150_000 {
         sql.push_str(
             "CREATE UNLOGGED SEQUENCE app.unlogged_seq;\n\
@@ -219,4 +230,61 @@ CREATE UNIQUE INDEX by_default_id ON app.by_default (id);
 ALTER TABLE app.by_default ALTER COLUMN id SET NOT NULL;
 ALTER TABLE app.by_default REPLICA IDENTITY USING INDEX by_default_id;
 CREATE INDEX orders_fts ON app.orders USING gin (to_tsvector('app.simple_cfg'::regconfig, label));
+"#;
+
+/// Operator classes and families, casts, conversions, foreign-data wrappers, servers, user
+/// mappings, publications and extended statistics.
+const OTHER_OBJECTS: &str = r#"
+CREATE OPERATOR FAMILY app.int_fam USING btree;
+CREATE OPERATOR CLASS app.int8_cls FOR TYPE bigint USING btree FAMILY app.int_fam AS
+    OPERATOR 1 <(bigint, bigint), OPERATOR 2 <=(bigint, bigint), OPERATOR 3 =(bigint, bigint),
+    OPERATOR 4 >=(bigint, bigint), OPERATOR 5 >(bigint, bigint),
+    FUNCTION 1 btint8cmp(bigint, bigint);
+ALTER OPERATOR FAMILY app.int_fam USING btree ADD
+    OPERATOR 1 <(bigint, integer), OPERATOR 3 =(bigint, integer),
+    FUNCTION 1 (bigint, integer) btint84cmp(bigint, integer);
+CREATE OPERATOR CLASS app.empty_cls FOR TYPE bigint USING btree FAMILY app.int_fam AS STORAGE bigint;
+CREATE OPERATOR CLASS app."Text Cls" FOR TYPE text USING btree AS OPERATOR 3 app.~<<;
+COMMENT ON OPERATOR CLASS app."Text Cls" USING btree IS 'a class';
+COMMENT ON OPERATOR FAMILY app.int_fam USING btree IS 'a family';
+
+CREATE FUNCTION app.mood_rank(app.mood) RETURNS integer LANGUAGE sql IMMUTABLE
+    AS 'SELECT 1';
+CREATE CAST (app.mood AS integer) WITH FUNCTION app.mood_rank(app.mood) AS ASSIGNMENT;
+CREATE CAST (app.int42 AS integer) WITHOUT FUNCTION AS IMPLICIT;
+CREATE CAST (app.mood AS app.int42) WITH INOUT;
+COMMENT ON CAST (app.mood AS integer) IS 'a cast';
+CREATE DEFAULT CONVERSION app.my_conv FOR 'LATIN1' TO 'UTF8' FROM iso8859_1_to_utf8;
+COMMENT ON CONVERSION app.my_conv IS 'a conversion';
+
+CREATE FOREIGN DATA WRAPPER "my fdw" OPTIONS (debug 'it''s');
+CREATE FOREIGN DATA WRAPPER checked_fdw VALIDATOR postgresql_fdw_validator;
+CREATE SERVER s1 TYPE 'kind' VERSION '1.0' FOREIGN DATA WRAPPER checked_fdw
+    OPTIONS (host 'localhost', dbname 'it''s');
+CREATE SERVER "Other Server" FOREIGN DATA WRAPPER "my fdw";
+CREATE USER MAPPING FOR PUBLIC SERVER s1 OPTIONS (user 'alice');
+CREATE USER MAPPING FOR CURRENT_USER SERVER "Other Server";
+GRANT USAGE ON FOREIGN SERVER s1 TO PUBLIC;
+GRANT USAGE ON FOREIGN DATA WRAPPER "my fdw" TO PUBLIC;
+COMMENT ON SERVER s1 IS 'a server';
+COMMENT ON FOREIGN DATA WRAPPER "my fdw" IS 'a wrapper';
+CREATE FOREIGN TABLE app.remote (
+    "Id" integer OPTIONS (column_name 'id', "quo""te" 'it''s') NOT NULL,
+    note text COLLATE "C" DEFAULT app.add_one(1)::text,
+    m app.mood
+) SERVER "Other Server" OPTIONS (schema_name 'x1', "table" 'remote');
+COMMENT ON FOREIGN TABLE app.remote IS 'a foreign table';
+COMMENT ON COLUMN app.remote."Id" IS 'a foreign column';
+GRANT SELECT (note) ON app.remote TO PUBLIC;
+
+CREATE PUBLICATION "pub all" FOR ALL TABLES WITH (publish = 'insert, truncate');
+CREATE PUBLICATION pub_some FOR TABLE app.orders, app.events
+    WITH (publish_via_partition_root = true);
+CREATE PUBLICATION pub_empty;
+COMMENT ON PUBLICATION pub_empty IS 'a publication';
+
+CREATE STATISTICS app.orders_stats (ndistinct, dependencies) ON amount, qty FROM app.orders;
+ALTER STATISTICS app.orders_stats SET STATISTICS 500;
+CREATE STATISTICS app.items_stats (mcv) ON order_id, id FROM app.items;
+COMMENT ON STATISTICS app.orders_stats IS 'stats';
 "#;

@@ -53,6 +53,17 @@ async fn every_object_kind_round_trips_unchanged() {
         ObjectKind::Operator,
         ObjectKind::TextSearchDictionary,
         ObjectKind::TextSearchConfiguration,
+        ObjectKind::OperatorFamily,
+        ObjectKind::OperatorClass,
+        ObjectKind::Cast,
+        ObjectKind::Conversion,
+        ObjectKind::ForeignDataWrapper,
+        ObjectKind::ForeignServer,
+        ObjectKind::UserMapping,
+        ObjectKind::ForeignTable,
+        ObjectKind::Publication,
+        ObjectKind::PublicationMember,
+        ObjectKind::Statistics,
     ] {
         assert!(
             kinds.contains(&kind),
