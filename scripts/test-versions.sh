@@ -11,8 +11,15 @@ cd "$(dirname "$0")/.."
 
 versions=("$@")
 ((${#versions[@]})) || versions=(13 14 15 16 17 18)
-cache="${PGARK_PG_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pgark/postgres}"
+# As root the servers run as the `postgres` system user, which cannot reach /root: keep the
+# binaries where every user can execute them.
+if [[ $(id -u) == 0 ]]; then
+    cache="${PGARK_PG_CACHE:-/var/cache/pgark/postgres}"
+else
+    cache="${PGARK_PG_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pgark/postgres}"
+fi
 mkdir -p "$cache"
+chmod 755 "$cache" "$(dirname "$cache")"
 
 # The server binaries for major version $1, unpacked once into the cache; prints the bin dir.
 server_bin() {

@@ -683,3 +683,53 @@ async fn dump_writes_prometheus_metrics_and_flags_a_size_jump() {
         metric(&failed, "pgark_dump_last_success_timestamp_seconds").expect("kept") >= last_success
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_are_one_object_per_line_including_the_error() {
+    let source = server().create_database("jsonlog").await;
+    source
+        .execute("CREATE TABLE t (x integer); INSERT INTO t VALUES (1);")
+        .await;
+    let dest = tempfile::tempdir().expect("temp dir");
+    let run = pgark(&[
+        "--log-format",
+        "json",
+        "dump",
+        &source.url(),
+        path_str(dest.path()),
+    ])
+    .await
+    .success();
+    let lines: Vec<serde_json::Value> = run
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?} is not JSON: {e}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "table dumped" && l["table"] == "public.t"),
+        "{}",
+        run.stderr
+    );
+
+    let failed = pgark(&[
+        "--log-format",
+        "json",
+        "restore",
+        "/nonexistent/x/y",
+        "--target",
+        &source.url(),
+    ])
+    .await;
+    assert_eq!(failed.status.code(), Some(1));
+    let last: serde_json::Value =
+        serde_json::from_str(failed.stderr.lines().last().expect("a line")).expect("JSON");
+    assert_eq!(last["level"], "ERROR");
+    assert!(
+        last["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("does not exist")),
+        "{last}"
+    );
+}
