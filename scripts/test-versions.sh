@@ -66,8 +66,16 @@ for major in "${versions[@]}"; do
     bin=$(server_bin "$major") || exit 1
     echo "=== PostgreSQL $major ($bin)"
     PGARK_PG_BIN="$bin" cargo test --locked -p pgark-pg --test schema || failed+=("$major")
+    # Corpora that cannot even be loaded into this server are left out, by name and with the
+    # reason; everywhere else (CI's Debian server) they run.
+    skip=(--skip pg_dump_tap_round_trips)  # needs lz4, which the npm server builds lack
+    echo "not run on the npm build of $major: pg_dump_tap_round_trips (its SQL needs lz4)"
+    if ((major < 15)); then
+        skip+=(--skip musicbrainz_round_trips)
+        echo "not run on $major: musicbrainz_round_trips (its SQL uses UNIQUE NULLS NOT DISTINCT, PostgreSQL 15+)"
+    fi
     PGARK_PG_BIN="$bin" cargo test --locked --test corpora --test roles_and_sections \
-        --test round_trip || failed+=("$major")
+        --test round_trip -- "${skip[@]}" || failed+=("$major")
 done
 # A backup from 13 restores into 17, when both are among the versions tested.
 if [[ " ${versions[*]} " == *" 13 "* && " ${versions[*]} " == *" 17 "* ]]; then

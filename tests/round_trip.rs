@@ -23,6 +23,58 @@ async fn fixture_round_trips_identically() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn large_objects_come_back_with_contents_owners_privileges_and_comments() {
+    let source = server().create_database("large_objects").await;
+    source
+        .execute(
+            "CREATE TABLE docs (id int PRIMARY KEY, body oid);
+             -- 320,000 bytes: two pieces
+             SELECT lo_from_bytea(700001, decode(repeat('0123456789abcdef', 40000), 'hex'));
+             SELECT lo_create(700002);
+             SELECT lo_from_bytea(700003, convert_to('it''s here', 'UTF8'));
+             COMMENT ON LARGE OBJECT 700003 IS 'a greeting';
+             GRANT SELECT ON LARGE OBJECT 700003 TO PUBLIC;
+             INSERT INTO docs VALUES (1, 700001), (2, 700003);",
+        )
+        .await;
+    let restored = dump_and_restore(&source, &["--jobs", "2"], &["--jobs", "2"]).await;
+    assert_same_contents(&source, &restored).await;
+    let described = "SELECT pg_catalog.obj_description(700003, 'pg_largeobject'), \
+                     (SELECT lomacl::text FROM pg_catalog.pg_largeobject_metadata \
+                      WHERE oid = 700003)";
+    let read = |db: pgark_testkit::TestDb| async move {
+        let row = db
+            .client()
+            .await
+            .query_one(described, &[])
+            .await
+            .expect("describe");
+        (row.get::<_, String>(0), row.get::<_, String>(1))
+    };
+    assert_eq!(read(restored).await, read(source).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_objects_beyond_the_inline_limit_fail_the_dump() {
+    let source = server().create_database("large_objects_limit").await;
+    source
+        .execute(
+            "CREATE TABLE t (id int);
+             SELECT lo_from_bytea(0, decode(repeat('ab', 17 * 1024 * 1024), 'hex'));",
+        )
+        .await;
+    let dest = tempfile::tempdir().expect("temp dir");
+    let url = source.url();
+    let run = pgark(&["dump", url.as_str(), path_str(dest.path())]).await;
+    assert!(!run.status.success(), "the dump succeeded: {}", run.stderr);
+    assert!(
+        run.stderr.contains("large objects hold more than 16 MiB"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn archive_is_readable_with_standard_tools() {
     let source = server().create_database("inspect").await;
     load_fixture(&source).await;

@@ -172,6 +172,8 @@ pub struct Contents {
     pub constraints: BTreeMap<String, Vec<String>>,
     /// Indexes on tables (those on materialized views come with the schema-coverage work).
     pub indexes: Vec<String>,
+    /// Large objects: OID, owner, size and MD5 of the contents.
+    pub large_objects: Vec<String>,
 }
 
 const USER_NAMESPACES: &str = "SELECT oid FROM pg_catalog.pg_namespace \
@@ -303,16 +305,30 @@ pub async fn contents(db: &TestDb) -> Contents {
         .iter()
         .map(|r| r.get(0))
         .collect();
+    let large_objects = client
+        .query(
+            "SELECT concat_ws(' ', l.oid, pg_catalog.pg_get_userbyid(l.lomowner), \
+                    length(pg_catalog.lo_get(l.oid)), md5(pg_catalog.lo_get(l.oid))) \
+             FROM pg_catalog.pg_largeobject_metadata l ORDER BY l.oid",
+            &[],
+        )
+        .await
+        .expect("read large objects")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     Contents {
         rows,
         sequences,
         columns,
         constraints,
         indexes,
+        large_objects,
     }
 }
 
-/// Asserts that two databases hold the same tables, rows, sequences, constraints and indexes.
+/// Asserts that two databases hold the same tables, rows, sequences, constraints, indexes and
+/// large objects.
 pub async fn assert_same_contents(source: &TestDb, restored: &TestDb) {
     let expected = contents(source).await;
     let actual = contents(restored).await;
@@ -347,6 +363,10 @@ pub async fn assert_same_contents(source: &TestDb, restored: &TestDb) {
     assert!(
         missing.is_empty() && extra.is_empty(),
         "indexes differ: missing {missing:#?}, extra {extra:#?}"
+    );
+    assert_eq!(
+        actual.large_objects, expected.large_objects,
+        "large objects differ"
     );
 }
 

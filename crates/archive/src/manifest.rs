@@ -144,6 +144,12 @@ pub enum ObjectKind {
     TextSearchConfiguration,
     /// `CREATE STATISTICS` (post-data).
     Statistics,
+    /// `CREATE ACCESS METHOD`.
+    AccessMethod,
+    /// `CREATE LANGUAGE` (procedural languages not created by an extension).
+    Language,
+    /// `CREATE TRANSFORM`.
+    Transform,
     /// `SELECT lo_create(oid)` (pre-data).
     LargeObject,
     /// A large object's contents (data section).
@@ -205,6 +211,9 @@ pub fn kind_word(kind: ObjectKind) -> &'static str {
         ObjectKind::TextSearchDictionary => "text search dictionary",
         ObjectKind::TextSearchConfiguration => "text search configuration",
         ObjectKind::Statistics => "statistics object",
+        ObjectKind::AccessMethod => "access method",
+        ObjectKind::Language => "language",
+        ObjectKind::Transform => "transform",
         ObjectKind::LargeObject => "large object",
         ObjectKind::LargeObjectData => "large object data",
         ObjectKind::Comment => "comment",

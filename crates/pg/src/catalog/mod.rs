@@ -16,6 +16,8 @@ mod depend;
 mod filter;
 mod foreign;
 mod indexes;
+mod languages;
+mod large_objects;
 mod locks;
 mod names;
 mod opclasses;
@@ -38,7 +40,7 @@ mod views;
 
 use tokio_postgres::Client;
 
-pub(crate) use address::{ObjAddr, class};
+pub(crate) use address::{FIRST_NORMAL_OID, ObjAddr, class};
 pub(crate) use casts::{Cast, Conversion, PG_CAST};
 pub(crate) use collations::Collation;
 pub(crate) use column_options::{ColumnOptions, IndexStatistics, ReplicaIdentity};
@@ -49,6 +51,8 @@ pub(crate) use foreign::{
     ForeignDataWrapper, ForeignServer, ForeignTable, PG_USER_MAPPING, UserMapping,
 };
 pub(crate) use indexes::Index;
+pub(crate) use languages::{AccessMethod, Language, PG_AM, PG_LANGUAGE, PG_TRANSFORM, Transform};
+pub(crate) use large_objects::{LargeObject, PIECE};
 pub use locks::relations_to_lock;
 pub(crate) use names::QualName;
 pub(crate) use opclasses::{OpClass, OpFamily, OpMember};
@@ -116,6 +120,10 @@ pub(crate) struct Catalog {
     pub foreign_tables: Vec<ForeignTable>,
     pub publications: Vec<Publication>,
     pub statistics: Vec<Statistics>,
+    pub languages: Vec<Language>,
+    pub transforms: Vec<Transform>,
+    pub access_methods: Vec<AccessMethod>,
+    pub large_objects: Vec<LargeObject>,
 }
 
 /// Settings that make the server print expressions, types and constants the same way whatever
@@ -160,6 +168,10 @@ pub(crate) async fn read(client: &Client) -> Result<Catalog, PgError> {
         foreign_tables: foreign::read_foreign_tables(client).await?,
         publications: publications::read_publications(client, server_version_num).await?,
         statistics: statistics::read_statistics(client, server_version_num).await?,
+        languages: languages::read_languages(client).await?,
+        transforms: languages::read_transforms(client).await?,
+        access_methods: languages::read_access_methods(client).await?,
+        large_objects: large_objects::read_large_objects(client).await?,
         schemas: schemas::read_schemas(client).await?,
         extensions: schemas::read_extensions(client).await?,
         extension_members: depend::read_extension_members(client).await?,

@@ -1,4 +1,4 @@
-//! User-defined operators (operator classes and families are not read yet).
+//! User-defined operators (operator classes and families are in `opclasses`).
 
 use tokio_postgres::Client;
 

@@ -11,6 +11,15 @@ use crate::PgError;
 /// privileges and comment the user may have changed.
 const PUBLIC: &str = "o.tableoid = 'pg_catalog.pg_namespace'::regclass AND o.oid = 2200";
 
+/// The `public` schema's initial privileges with its initial owner (the bootstrap superuser,
+/// OID 10, before PostgreSQL 15; `pg_database_owner`, OID 6171, from 15 on) replaced by its
+/// current one: changing the owner hands the owner's privileges over, so this is the state the
+/// owner change alone gives, which is what `pg_dump` compares with.
+const PUBLIC_INITPRIVS: &str = "(SELECT pg_catalog.array_agg(pg_catalog.makeaclitem(\
+    CASE WHEN a.grantee IN (10, 6171) THEN x.owner ELSE a.grantee END, \
+    CASE WHEN a.grantor IN (10, 6171) THEN x.owner ELSE a.grantor END, \
+    a.privilege_type, a.is_grantable)) FROM pg_catalog.aclexplode(ip.initprivs) a)";
+
 /// Who owns one object.
 #[derive(Debug, Clone)]
 pub(crate) struct Owned {
@@ -29,6 +38,8 @@ pub(crate) struct Grant {
 }
 
 /// An object's (or column's) privileges next to the defaults it would have without any GRANT.
+/// Built-in objects (initdb's, below `FirstNormalObjectId`) are included when their privileges
+/// differ from those initdb gave them (`pg_init_privs`), as `pg_dump` includes them.
 #[derive(Debug, Clone)]
 pub(crate) struct Acl {
     pub addr: ObjAddr,
@@ -222,7 +233,7 @@ pub(crate) async fn read_acls(client: &Client) -> Result<Vec<Acl>, PgError> {
            AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') \
          UNION ALL SELECT {pg_class}, c.oid, a.attnum, c.relowner, a.attacl, 'c', a.attname::text \
          FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
-         WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped \
+         WHERE a.attacl IS NOT NULL AND a.attnum <> 0 AND NOT a.attisdropped \
          UNION ALL SELECT {pg_proc}, p.oid, 0, p.proowner, p.proacl, 'f', NULL \
          FROM pg_catalog.pg_proc p WHERE p.proacl IS NOT NULL \
          UNION ALL SELECT {pg_namespace}, n.oid, 0, n.nspowner, n.nspacl, 'n', NULL \
@@ -234,7 +245,10 @@ pub(crate) async fn read_acls(client: &Client) -> Result<Vec<Acl>, PgError> {
          UNION ALL SELECT {pg_srv}, s.oid, 0, s.srvowner, s.srvacl, 'S', NULL \
          FROM pg_catalog.pg_foreign_server s WHERE s.srvacl IS NOT NULL \
          UNION ALL SELECT {pg_lo}, l.oid, 0, l.lomowner, l.lomacl, 'L', NULL \
-         FROM pg_catalog.pg_largeobject_metadata l WHERE l.lomacl IS NOT NULL",
+         FROM pg_catalog.pg_largeobject_metadata l WHERE l.lomacl IS NOT NULL \
+         UNION ALL SELECT {pg_language}, l.oid, 0, l.lanowner, l.lanacl, 'l', NULL \
+         FROM pg_catalog.pg_language l WHERE l.lanacl IS NOT NULL",
+        pg_language = super::languages::PG_LANGUAGE,
         pg_class = class::PG_CLASS,
         pg_proc = class::PG_PROC,
         pg_namespace = class::PG_NAMESPACE,
@@ -250,11 +264,18 @@ pub(crate) async fn read_acls(client: &Client) -> Result<Vec<Acl>, PgError> {
               AND ip.objsubid = x.subid, \
          LATERAL pg_catalog.pg_identify_object(x.classid, x.objid, 0) io \
          WHERE x.objid >= {FIRST_NORMAL_OID} OR (x.classid = {pg_namespace} AND x.objid = 2200) \
-         ORDER BY x.classid, x.objid, x.subid",
+         OR pg_catalog.array_to_string(x.acl, ',') IS DISTINCT FROM \
+            pg_catalog.array_to_string(ip.initprivs, ',') \
+         ORDER BY x.classid, x.objid, x.subid <> 0, x.subid",
         explode("x.acl", "actual"),
         // An extension's objects start from the privileges the extension script gave them.
         explode(
-            "COALESCE(ip.initprivs, pg_catalog.acldefault(x.deftype, x.owner))",
+            &format!(
+                "COALESCE(CASE WHEN x.classid = {pg_namespace} AND x.objid = 2200 \
+                 THEN {PUBLIC_INITPRIVS} ELSE ip.initprivs END, \
+                 pg_catalog.acldefault(x.deftype, x.owner))",
+                pg_namespace = class::PG_NAMESPACE,
+            ),
             "default"
         ),
         pg_namespace = class::PG_NAMESPACE,

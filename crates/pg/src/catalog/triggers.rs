@@ -16,6 +16,9 @@ pub(crate) struct Trigger {
     pub definition: String,
     /// `tgenabled`: `O` (origin, the default), `D`, `R` (replica) or `A` (always).
     pub enabled: String,
+    /// For a trigger cloned onto a partition from its parent's: only its enabled state, which
+    /// differs from the parent trigger's, is dumped.
+    pub cloned: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -39,15 +42,19 @@ pub(crate) struct EventTrigger {
 }
 
 /// Triggers of `relations` the user created: not internal ones (foreign key checks), and not
-/// those cloned onto partitions from their parent's (the parent's statement recreates them).
+/// those cloned onto partitions from their parent's (the parent's statement recreates them)
+/// unless their enabled state differs from the parent trigger's.
 pub(crate) async fn read_triggers(
     client: &Client,
     relations: &[u32],
 ) -> Result<Vec<Trigger>, PgError> {
     let sql = "SELECT t.oid, t.tgrelid, t.tgname::text AS name, \
-               pg_catalog.pg_get_triggerdef(t.oid) AS definition, t.tgenabled::text AS enabled \
+               pg_catalog.pg_get_triggerdef(t.oid) AS definition, t.tgenabled::text AS enabled, \
+               t.tgparentid <> 0 AS cloned \
                FROM pg_catalog.pg_trigger t \
-               WHERE t.tgrelid = ANY($1) AND NOT t.tgisinternal AND t.tgparentid = 0 \
+               WHERE t.tgrelid = ANY($1) AND NOT t.tgisinternal AND (t.tgparentid = 0 \
+                 OR t.tgenabled <> (SELECT p.tgenabled FROM pg_catalog.pg_trigger p \
+                                    WHERE p.oid = t.tgparentid)) \
                ORDER BY t.tgrelid, t.tgname";
     let what = "triggers";
     query(client, what, sql, &[&relations])
@@ -60,6 +67,7 @@ pub(crate) async fn read_triggers(
                 name: get(row, "name", what)?,
                 definition: get(row, "definition", what)?,
                 enabled: get(row, "enabled", what)?,
+                cloned: get(row, "cloned", what)?,
             })
         })
         .collect()

@@ -29,6 +29,9 @@ pub(crate) struct View {
     pub row_array_type: u32,
     /// (name, type) of each column, for a placeholder view when a cycle must be broken.
     pub columns: Vec<(String, String)>,
+    /// Column defaults (`ALTER VIEW ... ALTER COLUMN ... SET DEFAULT`): the `pg_attrdef` row,
+    /// the column and the expression.
+    pub defaults: Vec<(u32, String, String)>,
 }
 
 pub(crate) async fn read_views(client: &Client) -> Result<Vec<View>, PgError> {
@@ -69,12 +72,31 @@ pub(crate) async fn read_views(client: &Client) -> Result<Vec<View>, PgError> {
             row_type: get(&row, "reltype", what)?,
             row_array_type: get(&row, "typarray", what)?,
             columns: Vec::new(),
+            defaults: Vec::new(),
         });
     }
     let oids: Vec<u32> = views.iter().map(|v| v.oid).collect();
     let mut columns = read_columns(client, &oids).await?;
+    let sql = "SELECT d.adrelid, d.oid, a.attname::text AS name, \
+               pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS expr \
+               FROM pg_catalog.pg_attrdef d JOIN pg_catalog.pg_attribute a \
+               ON a.attrelid = d.adrelid AND a.attnum = d.adnum \
+               WHERE d.adrelid = ANY($1) ORDER BY d.adrelid, d.adnum";
+    let what = "view column defaults";
+    let mut defaults: HashMap<u32, Vec<(u32, String, String)>> = HashMap::new();
+    for row in query(client, what, sql, &[&oids]).await? {
+        defaults
+            .entry(get(&row, "adrelid", what)?)
+            .or_default()
+            .push((
+                get(&row, "oid", what)?,
+                get(&row, "name", what)?,
+                get(&row, "expr", what)?,
+            ));
+    }
     for view in &mut views {
         view.columns = columns.remove(&view.oid).unwrap_or_default();
+        view.defaults = defaults.remove(&view.oid).unwrap_or_default();
     }
     Ok(views)
 }

@@ -96,6 +96,7 @@ pub(super) fn build(catalog: &Catalog) -> Result<SchemaDump, PgError> {
     let mut b = Builder::new(catalog);
     schemas::add_schemas(&mut b);
     schemas::add_extensions(&mut b);
+    super::languages::add_languages(&mut b);
     collations::add_collations(&mut b);
     types::add_types(&mut b);
     routines::add_routines(&mut b);
@@ -108,6 +109,7 @@ pub(super) fn build(catalog: &Catalog) -> Result<SchemaDump, PgError> {
     tables::add_tables(&mut b);
     super::foreign::add_foreign_tables(&mut b);
     views::add_views(&mut b);
+    super::large_objects::add_large_objects(&mut b);
     sequences::add_sequence_links(&mut b);
     constraints::add_constraints(&mut b);
     indexes::add_indexes(&mut b);

@@ -28,6 +28,23 @@ pub fn drop_statement(item: &DdlItem) -> Option<String> {
         ObjectKind::ForeignTable => "FOREIGN TABLE",
         ObjectKind::Conversion => "CONVERSION",
         ObjectKind::Statistics => "STATISTICS",
+        // Not in a schema: named alone.
+        ObjectKind::AccessMethod => {
+            return Some(format!(
+                "DROP ACCESS METHOD IF EXISTS {} CASCADE",
+                ident(&item.name)
+            ));
+        }
+        ObjectKind::Language => {
+            return Some(format!(
+                "DROP LANGUAGE IF EXISTS {} CASCADE",
+                ident(&item.name)
+            ));
+        }
+        // Named `FOR type LANGUAGE language`, already quoted.
+        ObjectKind::Transform => {
+            return Some(format!("DROP TRANSFORM IF EXISTS {} CASCADE", item.name));
+        }
         ObjectKind::TextSearchParser => "TEXT SEARCH PARSER",
         ObjectKind::TextSearchTemplate => "TEXT SEARCH TEMPLATE",
         ObjectKind::TextSearchDictionary => "TEXT SEARCH DICTIONARY",

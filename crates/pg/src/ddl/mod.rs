@@ -20,6 +20,8 @@ mod drop;
 mod foreign;
 mod graph;
 mod indexes;
+mod languages;
+mod large_objects;
 mod opclasses;
 mod operators;
 mod order;

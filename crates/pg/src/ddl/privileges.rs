@@ -14,7 +14,7 @@ use super::build::Builder;
 use super::comments::{attach, dumped_item};
 use super::graph::NewItem;
 use super::target::{alter_target, grant_target};
-use crate::catalog::{Grant, ObjAddr, class};
+use crate::catalog::{FIRST_NORMAL_OID, Grant, ObjAddr, class};
 use crate::quote::ident;
 
 pub(super) fn add_owners(b: &mut Builder<'_>) {
@@ -57,15 +57,23 @@ pub(super) fn add_owners(b: &mut Builder<'_>) {
 
 pub(super) fn add_acls(b: &mut Builder<'_>) {
     let catalog = b.catalog;
+    // Object-level privilege items, which column-level ones on the same object follow: a
+    // table-level REVOKE takes the columns' privileges with it. (The catalog lists an object's
+    // own privileges before its columns'.)
+    let mut object_acls: std::collections::HashMap<ObjAddr, usize> =
+        std::collections::HashMap::new();
     for acl in &catalog.acls {
         // An extension's member whose privileges were changed after CREATE EXTENSION gets
         // them back after the extension is created.
+        // A built-in object whose privileges were changed gets them back on its own.
         let item = match b.objects.get(&acl.addr) {
-            Some(&item) if dumped_item(b, acl.addr).is_some() => item,
+            Some(&item) if dumped_item(b, acl.addr).is_some() => Some(item),
             Some(_) => continue,
             None => match b.graph.owner(acl.addr) {
-                Some(ext) if b.graph.nodes[ext].item.kind == ObjectKind::Extension => ext,
-                _ => continue,
+                Some(ext) if b.graph.nodes[ext].item.kind == ObjectKind::Extension => Some(ext),
+                Some(_) => continue,
+                None if acl.addr.oid < FIRST_NORMAL_OID => None,
+                None => continue,
             },
         };
         let Some(target) = grant_target(&acl.object_type, &acl.identity) else {
@@ -87,10 +95,37 @@ pub(super) fn add_acls(b: &mut Builder<'_>) {
             continue;
         }
         let roles = grantees(&acl.actual, &acl.default);
+        let Some(item) = item else {
+            let idx = b.add(NewItem {
+                kind: ObjectKind::Acl,
+                section: Section::PreData,
+                schema: None,
+                name: acl.identity.clone(),
+                table: None,
+                sql: statements.join("\n"),
+            });
+            b.graph.nodes[idx].roles = roles;
+            order_columns_after_object(b, &mut object_acls, acl, idx);
+            continue;
+        };
         let idx = attach(b, item, ObjectKind::Acl, statements.join("\n"), roles);
+        order_columns_after_object(b, &mut object_acls, acl, idx);
         if let Some(&owner) = b.owner_items.get(&acl.addr) {
             b.graph.depend(idx, owner);
         }
+    }
+}
+
+fn order_columns_after_object(
+    b: &mut Builder<'_>,
+    object_acls: &mut std::collections::HashMap<ObjAddr, usize>,
+    acl: &crate::catalog::Acl,
+    idx: usize,
+) {
+    if acl.column.is_none() {
+        object_acls.insert(acl.addr, idx);
+    } else if let Some(&object) = object_acls.get(&acl.addr) {
+        b.graph.depend(idx, object);
     }
 }
 

@@ -11,7 +11,7 @@ use pgark_archive::{ObjectKind, Section};
 use super::build::Builder;
 use super::columns::{column_definition, inherited_not_null, inherits_default, is_declared};
 use super::graph::{ItemIdx, NewItem};
-use crate::catalog::{Constraint, ConstraintKind, Generated, ObjAddr, Sequence, Table};
+use crate::catalog::{Column, Constraint, ConstraintKind, Generated, ObjAddr, Sequence, Table};
 use crate::quote::{ident, literal};
 
 /// What a table's `CREATE TABLE` needs besides the table itself.
@@ -21,12 +21,24 @@ pub(super) struct TableParts<'a> {
     pub checks: Vec<&'a Constraint>,
     /// Identity columns' sequences, by column name.
     pub identities: HashMap<&'a str, &'a Sequence>,
+    /// An inheritance child's generated columns whose expression a parent gives them: the
+    /// child may not repeat it (PostgreSQL refuses a generation expression there before 16).
+    pub inherited_generation: Vec<&'a str>,
 }
 
 pub(super) fn add_tables(b: &mut Builder<'_>) {
     let mut parts = table_parts(b);
     for table in &b.catalog.tables {
-        let part = parts.remove(&table.oid).unwrap_or_default();
+        let mut part = parts.remove(&table.oid).unwrap_or_default();
+        if !table.is_partition() {
+            let parents = parent_tables(b, table);
+            part.inherited_generation = table
+                .columns
+                .iter()
+                .filter(|c| c.generated != Generated::No && inherits_default(&parents, c))
+                .map(|c| c.name.as_str())
+                .collect();
+        }
         add_table(b, table, &part);
     }
     // Second pass: parents' items exist now whatever the name order.
@@ -186,6 +198,14 @@ pub(super) fn create_table(table: &Table, parts: &TableParts<'_>) -> String {
         .filter(|c| is_declared(table, c))
         .map(|c| {
             let identity = parts.identities.get(c.name.as_str()).copied();
+            if parts.inherited_generation.contains(&c.name.as_str()) {
+                let plain = Column {
+                    default: None,
+                    generated: Generated::No,
+                    ..c.clone()
+                };
+                return column_definition(table, &plain, identity);
+            }
             column_definition(table, c, identity)
         })
         .collect();

@@ -31,11 +31,24 @@ pub(super) fn add_triggers(b: &mut Builder<'_>) {
         ) else {
             continue;
         };
-        let mut sql = format!("{};", t.definition);
-        if let Some(state) = enable_state(&name.sql(), "TRIGGER", &t.name, &t.enabled) {
-            sql.push('\n');
-            sql.push_str(&state);
-        }
+        let state = enable_state(&name.sql(), "TRIGGER", &t.name, &t.enabled);
+        let sql = if t.cloned {
+            // The parent's trigger creates this one; a state back to `O` is written too.
+            state.unwrap_or_else(|| {
+                format!(
+                    "ALTER TABLE {} ENABLE TRIGGER {};",
+                    name.sql(),
+                    ident(&t.name)
+                )
+            })
+        } else {
+            let mut sql = format!("{};", t.definition);
+            if let Some(state) = state {
+                sql.push('\n');
+                sql.push_str(&state);
+            }
+            sql
+        };
         let schema = name.schema.clone();
         let idx = b.add(NewItem {
             kind: ObjectKind::Trigger,

@@ -38,6 +38,21 @@ pub(super) fn add_views(b: &mut Builder<'_>) {
         if !view.materialized {
             b.view_splits.insert(idx, placeholder(view));
         }
+        for (oid, column, expr) in &view.defaults {
+            let default = b.add(NewItem {
+                kind: ObjectKind::ColumnDefault,
+                section: Section::PreData,
+                schema: Some(view.name.schema.clone()),
+                name: column.clone(),
+                table: Some(idx),
+                sql: format!(
+                    "ALTER VIEW {} ALTER COLUMN {} SET DEFAULT {expr};",
+                    view.name.sql(),
+                    crate::quote::ident(column)
+                ),
+            });
+            b.graph.own(ObjAddr::default(*oid), default);
+        }
         if view.materialized {
             // Indexes and triggers find their relation's item here.
             b.table_items.insert(view.oid, idx);

@@ -64,3 +64,29 @@ async fn drop_statements_in_reverse_order_remove_everything_restored() {
         Vec::<String>::new()
     );
 }
+
+#[tokio::test]
+async fn user_mapping_secrets_never_reach_the_backup() {
+    let db = pgark_testkit::server().create_database("secrets").await;
+    db.execute(
+        "CREATE FOREIGN DATA WRAPPER pgark_secret_fdw; \
+         CREATE SERVER pgark_secret_server FOREIGN DATA WRAPPER pgark_secret_fdw; \
+         CREATE USER MAPPING FOR PUBLIC SERVER pgark_secret_server \
+           OPTIONS (user 'remote_user', password 'Sekrit-Value-1', api_key 'Sekrit-Value-2');",
+    )
+    .await;
+    let dump = super::read(&db).await;
+    let mapping = dump
+        .items
+        .iter()
+        .find(|item| item.sql.contains("USER MAPPING"))
+        .expect("the user mapping is dumped");
+    assert!(mapping.sql.contains("remote_user"), "{}", mapping.sql);
+    for item in &dump.items {
+        assert!(
+            !item.sql.contains("Sekrit"),
+            "a secret reached the backup: {}",
+            item.sql
+        );
+    }
+}

@@ -287,4 +287,26 @@ CREATE STATISTICS app.orders_stats (ndistinct, dependencies) ON amount, qty FROM
 ALTER STATISTICS app.orders_stats SET STATISTICS 500;
 CREATE STATISTICS app.items_stats (mcv) ON order_id, id FROM app.items;
 COMMENT ON STATISTICS app.orders_stats IS 'stats';
+
+CREATE ACCESS METHOD app_am TYPE TABLE HANDLER heap_tableam_handler;
+CREATE TABLE app.am_table (a int) USING app_am;
+CREATE FUNCTION app.lang_handler() RETURNS language_handler
+    AS '$libdir/plpgsql', 'plpgsql_call_handler' LANGUAGE C;
+CREATE LANGUAGE app_lang HANDLER app.lang_handler;
+CREATE TRANSFORM FOR app.int42 LANGUAGE sql (FROM SQL WITH FUNCTION prsd_lextype(internal));
+ALTER VIEW app.order_view ALTER COLUMN amount SET DEFAULT 0;
+CREATE TRIGGER events_ins AFTER INSERT ON app.events FOR EACH ROW EXECUTE FUNCTION app.touch();
+ALTER TABLE app.events_old DISABLE TRIGGER events_ins;
+ALTER TABLE app.events_2024_click ENABLE ALWAYS TRIGGER events_ins;
+SELECT pg_catalog.lo_create(424242);
+COMMENT ON LARGE OBJECT 424242 IS 'a large object';
+GRANT SELECT ON LARGE OBJECT 424242 TO PUBLIC;
+SELECT pg_catalog.lo_from_bytea(424243, decode(repeat('00ff41', 100000), 'hex'));
+REVOKE EXECUTE ON FUNCTION pg_catalog.pg_sleep(double precision) FROM PUBLIC;
+GRANT SELECT (srvname) ON pg_catalog.pg_foreign_server TO PUBLIC;
+CREATE FUNCTION app.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN END$$;
+CREATE EVENT TRIGGER "app ddl" ON ddl_command_end WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION app.on_ddl();
+ALTER EVENT TRIGGER "app ddl" DISABLE;
+COMMENT ON EVENT TRIGGER "app ddl" IS 'an event trigger';
 "#;

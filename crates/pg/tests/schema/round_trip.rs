@@ -64,6 +64,12 @@ async fn every_object_kind_round_trips_unchanged() {
         ObjectKind::Publication,
         ObjectKind::PublicationMember,
         ObjectKind::Statistics,
+        ObjectKind::AccessMethod,
+        ObjectKind::Language,
+        ObjectKind::Transform,
+        ObjectKind::LargeObject,
+        ObjectKind::ColumnDefault,
+        ObjectKind::EventTrigger,
     ] {
         assert!(
             kinds.contains(&kind),
@@ -437,4 +443,27 @@ async fn osm_round_trips() {
 async fn postgrest_round_trips() {
     let (dump, _) = assert_round_trips(&corpus("postgrest").await).await;
     assert!(dump.tables.iter().any(|t| t.columns.is_empty()));
+}
+
+#[tokio::test]
+async fn event_triggers_follow_every_other_post_data_item() {
+    use pgark_archive::{ObjectKind, Section};
+    let dump = read(&rich_database().await).await;
+    let trigger = find(&dump.items, ObjectKind::EventTrigger, "app ddl");
+    let after: Vec<&pgark_archive::DdlItem> =
+        dump.items.iter().filter(|i| i.id > trigger.id).collect();
+    assert!(!after.is_empty(), "the trigger's comment follows it");
+    for item in after {
+        assert!(
+            item.deps.contains(&trigger.id) && item.section == Section::PostData,
+            "{item:#?} comes after the event trigger without belonging to it"
+        );
+    }
+    // Comments on other post-data objects (an index's) come before it.
+    let comment = dump
+        .items
+        .iter()
+        .find(|i| i.kind == ObjectKind::Comment && i.sql.starts_with("COMMENT ON INDEX"))
+        .expect("the index comment");
+    assert!(comment.id < trigger.id);
 }
