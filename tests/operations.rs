@@ -454,7 +454,7 @@ async fn cat_jsonl_types_values_and_where_key_reads_only_matching_chunks(store: 
         .lines()
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
         .collect();
-    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.len(), 5);
     let second = rows.iter().find(|r| r["id"] == 2).expect("row 2");
     assert_eq!(second["b"], false);
     assert_eq!(
