@@ -47,7 +47,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 
 load_tpch() {
     command -v tpchgen-cli >/dev/null || { echo "tpchgen-cli not found: cargo install tpchgen-cli" >&2; exit 1; }
-    tpchgen-cli --scale-factor "${scale:-1}" --format csv --output-dir "$work/tpch" >/dev/null
+    tpchgen-cli csv --scale-factor "${scale:-1}" --output-dir "$work/tpch" >/dev/null
     psql -X -q -d "$1" -f testdata/bench/tpch-schema.sql
     for table in region nation part supplier partsupp customer orders lineitem; do
         psql -X -q -d "$1" -c "\\copy $table FROM '$work/tpch/$table.csv' WITH (FORMAT csv, HEADER true)"
