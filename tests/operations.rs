@@ -61,11 +61,9 @@ impl Store {
     }
 
     async fn pgark(&self, args: &[&str]) -> Run {
-        let output = self.command(args).output().await.expect("start pgark");
-        Run {
-            status: output.status,
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        match self {
+            Store::Local(_) => pgark(args).await,
+            Store::S3(s3) => pgark_with_env(args, s3.env()).await,
         }
     }
 

@@ -11,15 +11,8 @@ use pgark_testkit::{TestDb, server, unique_name};
 
 /// Runs pgark with the environment that points the AWS SDK at `s3` (plus `extra`).
 async fn pgark_s3(s3: &S3Server, args: &[&str], extra: &[(&str, &str)]) -> Run {
-    let mut command = pgark_command(args);
-    command.envs(s3.env());
-    command.envs(extra.iter().copied());
-    let output = command.output().await.expect("start the pgark binary");
-    Run {
-        status: output.status,
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    let extra = extra.iter().map(|(k, v)| (*k, (*v).to_owned()));
+    pgark_with_env(args, s3.env().into_iter().chain(extra)).await
 }
 
 /// A database with one table big enough (about 9 MiB compressed) for several 5 MiB parts.

@@ -81,7 +81,17 @@ pub fn pgark_command(args: &[&str]) -> tokio::process::Command {
 
 /// Runs `pgark` to completion.
 pub async fn pgark(args: &[&str]) -> Run {
+    pgark_with_env(args, std::iter::empty::<(&str, String)>()).await
+}
+
+/// Runs `pgark` to completion with extra environment variables (e.g. an S3 server's).
+pub async fn pgark_with_env<K, V>(args: &[&str], env: impl IntoIterator<Item = (K, V)>) -> Run
+where
+    K: AsRef<std::ffi::OsStr>,
+    V: AsRef<std::ffi::OsStr>,
+{
     let output = pgark_command(args)
+        .envs(env)
         .output()
         .await
         .expect("start the pgark binary");

@@ -135,9 +135,7 @@ pub async fn cat(
         }
         None => None,
     };
-    let cpu = Arc::new(CpuPool::new(
-        std::thread::available_parallelism().map_or(2, |n| n.get()),
-    )?);
+    let cpu = Arc::new(CpuPool::for_machine()?);
     let wanted: Vec<(usize, &pgark_archive::ChunkEntry)> = table
         .chunks
         .iter()

@@ -18,6 +18,11 @@ thread_local! {
 }
 
 impl CpuPool {
+    /// A pool with one thread per core: compression and hashing are CPU-bound.
+    pub(crate) fn for_machine() -> Result<Self, EngineError> {
+        Self::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+
     pub(crate) fn new(threads: usize) -> Result<Self, EngineError> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))

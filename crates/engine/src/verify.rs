@@ -45,9 +45,7 @@ pub async fn verify(
     jobs: usize,
     progress: Arc<Progress>,
 ) -> Result<VerifyReport, EngineError> {
-    let cpu = Arc::new(CpuPool::new(
-        std::thread::available_parallelism().map_or(2, |n| n.get()),
-    )?);
+    let cpu = Arc::new(CpuPool::for_machine()?);
     progress.tables_total.store(
         manifest.tables.len() as u64,
         std::sync::atomic::Ordering::Relaxed,
@@ -255,15 +253,8 @@ async fn compare_tables(
     Ok(verdicts)
 }
 
+/// Drops the test database, connecting the way `--create` did.
 async fn drop_database(target: &ConnConfig) -> Result<(), EngineError> {
-    let maintenance = target.with_dbname("postgres");
-    let connection = session::open(&maintenance).await?;
-    let sql = format!(
-        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-        pgark_pg::quote::ident(target.dbname())
-    );
-    session::execute(&connection, &sql, || {
-        format!("dropping the test database {:?}", target.dbname())
-    })
-    .await
+    let maintenance = crate::restore::target::maintenance_config(target).await?;
+    crate::restore::target::drop_database(&maintenance, target.dbname()).await
 }

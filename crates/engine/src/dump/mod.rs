@@ -176,9 +176,7 @@ async fn dump_tables(
     queue.sort_by_key(|(id, t)| (t.estimated_bytes, std::cmp::Reverse(*id)));
     let queue = Arc::new(Mutex::new(queue));
 
-    let cpu = Arc::new(CpuPool::new(
-        std::thread::available_parallelism().map_or(2, |n| n.get()),
-    )?);
+    let cpu = Arc::new(CpuPool::for_machine()?);
     let dumper = Arc::new(table::TableDumper {
         store: options.dest.clone(),
         backup_id: backup_id.to_owned(),

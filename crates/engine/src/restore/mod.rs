@@ -9,7 +9,7 @@
 mod load;
 mod schedule;
 mod select;
-mod target;
+pub(crate) mod target;
 
 pub use select::RestoreParts;
 
@@ -131,9 +131,7 @@ async fn run(
     );
     let loader = Arc::new(load::TableLoader {
         backup: options.backup.clone(),
-        cpu: Arc::new(CpuPool::new(
-            std::thread::available_parallelism().map_or(2, |n| n.get()),
-        )?),
+        cpu: Arc::new(CpuPool::for_machine()?),
         progress,
     });
     let mut queue: Vec<usize> = if parts.data {

@@ -295,7 +295,7 @@ async fn check_tables_empty(
 
 /// The database to connect to for CREATE/DROP DATABASE: `postgres`, else `template1`, as
 /// `createdb` does.
-async fn maintenance_config(target: &ConnConfig) -> Result<ConnConfig, EngineError> {
+pub(crate) async fn maintenance_config(target: &ConnConfig) -> Result<ConnConfig, EngineError> {
     let postgres = target.with_dbname("postgres");
     match session::open(&postgres).await {
         Ok(_) => Ok(postgres),
@@ -336,7 +336,10 @@ async fn create_database(
     .await
 }
 
-async fn drop_database(maintenance: &ConnConfig, database: &str) -> Result<(), EngineError> {
+pub(crate) async fn drop_database(
+    maintenance: &ConnConfig,
+    database: &str,
+) -> Result<(), EngineError> {
     let connection = session::open(maintenance).await?;
     let sql = format!(
         "DROP DATABASE IF EXISTS {} WITH (FORCE)",
