@@ -1,9 +1,11 @@
-//! The order-independent content digest of a table: the sum, modulo 2^128, of the first 16 bytes
-//! (read big-endian) of every row's SHA-256, where a row is its COPY text line without the `\n`.
-//! Equal multisets of rows give equal digests whatever their order, so a restored table can be
-//! compared with what the dump read without sorting either.
-
-use sha2::{Digest, Sha256};
+//! The order-independent content digest of a table: the sum, modulo 2^128, of every row's
+//! XXH3-128 hash (seed 0), where a row is its COPY text line without the `\n`. Equal multisets of
+//! rows give equal digests whatever their order, so a restored table can be compared with what
+//! the dump read without sorting either.
+//!
+//! A fingerprint, not a seal: the chunks' SHA-256 protect the archive against damage and
+//! tampering. XXH3 runs at memory speed, where a per-row SHA-256 cost the dump about a core
+//! for every 360 MB/s of rows.
 
 use crate::copy_text;
 
@@ -19,10 +21,7 @@ impl ContentDigest {
     }
 
     pub fn add_row(&mut self, row: &[u8]) {
-        let hash = Sha256::digest(row);
-        let mut first = [0u8; 16];
-        first.copy_from_slice(&hash[..16]);
-        self.0 = self.0.wrapping_add(u128::from_be_bytes(first));
+        self.0 = self.0.wrapping_add(xxhash_rust::xxh3::xxh3_128(row));
     }
 
     pub fn combine(self, other: ContentDigest) -> ContentDigest {
@@ -58,6 +57,14 @@ mod tests {
         c.add_rows(b"1\tx\n2\ty\n");
         assert_ne!(a, c, "a duplicated row must count twice");
         assert_eq!(ContentDigest::from_hex(&a.to_hex()), Some(a));
+    }
+
+    /// Pins the documented row hash, so that digests stay comparable across pgark versions.
+    #[test]
+    fn rows_are_hashed_with_xxh3_128() {
+        let mut one_empty_row = ContentDigest::default();
+        one_empty_row.add_row(b"");
+        assert_eq!(one_empty_row.to_hex(), "99aa06d3014798d86001c324468d497f");
     }
 
     #[test]
