@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use pgark_archive::Timestamp;
 use pgark_engine::dump::{
-    DEFAULT_CHUNK_SIZE, DEFAULT_COMPRESS_LEVEL, DumpOptions, DumpSummary, dump, size_change_ratio,
+    DEFAULT_CHUNK_SIZE, DEFAULT_COMPRESS_LEVEL, DumpOptions, DumpSummary, SplitMethod, dump,
+    size_change_ratio,
 };
 use pgark_engine::metrics::{
     DumpMetrics, SIZE_ANOMALY_FACTOR, is_size_anomaly, previous_success, write_atomically,
@@ -19,6 +20,14 @@ use super::args::{parse_duration, parse_jobs, parse_size};
 use super::conn_args::ConnArgs;
 use super::output::{Output, bytes, rate, thousands};
 use super::store_args::StoreArgs;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Split {
+    Auto,
+    Blocks,
+    Keys,
+    Off,
+}
 
 #[derive(Debug, Args)]
 pub struct DumpArgs {
@@ -35,6 +44,10 @@ pub struct DumpArgs {
     /// zstd level, 1 (fastest) to 19 (smallest).
     #[arg(long, default_value_t = DEFAULT_COMPRESS_LEVEL, value_parser = clap::value_parser!(i32).range(1..=19))]
     compress_level: i32,
+    /// How tables larger than 8 chunks are split so that every session can read them:
+    /// auto (blocks on PostgreSQL 14+, else integer key ranges), blocks, keys, or off.
+    #[arg(long, value_enum, default_value_t = Split::Auto)]
+    split: Split,
     /// Give up if a table's ACCESS SHARE lock is not granted in this time (e.g. 30s); waits forever by default.
     #[arg(long, value_parser = parse_duration)]
     lock_wait_timeout: Option<Duration>,
@@ -111,6 +124,12 @@ async fn dump_and_report(
         chunk_size: args.chunk_size,
         compress_level: args.compress_level,
         lock_wait_timeout: args.lock_wait_timeout,
+        split: match args.split {
+            Split::Auto => SplitMethod::Auto,
+            Split::Blocks => SplitMethod::Blocks,
+            Split::Keys => SplitMethod::Keys,
+            Split::Off => SplitMethod::Off,
+        },
     };
     let progress = Arc::new(Progress::default());
     let line = output.progress("dumping", progress.clone());

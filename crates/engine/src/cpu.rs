@@ -34,6 +34,10 @@ impl CpuPool {
         Ok(CpuPool { pool })
     }
 
+    pub(crate) fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
     /// Runs `work` on the pool and waits for it without blocking the runtime. The work starts
     /// at once, whether or not the returned future is polled.
     pub(crate) fn run<T: Send + 'static>(

@@ -93,6 +93,11 @@ pub enum EngineError {
         key: String,
     },
 
+    #[error(
+        "--split blocks needs PostgreSQL 14 or later (TID range scans) and the source runs {major}: use --split keys or --split auto"
+    )]
+    SplitUnsupported { major: u32 },
+
     #[error("writing the output: {0}")]
     Output(#[source] std::io::Error),
 

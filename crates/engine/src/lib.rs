@@ -8,6 +8,7 @@
 //! parsing, terminals and exit codes belong to the binary.
 
 mod backup;
+mod budget;
 mod cancel;
 pub mod cat;
 mod cpu;

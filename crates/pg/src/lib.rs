@@ -13,6 +13,7 @@ mod iam;
 mod keys;
 mod pgpass;
 pub mod quote;
+mod split;
 mod tls;
 
 pub use catalog::{relations_to_lock, user_objects};
@@ -24,3 +25,6 @@ pub use ddl::{
 };
 pub use error::PgError;
 pub use keys::integer_keys;
+pub use split::{
+    RowRange, TID_RANGE_SCAN_VERSION_NUM, copy_out_range_sql, key_bounds, relation_blocks,
+};

@@ -6,18 +6,25 @@
 //! largest first. Rows are cut into chunks, compressed and hashed on the CPU pool, and appended
 //! to one data object per table. The manifest is written last, only after every object is stored.
 
+mod plan;
 mod snapshot;
 mod table;
 
+pub use plan::{CHUNKS_PER_PIECE, SplitMethod};
+
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pgark_archive::{DumpSettings, Manifest, StartedMarker, Timestamp, layout};
+use pgark_archive::{
+    ContentDigest, DumpSettings, Manifest, StartedMarker, TableEntry, Timestamp, layout,
+};
 use pgark_pg::{ConnConfig, TableData};
 use pgark_storage::{ObjectKey, ObjectStore, StoreError};
 use tokio::sync::Mutex;
 use tracing::info;
 
+use crate::budget::ByteBudget;
 use crate::cpu::CpuPool;
 use crate::{Cancel, EngineError, Progress};
 
@@ -37,6 +44,8 @@ pub struct DumpOptions {
     pub compress_level: i32,
     /// How long to wait for each table's ACCESS SHARE lock; `None` waits forever.
     pub lock_wait_timeout: Option<Duration>,
+    /// How tables larger than [`CHUNKS_PER_PIECE`] chunks are split across sessions.
+    pub split: SplitMethod,
 }
 
 /// What a finished dump reports.
@@ -135,15 +144,8 @@ async fn write_backup(
     manifest.schema = schema.items;
     manifest.roles = schema.roles;
     let keys = pgark_pg::integer_keys(leader.client()).await?;
-    manifest.tables = dump_tables(
-        options,
-        backup_id,
-        &leader.source.snapshot_id,
-        schema.tables,
-        &keys,
-        progress,
-    )
-    .await?;
+    manifest.tables =
+        dump_tables(options, &leader, backup_id, schema.tables, &keys, progress).await?;
     leader.finish().await?;
 
     manifest.finished_at = Timestamp::now().rfc3339();
@@ -155,25 +157,37 @@ async fn write_backup(
     Ok(manifest)
 }
 
-/// Runs the worker sessions over the tables, largest first, and returns their entries by id.
+/// Runs the worker sessions over the tables' pieces, largest first, and returns the tables'
+/// entries by id.
 async fn dump_tables(
     options: &DumpOptions,
+    leader: &snapshot::Leader,
     backup_id: &str,
-    snapshot_id: &str,
     tables: Vec<TableData>,
-    keys: &std::collections::HashMap<u32, String>,
+    keys: &HashMap<u32, String>,
     progress: Arc<Progress>,
-) -> Result<Vec<pgark_archive::TableEntry>, EngineError> {
+) -> Result<Vec<TableEntry>, EngineError> {
     progress
         .tables_total
         .store(tables.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    let mut queue: Vec<(u32, TableData)> = tables
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| (u32::try_from(i + 1).unwrap_or(u32::MAX), t))
-        .collect();
-    // Workers pop from the end, so the largest tables go last in the vector.
-    queue.sort_by_key(|(id, t)| (t.estimated_bytes, std::cmp::Reverse(*id)));
+    let pieces = plan::plan(
+        leader.client(),
+        &tables,
+        keys,
+        options.split,
+        leader.source.server_version_num,
+        options.chunk_size,
+    )
+    .await?;
+    let mut pieces_left = vec![0usize; tables.len()];
+    for piece in &pieces {
+        pieces_left[piece.table] += 1;
+    }
+    let pieces_left = Arc::new(std::sync::Mutex::new(pieces_left));
+    let mut queue = pieces;
+    // Workers pop from the end, so the largest pieces go last in the vector.
+    queue.sort_by_key(|p| (p.estimated_bytes, std::cmp::Reverse((p.table, p.part))));
+    let sessions = options.jobs.clamp(1, queue.len().max(1));
     let queue = Arc::new(Mutex::new(queue));
 
     let cpu = Arc::new(CpuPool::for_machine()?);
@@ -182,33 +196,95 @@ async fn dump_tables(
         backup_id: backup_id.to_owned(),
         chunk_size: usize::try_from(options.chunk_size).unwrap_or(usize::MAX),
         compress_level: options.compress_level,
+        budget: ByteBudget::new((cpu.threads() as u64 + 2) * 2 * options.chunk_size),
         cpu,
-        progress,
+        progress: progress.clone(),
     });
-    // No more sessions than tables: each idle one would only hold a snapshot open.
-    let sessions = options.jobs.clamp(1, queue.lock().await.len().max(1));
+    let snapshot_id = &leader.source.snapshot_id;
+    let tables = &tables;
+    // No more sessions than pieces: each idle one would only hold a snapshot open.
     let workers = (0..sessions).map(|_| {
         let queue = queue.clone();
         let dumper = dumper.clone();
+        let pieces_left = pieces_left.clone();
+        let progress = progress.clone();
         async move {
             let session = snapshot::import(&options.source, snapshot_id).await?;
             let mut done = Vec::new();
             loop {
                 let next = queue.lock().await.pop();
-                let Some((id, table)) = next else { break };
+                let Some(piece) = next else { break };
+                let table = &tables[piece.table];
+                let id = table_id(piece.table);
                 let key = keys.get(&table.oid).map(String::as_str);
-                done.push(dumper.dump(&session, id, &table, key).await?);
+                let data = dumper.dump(&session, id, table, &piece, key).await?;
+                let table_done = {
+                    let mut left = pieces_left
+                        .lock()
+                        .map_err(|_| EngineError::Internal("a dump worker panicked".into()))?;
+                    left[piece.table] -= 1;
+                    left[piece.table] == 0
+                };
+                if table_done {
+                    Progress::add(&progress.tables_done, 1);
+                }
+                done.push((piece.table, piece.part, data));
             }
             Ok::<_, EngineError>(done)
         }
     });
-    let mut entries: Vec<_> = futures::future::try_join_all(workers)
+    let mut done: Vec<_> = futures::future::try_join_all(workers)
         .await?
         .into_iter()
         .flatten()
         .collect();
-    entries.sort_by_key(|t| t.id);
+    done.sort_by_key(|(table, part, _)| (*table, *part));
+
+    let mut entries: Vec<TableEntry> = tables
+        .iter()
+        .enumerate()
+        .map(|(index, table)| TableEntry {
+            id: table_id(index),
+            schema: table.schema.clone(),
+            name: table.name.clone(),
+            item: table.item,
+            columns: table.columns.clone(),
+            row_count: 0,
+            raw_bytes: 0,
+            stored_bytes: 0,
+            content_digest: String::new(),
+            key_column: keys
+                .get(&table.oid)
+                .filter(|key| table.columns.iter().any(|c| &c.name == *key))
+                .cloned(),
+            chunks: Vec::new(),
+        })
+        .collect();
+    let mut digests = vec![ContentDigest::default(); entries.len()];
+    for (index, _, data) in done {
+        digests[index] = digests[index].combine(data.content_digest);
+        entries[index].chunks.extend(data.chunks);
+    }
+    for (entry, digest) in entries.iter_mut().zip(digests) {
+        entry.row_count = entry.chunks.iter().map(|c| c.rows).sum();
+        entry.raw_bytes = entry.chunks.iter().map(|c| c.raw_length).sum();
+        entry.stored_bytes = entry.chunks.iter().map(|c| c.length).sum();
+        entry.content_digest = digest.to_hex();
+        info!(
+            table = %format_args!("{}.{}", entry.schema, entry.name),
+            rows = entry.row_count,
+            raw_bytes = entry.raw_bytes,
+            stored_bytes = entry.stored_bytes,
+            chunks = entry.chunks.len(),
+            "table dumped"
+        );
+    }
     Ok(entries)
+}
+
+/// A table's id in the backup: its 1-based position in the schema's table list.
+fn table_id(index: usize) -> u32 {
+    u32::try_from(index + 1).unwrap_or(u32::MAX)
 }
 
 /// This backup's raw size over that of the newest complete backup before it in the same store,

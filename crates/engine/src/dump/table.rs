@@ -1,21 +1,22 @@
-//! Dumping one table: COPY out, cut into chunks of whole rows, compress and hash on the CPU pool,
-//! append the frames to the table's data object.
+//! Dumping one piece of a table: COPY out, cut into chunks of whole rows, compress and hash on the
+//! CPU pool, append the frames to the piece's data object.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use pgark_archive::{ChunkEntry, ContentDigest, EncodedChunk, KeyRange, TableEntry, layout};
-use pgark_pg::{Connection, PgError, TableData, copy_out_sql};
+use pgark_archive::{ChunkEntry, ContentDigest, EncodedChunk, KeyRange, layout};
+use pgark_pg::{Connection, PgError, TableData, copy_out_range_sql};
 use pgark_storage::{ObjectKey, ObjectStore, Upload};
-use tracing::info;
 
+use super::plan::Piece;
+use crate::budget::{ByteBudget, Share};
 use crate::cpu::CpuPool;
 use crate::{EngineError, Progress};
 
-/// Chunks a table may have compressing at once. Together with the chunk being filled this bounds
-/// a worker's memory to about `(MAX_COMPRESSING + 1) * chunk_size` of raw rows plus their frames.
+/// Chunks one piece may have compressing at once, so that one session keeps the CPU pool busy
+/// while it reads on; the shared [`ByteBudget`] bounds them across sessions.
 const MAX_COMPRESSING: usize = 2;
 
 pub(super) struct TableDumper {
@@ -24,8 +25,22 @@ pub(super) struct TableDumper {
     pub(super) chunk_size: usize,
     pub(super) compress_level: i32,
     pub(super) cpu: Arc<CpuPool>,
+    /// Shared by every session: raw chunks waiting for or in compression, and their frames.
+    pub(super) budget: ByteBudget,
     pub(super) progress: Arc<Progress>,
 }
+
+/// What one piece wrote: its chunks, in order, and their rows' digest.
+#[derive(Debug)]
+pub(super) struct PieceData {
+    pub(super) chunks: Vec<ChunkEntry>,
+    pub(super) content_digest: ContentDigest,
+}
+
+type Compressing = VecDeque<(
+    Share,
+    std::pin::Pin<Box<dyn Future<Output = Result<EncodedChunk, EngineError>> + Send>>,
+)>;
 
 impl TableDumper {
     pub(super) async fn dump(
@@ -33,65 +48,94 @@ impl TableDumper {
         session: &Connection,
         id: u32,
         table: &TableData,
+        piece: &Piece,
         key_column: Option<&str>,
-    ) -> Result<TableEntry, EngineError> {
+    ) -> Result<PieceData, EngineError> {
         let name = format!("{}.{}", table.schema, table.name);
         let key_field = key_column.and_then(|key| table.columns.iter().position(|c| c.name == key));
         let stream = session
             .client()
-            .copy_out(&copy_out_sql(table))
+            .copy_out(&copy_out_range_sql(table, &piece.range))
             .await
             .map_err(|e| PgError::query(format!("starting COPY of table {name}"), e))?;
         let mut stream = std::pin::pin!(stream);
 
-        let object = layout::data_object_name(id, 0);
+        let object = layout::data_object_name(id, piece.part);
         let key_column = key_field.and(key_column);
         let mut writer = ObjectWriter::new(self, &object, key_column)?;
-        let mut buffer = BytesMut::with_capacity(self.chunk_size);
-        let mut compressing = VecDeque::new();
+        let mut buffer = BytesMut::new();
+        let mut compressing: Compressing = VecDeque::new();
         while let Some(row) = stream.next().await {
             let row = row.map_err(|e| PgError::query(format!("reading table {name}"), e))?;
-            buffer.extend_from_slice(&row);
-            if buffer.len() >= self.chunk_size {
-                // Rows arrive one per message, so the buffer ends at a row boundary.
-                let raw = std::mem::replace(&mut buffer, BytesMut::with_capacity(self.chunk_size));
-                compressing.push_back(self.cpu.encode(
-                    raw.freeze(),
-                    self.compress_level,
-                    key_field,
-                ));
-                if compressing.len() >= MAX_COMPRESSING
-                    && let Some(done) = compressing.pop_front()
-                {
-                    writer.append(done.await?).await?;
+            // Rows arrive one per message, so cutting between messages cuts between rows. A
+            // chunk is cut before it would pass the chunk size; a row larger than a chunk is a
+            // chunk of its own, sent without copying it.
+            if !buffer.is_empty() && buffer.len() + row.len() > self.chunk_size {
+                let full = std::mem::take(&mut buffer).freeze();
+                self.compress(full, key_field, &mut compressing, &mut writer)
+                    .await?;
+            }
+            if buffer.is_empty() && row.len() >= self.chunk_size {
+                self.compress(row, key_field, &mut compressing, &mut writer)
+                    .await?;
+            } else {
+                if buffer.capacity() == 0 {
+                    buffer.reserve(self.chunk_size);
                 }
+                buffer.extend_from_slice(&row);
             }
         }
         if !buffer.is_empty() {
-            compressing.push_back(
-                self.cpu
-                    .encode(buffer.freeze(), self.compress_level, key_field),
-            );
+            self.compress(buffer.freeze(), key_field, &mut compressing, &mut writer)
+                .await?;
         }
-        while let Some(done) = compressing.pop_front() {
+        while let Some((share, done)) = compressing.pop_front() {
             writer.append(done.await?).await?;
+            drop(share);
         }
-        let entry = writer.finish(id, table).await?;
-        Progress::add(&self.progress.tables_done, 1);
-        info!(
+        let data = writer.finish().await?;
+        tracing::debug!(
             table = %name,
-            rows = entry.row_count,
-            raw_bytes = entry.raw_bytes,
-            stored_bytes = entry.stored_bytes,
-            chunks = entry.chunks.len(),
-            "table dumped"
+            piece = piece.part,
+            chunks = data.chunks.len(),
+            "piece dumped"
         );
-        Ok(entry)
+        Ok(data)
+    }
+
+    /// Hands `rows` to the CPU pool once the budget has room, appending finished chunks (which
+    /// frees their share) while it waits, so sessions never wait on each other in a circle.
+    async fn compress(
+        &self,
+        rows: Bytes,
+        key_field: Option<usize>,
+        compressing: &mut Compressing,
+        writer: &mut ObjectWriter<'_>,
+    ) -> Result<(), EngineError> {
+        // Raw rows, then a frame of at most about the same size.
+        let needed = 2 * rows.len() as u64;
+        let share = loop {
+            if compressing.len() < MAX_COMPRESSING
+                && let Some(share) = self.budget.try_take(needed)
+            {
+                break share;
+            }
+            match compressing.pop_front() {
+                Some((share, done)) => {
+                    writer.append(done.await?).await?;
+                    drop(share);
+                }
+                None => break self.budget.take(needed).await?,
+            }
+        };
+        let encoding = self.cpu.encode(rows, self.compress_level, key_field);
+        compressing.push_back((share, Box::pin(encoding)));
+        Ok(())
     }
 }
 
 /// Appends frames to one data object, opening the upload only when the first frame arrives so
-/// that empty tables leave no object behind.
+/// that empty pieces leave no object behind.
 struct ObjectWriter<'a> {
     dumper: &'a TableDumper,
     object: &'a str,
@@ -157,8 +201,8 @@ impl<'a> ObjectWriter<'a> {
         Ok(())
     }
 
-    /// Completes the object; the table's manifest entry may only be built from stored data.
-    async fn finish(self, id: u32, table: &TableData) -> Result<TableEntry, EngineError> {
+    /// Completes the object; the manifest may only record stored data.
+    async fn finish(self) -> Result<PieceData, EngineError> {
         if let Some(upload) = self.upload {
             let size = upload.complete().await?;
             if size != self.offset {
@@ -168,18 +212,9 @@ impl<'a> ObjectWriter<'a> {
                 )));
             }
         }
-        Ok(TableEntry {
-            id,
-            schema: table.schema.clone(),
-            name: table.name.clone(),
-            item: table.item,
-            columns: table.columns.clone(),
-            row_count: self.chunks.iter().map(|c| c.rows).sum(),
-            raw_bytes: self.chunks.iter().map(|c| c.raw_length).sum(),
-            stored_bytes: self.offset,
-            content_digest: self.content_digest.to_hex(),
-            key_column: self.key_column.map(str::to_owned),
+        Ok(PieceData {
             chunks: self.chunks,
+            content_digest: self.content_digest,
         })
     }
 }

@@ -1,0 +1,105 @@
+//! Which pieces the tables are read in. A table larger than [`CHUNKS_PER_PIECE`] chunks is split
+//! so that all `--jobs` sessions can read it at once: by block ranges (TID range scans, 14+), by
+//! ranges of its single-column integer key, or not at all.
+
+use std::collections::HashMap;
+
+use pgark_pg::{RowRange, TID_RANGE_SCAN_VERSION_NUM, TableData};
+use tokio_postgres::Client;
+
+use crate::EngineError;
+
+/// A piece is about this many chunks: large enough that a piece's query costs nothing next to
+/// its rows, small enough that the last pieces of a large table keep every session busy.
+pub const CHUNKS_PER_PIECE: u64 = 8;
+/// The most pieces one table is cut into (object names have four digits for the piece).
+const MAX_PIECES: u64 = 1000;
+
+/// How tables larger than a piece are split (`--split`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SplitMethod {
+    /// Blocks on 14+, else keys where a table has one, else whole.
+    #[default]
+    Auto,
+    /// Block ranges with TID range scans (needs PostgreSQL 14 or later).
+    Blocks,
+    /// Ranges of a single-column integer primary key; tables without one are read whole.
+    Keys,
+    /// Every table in one piece.
+    Off,
+}
+
+/// One piece of one table.
+#[derive(Debug, Clone)]
+pub(super) struct Piece {
+    /// Index into the dump's tables.
+    pub table: usize,
+    /// 0-based number of the piece within its table; names its data object.
+    pub part: u32,
+    pub range: RowRange,
+    pub estimated_bytes: u64,
+}
+
+/// Cuts every table into its pieces, reading sizes and key bounds in the caller's snapshot.
+pub(super) async fn plan(
+    client: &Client,
+    tables: &[TableData],
+    keys: &HashMap<u32, String>,
+    method: SplitMethod,
+    server_version_num: u32,
+    chunk_size: u64,
+) -> Result<Vec<Piece>, EngineError> {
+    let tid_ranges = server_version_num >= TID_RANGE_SCAN_VERSION_NUM;
+    if method == SplitMethod::Blocks && !tid_ranges {
+        return Err(EngineError::SplitUnsupported {
+            major: server_version_num / 10_000,
+        });
+    }
+    let piece_bytes = chunk_size.saturating_mul(CHUNKS_PER_PIECE).max(1);
+    let wanted = |t: &TableData| -> u32 {
+        let parts = t.estimated_bytes.div_ceil(piece_bytes).clamp(1, MAX_PIECES);
+        if method == SplitMethod::Off {
+            1
+        } else {
+            u32::try_from(parts).unwrap_or(1)
+        }
+    };
+    let by_blocks =
+        matches!(method, SplitMethod::Blocks) || (method == SplitMethod::Auto && tid_ranges);
+    let split_oids: Vec<u32> = tables
+        .iter()
+        .filter(|t| wanted(t) > 1)
+        .map(|t| t.oid)
+        .collect();
+    let blocks = if by_blocks && !split_oids.is_empty() {
+        pgark_pg::relation_blocks(client, &split_oids).await?
+    } else {
+        HashMap::new()
+    };
+
+    let mut pieces = Vec::new();
+    for (index, table) in tables.iter().enumerate() {
+        let parts = wanted(table);
+        let ranges = if parts <= 1 {
+            vec![RowRange::All]
+        } else if by_blocks {
+            let table_blocks = blocks.get(&table.oid).copied().unwrap_or(0);
+            RowRange::block_ranges(table_blocks, parts)
+        } else if let Some(column) = keys.get(&table.oid) {
+            match pgark_pg::key_bounds(client, table, column).await? {
+                Some((min, max)) => RowRange::key_ranges(column, min, max, parts),
+                None => vec![RowRange::All],
+            }
+        } else {
+            vec![RowRange::All]
+        };
+        let count = ranges.len() as u64;
+        pieces.extend(ranges.into_iter().enumerate().map(|(part, range)| Piece {
+            table: index,
+            part: u32::try_from(part).unwrap_or(u32::MAX),
+            range,
+            estimated_bytes: table.estimated_bytes / count,
+        }));
+    }
+    Ok(pieces)
+}
