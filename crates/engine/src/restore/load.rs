@@ -1,115 +1,214 @@
-//! Loading one table: fetch its chunks with ranged reads (a few ahead), check and decompress each
-//! on the CPU pool, and send the rows with COPY FROM. A chunk's rows are sent only after its
-//! SHA-256, size and row count have been checked.
+//! Loading table data: a table's chunks are cut into load units of a few chunks each, so that
+//! several sessions can load one large table at once. A unit fetches its chunks with ranged reads
+//! (a few ahead, within a memory budget shared by all sessions), checks and decompresses each on
+//! the CPU pool, and sends the rows with COPY FROM; a chunk's rows are sent only after its
+//! SHA-256, size and row count have been checked. A table's row count is checked against the
+//! manifest when its last unit is done.
+//!
+//! A table loaded in one unit into a table this restore created is loaded with `COPY FREEZE`
+//! after a `TRUNCATE` in the same transaction: its rows are written frozen and all-visible, so
+//! neither the index builds that follow nor the first VACUUM has to rewrite its pages.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures::SinkExt;
-use pgark_archive::Manifest;
-use pgark_pg::{Connection, PgError, copy_in_sql};
+use pgark_archive::{ChunkEntry, Manifest};
+use pgark_pg::{Connection, PgError, copy_in_sql, quote};
 use tracing::info;
 
+use crate::budget::{ByteBudget, Share};
 use crate::cpu::CpuPool;
-use crate::{BackupRef, EngineError, Progress};
+use crate::{BackupRef, EngineError, Progress, session};
 
-/// Chunks fetched and decoded ahead of the one being sent. Bounds a session's memory to about
-/// `(PREFETCH + 1)` chunks, compressed and raw.
+/// Chunks fetched and decoded ahead of the one being sent, per session.
 const PREFETCH: usize = 2;
+/// Chunks per load unit: the same granularity as the dump's pieces.
+const CHUNKS_PER_UNIT: usize = crate::dump::CHUNKS_PER_PIECE as usize;
+
+/// Some consecutive chunks of one table, loaded by one session in one COPY.
+#[derive(Debug, Clone)]
+pub(super) struct LoadUnit {
+    /// Index into the manifest's tables.
+    pub(super) table: usize,
+    /// The id of the item that creates the table: what the table's indexes depend on.
+    pub(super) table_item: u32,
+    pub(super) chunks: Range<usize>,
+    pub(super) stored_bytes: u64,
+    /// TRUNCATE and COPY FREEZE in one transaction (the table's only unit, in a table this
+    /// restore created).
+    pub(super) freeze: bool,
+}
+
+/// Cuts every table's chunks into load units. `created` says whether the restore created the
+/// tables (and so may truncate them for `COPY FREEZE`).
+pub(super) fn plan(manifest: &Manifest, created: bool) -> Vec<LoadUnit> {
+    let mut units = Vec::new();
+    for (index, table) in manifest.tables.iter().enumerate() {
+        let count = table.chunks.len().div_ceil(CHUNKS_PER_UNIT).max(1);
+        for u in 0..count {
+            let chunks = (u * table.chunks.len() / count)..((u + 1) * table.chunks.len() / count);
+            units.push(LoadUnit {
+                table: index,
+                table_item: table.item,
+                stored_bytes: table.chunks[chunks.clone()].iter().map(|c| c.length).sum(),
+                chunks,
+                freeze: created && count == 1,
+            });
+        }
+    }
+    units
+}
 
 pub(super) struct TableLoader {
     pub(super) backup: BackupRef,
+    pub(super) manifest: Arc<Manifest>,
     pub(super) cpu: Arc<CpuPool>,
+    /// Shared by every session: chunks fetched, decoded and not yet sent.
+    pub(super) budget: ByteBudget,
     pub(super) progress: Arc<Progress>,
+    /// Per table: rows loaded so far, and units not yet done.
+    rows_loaded: Vec<AtomicU64>,
+    units_left: Vec<AtomicUsize>,
 }
 
 impl TableLoader {
+    pub(super) fn new(
+        backup: BackupRef,
+        manifest: Arc<Manifest>,
+        cpu: Arc<CpuPool>,
+        budget: ByteBudget,
+        progress: Arc<Progress>,
+        units: &[LoadUnit],
+    ) -> Self {
+        let tables = manifest.tables.len();
+        let units_left: Vec<AtomicUsize> = (0..tables).map(|_| AtomicUsize::new(0)).collect();
+        for unit in units {
+            units_left[unit.table].fetch_add(1, Ordering::Relaxed);
+        }
+        TableLoader {
+            backup,
+            manifest,
+            cpu,
+            budget,
+            progress,
+            rows_loaded: (0..tables).map(|_| AtomicU64::new(0)).collect(),
+            units_left,
+        }
+    }
+
     pub(super) async fn load(
-        self: &Arc<Self>,
+        &self,
         session: &Connection,
-        manifest: &Manifest,
-        index: usize,
+        unit: &LoadUnit,
     ) -> Result<(), EngineError> {
-        let table = &manifest.tables[index];
+        let table = &self.manifest.tables[unit.table];
         let name = table.display_name();
+        if unit.freeze {
+            let sql = format!(
+                "BEGIN; TRUNCATE ONLY {}",
+                quote::qualified(&table.schema, &table.name)
+            );
+            session::execute(session, &sql, || format!("preparing to load table {name}")).await?;
+        }
+        let mut copy = copy_in_sql(&table.schema, &table.name, &table.columns);
+        if unit.freeze {
+            copy.push_str(" (FREEZE)");
+        }
         let sink = session
             .client()
-            .copy_in::<_, Bytes>(&copy_in_sql(&table.schema, &table.name, &table.columns))
+            .copy_in::<_, Bytes>(&copy)
             .await
             .map_err(|e| PgError::query(format!("starting COPY into table {name}"), e))?;
         let mut sink = std::pin::pin!(sink);
 
-        let mut fetching = VecDeque::new();
-        let mut chunks = table.chunks.iter().enumerate();
+        let mut fetching: VecDeque<(Share, FetchHandle)> = VecDeque::new();
+        let mut chunks = unit.chunks.clone();
         loop {
+            // The next chunk waits for room in the budget only when nothing is in flight, so
+            // that no session waits for room another waiting session holds.
             while fetching.len() <= PREFETCH {
-                let Some((i, chunk)) = chunks.next() else {
+                if chunks.is_empty() {
                     break;
+                }
+                let i = chunks.start;
+                let needed = chunk_memory(&table.chunks[i]);
+                let share = if fetching.is_empty() {
+                    self.budget.take(needed).await?
+                } else {
+                    match self.budget.try_take(needed) {
+                        Some(share) => share,
+                        None => break,
+                    }
                 };
-                fetching.push_back(self.fetch(manifest, index, i, chunk.clone()));
+                chunks.start += 1;
+                fetching.push_back((share, self.fetch(unit.table, i)));
             }
-            let Some(next) = fetching.pop_front() else {
+            let Some((share, next)) = fetching.pop_front() else {
                 break;
             };
-            let rows_text = match next.await {
-                Ok(result) => result?,
-                Err(e) => {
-                    return Err(EngineError::Internal(format!(
-                        "chunk fetch task failed: {e}"
-                    )));
-                }
-            };
+            let rows_text = next
+                .await
+                .map_err(|e| EngineError::Internal(format!("chunk fetch task failed: {e}")))??;
             sink.send(Bytes::from(rows_text))
                 .await
                 .map_err(|e| PgError::query(format!("loading table {name}"), e))?;
+            drop(share);
         }
         let rows = sink
             .as_mut()
             .finish()
             .await
             .map_err(|e| PgError::query(format!("loading table {name}"), e))?;
-        if rows != table.row_count {
-            return Err(EngineError::RowCountMismatch {
-                table: name,
-                expected: table.row_count,
-                actual: rows,
-            });
+        if unit.freeze {
+            session::execute(session, "COMMIT", || format!("committing table {name}")).await?;
         }
-        Progress::add(&self.progress.tables_done, 1);
-        info!(table = %name, rows, raw_bytes = table.raw_bytes, "table restored");
+        let loaded = self.rows_loaded[unit.table].fetch_add(rows, Ordering::Relaxed) + rows;
+        if self.units_left[unit.table].fetch_sub(1, Ordering::AcqRel) == 1 {
+            if loaded != table.row_count {
+                return Err(EngineError::RowCountMismatch {
+                    table: name,
+                    expected: table.row_count,
+                    actual: loaded,
+                });
+            }
+            Progress::add(&self.progress.tables_done, 1);
+            info!(table = %name, rows = loaded, raw_bytes = table.raw_bytes, "table restored");
+        }
         Ok(())
     }
 
     /// Starts fetching and checking one chunk in the background, so that it proceeds while the
     /// previous chunk is being sent.
-    fn fetch(
-        self: &Arc<Self>,
-        manifest: &Manifest,
-        table_index: usize,
-        chunk_index: usize,
-        chunk: pgark_archive::ChunkEntry,
-    ) -> tokio::task::JoinHandle<Result<Vec<u8>, EngineError>> {
-        let loader = self.clone();
-        let table_name = manifest.tables[table_index].display_name();
+    fn fetch(&self, table_index: usize, chunk_index: usize) -> FetchHandle {
+        let table = &self.manifest.tables[table_index];
+        let chunk = table.chunks[chunk_index].clone();
+        let table_name = table.display_name();
+        let backup = self.backup.clone();
+        let cpu = self.cpu.clone();
+        let progress = self.progress.clone();
         tokio::spawn(async move {
-            let key = loader.backup.object_key(&chunk.object)?;
-            let stored = loader
-                .backup
+            let key = backup.object_key(&chunk.object)?;
+            let stored = backup
                 .store
                 .get_range(&key, chunk.offset..chunk.offset + chunk.length)
                 .await?;
-            let raw_length = chunk.raw_length;
-            let stored_length = chunk.length;
-            let rows = chunk.rows;
-            let rows_text = loader
-                .cpu
-                .decode(stored, chunk, table_name, chunk_index)
-                .await?;
-            Progress::add(&loader.progress.rows, rows);
-            Progress::add(&loader.progress.raw_bytes, raw_length);
-            Progress::add(&loader.progress.stored_bytes, stored_length);
+            let (raw_length, stored_length, rows) = (chunk.raw_length, chunk.length, chunk.rows);
+            let rows_text = cpu.decode(stored, chunk, table_name, chunk_index).await?;
+            Progress::add(&progress.rows, rows);
+            Progress::add(&progress.raw_bytes, raw_length);
+            Progress::add(&progress.stored_bytes, stored_length);
             Ok(rows_text)
         })
     }
+}
+
+type FetchHandle = tokio::task::JoinHandle<Result<Vec<u8>, EngineError>>;
+
+/// What a chunk occupies while in flight: its stored bytes and its rows.
+fn chunk_memory(chunk: &ChunkEntry) -> u64 {
+    chunk.length + chunk.raw_length
 }

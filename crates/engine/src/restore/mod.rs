@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use pgark_archive::{DdlItem, Manifest, Section};
 use pgark_pg::ConnConfig;
-use tokio::sync::Mutex;
 
+use crate::budget::ByteBudget;
 use crate::cpu::CpuPool;
 use crate::{BackupRef, Cancel, EngineError, Progress, session};
 
@@ -108,7 +108,7 @@ async fn run(
         pool.push(sessions.open(target.config()).await?);
     }
     for connection in &pool {
-        session::execute(connection, "SET synchronous_commit = off", || {
+        session::execute(connection, BULK_SESSION_SETTINGS, || {
             "tuning a restore session".to_owned()
         })
         .await?;
@@ -129,38 +129,34 @@ async fn run(
         manifest.tables.len() as u64,
         std::sync::atomic::Ordering::Relaxed,
     );
-    let loader = Arc::new(load::TableLoader {
-        backup: options.backup.clone(),
-        cpu: Arc::new(CpuPool::for_machine()?),
-        progress,
-    });
-    let mut queue: Vec<usize> = if parts.data {
-        (0..manifest.tables.len()).collect()
+    let units = if parts.data {
+        // Tables this restore created may be truncated and loaded frozen.
+        load::plan(manifest, parts.pre_data)
     } else {
         Vec::new()
     };
-    // Largest last, because workers pop from the end: the long loads start first.
-    queue.sort_by_key(|&i| (manifest.tables[i].stored_bytes, std::cmp::Reverse(i)));
-    let queue = Arc::new(Mutex::new(queue));
-    let workers = pool.iter().map(|connection| {
-        let queue = queue.clone();
-        let loader = loader.clone();
-        async move {
-            loop {
-                let next = queue.lock().await.pop();
-                let Some(index) = next else {
-                    return Ok::<_, EngineError>(());
-                };
-                loader.load(connection, manifest, index).await?;
-            }
-        }
-    });
-    futures::future::try_join_all(workers).await?;
-
-    schedule::run_items(&pool, &in_section(Section::Data)).await?;
-    schedule::run_items(&pool, &in_section(Section::PostData)).await?;
-    Ok(())
+    let cpu = Arc::new(CpuPool::for_machine()?);
+    let budget = ByteBudget::new(
+        (cpu.threads() as u64 + jobs as u64 + 2) * 2 * manifest.settings.chunk_size,
+    );
+    let loader = load::TableLoader::new(
+        options.backup.clone(),
+        options.manifest.clone(),
+        cpu,
+        budget,
+        progress,
+        &units,
+    );
+    let mut items = in_section(Section::Data);
+    items.extend(in_section(Section::PostData));
+    schedule::run(&pool, &loader, units, &items).await
 }
+
+/// Settings of every restore session, for bulk work: commits need not wait for the WAL flush
+/// (the restore is all or nothing anyway), and index builds, constraint checks and foreign key
+/// validation get memory to sort and hash in (one statement per session at a time).
+const BULK_SESSION_SETTINGS: &str = "SET synchronous_commit = off; \
+     SET maintenance_work_mem = '512MB'; SET work_mem = '256MB'";
 
 /// Names an item in messages, e.g. `index public.tasks_pkey`.
 fn describe(item: &DdlItem) -> String {

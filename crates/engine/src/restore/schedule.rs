@@ -1,76 +1,166 @@
-//! Running DDL items on several sessions at once, each item as soon as everything it depends on
-//! has run. Dependencies on items outside the given set count as already satisfied (they ran in
-//! an earlier phase).
+//! The data and post-data phases as one dependency graph run on all sessions at once: pieces of
+//! table data (several per large table), and DDL items — each as soon as what it needs is done.
+//! An index is built as soon as its table's rows are in, while other tables still load; a
+//! foreign key is validated as soon as both of its tables are loaded and indexed.
+//!
+//! A free session takes a ready DDL item before a load (they unlock the rest of the graph), and
+//! the largest loads first. Dependencies on items outside the graph (the pre-data section, run
+//! earlier) count as done.
 
 use std::collections::{HashMap, VecDeque};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use pgark_archive::DdlItem;
+use pgark_archive::{DdlItem, ObjectKind};
 use pgark_pg::Connection;
 
+use super::load::{LoadUnit, TableLoader};
 use crate::{EngineError, session};
 
-pub(super) async fn run_items(
+enum Task<'a> {
+    Load(LoadUnit),
+    Item(&'a DdlItem),
+}
+
+/// Runs `loads` and `items` on `sessions`.
+pub(super) async fn run(
     sessions: &[Connection],
+    loader: &TableLoader,
+    loads: Vec<LoadUnit>,
     items: &[&DdlItem],
 ) -> Result<(), EngineError> {
     if sessions.is_empty() {
-        return Err(EngineError::Internal("no session to run DDL on".into()));
+        return Err(EngineError::Internal("no session to restore with".into()));
     }
-    let position: HashMap<u32, usize> = items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| (item.id, i))
-        .collect();
-    let mut waiting_on = vec![0usize; items.len()];
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); items.len()];
-    for (i, item) in items.iter().enumerate() {
-        for dep in &item.deps {
-            if let Some(&d) = position.get(dep) {
-                waiting_on[i] += 1;
-                dependents[d].push(i);
-            }
+    let graph = Graph::new(loads, items);
+    let mut waiting_on = graph.waiting_on.clone();
+    let mut ready_items: VecDeque<usize> = VecDeque::new();
+    let mut ready_loads: Vec<usize> = Vec::new();
+    for (task, &waiting) in waiting_on.iter().enumerate() {
+        if waiting == 0 {
+            graph.push_ready(task, &mut ready_items, &mut ready_loads);
         }
     }
-    let mut ready: VecDeque<usize> = (0..items.len()).filter(|&i| waiting_on[i] == 0).collect();
     let mut idle: Vec<usize> = (0..sessions.len()).rev().collect();
     let mut running = FuturesUnordered::new();
     let mut finished = 0;
 
     loop {
-        while let (Some(_), Some(_)) = (ready.front(), idle.last()) {
-            let (Some(i), Some(s)) = (ready.pop_front(), idle.pop()) else {
+        while let Some(&s) = idle.last() {
+            // DDL first; then the largest load (`ready_loads` is kept sorted, largest last).
+            let Some(task) = ready_items.pop_front().or_else(|| ready_loads.pop()) else {
                 break;
             };
-            let item = items[i];
+            idle.pop();
             let connection = &sessions[s];
+            let work = &graph.tasks[task];
             running.push(async move {
-                session::execute(connection, &item.sql, || {
-                    format!("running {}", super::describe(item))
-                })
-                .await
-                .map(|()| (i, s))
+                match work {
+                    Task::Load(unit) => loader.load(connection, unit).await,
+                    Task::Item(item) => {
+                        session::execute(connection, &item.sql, || {
+                            format!("running {}", super::describe(item))
+                        })
+                        .await
+                    }
+                }
+                .map(|()| (task, s))
             });
         }
         let Some(result) = running.next().await else {
             break;
         };
-        let (i, s) = result?;
+        let (task, s) = result?;
         idle.push(s);
         finished += 1;
-        for &d in &dependents[i] {
+        for &d in &graph.dependents[task] {
             waiting_on[d] -= 1;
             if waiting_on[d] == 0 {
-                ready.push_back(d);
+                graph.push_ready(d, &mut ready_items, &mut ready_loads);
             }
         }
     }
-    if finished != items.len() {
+    if finished != graph.tasks.len() {
         return Err(EngineError::Internal(format!(
-            "{} schema items could not run because their dependencies form a cycle",
-            items.len() - finished
+            "{} restore steps could not run because their dependencies form a cycle",
+            graph.tasks.len() - finished
         )));
     }
     Ok(())
+}
+
+struct Graph<'a> {
+    tasks: Vec<Task<'a>>,
+    waiting_on: Vec<usize>,
+    dependents: Vec<Vec<usize>>,
+}
+
+impl<'a> Graph<'a> {
+    fn new(loads: Vec<LoadUnit>, items: &[&'a DdlItem]) -> Self {
+        // Each table's load units, by the id of the item that creates the table.
+        let mut loads_of: HashMap<u32, Vec<usize>> = HashMap::new();
+        let mut tasks: Vec<Task<'a>> = Vec::with_capacity(loads.len() + items.len());
+        for unit in loads {
+            loads_of.entry(unit.table_item).or_default().push(tasks.len());
+            tasks.push(Task::Load(unit));
+        }
+        let all_loads: Vec<usize> = (0..tasks.len()).collect();
+        let item_task: HashMap<u32, usize> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (item.id, tasks.len() + i))
+            .collect();
+        tasks.extend(items.iter().map(|item| Task::Item(item)));
+
+        let mut waiting_on = vec![0usize; tasks.len()];
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); tasks.len()];
+        let mut depend = |task: usize, on: usize| {
+            waiting_on[task] += 1;
+            dependents[on].push(task);
+        };
+        for item in items {
+            let task = item_task[&item.id];
+            // A refresh reads other tables and an event trigger would fire on the restore's own
+            // work: both wait for every table's rows.
+            if matches!(
+                item.kind,
+                ObjectKind::MaterializedViewData | ObjectKind::EventTrigger
+            ) {
+                for &load in &all_loads {
+                    depend(task, load);
+                }
+            }
+            let mut on: Vec<u32> = item.deps.iter().copied().chain(item.table).collect();
+            on.sort_unstable();
+            on.dedup();
+            for dep in on {
+                if let Some(&d) = item_task.get(&dep) {
+                    depend(task, d);
+                } else if let Some(units) = loads_of.get(&dep) {
+                    for &unit in units {
+                        depend(task, unit);
+                    }
+                }
+            }
+        }
+        Graph {
+            tasks,
+            waiting_on,
+            dependents,
+        }
+    }
+
+    fn push_ready(&self, task: usize, items: &mut VecDeque<usize>, loads: &mut Vec<usize>) {
+        match &self.tasks[task] {
+            Task::Item(_) => items.push_back(task),
+            Task::Load(unit) => {
+                let bytes = |t: usize| match &self.tasks[t] {
+                    Task::Load(unit) => unit.stored_bytes,
+                    Task::Item(_) => 0,
+                };
+                let at = loads.partition_point(|&t| bytes(t) <= unit.stored_bytes);
+                loads.insert(at, task);
+            }
+        }
+    }
 }
