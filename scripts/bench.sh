@@ -2,11 +2,12 @@
 # Measures pgark against pg_dump/pg_restore and against the floor, on one throwaway server, in
 # one run, on the same data, and prints the ratios. Nothing here asserts a time.
 #
-#   scripts/bench.sh [--dataset tpch|pgbench|small|all] [--scale N] [--jobs N]
+#   scripts/bench.sh [--dataset tpch|pgbench|small|wide|all] [--scale N] [--jobs N]
 #   (PGARK_BIN=path/to/pgark measures that binary instead of building this checkout)
 #
 # Data sets: TPC-H generated with tpchgen-cli (`cargo install tpchgen-cli`; default scale 1),
-# pgbench (`pgbench -i`, default scale 100: one huge table), and 2,000 small tables.
+# pgbench (`pgbench -i`, default scale 100: one huge table), 2,000 small tables, and `wide`: rows
+# of 20 MB (8 tables of 6 by default), for peak memory (run it with --jobs 8).
 # Floors: dump = N sessions running plain `COPY ... TO STDOUT`, output discarded; restore = the
 # pre-data schema, N sessions running plain `COPY FROM` of the data, then pg_restore's post-data
 # (indexes, constraints) with -j N.
@@ -20,7 +21,7 @@ while (($#)); do
         --dataset) dataset=$2; shift 2 ;;
         --scale) scale=$2; shift 2 ;;
         --jobs) jobs=$2; shift 2 ;;
-        *) echo "usage: $0 [--dataset tpch|pgbench|small|all] [--scale N] [--jobs N]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--dataset tpch|pgbench|small|wide|all] [--scale N] [--jobs N]" >&2; exit 2 ;;
     esac
 done
 
@@ -64,6 +65,16 @@ load_small() {
     psql -X -q -d "$1" -c "DO \$\$ BEGIN FOR i IN 1..${scale:-2000} LOOP
         EXECUTE format('CREATE TABLE small_%s (id integer PRIMARY KEY, name text, at timestamptz DEFAULT now())', i);
         EXECUTE format('INSERT INTO small_%s (id, name) SELECT g, md5(g::text) FROM generate_series(1, 100) g', i);
+    END LOOP; END \$\$"
+}
+
+load_wide() {
+    # 20 MB of text per row, stored compressed by TOAST; each row is one 20 MB COPY line. Eight
+    # tables, so that eight sessions hold such rows at the same time.
+    psql -X -q -d "$1" -c "DO \$\$ BEGIN FOR t IN 1..8 LOOP
+        EXECUTE format('CREATE TABLE wide_%s (id integer PRIMARY KEY, body text)', t);
+        EXECUTE format('INSERT INTO wide_%s SELECT g, repeat(md5((g * %s)::text), 655360)
+                        FROM generate_series(1, %s) g', t, t, ${scale:-6});
     END LOOP; END \$\$"
 }
 
@@ -149,7 +160,7 @@ run_dataset() {
 }
 
 case $dataset in
-    all) for ds in tpch pgbench small; do run_dataset "$ds"; done ;;
-    tpch|pgbench|small) run_dataset "$dataset" ;;
+    all) for ds in tpch pgbench small wide; do run_dataset "$ds"; done ;;
+    tpch|pgbench|small|wide) run_dataset "$dataset" ;;
     *) echo "unknown data set $dataset" >&2; exit 2 ;;
 esac

@@ -4,9 +4,19 @@
 
 /// The rows of COPY text, without their terminating `\n`.
 pub fn rows(text: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let body = (!text.is_empty()).then(|| text.strip_suffix(b"\n").unwrap_or(text));
-    body.into_iter()
-        .flat_map(|body| body.split(|&b| b == b'\n'))
+    // memchr finds the newlines many bytes at a time: this runs over every byte a dump reads.
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (row, after) = match memchr::memchr(b'\n', rest) {
+            Some(end) => (&rest[..end], &rest[end + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        rest = after;
+        Some(row)
+    })
 }
 
 /// The raw (still escaped) fields of one row. A row of a zero-column table is one empty line and
@@ -90,6 +100,8 @@ mod tests {
         assert_eq!(all, vec![&b"1\ta"[..], b"2\tb\\nc", b""]);
         assert_eq!(rows(b"").count(), 0);
         assert_eq!(rows(b"\n").collect::<Vec<_>>(), vec![&b""[..]]);
+        // A last row without its newline is still a row.
+        assert_eq!(rows(b"a\nb").collect::<Vec<_>>(), vec![&b"a"[..], b"b"]);
     }
 
     #[test]

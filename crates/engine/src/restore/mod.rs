@@ -136,9 +136,9 @@ async fn run(
         Vec::new()
     };
     let cpu = Arc::new(CpuPool::for_machine()?);
-    let budget = ByteBudget::new(
-        (cpu.threads() as u64 + jobs as u64 + 2) * 2 * manifest.settings.chunk_size,
-    );
+    // Enough for every decompressing thread and a few chunks waiting to be sent, whatever
+    // `--jobs` is: more sessions share it rather than each adding their own.
+    let budget = ByteBudget::new((cpu.threads() as u64 + 4) * 2 * manifest.settings.chunk_size);
     let loader = load::TableLoader::new(
         options.backup.clone(),
         options.manifest.clone(),
