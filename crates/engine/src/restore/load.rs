@@ -5,9 +5,9 @@
 //! SHA-256, size and row count have been checked. A table's row count is checked against the
 //! manifest when its last unit is done.
 //!
-//! A table loaded in one unit into a table this restore created is loaded with `COPY FREEZE`
-//! after a `TRUNCATE` in the same transaction: its rows are written frozen and all-visible, so
-//! neither the index builds that follow nor the first VACUUM has to rewrite its pages.
+//! A table of a megabyte or more loaded in one unit, into a table this restore created, is loaded
+//! with `COPY FREEZE` after a `TRUNCATE` in the same transaction: its rows are written frozen and
+//! all-visible, so neither the index builds that follow nor the first VACUUM rewrite its pages.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -28,6 +28,9 @@ use crate::{BackupRef, EngineError, Progress, session};
 const PREFETCH: usize = 2;
 /// Chunks per load unit: the same granularity as the dump's pieces.
 const CHUNKS_PER_UNIT: usize = crate::dump::CHUNKS_PER_PIECE as usize;
+
+/// Below this many bytes of rows a table is not worth the TRUNCATE (a new file) FREEZE needs.
+const FREEZE_MIN_BYTES: u64 = 1 << 20;
 
 /// Some consecutive chunks of one table, loaded by one session in one COPY.
 #[derive(Debug, Clone)]
@@ -56,7 +59,7 @@ pub(super) fn plan(manifest: &Manifest, created: bool) -> Vec<LoadUnit> {
                 table_item: table.item,
                 stored_bytes: table.chunks[chunks.clone()].iter().map(|c| c.length).sum(),
                 chunks,
-                freeze: created && count == 1,
+                freeze: created && count == 1 && table.raw_bytes >= FREEZE_MIN_BYTES,
             });
         }
     }
