@@ -19,7 +19,16 @@ impl ContentDigest {
     }
 
     pub fn add_row(&mut self, row: &[u8]) {
-        let hash = Sha256::digest(row);
+        self.add_parts(&[row]);
+    }
+
+    /// Adds one item given in parts, as if they were concatenated.
+    pub fn add_parts(&mut self, parts: &[&[u8]]) {
+        let mut hasher = Sha256::new();
+        for part in parts {
+            hasher.update(part);
+        }
+        let hash = hasher.finalize();
         let mut first = [0u8; 16];
         first.copy_from_slice(&hash[..16]);
         self.0 = self.0.wrapping_add(u128::from_be_bytes(first));

@@ -11,6 +11,7 @@ mod ddl;
 mod error;
 mod iam;
 mod keys;
+mod large_object_data;
 mod pgpass;
 pub mod quote;
 mod tls;
@@ -24,3 +25,4 @@ pub use ddl::{
 };
 pub use error::PgError;
 pub use keys::integer_keys;
+pub use large_object_data::{LargeObjectPiece, LargeObjectReader, write_large_object_pieces};

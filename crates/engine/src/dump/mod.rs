@@ -3,16 +3,22 @@
 //! A leader session exports a snapshot, locks every table `ACCESS SHARE` (as pg_dump does, so
 //! that no table can be dropped or altered under the dump), reads the schema, and keeps its
 //! transaction open until the end. `jobs` worker sessions import the snapshot and COPY tables out,
-//! largest first. Rows are cut into chunks, compressed and hashed on the CPU pool, and appended
-//! to one data object per table. The manifest is written last, only after every object is stored.
+//! largest first, and one of them reads the large objects' contents. Rows are cut into chunks,
+//! compressed and hashed on the CPU pool, and appended to one data object per table (large
+//! objects: one object of record chunks). The manifest is written last, only after every object
+//! is stored.
 
+mod large_objects;
 mod snapshot;
 mod table;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pgark_archive::{DumpSettings, Manifest, StartedMarker, Timestamp, layout};
+use pgark_archive::{
+    DumpSettings, LargeObjectsEntry, Manifest, ObjectKind, StartedMarker, TableEntry, Timestamp,
+    layout,
+};
 use pgark_pg::{ConnConfig, TableData};
 use pgark_storage::{ObjectKey, ObjectStore, StoreError};
 use tokio::sync::Mutex;
@@ -135,11 +141,17 @@ async fn write_backup(
     manifest.schema = schema.items;
     manifest.roles = schema.roles;
     let keys = pgark_pg::integer_keys(leader.client()).await?;
-    manifest.tables = dump_tables(
+    let large_objects = manifest
+        .schema
+        .iter()
+        .filter(|item| item.kind == ObjectKind::LargeObject)
+        .count() as u64;
+    (manifest.tables, manifest.large_objects) = dump_data(
         options,
         backup_id,
         &leader.source.snapshot_id,
         schema.tables,
+        large_objects,
         &keys,
         progress,
     )
@@ -155,25 +167,42 @@ async fn write_backup(
     Ok(manifest)
 }
 
-/// Runs the worker sessions over the tables, largest first, and returns their entries by id.
-async fn dump_tables(
+/// What one worker session dumps next.
+enum Job {
+    Table(u32, TableData),
+    /// Every large object's contents (`count` of them).
+    LargeObjects(u64),
+}
+
+/// Runs the worker sessions over the tables, largest first, and the large objects' contents;
+/// returns the tables' entries by id and the large objects' entry if there are any.
+async fn dump_data(
     options: &DumpOptions,
     backup_id: &str,
     snapshot_id: &str,
     tables: Vec<TableData>,
+    large_objects: u64,
     keys: &std::collections::HashMap<u32, String>,
     progress: Arc<Progress>,
-) -> Result<Vec<pgark_archive::TableEntry>, EngineError> {
+) -> Result<(Vec<TableEntry>, Option<LargeObjectsEntry>), EngineError> {
     progress
         .tables_total
         .store(tables.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    let mut queue: Vec<(u32, TableData)> = tables
+    let mut tables: Vec<(u32, TableData)> = tables
         .into_iter()
         .enumerate()
         .map(|(i, t)| (u32::try_from(i + 1).unwrap_or(u32::MAX), t))
         .collect();
     // Workers pop from the end, so the largest tables go last in the vector.
-    queue.sort_by_key(|(id, t)| (t.estimated_bytes, std::cmp::Reverse(*id)));
+    tables.sort_by_key(|(id, t)| (t.estimated_bytes, std::cmp::Reverse(*id)));
+    let mut queue: Vec<Job> = tables
+        .into_iter()
+        .map(|(id, t)| Job::Table(id, t))
+        .collect();
+    // Their size is unknown until read, so they start first.
+    if large_objects > 0 {
+        queue.push(Job::LargeObjects(large_objects));
+    }
     let queue = Arc::new(Mutex::new(queue));
 
     let cpu = Arc::new(CpuPool::for_machine()?);
@@ -193,22 +222,31 @@ async fn dump_tables(
         async move {
             let session = snapshot::import(&options.source, snapshot_id).await?;
             let mut done = Vec::new();
+            let mut large_objects = None;
             loop {
                 let next = queue.lock().await.pop();
-                let Some((id, table)) = next else { break };
-                let key = keys.get(&table.oid).map(String::as_str);
-                done.push(dumper.dump(&session, id, &table, key).await?);
+                match next {
+                    None => break,
+                    Some(Job::Table(id, table)) => {
+                        let key = keys.get(&table.oid).map(String::as_str);
+                        done.push(dumper.dump(&session, id, &table, key).await?);
+                    }
+                    Some(Job::LargeObjects(count)) => {
+                        large_objects = Some(dumper.dump_large_objects(&session, count).await?);
+                    }
+                }
             }
-            Ok::<_, EngineError>(done)
+            Ok::<_, EngineError>((done, large_objects))
         }
     });
-    let mut entries: Vec<_> = futures::future::try_join_all(workers)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect();
+    let mut entries = Vec::new();
+    let mut large_objects = None;
+    for (tables, lo) in futures::future::try_join_all(workers).await? {
+        entries.extend(tables);
+        large_objects = large_objects.or(lo);
+    }
     entries.sort_by_key(|t| t.id);
-    Ok(entries)
+    Ok((entries, large_objects))
 }
 
 /// This backup's raw size over that of the newest complete backup before it in the same store,

@@ -16,7 +16,7 @@ use crate::{EngineError, Progress};
 
 /// Chunks a table may have compressing at once. Together with the chunk being filled this bounds
 /// a worker's memory to about `(MAX_COMPRESSING + 1) * chunk_size` of raw rows plus their frames.
-const MAX_COMPRESSING: usize = 2;
+pub(super) const MAX_COMPRESSING: usize = 2;
 
 pub(super) struct TableDumper {
     pub(super) store: Arc<dyn ObjectStore>,
@@ -92,7 +92,7 @@ impl TableDumper {
 
 /// Appends frames to one data object, opening the upload only when the first frame arrives so
 /// that empty tables leave no object behind.
-struct ObjectWriter<'a> {
+pub(super) struct ObjectWriter<'a> {
     dumper: &'a TableDumper,
     object: &'a str,
     key: ObjectKey,
@@ -101,10 +101,19 @@ struct ObjectWriter<'a> {
     chunks: Vec<ChunkEntry>,
     key_column: Option<&'a str>,
     content_digest: ContentDigest,
+    /// Whether the chunks' `rows` are table rows (for progress), not large-object records.
+    counts_rows: bool,
+}
+
+/// What an object writer stored.
+pub(super) struct WrittenObject {
+    pub(super) chunks: Vec<ChunkEntry>,
+    pub(super) stored_bytes: u64,
+    pub(super) content_digest: ContentDigest,
 }
 
 impl<'a> ObjectWriter<'a> {
-    fn new(
+    pub(super) fn new(
         dumper: &'a TableDumper,
         object: &'a str,
         key_column: Option<&'a str>,
@@ -119,10 +128,21 @@ impl<'a> ObjectWriter<'a> {
             chunks: Vec::new(),
             key_column,
             content_digest: ContentDigest::default(),
+            counts_rows: true,
         })
     }
 
-    async fn append(&mut self, chunk: EncodedChunk) -> Result<(), EngineError> {
+    /// A writer for large-object chunks, whose `rows` count records.
+    pub(super) fn for_large_objects(
+        dumper: &'a TableDumper,
+        object: &'a str,
+    ) -> Result<Self, EngineError> {
+        let mut writer = Self::new(dumper, object, None)?;
+        writer.counts_rows = false;
+        Ok(writer)
+    }
+
+    pub(super) async fn append(&mut self, chunk: EncodedChunk) -> Result<(), EngineError> {
         let upload = match &mut self.upload {
             Some(upload) => upload,
             None => self
@@ -132,7 +152,9 @@ impl<'a> ObjectWriter<'a> {
         let length = chunk.frame.len() as u64;
         upload.write(Bytes::from(chunk.frame)).await?;
         let progress = &self.dumper.progress;
-        Progress::add(&progress.rows, chunk.rows);
+        if self.counts_rows {
+            Progress::add(&progress.rows, chunk.rows);
+        }
         Progress::add(&progress.raw_bytes, chunk.raw_length);
         Progress::add(&progress.stored_bytes, length);
         self.chunks.push(ChunkEntry {
@@ -157,8 +179,8 @@ impl<'a> ObjectWriter<'a> {
         Ok(())
     }
 
-    /// Completes the object; the table's manifest entry may only be built from stored data.
-    async fn finish(self, id: u32, table: &TableData) -> Result<TableEntry, EngineError> {
+    /// Completes the object; manifest entries may only be built from stored data.
+    pub(super) async fn complete(self) -> Result<WrittenObject, EngineError> {
         if let Some(upload) = self.upload {
             let size = upload.complete().await?;
             if size != self.offset {
@@ -168,18 +190,28 @@ impl<'a> ObjectWriter<'a> {
                 )));
             }
         }
+        Ok(WrittenObject {
+            chunks: self.chunks,
+            stored_bytes: self.offset,
+            content_digest: self.content_digest,
+        })
+    }
+
+    async fn finish(self, id: u32, table: &TableData) -> Result<TableEntry, EngineError> {
+        let key_column = self.key_column.map(str::to_owned);
+        let written = self.complete().await?;
         Ok(TableEntry {
             id,
             schema: table.schema.clone(),
             name: table.name.clone(),
             item: table.item,
             columns: table.columns.clone(),
-            row_count: self.chunks.iter().map(|c| c.rows).sum(),
-            raw_bytes: self.chunks.iter().map(|c| c.raw_length).sum(),
-            stored_bytes: self.offset,
-            content_digest: self.content_digest.to_hex(),
-            key_column: self.key_column.map(str::to_owned),
-            chunks: self.chunks,
+            row_count: written.chunks.iter().map(|c| c.rows).sum(),
+            raw_bytes: written.chunks.iter().map(|c| c.raw_length).sum(),
+            stored_bytes: written.stored_bytes,
+            content_digest: written.content_digest.to_hex(),
+            key_column,
+            chunks: written.chunks,
         })
     }
 }

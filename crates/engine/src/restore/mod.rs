@@ -2,10 +2,12 @@
 //!
 //! Phases: pre-data DDL in one transaction; table data loaded by `jobs` sessions with COPY, each
 //! chunk's SHA-256 checked before any of its rows are sent and every table's row count checked
-//! against the manifest; then sequence values; then indexes and constraints, in parallel where
+//! against the manifest, and large objects' contents written with `lo_put` by the same sessions;
+//! then sequence values; then indexes and constraints, in parallel where
 //! their dependencies allow. If anything fails or the restore is cancelled, the target is put back
 //! as it was: a database the restore created is dropped, otherwise everything it created is.
 
+mod large_objects;
 mod load;
 mod schedule;
 mod select;
@@ -134,13 +136,23 @@ async fn run(
         cpu: Arc::new(CpuPool::for_machine()?),
         progress,
     });
-    let mut queue: Vec<usize> = if parts.data {
+    let mut tables: Vec<usize> = if parts.data {
         (0..manifest.tables.len()).collect()
     } else {
         Vec::new()
     };
     // Largest last, because workers pop from the end: the long loads start first.
-    queue.sort_by_key(|&i| (manifest.tables[i].stored_bytes, std::cmp::Reverse(i)));
+    tables.sort_by_key(|&i| (manifest.tables[i].stored_bytes, std::cmp::Reverse(i)));
+    // Large-object chunks are small, even units of work: they fill the gaps at the end.
+    let large_object_chunks = match &manifest.large_objects {
+        Some(lo) if parts.data => lo.chunks.len(),
+        _ => 0,
+    };
+    let mut queue: Vec<DataJob> = (0..large_object_chunks)
+        .rev()
+        .map(DataJob::LargeObjectChunk)
+        .collect();
+    queue.extend(tables.into_iter().map(DataJob::Table));
     let queue = Arc::new(Mutex::new(queue));
     let workers = pool.iter().map(|connection| {
         let queue = queue.clone();
@@ -148,10 +160,17 @@ async fn run(
         async move {
             loop {
                 let next = queue.lock().await.pop();
-                let Some(index) = next else {
-                    return Ok::<_, EngineError>(());
-                };
-                loader.load(connection, manifest, index).await?;
+                match next {
+                    None => return Ok::<_, EngineError>(()),
+                    Some(DataJob::Table(index)) => {
+                        loader.load(connection, manifest, index).await?;
+                    }
+                    Some(DataJob::LargeObjectChunk(index)) => {
+                        loader
+                            .load_large_object_chunk(connection, manifest, index)
+                            .await?;
+                    }
+                }
             }
         }
     });
@@ -160,6 +179,12 @@ async fn run(
     schedule::run_items(&pool, &in_section(Section::Data)).await?;
     schedule::run_items(&pool, &in_section(Section::PostData)).await?;
     Ok(())
+}
+
+/// What one restore session loads next: a table, or one chunk of large-object contents.
+enum DataJob {
+    Table(usize),
+    LargeObjectChunk(usize),
 }
 
 /// Names an item in messages, e.g. `index public.tasks_pkey`.
