@@ -112,7 +112,7 @@ impl Target {
             None if !self.parts.pre_data && self.parts.data => {
                 self.truncate_tables(manifest).await.map(|()| {
                     format!(
-                        "the restored tables in {:?} were emptied again",
+                        "the restored tables and large objects in {:?} were emptied again",
                         self.database
                     )
                 })
