@@ -139,3 +139,79 @@ async fn schema_only_then_data_only_restores_everything() {
     .failure();
     assert!(error.contains("has rows"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schema_only_creates_large_objects_empty_and_data_only_fills_them() {
+    let (source, _owner) = large_object_source("lo_sections").await;
+    let (_dest, backup) = dump_to_temp(&source, &["--chunk-size", "1MiB"]).await;
+    let target = server().database(&unique_name("lo_sections_target"));
+    let url = target.url();
+    let restore = |extra: &'static str| {
+        let backup = path_str(&backup).to_owned();
+        let url = url.clone();
+        async move { pgark(&["restore", &backup, "--target", &url, extra]).await }
+    };
+    pgark(&[
+        "restore",
+        path_str(&backup),
+        "--target",
+        &url,
+        "--create",
+        "--schema-only",
+    ])
+    .await
+    .success();
+    let created = large_object_sizes(&target).await;
+    let expected = large_object_sizes(&source).await;
+    assert_eq!(created.len(), expected.len(), "every object is created");
+    assert!(
+        created.iter().all(|(_, size)| *size == 0),
+        "created empty: {created:?}"
+    );
+
+    // A damaged chunk fails a data-only restore, and what it wrote is emptied again.
+    let damaged = backup.parent().expect("parent").join("2020-01-01T000000Z");
+    std::fs::create_dir_all(damaged.join("data")).expect("mkdir");
+    std::fs::copy(backup.join("manifest.json"), damaged.join("manifest.json")).expect("copy");
+    for entry in std::fs::read_dir(backup.join("data")).expect("data dir") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), damaged.join("data").join(entry.file_name())).expect("copy");
+    }
+    let manifest = read_manifest(&damaged);
+    let chunks = manifest["large_objects"]["chunks"]
+        .as_array()
+        .expect("chunks");
+    let last = &chunks[chunks.len() - 1];
+    let at =
+        last["offset"].as_u64().expect("offset") + last["length"].as_u64().expect("length") / 2;
+    let lo_path = damaged.join("data/lo.0000.bin.zst");
+    let mut bytes = std::fs::read(&lo_path).expect("read");
+    bytes[usize::try_from(at).expect("fits")] ^= 1;
+    std::fs::write(&lo_path, bytes).expect("write");
+    let error = pgark(&[
+        "restore",
+        path_str(&damaged),
+        "--target",
+        &url,
+        "--data-only",
+        "--jobs",
+        "1",
+    ])
+    .await
+    .failure();
+    assert!(
+        error.contains("of the large objects") && error.contains("emptied again"),
+        "{error}"
+    );
+    assert_eq!(large_object_sizes(&target).await, created);
+
+    restore("--data-only").await.success();
+    assert_same_contents(&source, &target).await;
+
+    // Writing the contents again is refused: the objects are no longer empty.
+    let error = restore("--data-only").await.failure();
+    assert!(
+        error.contains("large object 800001 has contents"),
+        "{error}"
+    );
+}

@@ -55,23 +55,139 @@ async fn large_objects_come_back_with_contents_owners_privileges_and_comments() 
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn large_objects_beyond_the_inline_limit_fail_the_dump() {
-    let source = server().create_database("large_objects_limit").await;
-    source
-        .execute(
-            "CREATE TABLE t (id int);
-             SELECT lo_from_bytea(0, decode(repeat('ab', 17 * 1024 * 1024), 'hex'));",
-        )
-        .await;
-    let dest = tempfile::tempdir().expect("temp dir");
-    let url = source.url();
-    let run = pgark(&["dump", url.as_str(), path_str(dest.path())]).await;
-    assert!(!run.status.success(), "the dump succeeded: {}", run.stderr);
+async fn large_objects_beyond_16_mib_are_streamed_as_data_objects_and_come_back_identical() {
+    let (source, owner) = large_object_source("large_objects_big").await;
+    let (_dest, backup) = dump_to_temp(&source, &["--jobs", "2"]).await;
+
+    // The contents are chunks of one data object, not manifest items.
+    let manifest = read_manifest(&backup);
+    let lo = &manifest["large_objects"];
+    assert_eq!(lo["count"], 24, "{lo}");
+    let content = lo["content_bytes"].as_i64().expect("content_bytes");
+    assert!(content > BIG_LARGE_OBJECT_BYTES + (256 << 10), "{lo}");
+    let chunks = lo["chunks"].as_array().expect("chunks");
+    assert!(chunks.len() >= 3, "24 MiB in 8 MiB chunks: {lo}");
     assert!(
-        run.stderr.contains("large objects hold more than 16 MiB"),
+        chunks.iter().all(|c| c["object"] == "data/lo.0000.bin.zst"),
+        "{lo}"
+    );
+    let items = manifest["schema"].as_array().expect("schema");
+    assert!(
+        items
+            .iter()
+            .filter(|i| i["section"] == "data")
+            .all(|i| !i["sql"].as_str().unwrap_or("").contains("lo_put")),
+        "no large-object contents in the schema"
+    );
+    assert!(
+        manifest.to_string().len() < 1 << 20,
+        "the manifest stays small"
+    );
+
+    let target = pgark_testkit::server().database(&pgark_testkit::unique_name("lo_restored"));
+    let url = target.url();
+    pgark(&[
+        "restore",
+        path_str(&backup),
+        "--target",
+        &url,
+        "--create",
+        "--jobs",
+        "3",
+    ])
+    .await
+    .success();
+    assert_same_contents(&source, &target).await;
+    let owner_of = |db: pgark_testkit::TestDb| async move {
+        let row = db
+            .client()
+            .await
+            .query_one(
+                "SELECT pg_get_userbyid(lomowner)::text, lomacl::text, \
+                        obj_description(oid, 'pg_largeobject') \
+                 FROM pg_largeobject_metadata WHERE oid = 800300",
+                &[],
+            )
+            .await
+            .expect("owned object");
+        (
+            row.get::<_, String>(0),
+            row.get::<_, String>(1),
+            row.get::<_, String>(2),
+        )
+    };
+    let restored = owner_of(target).await;
+    assert_eq!(restored.0, owner);
+    assert_eq!(restored, owner_of(source).await);
+
+    // show and verify count them; a test restore compares them.
+    let backup_arg = path_str(&backup);
+    let shown = pgark(&["show", backup_arg]).await.success().stdout;
+    assert!(shown.contains("large objects  24 objects"), "{shown}");
+    let verified = pgark(&["verify", backup_arg]).await.success().stdout;
+    assert!(verified.contains("ok      large objects:"), "{verified}");
+    let check = pgark_testkit::server().url(&pgark_testkit::unique_name("lo_verify"));
+    let verified = pgark(&["verify", backup_arg, "--restore-into", &check])
+        .await
+        .success()
+        .stdout;
+    assert!(
+        verified.contains("and 24 large objects match"),
+        "{verified}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_large_object_chunk_fails_verify_and_restore_naming_it() {
+    let (source, _owner) = large_object_source("large_objects_damaged").await;
+    let (_dest, backup) = dump_to_temp(&source, &[]).await;
+    let manifest = read_manifest(&backup);
+    let chunk = &manifest["large_objects"]["chunks"][1];
+    let object = chunk["object"].as_str().expect("object");
+    let at =
+        chunk["offset"].as_u64().expect("offset") + chunk["length"].as_u64().expect("length") / 2;
+    let path = backup.join(object);
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[usize::try_from(at).expect("fits")] ^= 1;
+    std::fs::write(&path, bytes).expect("write");
+
+    let run = pgark(&["verify", path_str(&backup)]).await;
+    assert_eq!(run.status.code(), Some(3), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("DAMAGED large objects: chunk 1 of the large objects"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("data/lo.0000.bin.zst"),
         "{}",
         run.stderr
     );
+
+    // Into an existing empty database: it is left as it was.
+    let target = pgark_testkit::server()
+        .create_database("lo_damaged_target")
+        .await;
+    let url = target.url();
+    let error = pgark(&[
+        "restore",
+        path_str(&backup),
+        "--target",
+        &url,
+        "--jobs",
+        "2",
+    ])
+    .await
+    .failure();
+    assert!(
+        error.contains("chunk 1 of the large objects in data/lo.0000.bin.zst")
+            && error.contains("SHA-256"),
+        "{error}"
+    );
+    assert!(error.contains("left as it was"), "{error}");
+    assert_eq!(large_object_sizes(&target).await, vec![]);
+    assert_eq!(user_objects(&target).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -71,6 +71,23 @@ async fn restore_new(s3: &S3Server, backup: &str, extra_args: &[&str]) -> TestDb
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn large_objects_beyond_16_mib_round_trip_through_s3() {
+    let s3 = S3Server::start();
+    let (source, _owner) = large_object_source("s3_large_objects").await;
+    let dest = s3.location("nightly/lo");
+    pgark_s3(&s3, &["dump", &source.url(), &dest, "--jobs", "2"], &[])
+        .await
+        .success();
+    let keys = s3.list_keys("nightly/lo/").await;
+    assert!(
+        keys.iter().any(|k| k.ends_with("/data/lo.0000.bin.zst")),
+        "{keys:?}"
+    );
+    let restored = restore_new(&s3, &format!("{dest}/latest"), &["--jobs", "2"]).await;
+    assert_same_contents(&source, &restored).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn fixture_round_trips_through_s3() {
     let s3 = S3Server::start();
     let source = fixture_source("s3_fixture").await;

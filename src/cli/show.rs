@@ -56,6 +56,11 @@ pub async fn run(args: ShowArgs, output: &Output) -> anyhow::Result<()> {
             "raw_bytes": manifest.raw_bytes(),
             "stored_bytes": manifest.stored_bytes(),
             "tables": tables,
+            "large_objects": manifest.large_objects.as_ref().map(|lo| serde_json::json!({
+                "count": lo.count, "content_bytes": lo.content_bytes,
+                "raw_bytes": lo.raw_bytes, "stored_bytes": lo.stored_bytes,
+                "chunks": lo.chunks.len(),
+            })),
         });
         output.summary(&serde_json::to_string_pretty(&value)?);
         return Ok(());
@@ -100,6 +105,15 @@ pub async fn run(args: ShowArgs, output: &Output) -> anyhow::Result<()> {
             bytes(t.raw_bytes),
             bytes(t.stored_bytes),
             t.chunks.len()
+        ));
+    }
+    if let Some(lo) = &manifest.large_objects {
+        text.push_str(&format!(
+            "\nlarge objects  {} objects, {} of contents, {} stored, {} chunks\n",
+            thousands(lo.count),
+            bytes(lo.content_bytes),
+            bytes(lo.stored_bytes),
+            lo.chunks.len()
         ));
     }
     output.summary(text.trim_end());

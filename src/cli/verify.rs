@@ -7,7 +7,7 @@ use pgark_pg::ConnConfig;
 
 use super::args::parse_jobs;
 use super::check::CheckFailed;
-use super::output::{Output, thousands};
+use super::output::{Output, bytes, thousands};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -65,6 +65,20 @@ pub async fn run(args: VerifyArgs, output: &Output, cancel: Cancel) -> anyhow::R
             }
         }
     }
+    if let Some(lo) = &report.large_objects {
+        match lo.problems.first() {
+            None => lines.push(format!(
+                "ok      large objects: {} chunks, {} objects, {}",
+                lo.chunks,
+                thousands(lo.objects),
+                bytes(lo.content_bytes)
+            )),
+            Some(_) => {
+                lines.push(format!("DAMAGED large objects: {}", lo.problems.join("; ")));
+                problems.extend(lo.problems.iter().cloned());
+            }
+        }
+    }
     for problem in &report.problems {
         lines.push(format!("DAMAGED {problem}"));
     }
@@ -78,9 +92,15 @@ pub async fn run(args: VerifyArgs, output: &Output, cancel: Cancel) -> anyhow::R
         ))
         .into());
     }
-    let chunks: usize = report.tables.iter().map(|t| t.chunks).sum();
+    let chunks: usize = report.tables.iter().map(|t| t.chunks).sum::<usize>()
+        + report.large_objects.as_ref().map_or(0, |lo| lo.chunks);
+    let large_objects = report
+        .large_objects
+        .as_ref()
+        .map(|lo| format!(", {} large objects", thousands(lo.objects)))
+        .unwrap_or_default();
     output.summary(&format!(
-        "backup {} is intact: {} tables, {chunks} chunks, {} rows checked",
+        "backup {} is intact: {} tables, {chunks} chunks, {} rows{large_objects} checked",
         backup.location(),
         report.tables.len(),
         thousands(manifest.total_rows())
@@ -100,23 +120,35 @@ pub async fn run(args: VerifyArgs, output: &Output, cancel: Cancel) -> anyhow::R
     )
     .await?;
     drop(line);
-    let mismatched: Vec<String> = check
+    let mut mismatched: Vec<String> = check
         .tables
         .iter()
         .filter(|t| !t.problems.is_empty())
         .map(|t| format!("{}: {}", t.table, t.problems.join("; ")))
         .collect();
+    if let Some(lo) = check
+        .large_objects
+        .as_ref()
+        .filter(|lo| !lo.problems.is_empty())
+    {
+        mismatched.push(format!("large objects: {}", lo.problems.join("; ")));
+    }
     if let Some(first) = mismatched.first() {
         return Err(CheckFailed(format!(
-            "test restore of {} into {:?} differs from the backup in {} table(s); the first: {first}",
+            "test restore of {} into {:?} differs from the backup in {} table(s) or large objects; the first: {first}",
             backup.location(),
             check.database,
             mismatched.len()
         ))
         .into());
     }
+    let large_objects = check
+        .large_objects
+        .as_ref()
+        .map(|lo| format!(" and {} large objects", thousands(lo.objects)))
+        .unwrap_or_default();
     output.summary(&format!(
-        "test restore into {:?}: {} tables match the backup (rows and content digests); restore took {:.1}s{}",
+        "test restore into {:?}: {} tables{large_objects} match the backup (rows and content digests); restore took {:.1}s{}",
         check.database,
         check.tables.len(),
         check.restore_elapsed.as_secs_f64(),

@@ -414,3 +414,64 @@ pub async fn database_exists(name: &str) -> bool {
         .expect("query pg_database")
         .is_some()
 }
+
+/// Bytes in [`large_object_source`]'s big object: 24 MiB and a little, so not a whole number of
+/// 256 KiB pieces, and well over what a manifest could carry.
+pub const BIG_LARGE_OBJECT_BYTES: i64 = (24 << 20) + 224;
+
+/// A database with large objects of every shape: one of [`BIG_LARGE_OBJECT_BYTES`] of
+/// incompressible bytes (SHA-256 output), one of exactly one 256 KiB piece, several small ones,
+/// an empty one, and one with its own owner, privileges and comment. Returns the database and
+/// the owner role (created here, uniquely named: roles are global to the test server).
+pub async fn large_object_source(prefix: &str) -> (TestDb, String) {
+    let owner = pgark_testkit::unique_name("pgark_lo_owner");
+    let db = pgark_testkit::server().create_database(prefix).await;
+    db.execute(&format!(
+        "CREATE ROLE {owner} NOLOGIN;
+         CREATE TABLE docs (id int PRIMARY KEY, body oid);
+         SELECT lo_from_bytea(800001, (SELECT string_agg(sha256(int4send(g)), ''::bytea ORDER BY g)
+                                       FROM generate_series(1, {pieces}) g));
+         SELECT lo_from_bytea(800002, (SELECT string_agg(sha256(int4send(-g)), ''::bytea ORDER BY g)
+                                       FROM generate_series(1, 8192) g));
+         SELECT lo_from_bytea(800100 + g, convert_to(repeat('small ' || g, g), 'UTF8'))
+           FROM generate_series(1, 20) g;
+         SELECT lo_create(800200);
+         SELECT lo_from_bytea(800300, convert_to('owned, shared and described', 'UTF8'));
+         ALTER LARGE OBJECT 800300 OWNER TO {owner};
+         GRANT SELECT ON LARGE OBJECT 800300 TO PUBLIC;
+         COMMENT ON LARGE OBJECT 800300 IS 'a described object';
+         INSERT INTO docs VALUES (1, 800001), (2, 800300);",
+        pieces = BIG_LARGE_OBJECT_BYTES / 32,
+    ))
+    .await;
+    let size: i64 = db
+        .client()
+        .await
+        .query_one(
+            "SELECT sum(length(lo_get(oid)))::int8 FROM pg_largeobject_metadata",
+            &[],
+        )
+        .await
+        .expect("large objects' size")
+        .get(0);
+    assert!(
+        size > 24 << 20,
+        "the source holds {size} bytes of large objects"
+    );
+    (db, owner)
+}
+
+/// The number of large objects in `db` and the sizes of their contents, by OID.
+pub async fn large_object_sizes(db: &TestDb) -> Vec<(u32, i64)> {
+    db.client()
+        .await
+        .query(
+            "SELECT oid, length(lo_get(oid))::int8 FROM pg_largeobject_metadata ORDER BY oid",
+            &[],
+        )
+        .await
+        .expect("large objects")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}

@@ -5,6 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::large_objects::{self, RecordTotals};
 use crate::{ArchiveError, ChunkEntry, ContentDigest, copy_text};
 
 /// One compressed chunk, ready to append to a data object.
@@ -85,6 +86,27 @@ impl ChunkEncoder {
     }
 }
 
+impl ChunkEncoder {
+    /// Compresses a large-object record stream (see [`large_objects`]); `rows` counts its
+    /// records and the content digest covers them. Fails if the stream is malformed.
+    pub fn encode_large_objects(&mut self, stream: &[u8]) -> Result<EncodedChunk, ArchiveError> {
+        let totals = large_objects::record_totals(stream)
+            .map_err(|reason| ArchiveError::InvalidRecords { reason })?;
+        let frame = self
+            .compressor
+            .compress(stream)
+            .map_err(ArchiveError::Compress)?;
+        Ok(EncodedChunk {
+            sha256: sha256_hex(&frame),
+            raw_length: stream.len() as u64,
+            rows: totals.records,
+            content_digest: totals.digest,
+            key_range: None,
+            frame,
+        })
+    }
+}
+
 /// Checks and decompresses chunks. Holds a reusable zstd context.
 pub struct ChunkDecoder {
     decompressor: zstd::bulk::Decompressor<'static>,
@@ -111,42 +133,9 @@ impl ChunkDecoder {
         table: &str,
         index: usize,
     ) -> Result<Vec<u8>, ArchiveError> {
-        let corrupt = |reason: String| ArchiveError::ChunkCorrupt {
-            table: table.to_owned(),
-            object: entry.object.clone(),
-            chunk: index,
-            reason,
-        };
-        if stored.len() as u64 != entry.length {
-            return Err(corrupt(format!(
-                "read {} bytes, the manifest records {}",
-                stored.len(),
-                entry.length
-            )));
-        }
-        let actual = sha256_hex(stored);
-        if actual != entry.sha256 {
-            return Err(ArchiveError::ChunkChecksumMismatch {
-                table: table.to_owned(),
-                object: entry.object.clone(),
-                chunk: index,
-                expected: entry.sha256.clone(),
-                actual,
-            });
-        }
-        let capacity = usize::try_from(entry.raw_length)
-            .map_err(|_| corrupt(format!("raw length {} is too large", entry.raw_length)))?;
-        let rows_text = self
-            .decompressor
-            .decompress(stored, capacity)
-            .map_err(|e| corrupt(format!("zstd: {e}")))?;
-        if rows_text.len() as u64 != entry.raw_length {
-            return Err(corrupt(format!(
-                "decoded to {} bytes, the manifest records {}",
-                rows_text.len(),
-                entry.raw_length
-            )));
-        }
+        let of = format!("table {table}");
+        let rows_text = self.decode_frame(stored, entry, &of, index)?;
+        let corrupt = |reason: String| corrupt(entry, &of, index, reason);
         let rows = count_rows(&rows_text);
         if rows != entry.rows {
             return Err(corrupt(format!(
@@ -158,6 +147,81 @@ impl ChunkDecoder {
             return Err(corrupt("does not end at a row boundary".to_owned()));
         }
         Ok(rows_text)
+    }
+
+    /// Like [`decode`](Self::decode) for a large-object chunk: checks the stored bytes, then
+    /// that the payload is a whole record stream with as many records as the entry's `rows`.
+    pub fn decode_large_objects(
+        &mut self,
+        stored: &[u8],
+        entry: &ChunkEntry,
+        index: usize,
+    ) -> Result<(Vec<u8>, RecordTotals), ArchiveError> {
+        let stream = self.decode_frame(stored, entry, LARGE_OBJECTS, index)?;
+        let corrupt = |reason: String| corrupt(entry, LARGE_OBJECTS, index, reason);
+        let totals = large_objects::record_totals(&stream).map_err(corrupt)?;
+        if totals.records != entry.rows {
+            return Err(corrupt(format!(
+                "holds {} records, the manifest records {}",
+                totals.records, entry.rows
+            )));
+        }
+        Ok((stream, totals))
+    }
+
+    /// The checks every chunk gets: stored length, SHA-256 (before decompressing anything),
+    /// a valid zstd frame, and the decoded length.
+    fn decode_frame(
+        &mut self,
+        stored: &[u8],
+        entry: &ChunkEntry,
+        of: &str,
+        index: usize,
+    ) -> Result<Vec<u8>, ArchiveError> {
+        let corrupt = |reason: String| corrupt(entry, of, index, reason);
+        if stored.len() as u64 != entry.length {
+            return Err(corrupt(format!(
+                "read {} bytes, the manifest records {}",
+                stored.len(),
+                entry.length
+            )));
+        }
+        let actual = sha256_hex(stored);
+        if actual != entry.sha256 {
+            return Err(ArchiveError::ChunkChecksumMismatch {
+                of: of.to_owned(),
+                object: entry.object.clone(),
+                chunk: index,
+                expected: entry.sha256.clone(),
+                actual,
+            });
+        }
+        let capacity = usize::try_from(entry.raw_length)
+            .map_err(|_| corrupt(format!("raw length {} is too large", entry.raw_length)))?;
+        let decoded = self
+            .decompressor
+            .decompress(stored, capacity)
+            .map_err(|e| corrupt(format!("zstd: {e}")))?;
+        if decoded.len() as u64 != entry.raw_length {
+            return Err(corrupt(format!(
+                "decoded to {} bytes, the manifest records {}",
+                decoded.len(),
+                entry.raw_length
+            )));
+        }
+        Ok(decoded)
+    }
+}
+
+/// How errors name the chunks of large-object contents.
+pub const LARGE_OBJECTS: &str = "the large objects";
+
+fn corrupt(entry: &ChunkEntry, of: &str, index: usize, reason: String) -> ArchiveError {
+    ArchiveError::ChunkCorrupt {
+        of: of.to_owned(),
+        object: entry.object.clone(),
+        chunk: index,
+        reason,
     }
 }
 
@@ -300,5 +364,58 @@ mod tests {
             matches!(err, ArchiveError::ChunkChecksumMismatch { .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn large_object_chunks_round_trip_and_damage_names_the_large_objects() {
+        use crate::large_objects::{LargeObjectPiece, append_record};
+        let mut stream = Vec::new();
+        let data = vec![7u8; 1000];
+        for (oid, offset) in [(5, 0), (5, 1000), (6, 0)] {
+            assert!(append_record(
+                &mut stream,
+                &LargeObjectPiece {
+                    oid,
+                    offset,
+                    data: &data
+                }
+            ));
+        }
+        let mut encoder = ChunkEncoder::new(3).expect("encoder");
+        let chunk = encoder.encode_large_objects(&stream).expect("encodes");
+        assert_eq!(chunk.rows, 3);
+        let mut entry = entry_for(&chunk);
+        entry.object = "data/lo.0000.bin.zst".into();
+        let mut decoder = ChunkDecoder::new().expect("decoder");
+        let (decoded, totals) = decoder
+            .decode_large_objects(&chunk.frame, &entry, 0)
+            .expect("decodes");
+        assert_eq!(decoded, stream);
+        assert_eq!(totals.content_bytes, 3000);
+        assert_eq!(totals.digest, chunk.content_digest);
+
+        let mut damaged = chunk.frame.clone();
+        let middle = damaged.len() / 2;
+        damaged[middle] ^= 0x10;
+        let err = decoder
+            .decode_large_objects(&damaged, &entry, 4)
+            .expect_err("damaged");
+        assert!(
+            matches!(err, ArchiveError::ChunkChecksumMismatch { chunk: 4, .. }),
+            "{err}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("the large objects") && message.contains("data/lo.0000.bin.zst"),
+            "{message}"
+        );
+
+        // A frame whose payload is not a record stream is refused even if its checksum matches.
+        let not_records = encoder.encode(b"1\tx\n", None).expect("encodes");
+        let err = decoder
+            .decode_large_objects(&not_records.frame, &entry_for(&not_records), 0)
+            .expect_err("not records");
+        assert!(matches!(err, ArchiveError::ChunkCorrupt { .. }), "{err}");
+        assert!(encoder.encode_large_objects(b"\x01\x02").is_err());
     }
 }

@@ -21,7 +21,22 @@ impl ContentDigest {
     }
 
     pub fn add_row(&mut self, row: &[u8]) {
-        self.0 = self.0.wrapping_add(xxhash_rust::xxh3::xxh3_128(row));
+        self.add_parts(&[row]);
+    }
+
+    /// Adds one item given in parts, as if they were concatenated.
+    pub fn add_parts(&mut self, parts: &[&[u8]]) {
+        let hash = match parts {
+            [one] => xxhash_rust::xxh3::xxh3_128(one),
+            _ => {
+                let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+                for part in parts {
+                    hasher.update(part);
+                }
+                hasher.digest128()
+            }
+        };
+        self.0 = self.0.wrapping_add(hash);
     }
 
     pub fn combine(self, other: ContentDigest) -> ContentDigest {

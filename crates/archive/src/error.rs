@@ -28,23 +28,28 @@ pub enum ArchiveError {
     },
 
     #[error(
-        "chunk {chunk} of table {table} in {object} failed its SHA-256 check (recorded {expected}, computed {actual}): the object is damaged"
+        "chunk {chunk} of {of} in {object} failed its SHA-256 check (recorded {expected}, computed {actual}): the object is damaged"
     )]
     ChunkChecksumMismatch {
-        table: String,
+        /// What the chunk holds: `table public.tasks`, `the large objects`.
+        of: String,
         object: String,
         chunk: usize,
         expected: String,
         actual: String,
     },
 
-    #[error("chunk {chunk} of table {table} in {object} does not decode: {reason}")]
+    #[error("chunk {chunk} of {of} in {object} does not decode: {reason}")]
     ChunkCorrupt {
-        table: String,
+        /// What the chunk holds: `table public.tasks`, `the large objects`.
+        of: String,
         object: String,
         chunk: usize,
         reason: String,
     },
+
+    #[error("a large-object record stream to be stored is malformed: {reason}")]
+    InvalidRecords { reason: String },
 
     #[error("could not compress a chunk: {0}")]
     Compress(#[source] std::io::Error),

@@ -1,5 +1,6 @@
 //! Where things live inside a store. A store root (a directory, an S3 prefix) holds backups, each
-//! under its id: `<id>/manifest.json` and `<id>/data/<table>.<part>.copy.zst`. Names here are
+//! under its id: `<id>/manifest.json`, `<id>/data/<table>.<part>.copy.zst` and, when the database
+//! has large objects, `<id>/data/lo.<part>.bin.zst`. Names here are
 //! plain `/`-separated strings; the storage layer validates them as keys.
 
 use crate::Timestamp;
@@ -30,6 +31,12 @@ pub fn data_object_name(table_id: u32, part: u32) -> String {
     format!("{DATA_DIR}/{table_id:05}.{part:04}.copy.zst")
 }
 
+/// The name, relative to the backup, of data object `part` of the large objects' contents: a
+/// concatenation of zstd frames whose payloads are record streams (see `large_objects`).
+pub fn large_object_data_name(part: u32) -> String {
+    format!("{DATA_DIR}/lo.{part:04}.bin.zst")
+}
+
 /// The name, relative to the store root, of an object recorded in backup `backup_id`'s manifest.
 pub fn object_name(backup_id: &str, object: &str) -> String {
     format!("{backup_id}/{object}")
@@ -57,6 +64,7 @@ mod tests {
             "2026-11-17T030000Z/manifest.json"
         );
         assert_eq!(data_object_name(3, 0), "data/00003.0000.copy.zst");
+        assert_eq!(large_object_data_name(0), "data/lo.0000.bin.zst");
         assert_eq!(object_name("b", "data/x"), "b/data/x");
         let started = Timestamp::from_unix(1_763_348_400);
         assert_eq!(backup_id(started), "2025-11-17T030000Z");

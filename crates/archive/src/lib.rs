@@ -14,17 +14,18 @@ mod chunk;
 pub mod copy_text;
 mod digest;
 mod error;
+pub mod large_objects;
 pub mod layout;
 mod manifest;
 mod marker;
 mod time;
 
-pub use chunk::{ChunkDecoder, ChunkEncoder, EncodedChunk, count_rows, sha256_hex};
+pub use chunk::{ChunkDecoder, ChunkEncoder, EncodedChunk, LARGE_OBJECTS, count_rows, sha256_hex};
 pub use digest::ContentDigest;
 pub use error::ArchiveError;
 pub use manifest::{
     ChunkEntry, ColumnEntry, DdlItem, DumpSettings, FORMAT_NAME, FORMAT_VERSION, KeyRange,
-    Manifest, ObjectKind, RoleEntry, Section, SourceInfo, TableEntry, kind_word,
+    LargeObjectsEntry, Manifest, ObjectKind, RoleEntry, Section, SourceInfo, TableEntry, kind_word,
 };
 pub use marker::StartedMarker;
 pub use time::{Timestamp, TimestampError};

@@ -35,6 +35,30 @@ pub struct Manifest {
     /// target before restoring and for `--create-roles`. Never passwords.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<RoleEntry>,
+    /// The large objects' contents, when the database has large objects (each is created by
+    /// its `large_object` schema item; this holds what goes into them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub large_objects: Option<LargeObjectsEntry>,
+}
+
+/// Large objects' contents: chunks whose payloads are record streams (`oid u32 | offset u64 |
+/// length u32 | bytes`, big-endian, see the `large_objects` module), one record per piece.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LargeObjectsEntry {
+    /// How many large objects there are, empty ones included.
+    pub count: u64,
+    /// The total size of their contents.
+    pub content_bytes: u64,
+    /// The records' uncompressed bytes (contents plus a 16-byte header per record).
+    pub raw_bytes: u64,
+    /// Compressed bytes as stored.
+    pub stored_bytes: u64,
+    /// Pieces are read at multiples of this size and are this long, except each object's last.
+    pub piece_size: u32,
+    /// Order-independent digest of the records (see `ContentDigest`), 32 hex digits.
+    pub content_digest: String,
+    /// In each, `rows` counts records.
+    pub chunks: Vec<ChunkEntry>,
 }
 
 /// A role as the source knew it: attributes and memberships, never its password.
@@ -150,10 +174,8 @@ pub enum ObjectKind {
     Language,
     /// `CREATE TRANSFORM`.
     Transform,
-    /// `SELECT lo_create(oid)` (pre-data).
+    /// `SELECT lo_create(oid)` (pre-data); the contents are data objects (`large_objects`).
     LargeObject,
-    /// A large object's contents (data section).
-    LargeObjectData,
     Comment,
     SecurityLabel,
     /// `ALTER ... OWNER TO`.
@@ -215,7 +237,6 @@ pub fn kind_word(kind: ObjectKind) -> &'static str {
         ObjectKind::Language => "language",
         ObjectKind::Transform => "transform",
         ObjectKind::LargeObject => "large object",
-        ObjectKind::LargeObjectData => "large object data",
         ObjectKind::Comment => "comment",
         ObjectKind::SecurityLabel => "security label",
         ObjectKind::Owner => "owner",
@@ -332,6 +353,7 @@ impl Manifest {
             schema: Vec::new(),
             tables: Vec::new(),
             roles: Vec::new(),
+            large_objects: None,
         }
     }
 
@@ -407,12 +429,16 @@ impl Manifest {
         self.tables.iter().map(|t| t.row_count).sum()
     }
 
+    /// Uncompressed bytes of every table and of the large objects' records.
     pub fn raw_bytes(&self) -> u64 {
-        self.tables.iter().map(|t| t.raw_bytes).sum()
+        let large_objects = self.large_objects.as_ref().map_or(0, |lo| lo.raw_bytes);
+        self.tables.iter().map(|t| t.raw_bytes).sum::<u64>() + large_objects
     }
 
+    /// Stored bytes of every table and of the large objects.
     pub fn stored_bytes(&self) -> u64 {
-        self.tables.iter().map(|t| t.stored_bytes).sum()
+        let large_objects = self.large_objects.as_ref().map_or(0, |lo| lo.stored_bytes);
+        self.tables.iter().map(|t| t.stored_bytes).sum::<u64>() + large_objects
     }
 }
 
@@ -493,6 +519,34 @@ mod tests {
         let manifest = sample();
         let bytes = manifest.to_bytes().expect("serializes");
         assert_eq!(Manifest::from_bytes("m", &bytes).expect("parses"), manifest);
+    }
+
+    #[test]
+    fn large_objects_member_round_trips_and_is_absent_without_large_objects() {
+        let plain = sample().to_bytes().expect("serializes");
+        assert!(!String::from_utf8_lossy(&plain).contains("large_objects"));
+        let mut manifest = sample();
+        manifest.large_objects = Some(LargeObjectsEntry {
+            count: 2,
+            content_bytes: 10,
+            raw_bytes: 42,
+            stored_bytes: 30,
+            piece_size: 256 << 10,
+            content_digest: "0".repeat(32),
+            chunks: vec![ChunkEntry {
+                object: "data/lo.0000.bin.zst".into(),
+                offset: 0,
+                length: 30,
+                raw_length: 42,
+                rows: 2,
+                sha256: "cd".repeat(32),
+                key_range: None,
+            }],
+        });
+        let bytes = manifest.to_bytes().expect("serializes");
+        assert_eq!(Manifest::from_bytes("m", &bytes).expect("parses"), manifest);
+        assert_eq!(manifest.raw_bytes(), 4 + 42);
+        assert_eq!(manifest.stored_bytes(), 20 + 30);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 
+use pgark_archive::large_objects::RecordTotals;
 use pgark_archive::{ArchiveError, ChunkDecoder, ChunkEncoder, ChunkEntry, EncodedChunk};
 
 use crate::EngineError;
@@ -62,17 +63,32 @@ impl CpuPool {
         level: i32,
         key_field: Option<usize>,
     ) -> impl Future<Output = Result<EncodedChunk, EngineError>> + Send + 'static {
+        let work =
+            self.run(move || with_encoder(level, |encoder| encoder.encode(&rows_text, key_field)));
+        async move { Ok(work.await??) }
+    }
+
+    /// Compresses a large-object record stream into one chunk frame.
+    pub(crate) fn encode_large_objects(
+        &self,
+        records: Vec<u8>,
+        level: i32,
+    ) -> impl Future<Output = Result<EncodedChunk, EngineError>> + Send + 'static {
+        let work =
+            self.run(move || with_encoder(level, |encoder| encoder.encode_large_objects(&records)));
+        async move { Ok(work.await??) }
+    }
+
+    /// Checks and decompresses one stored large-object chunk; returns its record stream and
+    /// what the records hold.
+    pub(crate) fn decode_large_objects(
+        &self,
+        stored: bytes::Bytes,
+        entry: ChunkEntry,
+        index: usize,
+    ) -> impl Future<Output = Result<(Vec<u8>, RecordTotals), EngineError>> + Send + 'static {
         let work = self.run(move || {
-            ENCODER.with(|cell| {
-                let mut slot = cell.borrow_mut();
-                let mut encoder = match slot.take() {
-                    Some((l, encoder)) if l == level => encoder,
-                    _ => ChunkEncoder::new(level)?,
-                };
-                let encoded = encoder.encode(&rows_text, key_field);
-                *slot = Some((level, encoder));
-                encoded
-            })
+            with_decoder(|decoder| decoder.decode_large_objects(&stored, &entry, index))
         });
         async move { Ok(work.await??) }
     }
@@ -85,18 +101,41 @@ impl CpuPool {
         table: String,
         index: usize,
     ) -> impl Future<Output = Result<Vec<u8>, EngineError>> + Send + 'static {
-        let work = self.run(move || {
-            DECODER.with(|cell| -> Result<Vec<u8>, ArchiveError> {
-                let mut slot = cell.borrow_mut();
-                let mut decoder = match slot.take() {
-                    Some(decoder) => decoder,
-                    None => ChunkDecoder::new()?,
-                };
-                let decoded = decoder.decode(&stored, &entry, &table, index);
-                *slot = Some(decoder);
-                decoded
-            })
-        });
+        let work = self
+            .run(move || with_decoder(|decoder| decoder.decode(&stored, &entry, &table, index)));
         async move { Ok(work.await??) }
     }
+}
+
+/// Runs `work` with this pool thread's encoder for `level`, made on first use.
+fn with_encoder<T>(
+    level: i32,
+    work: impl FnOnce(&mut ChunkEncoder) -> Result<T, ArchiveError>,
+) -> Result<T, ArchiveError> {
+    ENCODER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let mut encoder = match slot.take() {
+            Some((l, encoder)) if l == level => encoder,
+            _ => ChunkEncoder::new(level)?,
+        };
+        let result = work(&mut encoder);
+        *slot = Some((level, encoder));
+        result
+    })
+}
+
+/// Runs `work` with this pool thread's decoder, made on first use.
+fn with_decoder<T>(
+    work: impl FnOnce(&mut ChunkDecoder) -> Result<T, ArchiveError>,
+) -> Result<T, ArchiveError> {
+    DECODER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let mut decoder = match slot.take() {
+            Some(decoder) => decoder,
+            None => ChunkDecoder::new()?,
+        };
+        let result = work(&mut decoder);
+        *slot = Some(decoder);
+        result
+    })
 }

@@ -1,14 +1,16 @@
-//! `verify`: prove that a backup is whole and readable — every chunk fetched, its SHA-256, zstd
-//! frame, size, row count and content digest checked, every object's length matched against the
-//! chunks it holds — and, optionally, that it restores to exactly what was dumped.
+//! `verify`: prove that a backup is whole and readable — every chunk fetched (tables' and large
+//! objects'), its SHA-256, zstd frame, size, row or record count and content digest checked,
+//! every object's length matched against the chunks it holds — and, optionally, that it restores
+//! to exactly what was dumped.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use pgark_archive::{ContentDigest, Manifest, TableEntry};
-use pgark_pg::{ConnConfig, PgError, copy_out_columns_sql};
+use pgark_archive::large_objects::LargeObjectPiece;
+use pgark_archive::{ContentDigest, LargeObjectsEntry, Manifest, TableEntry};
+use pgark_pg::{ConnConfig, LargeObjectReader, PgError, copy_out_columns_sql};
 
 use crate::cpu::CpuPool;
 use crate::restore::{RestoreOptions, restore};
@@ -24,16 +26,34 @@ pub struct TableVerdict {
     pub problems: Vec<String>,
 }
 
+/// What `verify` found for the large objects' contents.
+#[derive(Debug, Clone)]
+pub struct LargeObjectVerdict {
+    /// How many large objects (recorded in the manifest, or found in a test restore).
+    pub objects: u64,
+    pub chunks: usize,
+    pub content_bytes: u64,
+    /// Empty when the contents are intact.
+    pub problems: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct VerifyReport {
     pub tables: Vec<TableVerdict>,
+    /// Present when the backup holds large objects.
+    pub large_objects: Option<LargeObjectVerdict>,
     /// Problems not tied to one table (object sizes).
     pub problems: Vec<String>,
 }
 
 impl VerifyReport {
     pub fn is_intact(&self) -> bool {
-        self.problems.is_empty() && self.tables.iter().all(|t| t.problems.is_empty())
+        self.problems.is_empty()
+            && self.tables.iter().all(|t| t.problems.is_empty())
+            && self
+                .large_objects
+                .as_ref()
+                .is_none_or(|lo| lo.problems.is_empty())
     }
 }
 
@@ -57,7 +77,82 @@ pub async fn verify(
         tables.push(verify_table(backup, table, &cpu, jobs.max(1) * 2, &progress).await);
         Progress::add(&progress.tables_done, 1);
     }
-    Ok(VerifyReport { tables, problems })
+    let large_objects = match &manifest.large_objects {
+        Some(entry) => {
+            Some(verify_large_objects(backup, entry, &cpu, jobs.max(1) * 2, &progress).await)
+        }
+        None => None,
+    };
+    Ok(VerifyReport {
+        tables,
+        large_objects,
+        problems,
+    })
+}
+
+/// Checks every large-object chunk (SHA-256, frame, size, records) and the totals and digest
+/// of their records against the manifest.
+async fn verify_large_objects(
+    backup: &BackupRef,
+    entry: &LargeObjectsEntry,
+    cpu: &Arc<CpuPool>,
+    in_flight: usize,
+    progress: &Arc<Progress>,
+) -> LargeObjectVerdict {
+    let checks = futures::stream::iter(entry.chunks.iter().enumerate().map(|(index, chunk)| {
+        let backup = backup.clone();
+        let cpu = cpu.clone();
+        let chunk = chunk.clone();
+        async move {
+            let key = backup.object_key(&chunk.object)?;
+            let stored = backup
+                .store
+                .get_range(&key, chunk.offset..chunk.offset + chunk.length)
+                .await?;
+            let raw = chunk.raw_length;
+            let (_, totals) = cpu.decode_large_objects(stored, chunk, index).await?;
+            Ok::<_, EngineError>((raw, totals))
+        }
+    }))
+    .buffered(in_flight);
+    let mut checks = std::pin::pin!(checks);
+
+    let mut verdict = LargeObjectVerdict {
+        objects: entry.count,
+        chunks: entry.chunks.len(),
+        content_bytes: 0,
+        problems: Vec::new(),
+    };
+    let mut digest = ContentDigest::default();
+    let mut raw_bytes = 0;
+    while let Some(result) = checks.next().await {
+        match result {
+            Ok((raw, totals)) => {
+                verdict.content_bytes += totals.content_bytes;
+                digest = digest.combine(totals.digest);
+                raw_bytes += raw;
+                Progress::add(&progress.raw_bytes, raw);
+            }
+            Err(e) => verdict.problems.push(e.to_string()),
+        }
+    }
+    if verdict.problems.is_empty() {
+        if verdict.content_bytes != entry.content_bytes || raw_bytes != entry.raw_bytes {
+            verdict.problems.push(format!(
+                "large-object chunks hold {} bytes of contents ({raw_bytes} raw), the manifest \
+                 records {} ({} raw)",
+                verdict.content_bytes, entry.content_bytes, entry.raw_bytes
+            ));
+        }
+        if digest.to_hex() != entry.content_digest {
+            verdict.problems.push(format!(
+                "large objects' content digest {} differs from the recorded {}",
+                digest.to_hex(),
+                entry.content_digest
+            ));
+        }
+    }
+    verdict
 }
 
 async fn verify_table(
@@ -132,7 +227,13 @@ async fn check_object_sizes(
     manifest: &Manifest,
 ) -> Result<Vec<String>, EngineError> {
     let mut expected: BTreeMap<&str, u64> = BTreeMap::new();
-    for chunk in manifest.tables.iter().flat_map(|t| &t.chunks) {
+    let large_object_chunks = manifest.large_objects.iter().flat_map(|lo| &lo.chunks);
+    for chunk in manifest
+        .tables
+        .iter()
+        .flat_map(|t| &t.chunks)
+        .chain(large_object_chunks)
+    {
         let end = expected.entry(&chunk.object).or_default();
         *end = (*end).max(chunk.offset + chunk.length);
     }
@@ -162,11 +263,17 @@ pub struct RestoreCheck {
     /// How long the restore took: the recovery time a runbook asks for.
     pub restore_elapsed: Duration,
     pub tables: Vec<TableVerdict>,
+    /// Present when the backup holds large objects.
+    pub large_objects: Option<LargeObjectVerdict>,
 }
 
 impl RestoreCheck {
     pub fn is_intact(&self) -> bool {
         self.tables.iter().all(|t| t.problems.is_empty())
+            && self
+                .large_objects
+                .as_ref()
+                .is_none_or(|lo| lo.problems.is_empty())
     }
 }
 
@@ -194,17 +301,73 @@ pub async fn restore_check(
     let restore_elapsed = started.elapsed();
 
     let compared = compare_tables(&target, &manifest).await;
+    let compared_large_objects = match &manifest.large_objects {
+        Some(entry) => compare_large_objects(&target, entry).await.map(Some),
+        None => Ok(None),
+    };
     let dropped = if keep {
         Ok(())
     } else {
         drop_database(&target).await
     };
     let tables = compared?;
+    let large_objects = compared_large_objects?;
     dropped?;
     Ok(RestoreCheck {
         database: summary.database,
         restore_elapsed,
         tables,
+        large_objects,
+    })
+}
+
+/// Reads every restored large object piece by piece and compares their number, total size
+/// and record digest (the same pieces the dump read) with what the dump recorded.
+async fn compare_large_objects(
+    target: &ConnConfig,
+    entry: &LargeObjectsEntry,
+) -> Result<LargeObjectVerdict, EngineError> {
+    let connection = session::open(target).await?;
+    session::execute(
+        &connection,
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+        || "reading the restored large objects".into(),
+    )
+    .await?;
+    let memory = usize::try_from(crate::dump::DEFAULT_CHUNK_SIZE).unwrap_or(8 << 20);
+    let mut reader = LargeObjectReader::open(connection.client(), memory).await?;
+    let mut digest = ContentDigest::default();
+    let mut content_bytes = 0u64;
+    while let Some(piece) = reader.next().await? {
+        content_bytes += piece.data.len() as u64;
+        LargeObjectPiece {
+            oid: piece.oid,
+            offset: piece.offset,
+            data: &piece.data,
+        }
+        .add_to(&mut digest);
+    }
+    let objects = reader.objects();
+    session::execute(&connection, "COMMIT", || {
+        "reading the restored large objects".into()
+    })
+    .await?;
+    let mut problems = Vec::new();
+    if objects != entry.count || content_bytes != entry.content_bytes {
+        problems.push(format!(
+            "restored {objects} large objects with {content_bytes} bytes, the backup recorded \
+             {} with {}",
+            entry.count, entry.content_bytes
+        ));
+    } else if digest.to_hex() != entry.content_digest {
+        problems
+            .push("restored large objects differ from the dumped ones (content digest)".to_owned());
+    }
+    Ok(LargeObjectVerdict {
+        objects,
+        chunks: entry.chunks.len(),
+        content_bytes,
+        problems,
     })
 }
 

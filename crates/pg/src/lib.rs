@@ -11,6 +11,7 @@ mod ddl;
 mod error;
 mod iam;
 mod keys;
+mod large_object_data;
 mod pgpass;
 pub mod quote;
 mod split;
@@ -25,6 +26,7 @@ pub use ddl::{
 };
 pub use error::PgError;
 pub use keys::integer_keys;
+pub use large_object_data::{LargeObjectPiece, LargeObjectReader, write_large_object_pieces};
 pub use split::{
     RowRange, TID_RANGE_SCAN_VERSION_NUM, copy_out_range_sql, key_bounds, relation_blocks,
 };

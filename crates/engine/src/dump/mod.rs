@@ -2,10 +2,13 @@
 //!
 //! A leader session exports a snapshot, locks every table `ACCESS SHARE` (as pg_dump does, so
 //! that no table can be dropped or altered under the dump), reads the schema, and keeps its
-//! transaction open until the end. `jobs` worker sessions import the snapshot and COPY tables out,
-//! largest first. Rows are cut into chunks, compressed and hashed on the CPU pool, and appended
-//! to one data object per table. The manifest is written last, only after every object is stored.
+//! transaction open until the end. `jobs` worker sessions import the snapshot and COPY tables out
+//! in pieces, largest first, and one of them reads the large objects' contents. Rows are cut into
+//! chunks, compressed and hashed on the CPU pool, and appended to one data object per piece
+//! (large objects: one object of record chunks). The manifest is written last, only after every
+//! object is stored.
 
+mod large_objects;
 mod plan;
 mod snapshot;
 mod table;
@@ -17,7 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pgark_archive::{
-    ContentDigest, DumpSettings, Manifest, StartedMarker, TableEntry, Timestamp, layout,
+    ContentDigest, DumpSettings, LargeObjectsEntry, Manifest, ObjectKind, StartedMarker,
+    TableEntry, Timestamp, layout,
 };
 use pgark_pg::{ConnConfig, TableData};
 use pgark_storage::{ObjectKey, ObjectStore, StoreError};
@@ -144,8 +148,21 @@ async fn write_backup(
     manifest.schema = schema.items;
     manifest.roles = schema.roles;
     let keys = pgark_pg::integer_keys(leader.client()).await?;
-    manifest.tables =
-        dump_tables(options, &leader, backup_id, schema.tables, &keys, progress).await?;
+    let large_objects = manifest
+        .schema
+        .iter()
+        .filter(|item| item.kind == ObjectKind::LargeObject)
+        .count() as u64;
+    (manifest.tables, manifest.large_objects) = dump_data(
+        options,
+        &leader,
+        backup_id,
+        schema.tables,
+        large_objects,
+        &keys,
+        progress,
+    )
+    .await?;
     leader.finish().await?;
 
     manifest.finished_at = Timestamp::now().rfc3339();
@@ -157,16 +174,24 @@ async fn write_backup(
     Ok(manifest)
 }
 
-/// Runs the worker sessions over the tables' pieces, largest first, and returns the tables'
-/// entries by id.
-async fn dump_tables(
+/// What one worker session dumps next.
+enum Job {
+    Piece(plan::Piece),
+    /// Every large object's contents (`count` of them).
+    LargeObjects(u64),
+}
+
+/// Runs the worker sessions over the tables' pieces, largest first, and the large objects'
+/// contents; returns the tables' entries by id and the large objects' entry if there are any.
+async fn dump_data(
     options: &DumpOptions,
     leader: &snapshot::Leader,
     backup_id: &str,
     tables: Vec<TableData>,
+    large_objects: u64,
     keys: &HashMap<u32, String>,
     progress: Arc<Progress>,
-) -> Result<Vec<TableEntry>, EngineError> {
+) -> Result<(Vec<TableEntry>, Option<LargeObjectsEntry>), EngineError> {
     progress
         .tables_total
         .store(tables.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -184,9 +209,14 @@ async fn dump_tables(
         pieces_left[piece.table] += 1;
     }
     let pieces_left = Arc::new(std::sync::Mutex::new(pieces_left));
-    let mut queue = pieces;
+    let mut pieces = pieces;
     // Workers pop from the end, so the largest pieces go last in the vector.
-    queue.sort_by_key(|p| (p.estimated_bytes, std::cmp::Reverse((p.table, p.part))));
+    pieces.sort_by_key(|p| (p.estimated_bytes, std::cmp::Reverse((p.table, p.part))));
+    let mut queue: Vec<Job> = pieces.into_iter().map(Job::Piece).collect();
+    // Their size is unknown until read, so they start first.
+    if large_objects > 0 {
+        queue.push(Job::LargeObjects(large_objects));
+    }
     let sessions = options.jobs.clamp(1, queue.len().max(1));
     let queue = Arc::new(Mutex::new(queue));
 
@@ -211,9 +241,17 @@ async fn dump_tables(
         async move {
             let session = snapshot::import(&options.source, snapshot_id).await?;
             let mut done = Vec::new();
+            let mut large_objects = None;
             loop {
                 let next = queue.lock().await.pop();
-                let Some(piece) = next else { break };
+                let piece = match next {
+                    None => break,
+                    Some(Job::Piece(piece)) => piece,
+                    Some(Job::LargeObjects(count)) => {
+                        large_objects = Some(dumper.dump_large_objects(&session, count).await?);
+                        continue;
+                    }
+                };
                 let table = &tables[piece.table];
                 let id = table_id(piece.table);
                 let key = keys.get(&table.oid).map(String::as_str);
@@ -230,14 +268,15 @@ async fn dump_tables(
                 }
                 done.push((piece.table, piece.part, data));
             }
-            Ok::<_, EngineError>(done)
+            Ok::<_, EngineError>((done, large_objects))
         }
     });
-    let mut done: Vec<_> = futures::future::try_join_all(workers)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect();
+    let mut done = Vec::new();
+    let mut large_objects = None;
+    for (pieces, lo) in futures::future::try_join_all(workers).await? {
+        done.extend(pieces);
+        large_objects = large_objects.or(lo);
+    }
     done.sort_by_key(|(table, part, _)| (*table, *part));
 
     let mut entries: Vec<TableEntry> = tables
@@ -279,7 +318,7 @@ async fn dump_tables(
             "table dumped"
         );
     }
-    Ok(entries)
+    Ok((entries, large_objects))
 }
 
 /// A table's id in the backup: its 1-based position in the schema's table list.

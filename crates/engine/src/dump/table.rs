@@ -17,7 +17,7 @@ use crate::{EngineError, Progress};
 
 /// Chunks one piece may have compressing at once, so that one session keeps the CPU pool busy
 /// while it reads on; the shared [`ByteBudget`] bounds them across sessions.
-const MAX_COMPRESSING: usize = 2;
+pub(super) const MAX_COMPRESSING: usize = 2;
 
 pub(super) struct TableDumper {
     pub(super) store: Arc<dyn ObjectStore>,
@@ -30,10 +30,11 @@ pub(super) struct TableDumper {
     pub(super) progress: Arc<Progress>,
 }
 
-/// What one piece wrote: its chunks, in order, and their rows' digest.
+/// What an object writer stored: its chunks, in order, and their rows' digest.
 #[derive(Debug)]
-pub(super) struct PieceData {
+pub(super) struct WrittenObject {
     pub(super) chunks: Vec<ChunkEntry>,
+    pub(super) stored_bytes: u64,
     pub(super) content_digest: ContentDigest,
 }
 
@@ -50,7 +51,7 @@ impl TableDumper {
         table: &TableData,
         piece: &Piece,
         key_column: Option<&str>,
-    ) -> Result<PieceData, EngineError> {
+    ) -> Result<WrittenObject, EngineError> {
         let name = format!("{}.{}", table.schema, table.name);
         let key_field = key_column.and_then(|key| table.columns.iter().position(|c| c.name == key));
         let stream = session
@@ -93,7 +94,7 @@ impl TableDumper {
             writer.append(done.await?).await?;
             drop(share);
         }
-        let data = writer.finish().await?;
+        let data = writer.complete().await?;
         tracing::debug!(
             table = %name,
             piece = piece.part,
@@ -136,7 +137,7 @@ impl TableDumper {
 
 /// Appends frames to one data object, opening the upload only when the first frame arrives so
 /// that empty pieces leave no object behind.
-struct ObjectWriter<'a> {
+pub(super) struct ObjectWriter<'a> {
     dumper: &'a TableDumper,
     object: &'a str,
     key: ObjectKey,
@@ -145,10 +146,12 @@ struct ObjectWriter<'a> {
     chunks: Vec<ChunkEntry>,
     key_column: Option<&'a str>,
     content_digest: ContentDigest,
+    /// Whether the chunks' `rows` are table rows (for progress), not large-object records.
+    counts_rows: bool,
 }
 
 impl<'a> ObjectWriter<'a> {
-    fn new(
+    pub(super) fn new(
         dumper: &'a TableDumper,
         object: &'a str,
         key_column: Option<&'a str>,
@@ -163,10 +166,21 @@ impl<'a> ObjectWriter<'a> {
             chunks: Vec::new(),
             key_column,
             content_digest: ContentDigest::default(),
+            counts_rows: true,
         })
     }
 
-    async fn append(&mut self, chunk: EncodedChunk) -> Result<(), EngineError> {
+    /// A writer for large-object chunks, whose `rows` count records.
+    pub(super) fn for_large_objects(
+        dumper: &'a TableDumper,
+        object: &'a str,
+    ) -> Result<Self, EngineError> {
+        let mut writer = Self::new(dumper, object, None)?;
+        writer.counts_rows = false;
+        Ok(writer)
+    }
+
+    pub(super) async fn append(&mut self, chunk: EncodedChunk) -> Result<(), EngineError> {
         let upload = match &mut self.upload {
             Some(upload) => upload,
             None => self
@@ -176,7 +190,9 @@ impl<'a> ObjectWriter<'a> {
         let length = chunk.frame.len() as u64;
         upload.write(Bytes::from(chunk.frame)).await?;
         let progress = &self.dumper.progress;
-        Progress::add(&progress.rows, chunk.rows);
+        if self.counts_rows {
+            Progress::add(&progress.rows, chunk.rows);
+        }
         Progress::add(&progress.raw_bytes, chunk.raw_length);
         Progress::add(&progress.stored_bytes, length);
         self.chunks.push(ChunkEntry {
@@ -202,7 +218,7 @@ impl<'a> ObjectWriter<'a> {
     }
 
     /// Completes the object; the manifest may only record stored data.
-    async fn finish(self) -> Result<PieceData, EngineError> {
+    pub(super) async fn complete(self) -> Result<WrittenObject, EngineError> {
         if let Some(upload) = self.upload {
             let size = upload.complete().await?;
             if size != self.offset {
@@ -212,8 +228,9 @@ impl<'a> ObjectWriter<'a> {
                 )));
             }
         }
-        Ok(PieceData {
+        Ok(WrittenObject {
             chunks: self.chunks,
+            stored_bytes: self.offset,
             content_digest: self.content_digest,
         })
     }

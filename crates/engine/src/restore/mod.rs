@@ -1,11 +1,13 @@
 //! `pgark restore`: a whole backup into an empty (or newly created) database.
 //!
-//! Phases: pre-data DDL in one transaction; table data loaded by `jobs` sessions with COPY, each
-//! chunk's SHA-256 checked before any of its rows are sent and every table's row count checked
-//! against the manifest; then sequence values; then indexes and constraints, in parallel where
-//! their dependencies allow. If anything fails or the restore is cancelled, the target is put back
-//! as it was: a database the restore created is dropped, otherwise everything it created is.
+//! Phases: pre-data DDL in one transaction; then table data, large objects' contents, sequence
+//! values, indexes and constraints as one dependency graph on `jobs` sessions (`schedule`): rows
+//! with COPY, each chunk's SHA-256 checked before any of its rows are sent and every table's row
+//! count checked against the manifest; each index as soon as its table is loaded. If anything
+//! fails or the restore is cancelled, the target is put back as it was: a database the restore
+//! created is dropped, otherwise everything it created is.
 
+mod large_objects;
 mod load;
 mod schedule;
 mod select;
@@ -147,9 +149,14 @@ async fn run(
         progress,
         &units,
     );
+    // Large-object chunks are independent units of work, loaded like pieces of a table.
+    let large_object_chunks = match &manifest.large_objects {
+        Some(lo) if parts.data => lo.chunks.iter().map(|c| c.length).enumerate().collect(),
+        _ => Vec::new(),
+    };
     let mut items = in_section(Section::Data);
     items.extend(in_section(Section::PostData));
-    schedule::run(&pool, &loader, units, &items).await
+    schedule::run(&pool, &loader, units, large_object_chunks, &items).await
 }
 
 /// Settings of every restore session, for bulk work: commits need not wait for the WAL flush

@@ -1,5 +1,5 @@
 //! The data and post-data phases as one dependency graph run on all sessions at once: pieces of
-//! table data (several per large table), and DDL items — each as soon as what it needs is done.
+//! table data (several per large table), chunks of large-object contents, and DDL items — each as soon as what it needs is done.
 //! An index is built as soon as its table's rows are in, while other tables still load; a
 //! foreign key is validated as soon as both of its tables are loaded and indexed.
 //!
@@ -19,20 +19,23 @@ use crate::{EngineError, session};
 
 enum Task<'a> {
     Load(LoadUnit),
+    /// One chunk of large-object contents (by index), of this many stored bytes.
+    LargeObjects(usize, u64),
     Item(&'a DdlItem),
 }
 
-/// Runs `loads` and `items` on `sessions`.
+/// Runs `loads`, the large-object chunks (index, stored bytes) and `items` on `sessions`.
 pub(super) async fn run(
     sessions: &[Connection],
     loader: &TableLoader,
     loads: Vec<LoadUnit>,
+    large_object_chunks: Vec<(usize, u64)>,
     items: &[&DdlItem],
 ) -> Result<(), EngineError> {
     if sessions.is_empty() {
         return Err(EngineError::Internal("no session to restore with".into()));
     }
-    let graph = Graph::new(loads, items);
+    let graph = Graph::new(loads, large_object_chunks, items);
     let mut waiting_on = graph.waiting_on.clone();
     let mut ready_items: VecDeque<usize> = VecDeque::new();
     let mut ready_loads: Vec<usize> = Vec::new();
@@ -57,6 +60,9 @@ pub(super) async fn run(
             running.push(async move {
                 match work {
                     Task::Load(unit) => loader.load(connection, unit).await,
+                    Task::LargeObjects(index, _) => {
+                        loader.load_large_object_chunk(connection, *index).await
+                    }
                     Task::Item(item) => {
                         session::execute(connection, &item.sql, || {
                             format!("running {}", super::describe(item))
@@ -96,14 +102,26 @@ struct Graph<'a> {
 }
 
 impl<'a> Graph<'a> {
-    fn new(loads: Vec<LoadUnit>, items: &[&'a DdlItem]) -> Self {
+    fn new(
+        loads: Vec<LoadUnit>,
+        large_object_chunks: Vec<(usize, u64)>,
+        items: &[&'a DdlItem],
+    ) -> Self {
         // Each table's load units, by the id of the item that creates the table.
         let mut loads_of: HashMap<u32, Vec<usize>> = HashMap::new();
         let mut tasks: Vec<Task<'a>> = Vec::with_capacity(loads.len() + items.len());
         for unit in loads {
-            loads_of.entry(unit.table_item).or_default().push(tasks.len());
+            loads_of
+                .entry(unit.table_item)
+                .or_default()
+                .push(tasks.len());
             tasks.push(Task::Load(unit));
         }
+        tasks.extend(
+            large_object_chunks
+                .into_iter()
+                .map(|(index, bytes)| Task::LargeObjects(index, bytes)),
+        );
         let all_loads: Vec<usize> = (0..tasks.len()).collect();
         let item_task: HashMap<u32, usize> = items
             .iter()
@@ -151,14 +169,16 @@ impl<'a> Graph<'a> {
     }
 
     fn push_ready(&self, task: usize, items: &mut VecDeque<usize>, loads: &mut Vec<usize>) {
+        let bytes = |t: usize| match &self.tasks[t] {
+            Task::Load(unit) => unit.stored_bytes,
+            Task::LargeObjects(_, bytes) => *bytes,
+            Task::Item(_) => 0,
+        };
         match &self.tasks[task] {
             Task::Item(_) => items.push_back(task),
-            Task::Load(unit) => {
-                let bytes = |t: usize| match &self.tasks[t] {
-                    Task::Load(unit) => unit.stored_bytes,
-                    Task::Item(_) => 0,
-                };
-                let at = loads.partition_point(|&t| bytes(t) <= unit.stored_bytes);
+            Task::Load(_) | Task::LargeObjects(..) => {
+                let size = bytes(task);
+                let at = loads.partition_point(|&t| bytes(t) <= size);
                 loads.insert(at, task);
             }
         }

@@ -1,7 +1,7 @@
 //! The target database: making sure it may be restored into, and putting it back as it was when
 //! a restore fails.
 
-use pgark_archive::{DdlItem, Manifest, RoleEntry};
+use pgark_archive::{DdlItem, Manifest, ObjectKind, RoleEntry};
 use pgark_pg::{Canceller, ConnConfig, Connection, PgError, drop_statement, quote, user_objects};
 use tokio::sync::Mutex;
 
@@ -112,7 +112,7 @@ impl Target {
             None if !self.parts.pre_data && self.parts.data => {
                 self.truncate_tables(manifest).await.map(|()| {
                     format!(
-                        "the restored tables in {:?} were emptied again",
+                        "the restored tables and large objects in {:?} were emptied again",
                         self.database
                     )
                 })
@@ -164,12 +164,36 @@ impl Target {
 }
 
 impl Target {
-    /// Undoes a `--data-only` restore, whose tables were empty before it.
+    /// Undoes a `--data-only` restore, whose tables and large objects were empty before it.
     async fn truncate_tables(&self, manifest: &Manifest) -> Result<(), EngineError> {
+        let connection = session::open(&self.config).await?;
+        let large_objects = large_objects_with_contents(manifest);
+        if !large_objects.is_empty() {
+            // lo_open's descriptors last until the end of the transaction; 131072 is INV_WRITE.
+            connection
+                .client()
+                .batch_execute("BEGIN")
+                .await
+                .map_err(|e| PgError::query("emptying the restored large objects", e))?;
+            connection
+                .client()
+                .execute(
+                    "SELECT pg_catalog.lo_truncate(pg_catalog.lo_open(o, 131072), 0) \
+                     FROM pg_catalog.unnest($1::pg_catalog.oid[]) o \
+                     WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_largeobject_metadata m \
+                                   WHERE m.oid = o)",
+                    &[&large_objects],
+                )
+                .await
+                .map_err(|e| PgError::query("emptying the restored large objects", e))?;
+            session::execute(&connection, "COMMIT", || {
+                "emptying the restored large objects".into()
+            })
+            .await?;
+        }
         if manifest.tables.is_empty() {
             return Ok(());
         }
-        let connection = session::open(&self.config).await?;
         let tables: Vec<String> = manifest
             .tables
             .iter()
@@ -259,18 +283,57 @@ fn create_roles_sql(roles: &[RoleEntry]) -> Vec<String> {
     statements
 }
 
-/// `--data-only` loads into existing tables, which must be empty so that a failure can empty
-/// them again.
+/// The large objects a restore writes contents into: those the backup created, when it holds
+/// contents at all.
+fn large_objects_with_contents(manifest: &Manifest) -> Vec<u32> {
+    if manifest
+        .large_objects
+        .as_ref()
+        .is_none_or(|lo| lo.chunks.is_empty())
+    {
+        return Vec::new();
+    }
+    manifest
+        .schema
+        .iter()
+        .filter(|item| item.kind == ObjectKind::LargeObject)
+        .filter_map(|item| item.name.parse().ok())
+        .collect()
+}
+
+/// `--data-only` loads into existing tables and large objects, which must be empty so that a
+/// failure can empty them again.
 async fn check_tables_empty(
     config: &ConnConfig,
     manifest: &Manifest,
     loading: bool,
 ) -> Result<(), EngineError> {
-    if !loading || manifest.tables.is_empty() {
+    let large_objects = large_objects_with_contents(manifest);
+    if !loading || (manifest.tables.is_empty() && large_objects.is_empty()) {
         return Ok(());
     }
     let connection = session::open(config).await?;
     let mut with_rows = Vec::new();
+    if !large_objects.is_empty() {
+        let rows = connection
+            .client()
+            .query(
+                "SELECT o FROM pg_catalog.unnest($1::pg_catalog.oid[]) o \
+                 WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_largeobject_metadata m \
+                               WHERE m.oid = o) \
+                   AND pg_catalog.length(pg_catalog.lo_get(o, 0, 1)) > 0 \
+                 ORDER BY 1 LIMIT $2",
+                &[&large_objects, &(OBJECTS_NAMED as i64)],
+            )
+            .await
+            .map_err(|e| PgError::query("checking that the large objects are empty", e))?;
+        for row in rows {
+            let oid: u32 = row
+                .try_get(0)
+                .map_err(|e| PgError::query("checking that the large objects are empty", e))?;
+            with_rows.push(format!("large object {oid} has contents"));
+        }
+    }
     for table in &manifest.tables {
         let name = quote::qualified(&table.schema, &table.name);
         let sql = format!("SELECT EXISTS (SELECT 1 FROM ONLY {name})");

@@ -141,7 +141,6 @@ pub fn drop_statement(item: &DdlItem) -> Option<String> {
         | ObjectKind::TableOption
         | ObjectKind::Policy
         | ObjectKind::PublicationMember
-        | ObjectKind::LargeObjectData
         | ObjectKind::Comment
         | ObjectKind::SecurityLabel
         | ObjectKind::Owner

@@ -48,7 +48,6 @@ fn priority(kind: ObjectKind) -> u8 {
         ObjectKind::SequenceOwnedBy => 26,
         ObjectKind::LargeObject => 27,
         ObjectKind::SequenceSet => 30,
-        ObjectKind::LargeObjectData => 31,
         ObjectKind::Constraint => 40,
         ObjectKind::Index => 41,
         ObjectKind::IndexAttach => 42,
