@@ -184,6 +184,20 @@ impl TableLoader {
         Ok(())
     }
 
+    /// Gathers the planner's statistics on a loaded table.
+    pub(super) async fn analyze(
+        &self,
+        session: &Connection,
+        table: usize,
+    ) -> Result<(), EngineError> {
+        let table = &self.manifest.tables[table];
+        let sql = format!("ANALYZE {}", quote::qualified(&table.schema, &table.name));
+        session::execute(session, &sql, || {
+            format!("gathering statistics on table {}", table.display_name())
+        })
+        .await
+    }
+
     /// Starts fetching and checking one chunk in the background, so that it proceeds while the
     /// previous chunk is being sent.
     fn fetch(&self, table_index: usize, chunk_index: usize) -> FetchHandle {

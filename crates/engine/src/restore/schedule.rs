@@ -7,7 +7,7 @@
 //! the largest loads first. Dependencies on items outside the graph (the pre-data section, run
 //! earlier) count as done.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -19,6 +19,10 @@ use crate::{EngineError, session};
 
 enum Task<'a> {
     Load(LoadUnit),
+    /// `ANALYZE` of a table once all its rows are in (manifest table index): the foreign keys
+    /// validated next are checked with a join the planner can only choose well with statistics
+    /// (on TPC-H, 2 s instead of 13 s), and the restored database is ready for queries.
+    Analyze(usize),
     /// One chunk of large-object contents (by index), of this many stored bytes.
     LargeObjects(usize, u64),
     Item(&'a DdlItem),
@@ -60,6 +64,7 @@ pub(super) async fn run(
             running.push(async move {
                 match work {
                     Task::Load(unit) => loader.load(connection, unit).await,
+                    Task::Analyze(table) => loader.analyze(connection, *table).await,
                     Task::LargeObjects(index, _) => {
                         loader.load_large_object_chunk(connection, *index).await
                     }
@@ -109,12 +114,14 @@ impl<'a> Graph<'a> {
     ) -> Self {
         // Each table's load units, by the id of the item that creates the table.
         let mut loads_of: HashMap<u32, Vec<usize>> = HashMap::new();
+        let mut tables: BTreeMap<u32, usize> = BTreeMap::new();
         let mut tasks: Vec<Task<'a>> = Vec::with_capacity(loads.len() + items.len());
         for unit in loads {
             loads_of
                 .entry(unit.table_item)
                 .or_default()
                 .push(tasks.len());
+            tables.insert(unit.table_item, unit.table);
             tasks.push(Task::Load(unit));
         }
         tasks.extend(
@@ -123,6 +130,12 @@ impl<'a> Graph<'a> {
                 .map(|(index, bytes)| Task::LargeObjects(index, bytes)),
         );
         let all_loads: Vec<usize> = (0..tasks.len()).collect();
+        // Each table's ANALYZE, by the id of the item that creates the table.
+        let mut analyze_of: HashMap<u32, usize> = HashMap::new();
+        for (&item, &table) in &tables {
+            analyze_of.insert(item, tasks.len());
+            tasks.push(Task::Analyze(table));
+        }
         let item_task: HashMap<u32, usize> = items
             .iter()
             .enumerate()
@@ -136,6 +149,11 @@ impl<'a> Graph<'a> {
             waiting_on[task] += 1;
             dependents[on].push(task);
         };
+        for (item, &analyze) in &analyze_of {
+            for &unit in &loads_of[item] {
+                depend(analyze, unit);
+            }
+        }
         for item in items {
             let task = item_task[&item.id];
             // A refresh reads other tables and an event trigger would fire on the restore's own
@@ -154,6 +172,10 @@ impl<'a> Graph<'a> {
             for dep in on {
                 if let Some(&d) = item_task.get(&dep) {
                     depend(task, d);
+                } else if item.kind == ObjectKind::ForeignKey
+                    && let Some(&analyze) = analyze_of.get(&dep)
+                {
+                    depend(task, analyze);
                 } else if let Some(units) = loads_of.get(&dep) {
                     for &unit in units {
                         depend(task, unit);
@@ -172,10 +194,10 @@ impl<'a> Graph<'a> {
         let bytes = |t: usize| match &self.tasks[t] {
             Task::Load(unit) => unit.stored_bytes,
             Task::LargeObjects(_, bytes) => *bytes,
-            Task::Item(_) => 0,
+            Task::Item(_) | Task::Analyze(_) => 0,
         };
         match &self.tasks[task] {
-            Task::Item(_) => items.push_back(task),
+            Task::Item(_) | Task::Analyze(_) => items.push_back(task),
             Task::Load(_) | Task::LargeObjects(..) => {
                 let size = bytes(task);
                 let at = loads.partition_point(|&t| bytes(t) <= size);
