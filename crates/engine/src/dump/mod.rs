@@ -34,8 +34,9 @@ use crate::{Cancel, EngineError, Progress};
 
 /// Default target size of a chunk, uncompressed.
 pub const DEFAULT_CHUNK_SIZE: u64 = 8 << 20;
-/// Default zstd level: fast, and about as small as gzip -6.
-pub const DEFAULT_COMPRESS_LEVEL: i32 = 3;
+/// Default zstd level. Compression is most of a dump's CPU time; on TPC-H, level 2 is within 1%
+/// of level 3's size (and within 10% of pg_dump's gzip -6) for about 20% less CPU.
+pub const DEFAULT_COMPRESS_LEVEL: i32 = 2;
 
 /// What to dump and how; built by the binary from validated arguments.
 #[derive(Debug, Clone)]
