@@ -22,5 +22,5 @@ pub use ddl::{
     SchemaDump, TableData, copy_in_sql, copy_out_columns_sql, copy_out_sql, drop_statement,
     read_schema,
 };
-pub use error::PgError;
+pub use error::{PgError, ServerMessage};
 pub use keys::integer_keys;
