@@ -164,7 +164,9 @@ pub async fn run(args: RestoreArgs, output: &Output, cancel: Cancel) -> anyhow::
         // through one transaction; otherwise the selection is a whole-database restore's subset.
         let selected = selection.select(&manifest)?;
         let names_tables = !(args.table.is_empty() && args.schema.is_empty());
+        let whole_database = args.schema_only || args.data_only || !args.section.is_empty();
         let surgical = names_tables
+            && !whole_database
             && (args.surgical_options()
                 || (!args.create
                     && !existing_tables(&target, &manifest, &selected)
