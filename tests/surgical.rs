@@ -974,3 +974,70 @@ async fn bad_where_and_bad_combinations_are_refused_without_changes() {
     assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
     assert_eq!(contents(&db).await, before);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parents_go_in_before_the_rows_that_reference_them() {
+    let db = shop("parents_first").await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    let original = contents(&db).await;
+    // Comment n belongs to task n: deleting tasks 5 and 6 cascades to their comments.
+    db.execute("DELETE FROM app.tasks WHERE id IN (5, 6)").await;
+    let run = restore(
+        &backup,
+        &db,
+        &[
+            "--table",
+            "app.comments",
+            "--table",
+            "app.tasks",
+            "--where",
+            "id IN (5, 6)",
+        ],
+    )
+    .await
+    .success();
+    assert_eq!(counts(report_line(&run, "app.tasks"))["inserted"], 2);
+    assert_eq!(counts(report_line(&run, "app.comments"))["inserted"], 2);
+    assert_same_except(&original, &contents(&db).await, &["app.audit"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn identity_and_generated_columns_and_an_explicit_before_image_location() {
+    let db = server().create_database("identity").await;
+    db.execute(
+        "CREATE TABLE public.items (
+             id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+             name text NOT NULL,
+             name_length integer GENERATED ALWAYS AS (length(name)) STORED);
+         INSERT INTO public.items (name) SELECT 'item ' || g FROM generate_series(1, 20) g;",
+    )
+    .await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    let original = contents(&db).await;
+    db.execute("DELETE FROM public.items WHERE id = 20; UPDATE public.items SET name = 'x' WHERE id = 3; SELECT setval(pg_get_serial_sequence('public.items', 'id'), 3)")
+        .await;
+    let images = tempfile::tempdir().expect("temp dir");
+    let run = restore(
+        &backup,
+        &db,
+        &[
+            "--table",
+            "items",
+            "--where",
+            "id IN (3, 20)",
+            "--conflict",
+            "upsert",
+            "--before-image",
+            path_str(images.path()),
+        ],
+    )
+    .await
+    .success();
+    let c = counts(report_line(&run, "public.items"));
+    assert_eq!((c["inserted"], c["updated"]), (1, 1));
+    assert_same_except(&original, &contents(&db).await, &[]);
+    // The before-image went where it was told, and is a complete backup pgark can read.
+    let image = only_backup(images.path());
+    assert!(run.stdout.contains(path_str(&image)), "{}", run.stdout);
+    pgark(&["verify", path_str(&image)]).await.success();
+}
