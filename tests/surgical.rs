@@ -1041,3 +1041,40 @@ async fn identity_and_generated_columns_and_an_explicit_before_image_location() 
     assert!(run.stdout.contains(path_str(&image)), "{}", run.stdout);
     pgark(&["verify", path_str(&image)]).await.success();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_table_is_created_again_with_its_rows_keys_and_sequence() {
+    let db = shop("dropped").await;
+    db.execute("COMMENT ON TABLE app.comments IS 'what people said'; CREATE INDEX comments_body ON app.comments (body);")
+        .await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    let original = contents(&db).await;
+    db.execute("DROP TABLE app.comments").await;
+
+    // Looking first changes nothing.
+    let dropped = contents(&db).await;
+    let run = restore(&backup, &db, &["--table", "app.comments", "--dry-run"])
+        .await
+        .success();
+    assert!(
+        report_line(&run, "app.comments").contains("(created)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(contents(&db).await, dropped);
+
+    let run = restore(&backup, &db, &["--table", "app.comments"])
+        .await
+        .success();
+    assert_eq!(counts(report_line(&run, "app.comments"))["inserted"], 100);
+    // Rows, sequence, primary key, foreign key, index: all as they were.
+    assert_eq!(contents(&db).await, original);
+    assert_eq!(
+        query_strings(
+            &db,
+            "SELECT obj_description('app.comments'::regclass, 'pg_class')"
+        )
+        .await,
+        vec!["what people said"]
+    );
+}

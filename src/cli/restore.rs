@@ -3,8 +3,8 @@ use std::sync::Arc;
 use clap::Args;
 use pgark_engine::restore::{RestoreOptions, RestoreParts, restore};
 use pgark_engine::surgical::{
-    BeforeImageDest, Conflict, SurgicalOptions, TableSelection, describe_counts, existing_tables,
-    restore_rows,
+    BeforeImageDest, Conflict, SurgicalOptions, TableSelection, describe_counts, restore_rows,
+    target_has_objects,
 };
 use pgark_engine::{Cancel, Progress, open_backup_with};
 use pgark_storage::open_location_with;
@@ -167,11 +167,7 @@ pub async fn run(args: RestoreArgs, output: &Output, cancel: Cancel) -> anyhow::
         let whole_database = args.schema_only || args.data_only || !args.section.is_empty();
         let surgical = names_tables
             && !whole_database
-            && (args.surgical_options()
-                || (!args.create
-                    && !existing_tables(&target, &manifest, &selected)
-                        .await?
-                        .is_empty()));
+            && (args.surgical_options() || (!args.create && target_has_objects(&target).await?));
         if surgical {
             return run_surgical(args, output, cancel, target, backup, manifest, selected).await;
         }

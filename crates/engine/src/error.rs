@@ -104,11 +104,6 @@ pub enum EngineError {
     NothingSelected,
 
     #[error(
-        "table {table} does not exist in the target: a surgical restore puts rows into an existing table; restore it beside with --into-schema NAME, or restore the whole table into an empty database"
-    )]
-    TableMissingInTarget { table: String },
-
-    #[error(
         "the columns of table {table} differ between the backup and the target: {differences}; restore with --ignore-missing-columns to restore the common columns only (target-only columns get their defaults), or beside with --into-schema NAME"
     )]
     ColumnMismatch { table: String, differences: String },

@@ -109,25 +109,14 @@ pub struct SurgicalReport {
     pub elapsed: Duration,
 }
 
-/// Which of the selected tables exist in the target (as they would be written to), for deciding
-/// whether a restore is surgical.
-pub async fn existing_tables(
-    target: &ConnConfig,
-    manifest: &Manifest,
-    tables: &[usize],
-) -> Result<Vec<String>, EngineError> {
+/// Whether the target database holds anything (tables, types, routines, schemas besides
+/// `public`): a selection restored into it is surgical; into an empty one, a whole-database
+/// restore of the selection.
+pub async fn target_has_objects(target: &ConnConfig) -> Result<bool, EngineError> {
     let connection = session::open(target).await?;
-    let mut found = Vec::new();
-    for &i in tables {
-        let table = &manifest.tables[i];
-        if relation_oid(&connection, &table.schema, &table.name)
-            .await?
-            .is_some()
-        {
-            found.push(table.display_name());
-        }
-    }
-    Ok(found)
+    Ok(!pgark_pg::user_objects(connection.client(), 1)
+        .await?
+        .is_empty())
 }
 
 /// Runs a surgical restore. On any failure, or when cancelled, the transaction is rolled back
@@ -198,6 +187,8 @@ struct Plan<'m> {
     /// A single-column integer primary key, for the before-image's chunk key ranges.
     integer_key: Option<String>,
     chunks: Vec<usize>,
+    /// A re-created table's indexes, constraints and triggers, run after its rows are in.
+    post_data: Vec<&'m DdlItem>,
     staging: String,
     rows: String,
     report: TableReport,
@@ -398,6 +389,19 @@ async fn run(
     for plan in &mut plans {
         insert(connection, options.conflict, plan).await?;
     }
+    for plan in &plans {
+        for item in &plan.post_data {
+            exec(
+                item.sql.clone(),
+                format!(
+                    "re-creating {} of table {}",
+                    describe(item),
+                    plan.qualified()
+                ),
+            )
+            .await?;
+        }
+    }
     for plan in &mut plans {
         plan.report.sequences = advance_sequences(connection, plan, options.dry_run).await?;
     }
@@ -436,6 +440,7 @@ async fn prepare<'m>(
         .unwrap_or_else(|| backup.name.clone());
     let beside = options.into_schema.is_some() || options.into_table.is_some();
     let mut created = false;
+    let mut post_data = Vec::new();
     let oid = match relation_oid(connection, &schema, &name).await? {
         Some(oid) => oid,
         None if beside => {
@@ -450,9 +455,28 @@ async fn prepare<'m>(
                 })?
         }
         None => {
-            return Err(EngineError::TableMissingInTarget {
-                table: quote::qualified(&schema, &name),
-            });
+            // Dropped from the target: created again from the backup's definition, inside the
+            // transaction; its indexes, constraints and triggers come after the rows.
+            let (now, later) = own_ddl(&options.manifest, backup);
+            for item in now {
+                session::execute(connection, &item.sql, || {
+                    format!(
+                        "re-creating table {} from the backup ({})",
+                        backup.display_name(),
+                        describe(item)
+                    )
+                })
+                .await?;
+            }
+            post_data = later;
+            created = true;
+            relation_oid(connection, &schema, &name)
+                .await?
+                .ok_or_else(|| {
+                    EngineError::Internal(format!(
+                        "table {schema}.{name} was created but is not there"
+                    ))
+                })?
         }
     };
     let qualified = quote::qualified(&schema, &name);
@@ -563,6 +587,7 @@ async fn prepare<'m>(
         key,
         integer_key,
         chunks: Vec::new(),
+        post_data,
         staging: format!("pg_temp.pgark_staging_{n}"),
         rows: format!("pg_temp.pgark_rows_{n}"),
     })
@@ -641,6 +666,56 @@ async fn create_beside(
         .await?;
     }
     Ok(())
+}
+
+/// A table's own DDL, as a selective whole-database restore would run it: the table, the
+/// sequences it owns, its defaults, options, indexes, constraints, foreign keys, triggers, rules
+/// and policies, and the comments, owners and privileges of all of these. Split into what runs
+/// before its rows (pre-data and data sections) and after them (post-data).
+fn own_ddl<'m>(manifest: &'m Manifest, table: &TableEntry) -> (Vec<&'m DdlItem>, Vec<&'m DdlItem>) {
+    let sequences: std::collections::BTreeSet<u32> = manifest
+        .schema
+        .iter()
+        .filter(|i| i.kind == ObjectKind::SequenceOwnedBy && i.table == Some(table.item))
+        .flat_map(|i| i.deps.iter().copied())
+        .filter(|dep| {
+            manifest
+                .schema
+                .iter()
+                .any(|i| i.id == *dep && i.kind == ObjectKind::Sequence)
+        })
+        .collect();
+    let mut included = std::collections::BTreeSet::new();
+    let mut before = Vec::new();
+    let mut after = Vec::new();
+    for item in &manifest.schema {
+        let attached = matches!(
+            item.kind,
+            ObjectKind::Comment | ObjectKind::SecurityLabel | ObjectKind::Owner | ObjectKind::Acl
+        ) && item.deps.iter().any(|d| included.contains(d));
+        let own = item.id == table.item
+            || sequences.contains(&item.id)
+            || item.table == Some(table.item)
+            || attached;
+        if !own || item.kind == ObjectKind::MaterializedViewData {
+            continue;
+        }
+        included.insert(item.id);
+        match item.section {
+            pgark_archive::Section::PostData => after.push(item),
+            _ => before.push(item),
+        }
+    }
+    (before, after)
+}
+
+/// Names an item in messages, e.g. `index app.tasks_pkey`.
+fn describe(item: &DdlItem) -> String {
+    let kind = pgark_archive::kind_word(item.kind);
+    match &item.schema {
+        Some(schema) => format!("{kind} {schema}.{}", item.name),
+        None => format!("{kind} {}", item.name),
+    }
 }
 
 fn primary_key_item<'m>(manifest: &'m Manifest, table: &TableEntry) -> Option<&'m DdlItem> {
