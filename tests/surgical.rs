@@ -216,7 +216,11 @@ async fn conflict_error_fails_on_existing_rows_and_changes_nothing() {
     .await
     .failure();
     assert!(error.contains("duplicate key"), "{error}");
-    assert!(error.contains("app.tasks"), "{error}");
+    assert!(
+        error.contains("already exist in table app.tasks"),
+        "{error}"
+    );
+    assert!(error.contains("--conflict skip"), "{error}");
     assert!(error.contains("rolled back"), "{error}");
     assert_eq!(contents(&db).await, before);
 }
@@ -1077,4 +1081,78 @@ async fn a_dropped_table_is_created_again_with_its_rows_keys_and_sequence() {
         .await,
         vec!["what people said"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_s3_the_before_image_goes_beside_the_backup_and_its_undo_command_works() {
+    let s3 = pgark_testkit::s3::S3Server::start();
+    let (db, _dest, _local) = damaged_shop("s3_undo").await;
+    // A fresh dump to S3 of the undamaged rows is what we restore from: put 10..14 back first.
+    let location = s3.location("prod");
+    let url = db.url();
+    db.execute("UPDATE app.tasks SET title = 'task ' || id, data = jsonb_build_object('n', id) WHERE id IN (10, 11)")
+        .await;
+    pgark_with_env(&["dump", &url, &location], s3.env())
+        .await
+        .success();
+    db.execute("UPDATE app.tasks SET title = 'changed again' WHERE id = 10")
+        .await;
+    let before = contents(&db).await;
+
+    let latest = format!("{location}/latest");
+    let run = pgark_with_env(
+        &[
+            "restore",
+            &latest,
+            "--target",
+            &url,
+            "--table",
+            "app.tasks",
+            "--where",
+            "id BETWEEN 10 AND 11",
+            "--conflict",
+            "upsert",
+        ],
+        s3.env(),
+    )
+    .await
+    .success();
+    assert_eq!(counts(report_line(&run, "app.tasks"))["updated"], 1);
+    let image_prefix = format!("{location}/before-images/");
+    assert!(run.stdout.contains(&image_prefix), "{}", run.stdout);
+    let keys = s3.list_keys("prod/before-images/").await;
+    assert!(
+        keys.iter().any(|k| k.ends_with("/manifest.json")),
+        "{keys:?}"
+    );
+    // `latest` of the backup location is still the dump, not the before-image.
+    let listing = pgark_with_env(&["ls", &location], s3.env()).await.success();
+    assert_eq!(
+        listing.stdout.matches("complete").count(),
+        1,
+        "{}",
+        listing.stdout
+    );
+
+    let command = run
+        .stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("pgark restore "))
+        .expect("undo command");
+    let mut undo = tokio::process::Command::new("sh");
+    undo.arg("-c")
+        .arg(format!(
+            "exec {} {}",
+            env!("CARGO_BIN_EXE_pgark"),
+            command.trim_start_matches("pgark ")
+        ))
+        .envs(s3.env());
+    let output = undo.output().await.expect("run the undo command");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_same_except(&before, &contents(&db).await, &["app.audit"]);
 }

@@ -125,6 +125,11 @@ pub enum EngineError {
     RowsDoNotConvert { table: String, reason: String },
 
     #[error(
+        "rows of the backup already exist in table {table} ({reason}); choose what to do with them: --conflict skip keeps the target's rows, upsert overwrites them, replace deletes the target's rows matching --where first"
+    )]
+    RowsExist { table: String, reason: String },
+
+    #[error(
         "table {table} has no primary key in the target, so --conflict upsert cannot tell which row to update; use --conflict skip, error or replace"
     )]
     NoPrimaryKey { table: String },

@@ -818,11 +818,23 @@ async fn insert(
     // `replace` has deleted what goes; with a key, what stays is overwritten in place.
     match (conflict, plan.key.is_empty()) {
         (Conflict::Error, _) | (Conflict::Replace, true) => {
-            plan.report.inserted = connection
-                .client()
-                .execute(&insert, &[])
-                .await
-                .map_err(|e| PgError::query(context(), e))?;
+            plan.report.inserted =
+                connection
+                    .client()
+                    .execute(&insert, &[])
+                    .await
+                    .map_err(|e| {
+                        if conflict == Conflict::Error
+                            && e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+                        {
+                            EngineError::RowsExist {
+                                table: table.clone(),
+                                reason: pgark_pg::ServerMessage(&e).to_string(),
+                            }
+                        } else {
+                            PgError::query(context(), e).into()
+                        }
+                    })?;
         }
         (Conflict::Skip, _) => {
             plan.report.inserted = connection
