@@ -1156,3 +1156,75 @@ async fn on_s3_the_before_image_goes_beside_the_backup_and_its_undo_command_work
     );
     assert_same_except(&before, &contents(&db).await, &["app.audit"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_in_the_middle_rolls_back_and_exits_130() {
+    let db = shop("sigint").await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    db.execute(
+        "DELETE FROM app.tasks WHERE id IN (7, 8);
+         CREATE FUNCTION app.wait_for_test() RETURNS trigger LANGUAGE plpgsql AS
+             $$BEGIN PERFORM pg_advisory_xact_lock(4343); RETURN NEW; END$$;
+         CREATE TRIGGER tasks_wait AFTER INSERT ON app.tasks FOR EACH ROW EXECUTE FUNCTION app.wait_for_test();",
+    )
+    .await;
+    let before = contents(&db).await;
+    let holder = db.client().await;
+    holder
+        .batch_execute("SELECT pg_advisory_lock(4343)")
+        .await
+        .expect("take the advisory lock");
+    let url = db.url();
+    let mut child = pgark_command(&[
+        "restore",
+        path_str(&backup),
+        "--target",
+        &url,
+        "--table",
+        "app.tasks",
+        "--where",
+        "id IN (7, 8)",
+    ])
+    .spawn()
+    .expect("start pgark");
+    // Wait until the restore is inside its transaction, rows written, blocked in the trigger.
+    let watcher = db.client().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let waiting = watcher
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND wait_event = 'advisory' AND application_name = 'pgark'",
+                &[],
+            )
+            .await
+            .expect("read pg_stat_activity");
+        if waiting.is_some() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restore never reached the trigger"
+        );
+        tokio::task::yield_now().await;
+    }
+    let pid = child.id().expect("pid").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let output = child.wait_with_output().await.expect("wait for pgark");
+    holder
+        .batch_execute("SELECT pg_advisory_unlock(4343)")
+        .await
+        .expect("release");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    let error = stderr.lines().last().unwrap_or_default();
+    assert!(
+        error.contains("interrupted") && error.contains("rolled back"),
+        "{stderr}"
+    );
+    assert_unchanged_but_trigger_sequence(&before, &contents(&db).await);
+}
