@@ -1175,7 +1175,7 @@ async fn sigint_in_the_middle_rolls_back_and_exits_130() {
         .await
         .expect("take the advisory lock");
     let url = db.url();
-    let mut child = pgark_command(&[
+    let child = pgark_command(&[
         "restore",
         path_str(&backup),
         "--target",
