@@ -50,7 +50,8 @@ struct Cli {
 enum Command {
     /// Dump one database (schema and data, one consistent snapshot) into a new backup under DEST.
     Dump(dump::DumpArgs),
-    /// Restore a backup into an empty database (or a new one with --create).
+    /// Restore a backup into an empty database (or a new one with --create), or some tables or
+    /// rows of it into a live database in one transaction (--table, --where, --conflict).
     Restore(restore::RestoreArgs),
     /// List the backups under DEST: id, time, age, database, sizes, tables, rows, state.
     Ls(ls::LsArgs),

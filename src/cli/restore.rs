@@ -2,14 +2,24 @@ use std::sync::Arc;
 
 use clap::Args;
 use pgark_engine::restore::{RestoreOptions, RestoreParts, restore};
+use pgark_engine::surgical::{
+    BeforeImageDest, Conflict, SurgicalOptions, TableSelection, describe_counts, restore_rows,
+    target_has_objects,
+};
 use pgark_engine::{Cancel, Progress, open_backup_with};
+use pgark_storage::open_location_with;
 
-use super::args::parse_jobs;
+use super::args::{parse_duration, parse_jobs};
 use super::conn_args::ConnArgs;
 use super::output::{Output, bytes, rate, thousands};
 use super::store_args::StoreArgs;
 
+/// Options that make a restore surgical; they need --table or --schema and exclude the
+/// whole-database options.
+const WHOLE_DATABASE: [&str; 4] = ["create", "schema_only", "data_only", "section"];
+
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("selection").multiple(true).args(["table", "schema"])))]
 pub struct RestoreArgs {
     /// The backup: DEST/<id>, or DEST/latest for the newest complete one.
     backup: String,
@@ -40,10 +50,59 @@ pub struct RestoreArgs {
     /// Create the roles the target lacks (no passwords), instead of stopping.
     #[arg(long)]
     create_roles: bool,
+    /// Restore only matching tables: name or schema.name, * and ? as wildcards; repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    table: Vec<String>,
+    /// Restore only the tables in matching schemas; repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    schema: Vec<String>,
+    /// Leave out matching tables; repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    exclude_table: Vec<String>,
+    /// Restore only the backup's rows for which this SQL condition holds (run as-is by the
+    /// target server, with the restoring role's rights).
+    #[arg(long = "where", value_name = "SQL", requires = "selection", conflicts_with_all = WHOLE_DATABASE)]
+    where_: Option<String>,
+    /// What a restored row meeting an existing one does: fail (error), keep the existing row
+    /// (skip), update it by primary key (upsert), or delete the rows matching --where first
+    /// (replace).
+    #[arg(long, value_enum, requires = "selection", conflicts_with_all = WHOLE_DATABASE)]
+    conflict: Option<ConflictArg>,
+    /// Restore into a table of this name in schema NAME (created from the backup's definition if
+    /// missing), beside the live one.
+    #[arg(long, value_name = "NAME", requires = "selection", conflicts_with_all = WHOLE_DATABASE)]
+    into_schema: Option<String>,
+    /// Restore the one selected table into a table of this name (created if missing).
+    #[arg(long, value_name = "NAME", requires = "selection", conflicts_with_all = WHOLE_DATABASE)]
+    into_table: Option<String>,
+    /// Give up if the tables cannot be locked in time (surgical restore; default 10s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "selection", conflicts_with_all = WHOLE_DATABASE)]
+    lock_timeout: Option<std::time::Duration>,
+    /// Do not fire triggers (nor foreign-key checks) while writing rows; needs a superuser.
+    #[arg(long, requires = "selection", conflicts_with_all = WHOLE_DATABASE)]
+    disable_triggers: bool,
+    /// Run everything in the transaction, print the report, then roll back.
+    #[arg(long, requires = "selection", conflicts_with_all = WHOLE_DATABASE)]
+    dry_run: bool,
+    /// Restore the columns both sides have; a target-only column gets its default.
+    #[arg(long, requires = "selection", conflicts_with_all = WHOLE_DATABASE)]
+    ignore_missing_columns: bool,
+    /// Where to save the rows upsert or replace overwrite (default: before-images/ beside the
+    /// backup).
+    #[arg(long, value_name = "DEST", requires = "selection", conflicts_with_all = WHOLE_DATABASE)]
+    before_image: Option<String>,
     #[command(flatten)]
     conn: ConnArgs,
     #[command(flatten)]
     store: StoreArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ConflictArg {
+    Error,
+    Skip,
+    Upsert,
+    Replace,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -79,9 +138,41 @@ impl RestoreArgs {
     }
 }
 
+impl RestoreArgs {
+    /// Whether any option that only a surgical restore has was given.
+    fn surgical_options(&self) -> bool {
+        self.where_.is_some()
+            || self.conflict.is_some()
+            || self.into_schema.is_some()
+            || self.into_table.is_some()
+            || self.lock_timeout.is_some()
+            || self.disable_triggers
+            || self.dry_run
+            || self.ignore_missing_columns
+            || self.before_image.is_some()
+    }
+}
+
 pub async fn run(args: RestoreArgs, output: &Output, cancel: Cancel) -> anyhow::Result<()> {
     let target = args.conn.config(&args.target)?;
-    let (backup, manifest) = open_backup_with(&args.backup, &args.store.options()?).await?;
+    let store_options = args.store.options()?;
+    let (backup, manifest) = open_backup_with(&args.backup, &store_options).await?;
+    let selection = TableSelection::parse(&args.table, &args.schema, &args.exclude_table)?;
+    let mut manifest = manifest;
+    if selection.is_active() {
+        // Into a database where the selected tables exist (or with a surgical option) rows go in
+        // through one transaction; otherwise the selection is a whole-database restore's subset.
+        let selected = selection.select(&manifest)?;
+        let names_tables = !(args.table.is_empty() && args.schema.is_empty());
+        let whole_database = args.schema_only || args.data_only || !args.section.is_empty();
+        let surgical = names_tables
+            && !whole_database
+            && (args.surgical_options() || (!args.create && target_has_objects(&target).await?));
+        if surgical {
+            return run_surgical(args, output, cancel, target, backup, manifest, selected).await;
+        }
+        manifest = selection.apply(&manifest)?;
+    }
     let options = RestoreOptions {
         parts: args.parts(),
         backup,
@@ -103,5 +194,86 @@ pub async fn run(args: RestoreArgs, output: &Output, cancel: Cancel) -> anyhow::
         summary.elapsed.as_secs_f64(),
         bytes(rate(summary.raw_bytes, summary.elapsed)),
     ));
+    Ok(())
+}
+
+async fn run_surgical(
+    args: RestoreArgs,
+    output: &Output,
+    cancel: Cancel,
+    target: pgark_pg::ConnConfig,
+    backup: pgark_engine::BackupRef,
+    manifest: pgark_archive::Manifest,
+    tables: Vec<usize>,
+) -> anyhow::Result<()> {
+    let before_image = match &args.before_image {
+        Some(location) => Some(BeforeImageDest {
+            store: open_location_with(location, true, &args.store.options()?)?,
+            prefix: String::new(),
+        }),
+        None => None,
+    };
+    let options = SurgicalOptions {
+        backup,
+        manifest: Arc::new(manifest),
+        target,
+        tables,
+        predicate: args.where_.clone(),
+        conflict: match args.conflict {
+            None | Some(ConflictArg::Error) => Conflict::Error,
+            Some(ConflictArg::Skip) => Conflict::Skip,
+            Some(ConflictArg::Upsert) => Conflict::Upsert,
+            Some(ConflictArg::Replace) => Conflict::Replace,
+        },
+        into_schema: args.into_schema.clone(),
+        into_table: args.into_table.clone(),
+        lock_timeout: args
+            .lock_timeout
+            .unwrap_or(std::time::Duration::from_secs(10)),
+        disable_triggers: args.disable_triggers,
+        dry_run: args.dry_run,
+        ignore_missing_columns: args.ignore_missing_columns,
+        before_image,
+    };
+    let database = options.target.dbname().to_owned();
+    let report = restore_rows(options, cancel).await?;
+    for table in &report.tables {
+        let created = if table.created { " (created)" } else { "" };
+        output.summary(&format!(
+            "{}{created}: {} backup rows selected, {}; chunks read {} of {}",
+            table.table,
+            thousands(table.rows),
+            describe_counts(table),
+            table.chunks_read,
+            table.chunks_total,
+        ));
+        for (sequence, value) in &table.sequences {
+            let verb = if report.dry_run {
+                "would be moved"
+            } else {
+                "moved"
+            };
+            output.summary(&format!("  sequence {sequence} {verb} to {value}"));
+        }
+    }
+    if let Some(location) = &report.before_image {
+        output.summary(&format!(
+            "before-image saved to {location}; to undo this restore run:"
+        ));
+        for command in &report.undo {
+            output.summary(&format!("  {command}"));
+        }
+    }
+    if report.dry_run {
+        output.summary(&format!(
+            "dry run: rolled back, nothing in {database:?} was changed ({:.1}s)",
+            report.elapsed.as_secs_f64()
+        ));
+    } else {
+        output.summary(&format!(
+            "committed into {database:?} in {:.1}s",
+            report.elapsed.as_secs_f64()
+        ));
+    }
     Ok(())
 }

@@ -59,7 +59,7 @@ pub fn find_table<'m>(manifest: &'m Manifest, name: &str) -> Result<&'m TableEnt
     }
 }
 
-fn known_tables(manifest: &Manifest) -> String {
+pub(crate) fn known_tables(manifest: &Manifest) -> String {
     let mut names: Vec<String> = manifest
         .tables
         .iter()
@@ -73,7 +73,7 @@ fn known_tables(manifest: &Manifest) -> String {
 }
 
 /// `a.b` → `["a", "b"]`, honouring double quotes; `None` when malformed.
-fn split_qualified(name: &str) -> Option<Vec<String>> {
+pub(crate) fn split_qualified(name: &str) -> Option<Vec<String>> {
     let mut parts = Vec::new();
     let mut chars = name.chars().peekable();
     loop {

@@ -98,6 +98,62 @@ pub enum EngineError {
     )]
     SplitUnsupported { major: u32 },
 
+    #[error(
+        "invalid table pattern {pattern:?}: write name or schema.name, quoted like SQL for odd names (\"Odd Schema\".\"Tasks\"), with * and ? as wildcards"
+    )]
+    InvalidPattern { pattern: String },
+
+    #[error(
+        "--table, --schema and --exclude-table together select no table; loosen --exclude-table"
+    )]
+    NothingSelected,
+
+    #[error(
+        "the columns of table {table} differ between the backup and the target: {differences}; restore with --ignore-missing-columns to restore the common columns only (target-only columns get their defaults), or beside with --into-schema NAME"
+    )]
+    ColumnMismatch { table: String, differences: String },
+
+    #[error(
+        "column {column} of table {table} is {from} in the backup but {to} in the target, and {from} cannot be cast to {to} ({reason}); nothing was written; restore it beside with --into-schema NAME"
+    )]
+    UncastableColumn {
+        table: String,
+        column: String,
+        from: String,
+        to: String,
+        reason: String,
+    },
+
+    #[error(
+        "the backup's rows of table {table} do not convert to the target's column types ({reason}); nothing was written; restore them beside with --into-schema NAME and convert by hand"
+    )]
+    RowsDoNotConvert { table: String, reason: String },
+
+    #[error(
+        "rows of the backup already exist in table {table} ({reason}); choose what to do with them: --conflict skip keeps the target's rows, upsert overwrites them, replace deletes the target's rows matching --where first"
+    )]
+    RowsExist { table: String, reason: String },
+
+    #[error(
+        "table {table} has no primary key in the target, so --conflict upsert cannot tell which row to update; use --conflict skip, error or replace"
+    )]
+    NoPrimaryKey { table: String },
+
+    #[error(
+        "invalid --where {predicate:?}: {reason}; it is an SQL condition on the table's columns, e.g. \"id IN (1, 2, 3)\" or \"created_at > '2026-11-01'\" (other names must be schema-qualified)"
+    )]
+    InvalidWhere { predicate: String, reason: String },
+
+    #[error(
+        "could not lock {tables} within --lock-timeout {timeout}: another session holds a conflicting lock; retry later or raise --lock-timeout"
+    )]
+    TargetLockTimeout { tables: String, timeout: String },
+
+    #[error(
+        "--into-table names one table, but the selection has {count} ({tables}); select one table with --table, or use --into-schema"
+    )]
+    IntoTableNeedsOneTable { count: usize, tables: String },
+
     #[error("writing the output: {0}")]
     Output(#[source] std::io::Error),
 

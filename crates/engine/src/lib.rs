@@ -21,6 +21,7 @@ pub mod inventory;
 pub mod metrics;
 pub mod prune;
 pub mod restore;
+pub mod surgical;
 pub mod verify;
 
 pub use backup::{BackupRef, open_backup, open_backup_with};

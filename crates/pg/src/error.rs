@@ -87,6 +87,7 @@ pub enum PgError {
 }
 
 /// Formats a tokio-postgres error the way psql would: severity, message, SQLSTATE, detail, hint.
+#[derive(Debug)]
 pub struct ServerMessage<'a>(pub &'a tokio_postgres::Error);
 
 impl fmt::Display for ServerMessage<'_> {

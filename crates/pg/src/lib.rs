@@ -24,7 +24,7 @@ pub use ddl::{
     SchemaDump, TableData, copy_in_sql, copy_out_columns_sql, copy_out_sql, drop_statement,
     read_schema,
 };
-pub use error::PgError;
+pub use error::{PgError, ServerMessage};
 pub use keys::integer_keys;
 pub use large_object_data::{LargeObjectPiece, LargeObjectReader, write_large_object_pieces};
 pub use split::{

@@ -53,6 +53,17 @@ impl KeyFilter {
         Ok(KeyFilter { column, intervals })
     }
 
+    /// The key intervals a `--where` predicate limits `key_column` to, when the whole predicate
+    /// is key terms joined by AND in the language [`KeyFilter::parse`] reads (`id = 5`,
+    /// `id IN (1, 2)`, `id BETWEEN 1 AND 9`, `id >= 10 AND id < 20`); `None` for anything else,
+    /// which must then be read whole. The server still evaluates the predicate itself: this
+    /// only decides which chunks can hold matching rows, so it must never be narrower than SQL.
+    pub fn from_predicate(predicate: &str, key_column: &str) -> Option<KeyFilter> {
+        KeyFilter::parse(predicate)
+            .ok()
+            .filter(|filter| filter.column == key_column)
+    }
+
     pub fn column(&self) -> &str {
         &self.column
     }
@@ -315,6 +326,26 @@ mod tests {
         ] {
             let err = KeyFilter::parse(bad).expect_err(bad).to_string();
             assert!(err.contains("--where-key"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn only_plain_key_predicates_prune_chunks() {
+        let pruning = |p: &str| KeyFilter::from_predicate(p, "id").map(|f| f.intervals);
+        assert_eq!(pruning("id IN (4, 2)"), Some(vec![(2, 2), (4, 4)]));
+        assert_eq!(pruning("ID between 1 and 3"), Some(vec![(1, 3)]));
+        assert_eq!(pruning("id > 1 AND id < 3"), Some(vec![(2, 2)]));
+        for whole in [
+            "id = 1 OR id = 2",
+            "id = 1 AND name = 'x'",
+            "other = 1",
+            "id = 1.5",
+            "\"Id\" = 1",
+            "(id = 1)",
+            "id = 1 -- comment",
+            "true",
+        ] {
+            assert_eq!(pruning(whole), None, "{whole}");
         }
     }
 

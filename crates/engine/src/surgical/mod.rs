@@ -1,0 +1,408 @@
+//! Surgical restore: put back one table, or some rows of it, into a live database, in one
+//! transaction that either puts back every row or changes nothing.
+//!
+//! ```text
+//! BEGIN; SET LOCAL lock_timeout
+//! CREATE TEMP TABLE staging (the backup's columns and types); COPY the chunks that can match
+//! LOCK the target tables IN SHARE ROW EXCLUSIVE MODE (readers go on, writers wait)
+//! CREATE TEMP TABLE rows AS SELECT columns cast to the target's types FROM staging WHERE (--where)
+//! save the before-image (upsert, replace); DELETE (replace); INSERT ... ON CONFLICT ...
+//! move owned sequences past the restored keys; COMMIT (ROLLBACK for --dry-run)
+//! ```
+//!
+//! Columns are matched by name. A column present on one side only, or a type that does not cast,
+//! is an error before anything is written. `--where` is SQL run as-is by the target server with
+//! the restoring role's rights, as a condition on the staging table (and, for `replace`, on the
+//! target table); it is sent as a single statement, so it cannot smuggle in another one.
+
+mod before_image;
+mod plan;
+pub mod select;
+mod stage;
+mod undo;
+mod write;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pgark_archive::Manifest;
+use pgark_pg::{ConnConfig, Connection, quote};
+
+pub use before_image::{BeforeImageDest, DEFAULT_FOLDER};
+pub use select::{TablePattern, TableSelection};
+
+use crate::cpu::CpuPool;
+use crate::{BackupRef, Cancel, EngineError, session};
+use plan::{describe, order_by_foreign_keys, prepare};
+use undo::{undo_command, undo_condition};
+use write::{advance_sequences, delete_replaced, insert, key_list, key_tuple, lock};
+
+/// What happens when a restored row meets a row already in the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Conflict {
+    /// Plain INSERT: any conflict fails the restore.
+    #[default]
+    Error,
+    /// `ON CONFLICT DO NOTHING`: existing rows win.
+    Skip,
+    /// Update the existing row, found by the target's primary key.
+    Upsert,
+    /// Delete the target's rows matching `--where` (all rows without one), then insert.
+    Replace,
+}
+
+impl Conflict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Conflict::Error => "error",
+            Conflict::Skip => "skip",
+            Conflict::Upsert => "upsert",
+            Conflict::Replace => "replace",
+        }
+    }
+}
+
+/// A surgical restore; built by the binary from validated arguments.
+#[derive(Debug, Clone)]
+pub struct SurgicalOptions {
+    pub backup: BackupRef,
+    pub manifest: Arc<Manifest>,
+    pub target: ConnConfig,
+    /// Indexes into `manifest.tables` (see [`TableSelection::select`]).
+    pub tables: Vec<usize>,
+    /// `--where`: an SQL condition on the table's columns.
+    pub predicate: Option<String>,
+    pub conflict: Conflict,
+    pub into_schema: Option<String>,
+    pub into_table: Option<String>,
+    /// `SET LOCAL lock_timeout`; zero waits forever.
+    pub lock_timeout: Duration,
+    pub disable_triggers: bool,
+    pub dry_run: bool,
+    pub ignore_missing_columns: bool,
+    /// Where before-images go; `None` is `before-images/` beside the backup.
+    pub before_image: Option<BeforeImageDest>,
+}
+
+/// What happened to one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableReport {
+    /// The table written to.
+    pub table: String,
+    /// Created by this restore (`--into-schema`/`--into-table`).
+    pub created: bool,
+    /// Backup rows matching `--where`.
+    pub rows: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    /// Rows left as they were: conflicts under `skip`, identical rows under `upsert`.
+    pub skipped: u64,
+    pub deleted: u64,
+    pub chunks_read: usize,
+    pub chunks_total: usize,
+    /// Owned sequences moved forward (to the value shown), or that would be with `--dry-run`.
+    pub sequences: Vec<(String, i64)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SurgicalReport {
+    pub tables: Vec<TableReport>,
+    pub dry_run: bool,
+    /// The before-image's location, when one was written.
+    pub before_image: Option<String>,
+    /// Commands that undo the restore, one per table, when a before-image was written.
+    pub undo: Vec<String>,
+    pub elapsed: Duration,
+}
+
+/// Whether the target database holds anything (tables, types, routines, schemas besides
+/// `public`): a selection restored into it is surgical; into an empty one, a whole-database
+/// restore of the selection.
+pub async fn target_has_objects(target: &ConnConfig) -> Result<bool, EngineError> {
+    let connection = session::open(target).await?;
+    Ok(!pgark_pg::user_objects(connection.client(), 1)
+        .await?
+        .is_empty())
+}
+
+/// Runs a surgical restore. On any failure, or when cancelled, the transaction is rolled back
+/// and the target is as it was.
+pub async fn restore_rows(
+    options: SurgicalOptions,
+    mut cancel: Cancel,
+) -> Result<SurgicalReport, EngineError> {
+    let started = Instant::now();
+    if options.into_table.is_some() && options.tables.len() != 1 {
+        return Err(EngineError::IntoTableNeedsOneTable {
+            count: options.tables.len(),
+            tables: options
+                .tables
+                .iter()
+                .map(|&i| options.manifest.tables[i].display_name())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    let connection = session::open(&options.target).await?;
+    let canceller = connection.canceller();
+    let dest = match &options.before_image {
+        Some(dest) => dest.clone(),
+        None => BeforeImageDest {
+            store: options.backup.store.clone(),
+            prefix: format!("{DEFAULT_FOLDER}/"),
+        },
+    };
+    let mut written_image: Option<String> = None;
+    let result = tokio::select! {
+        result = run(&options, &connection, &dest, &mut written_image) => result,
+        () = cancel.cancelled() => Err(EngineError::Interrupted),
+    };
+    match result {
+        Ok(mut report) => {
+            report.elapsed = started.elapsed();
+            Ok(report)
+        }
+        Err(cause) => {
+            // The transaction dies with the session; make sure a statement still running on the
+            // server stops too.
+            let _ = canceller.cancel().await;
+            drop(connection);
+            if let Some(location) = written_image {
+                before_image::BeforeImage::remove(&dest, &location).await;
+            }
+            Err(EngineError::RestoreFailed {
+                cause: Box::new(cause),
+                cleanup: "the transaction was rolled back, the target was not changed".into(),
+            })
+        }
+    }
+}
+
+async fn run(
+    options: &SurgicalOptions,
+    connection: &Connection,
+    dest: &BeforeImageDest,
+    written_image: &mut Option<String>,
+) -> Result<SurgicalReport, EngineError> {
+    let predicate = options.predicate.as_deref();
+    let exec = |sql: String, context: String| async move {
+        session::execute(connection, &sql, || context).await
+    };
+    exec("BEGIN".into(), "starting the restore transaction".into()).await?;
+    exec(
+        format!(
+            "SET LOCAL lock_timeout = '{}ms'",
+            options.lock_timeout.as_millis()
+        ),
+        "setting --lock-timeout".into(),
+    )
+    .await?;
+    if options.disable_triggers {
+        exec(
+            "SET LOCAL session_replication_role = replica".into(),
+            "disabling triggers (--disable-triggers needs a superuser)".into(),
+        )
+        .await?;
+    }
+
+    let mut plans = Vec::new();
+    for (n, &index) in options.tables.iter().enumerate() {
+        plans.push(prepare(options, connection, index, n).await?);
+    }
+    order_by_foreign_keys(connection, &mut plans).await?;
+
+    let cpu = Arc::new(CpuPool::for_machine()?);
+    for plan in &mut plans {
+        let definitions: Vec<String> = plan
+            .backup
+            .columns
+            .iter()
+            .map(|c| format!("{} {}", quote::ident(&c.name), c.type_name))
+            .collect();
+        exec(
+            format!(
+                "CREATE TEMP TABLE {} ({}) ON COMMIT DROP",
+                plan.staging,
+                definitions.join(", ")
+            ),
+            format!(
+                "creating the staging table for {} (the backup's column types must exist in the target)",
+                plan.backup.display_name()
+            ),
+        )
+        .await?;
+        if let Some(predicate) = predicate {
+            // Checked on the empty staging table, before any chunk is fetched.
+            connection
+                .client()
+                .execute(
+                    &format!("SELECT 1 FROM {} WHERE ({predicate}) LIMIT 0", plan.staging),
+                    &[],
+                )
+                .await
+                .map_err(|e| EngineError::InvalidWhere {
+                    predicate: predicate.to_owned(),
+                    reason: pgark_pg::ServerMessage(&e).to_string(),
+                })?;
+        }
+        plan.chunks = stage::chunks_to_read(plan.backup, predicate);
+        plan.report.chunks_read = plan.chunks.len();
+        plan.report.chunks_total = plan.backup.chunks.len();
+        let copy_sql = format!(
+            "COPY {} ({}) FROM STDIN",
+            plan.staging,
+            plan.backup
+                .columns
+                .iter()
+                .map(|c| quote::ident(&c.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        stage::load(
+            connection,
+            &options.backup,
+            &cpu,
+            plan.backup,
+            &plan.chunks,
+            &copy_sql,
+        )
+        .await?;
+        tracing::info!(
+            table = %plan.backup.display_name(),
+            chunks_read = plan.chunks.len(),
+            chunks_total = plan.backup.chunks.len(),
+            "backup rows staged"
+        );
+    }
+
+    lock(connection, options, &plans).await?;
+
+    for plan in &mut plans {
+        let casts: Vec<String> = plan
+            .columns
+            .iter()
+            .map(|(name, from, to)| {
+                let column = quote::ident(name);
+                if from == to {
+                    column
+                } else {
+                    format!("{column}::{to} AS {column}")
+                }
+            })
+            .collect();
+        let filter = predicate
+            .map(|p| format!(" WHERE ({p})"))
+            .unwrap_or_default();
+        let sql = format!(
+            "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {}{filter}",
+            plan.rows,
+            casts.join(", "),
+            plan.staging
+        );
+        plan.report.rows = connection.client().execute(&sql, &[]).await.map_err(|e| {
+            EngineError::RowsDoNotConvert {
+                table: plan.backup.display_name(),
+                reason: pgark_pg::ServerMessage(&e).to_string(),
+            }
+        })?;
+        exec(
+            format!("DROP TABLE {}", plan.staging),
+            "dropping a staging table".into(),
+        )
+        .await?;
+        if options.conflict == Conflict::Upsert && plan.key.is_empty() {
+            return Err(EngineError::NoPrimaryKey {
+                table: plan.qualified(),
+            });
+        }
+    }
+
+    let mut undo = Vec::new();
+    if matches!(options.conflict, Conflict::Upsert | Conflict::Replace) && !options.dry_run {
+        let chunk_size = options.manifest.settings.chunk_size;
+        let mut image = before_image::BeforeImage::start(
+            dest.clone(),
+            connection,
+            &options.target,
+            cpu.clone(),
+            chunk_size,
+        )
+        .await?;
+        *written_image = Some(image.location());
+        for plan in &plans {
+            let saved = match options.conflict {
+                Conflict::Upsert => Some(format!(
+                    "{} IN (SELECT {} FROM {})",
+                    key_tuple(&plan.key),
+                    key_list(&plan.key),
+                    plan.rows
+                )),
+                _ => predicate.map(str::to_owned),
+            };
+            image
+                .add_table(
+                    connection,
+                    before_image::ImageTable {
+                        schema: &plan.schema,
+                        name: &plan.name,
+                        columns: plan.target_columns.clone(),
+                        key_column: plan.integer_key.clone(),
+                        condition: saved,
+                    },
+                )
+                .await?;
+        }
+        let location = image.finish().await?;
+        for plan in &plans {
+            let condition = undo_condition(connection, options.conflict, predicate, plan).await?;
+            undo.push(undo_command(&location, options, plan, condition.as_deref()));
+        }
+    }
+
+    if options.conflict == Conflict::Replace {
+        for plan in plans.iter_mut().rev() {
+            delete_replaced(connection, predicate, plan).await?;
+        }
+    }
+    for plan in &mut plans {
+        insert(connection, options.conflict, plan).await?;
+    }
+    for plan in &plans {
+        for item in &plan.post_data {
+            exec(
+                item.sql.clone(),
+                format!(
+                    "re-creating {} of table {}",
+                    describe(item),
+                    plan.qualified()
+                ),
+            )
+            .await?;
+        }
+    }
+    for plan in &mut plans {
+        plan.report.sequences = advance_sequences(connection, plan, options.dry_run).await?;
+    }
+
+    let finish = if options.dry_run {
+        "ROLLBACK"
+    } else {
+        "COMMIT"
+    };
+    exec(finish.into(), "committing the restore".into()).await?;
+    Ok(SurgicalReport {
+        tables: plans.into_iter().map(|p| p.report).collect(),
+        dry_run: options.dry_run,
+        before_image: written_image.clone(),
+        undo,
+        elapsed: Duration::ZERO,
+    })
+}
+
+/// Counts per table for messages: `3 inserted, 1 updated, 0 skipped, 0 deleted`.
+pub fn describe_counts(report: &TableReport) -> String {
+    format!(
+        "{} inserted, {} updated, {} skipped, {} deleted",
+        report.inserted, report.updated, report.skipped, report.deleted
+    )
+}

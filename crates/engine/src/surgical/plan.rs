@@ -1,0 +1,385 @@
+//! Getting each table ready: finding (or creating) the table to write to, matching its columns
+//! with the backup's, its primary key, and the order tables go in.
+
+use pgark_archive::{ColumnEntry, DdlItem, Manifest, ObjectKind, TableEntry};
+use pgark_pg::{Connection, PgError, quote};
+
+use super::{SurgicalOptions, TableReport};
+use crate::{EngineError, session};
+
+/// One table on its way in.
+pub(super) struct Plan<'m> {
+    pub(super) backup: &'m TableEntry,
+    pub(super) schema: String,
+    pub(super) name: String,
+    pub(super) oid: u32,
+    /// Columns written: name, the backup's type, the target's type.
+    pub(super) columns: Vec<(String, String, String)>,
+    /// Every column of the target that is not generated, with its type (for the before-image).
+    pub(super) target_columns: Vec<ColumnEntry>,
+    pub(super) identity_always: Vec<String>,
+    pub(super) key: Vec<String>,
+    /// A single-column integer primary key, for the before-image's chunk key ranges.
+    pub(super) integer_key: Option<String>,
+    pub(super) chunks: Vec<usize>,
+    /// A re-created table's indexes, constraints and triggers, run after its rows are in.
+    pub(super) post_data: Vec<&'m DdlItem>,
+    pub(super) staging: String,
+    pub(super) rows: String,
+    pub(super) report: TableReport,
+}
+
+impl Plan<'_> {
+    pub(super) fn qualified(&self) -> String {
+        quote::qualified(&self.schema, &self.name)
+    }
+}
+
+/// Finds (or, beside the live table, creates) the table to write to and matches its columns with
+/// the backup's.
+pub(super) async fn prepare<'m>(
+    options: &'m SurgicalOptions,
+    connection: &Connection,
+    index: usize,
+    n: usize,
+) -> Result<Plan<'m>, EngineError> {
+    let backup = &options.manifest.tables[index];
+    let schema = options
+        .into_schema
+        .clone()
+        .unwrap_or_else(|| backup.schema.clone());
+    let name = options
+        .into_table
+        .clone()
+        .unwrap_or_else(|| backup.name.clone());
+    let beside = options.into_schema.is_some() || options.into_table.is_some();
+    let mut created = false;
+    let mut post_data = Vec::new();
+    let oid = match relation_oid(connection, &schema, &name).await? {
+        Some(oid) => oid,
+        None if beside => {
+            create_beside(connection, &options.manifest, backup, &schema, &name).await?;
+            created = true;
+            relation_oid(connection, &schema, &name)
+                .await?
+                .ok_or_else(|| {
+                    EngineError::Internal(format!(
+                        "table {schema}.{name} was created but is not there"
+                    ))
+                })?
+        }
+        None => {
+            // Dropped from the target: created again from the backup's definition, inside the
+            // transaction; its indexes, constraints and triggers come after the rows.
+            let (now, later) = own_ddl(&options.manifest, backup);
+            for item in now {
+                session::execute(connection, &item.sql, || {
+                    format!(
+                        "re-creating table {} from the backup ({})",
+                        backup.display_name(),
+                        describe(item)
+                    )
+                })
+                .await?;
+            }
+            post_data = later;
+            created = true;
+            relation_oid(connection, &schema, &name)
+                .await?
+                .ok_or_else(|| {
+                    EngineError::Internal(format!(
+                        "table {schema}.{name} was created but is not there"
+                    ))
+                })?
+        }
+    };
+    let qualified = quote::qualified(&schema, &name);
+    let rows = connection
+        .client()
+        .query(
+            "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
+                    a.attgenerated::text <> '', a.attidentity::text = 'a' \
+             FROM pg_catalog.pg_attribute a \
+             WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            &[&oid],
+        )
+        .await
+        .map_err(|e| PgError::query(format!("reading the columns of table {qualified}"), e))?;
+    let target: Vec<(String, String, bool, bool)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let writable = |column: &str| target.iter().find(|t| t.0 == column && !t.2);
+    let only_backup: Vec<&str> = backup
+        .columns
+        .iter()
+        .filter(|c| writable(&c.name).is_none())
+        .map(|c| c.name.as_str())
+        .collect();
+    let only_target: Vec<&str> = target
+        .iter()
+        .filter(|t| !t.2 && !backup.columns.iter().any(|c| c.name == t.0))
+        .map(|t| t.0.as_str())
+        .collect();
+    let differ = !only_backup.is_empty() || !only_target.is_empty();
+    if differ && !options.ignore_missing_columns {
+        let mut differences = Vec::new();
+        if !only_backup.is_empty() {
+            differences.push(format!("only in the backup: {}", only_backup.join(", ")));
+        }
+        if !only_target.is_empty() {
+            differences.push(format!("only in the target: {}", only_target.join(", ")));
+        }
+        return Err(EngineError::ColumnMismatch {
+            table: qualified,
+            differences: differences.join("; "),
+        });
+    }
+    let mut columns = Vec::new();
+    for c in &backup.columns {
+        let Some(t) = writable(&c.name) else { continue };
+        if c.type_name != t.1 {
+            // A parse-time check: does any cast from the backup's type to the target's exist?
+            let check = format!("SELECT NULL::{}::{}", c.type_name, t.1);
+            if let Err(e) = connection.client().execute(&check, &[]).await {
+                return Err(EngineError::UncastableColumn {
+                    table: qualified,
+                    column: quote::ident(&c.name),
+                    from: c.type_name.clone(),
+                    to: t.1.clone(),
+                    reason: pgark_pg::ServerMessage(&e).to_string(),
+                });
+            }
+        }
+        columns.push((c.name.clone(), c.type_name.clone(), t.1.clone()));
+    }
+    let key_rows = connection
+        .client()
+        .query(
+            "SELECT a.attname::text, a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) \
+             FROM pg_catalog.pg_index i \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) \
+             WHERE i.indrelid = $1 AND i.indisprimary \
+             ORDER BY pg_catalog.array_position(i.indkey::int2[], a.attnum)",
+            &[&oid],
+        )
+        .await
+        .map_err(|e| PgError::query(format!("reading the primary key of table {qualified}"), e))?;
+    let mut key: Vec<String> = key_rows.iter().map(|r| r.get(0)).collect();
+    if !key.iter().all(|k| columns.iter().any(|c| &c.0 == k)) {
+        // The key is not among the restored columns; it cannot identify restored rows.
+        key.clear();
+    }
+    let integer_key = match key_rows.as_slice() {
+        [one] if one.get::<_, bool>(1) && !key.is_empty() => Some(one.get::<_, String>(0)),
+        _ => None,
+    };
+    Ok(Plan {
+        backup,
+        report: TableReport {
+            table: qualified,
+            created,
+            ..TableReport::default()
+        },
+        schema,
+        name,
+        oid,
+        identity_always: target
+            .iter()
+            .filter(|t| t.3 && columns.iter().any(|c| c.0 == t.0))
+            .map(|t| t.0.clone())
+            .collect(),
+        target_columns: target
+            .iter()
+            .filter(|t| !t.2)
+            .map(|t| ColumnEntry {
+                name: t.0.clone(),
+                type_name: t.1.clone(),
+            })
+            .collect(),
+        columns,
+        key,
+        integer_key,
+        chunks: Vec::new(),
+        post_data,
+        staging: format!("pg_temp.pgark_staging_{n}"),
+        rows: format!("pg_temp.pgark_rows_{n}"),
+    })
+}
+
+pub(super) async fn relation_oid(
+    connection: &Connection,
+    schema: &str,
+    name: &str,
+) -> Result<Option<u32>, EngineError> {
+    let row = connection
+        .client()
+        .query_opt(
+            "SELECT c.oid FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
+            &[&schema, &name],
+        )
+        .await
+        .map_err(|e| {
+            PgError::query(
+                format!("looking for table {schema}.{name} in the target"),
+                e,
+            )
+        })?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// `--into-schema`/`--into-table`: creates the table from the backup's definition (its
+/// `CREATE TABLE` and primary key, under the new name), or from its columns when the definition
+/// cannot be moved safely.
+pub(super) async fn create_beside(
+    connection: &Connection,
+    manifest: &Manifest,
+    backup: &TableEntry,
+    schema: &str,
+    name: &str,
+) -> Result<(), EngineError> {
+    let old = quote::qualified(&backup.schema, &backup.name);
+    let new = quote::qualified(schema, name);
+    let mut statements = vec![format!(
+        "CREATE SCHEMA IF NOT EXISTS {}",
+        quote::ident(schema)
+    )];
+    let item = manifest.schema.iter().find(|i| i.id == backup.item);
+    match item.filter(|i| i.sql.matches(&old).count() == 1) {
+        Some(item) => statements.push(item.sql.replacen(
+            &format!("TABLE {old}"),
+            &format!("TABLE {new}"),
+            1,
+        )),
+        None => {
+            let definitions: Vec<String> = backup
+                .columns
+                .iter()
+                .map(|c| format!("{} {}", quote::ident(&c.name), c.type_name))
+                .collect();
+            statements.push(format!("CREATE TABLE {new} ({})", definitions.join(", ")));
+        }
+    }
+    if let Some(key) = primary_key_item(manifest, backup) {
+        let prefix = format!(
+            "ALTER TABLE ONLY {old} ADD CONSTRAINT {} ",
+            quote::ident(&key.name)
+        );
+        if let Some(definition) = key.sql.strip_prefix(&prefix)
+            && !definition.contains(&old)
+        {
+            statements.push(format!("ALTER TABLE ONLY {new} ADD {definition}"));
+        }
+    }
+    for statement in statements {
+        session::execute(connection, &statement, || {
+            format!("creating table {new} beside {old}")
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// A table's own DDL, as a selective whole-database restore would run it: the table, the
+/// sequences it owns, its defaults, options, indexes, constraints, foreign keys, triggers, rules
+/// and policies, and the comments, owners and privileges of all of these. Split into what runs
+/// before its rows (pre-data and data sections) and after them (post-data).
+pub(super) fn own_ddl<'m>(
+    manifest: &'m Manifest,
+    table: &TableEntry,
+) -> (Vec<&'m DdlItem>, Vec<&'m DdlItem>) {
+    let sequences: std::collections::BTreeSet<u32> = manifest
+        .schema
+        .iter()
+        .filter(|i| i.kind == ObjectKind::SequenceOwnedBy && i.table == Some(table.item))
+        .flat_map(|i| i.deps.iter().copied())
+        .filter(|dep| {
+            manifest
+                .schema
+                .iter()
+                .any(|i| i.id == *dep && i.kind == ObjectKind::Sequence)
+        })
+        .collect();
+    let mut included = std::collections::BTreeSet::new();
+    let mut before = Vec::new();
+    let mut after = Vec::new();
+    for item in &manifest.schema {
+        let attached = matches!(
+            item.kind,
+            ObjectKind::Comment | ObjectKind::SecurityLabel | ObjectKind::Owner | ObjectKind::Acl
+        ) && item.deps.iter().any(|d| included.contains(d));
+        let own = item.id == table.item
+            || sequences.contains(&item.id)
+            || item.table == Some(table.item)
+            || attached;
+        if !own || item.kind == ObjectKind::MaterializedViewData {
+            continue;
+        }
+        included.insert(item.id);
+        match item.section {
+            pgark_archive::Section::PostData => after.push(item),
+            _ => before.push(item),
+        }
+    }
+    (before, after)
+}
+
+/// Names an item in messages, e.g. `index app.tasks_pkey`.
+pub(super) fn describe(item: &DdlItem) -> String {
+    let kind = pgark_archive::kind_word(item.kind);
+    match &item.schema {
+        Some(schema) => format!("{kind} {schema}.{}", item.name),
+        None => format!("{kind} {}", item.name),
+    }
+}
+
+pub(super) fn primary_key_item<'m>(
+    manifest: &'m Manifest,
+    table: &TableEntry,
+) -> Option<&'m DdlItem> {
+    manifest.schema.iter().find(|i| {
+        i.kind == ObjectKind::Constraint
+            && i.table == Some(table.item)
+            && i.sql.contains(" PRIMARY KEY ")
+    })
+}
+
+/// Puts tables that others among them reference first, so inserts meet their parents.
+pub(super) async fn order_by_foreign_keys(
+    connection: &Connection,
+    plans: &mut Vec<Plan<'_>>,
+) -> Result<(), EngineError> {
+    if plans.len() < 2 {
+        return Ok(());
+    }
+    let oids: Vec<u32> = plans.iter().map(|p| p.oid).collect();
+    let rows = connection
+        .client()
+        .query(
+            "SELECT conrelid, confrelid FROM pg_catalog.pg_constraint \
+             WHERE contype = 'f' AND conrelid = ANY ($1) AND confrelid = ANY ($1) \
+             AND conrelid <> confrelid",
+            &[&oids],
+        )
+        .await
+        .map_err(|e| PgError::query("reading the foreign keys among the restored tables", e))?;
+    let references: Vec<(u32, u32)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let mut ordered = Vec::with_capacity(plans.len());
+    while !plans.is_empty() {
+        // A table whose referenced tables are all placed; with a cycle, the first remaining.
+        let next = plans
+            .iter()
+            .position(|p| {
+                references
+                    .iter()
+                    .filter(|(child, _)| *child == p.oid)
+                    .all(|(_, parent)| !plans.iter().any(|q| q.oid == *parent))
+            })
+            .unwrap_or(0);
+        ordered.push(plans.remove(next));
+    }
+    *plans = ordered;
+    Ok(())
+}

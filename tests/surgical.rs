@@ -1,0 +1,1230 @@
+//! Surgical restore: one table, or some rows of it, put back into a live database in one
+//! transaction. The live database is the dumped source itself, damaged after the dump.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::*;
+use pgark_testkit::{TestDb, server};
+
+/// A small shop: customers, tasks (foreign key to customers, an audit trigger, a jsonb column),
+/// comments (foreign key to tasks, cascading), and the audit table the trigger writes.
+async fn shop(prefix: &str) -> TestDb {
+    let db = server().create_database(prefix).await;
+    db.execute(
+        "CREATE SCHEMA app;
+         CREATE TABLE app.customers (id serial PRIMARY KEY, name text NOT NULL);
+         CREATE TABLE app.tasks (
+             id bigserial PRIMARY KEY,
+             customer_id integer NOT NULL REFERENCES app.customers (id),
+             title text NOT NULL,
+             done boolean NOT NULL DEFAULT false,
+             data jsonb);
+         CREATE TABLE app.audit (id bigserial PRIMARY KEY, task_id bigint, op text);
+         CREATE FUNCTION app.audit_task() RETURNS trigger LANGUAGE plpgsql AS
+             $$BEGIN INSERT INTO app.audit (task_id, op) VALUES (NEW.id, TG_OP); RETURN NEW; END$$;
+         CREATE TRIGGER tasks_audit AFTER INSERT OR UPDATE ON app.tasks
+             FOR EACH ROW EXECUTE FUNCTION app.audit_task();
+         CREATE TABLE app.comments (
+             id serial PRIMARY KEY,
+             task_id bigint NOT NULL REFERENCES app.tasks (id) ON DELETE CASCADE,
+             body text);
+         INSERT INTO app.customers (name) SELECT 'customer ' || g FROM generate_series(1, 10) g;
+         INSERT INTO app.tasks (customer_id, title, done, data)
+             SELECT 1 + g % 10, 'task ' || g, g % 3 = 0, jsonb_build_object('n', g)
+             FROM generate_series(1, 1000) g;
+         INSERT INTO app.comments (task_id, body) SELECT g, 'comment on ' || g FROM generate_series(1, 100) g;",
+    )
+    .await;
+    db
+}
+
+/// Runs `pgark restore BACKUP --target DB ARGS...`.
+async fn restore(backup: &Path, db: &TestDb, args: &[&str]) -> Run {
+    let url = db.url();
+    let mut all = vec!["restore", path_str(backup), "--target", url.as_str()];
+    all.extend_from_slice(args);
+    pgark(&all).await
+}
+
+/// The report line of `table`, e.g. `app.tasks: 3 backup rows selected, 3 inserted, ...`.
+fn report_line<'a>(run: &'a Run, table: &str) -> &'a str {
+    run.stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{table}:")) || l.starts_with(&format!("{table} (")))
+        .unwrap_or_else(|| panic!("no report line for {table}:\n{}", run.stdout))
+}
+
+/// The counts in a report line: "inserted" → 3, ...
+fn counts(line: &str) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    let words: Vec<&str> = line
+        .split(|c: char| c == ',' || c == ';' || c == ':' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect();
+    for pair in words.windows(2) {
+        if let Ok(n) = pair[0].parse::<u64>() {
+            counts.insert(pair[1].to_owned(), n);
+        }
+    }
+    counts
+}
+
+/// `chunks read X of Y` of a report line.
+fn chunks_read(line: &str) -> (usize, usize) {
+    let rest = line
+        .split("chunks read ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no chunk count in {line}"));
+    let mut numbers = rest.split(" of ").map(|n| n.trim().parse::<usize>());
+    match (numbers.next(), numbers.next()) {
+        (Some(Ok(read)), Some(Ok(total))) => (read, total),
+        _ => panic!("bad chunk count in {line}"),
+    }
+}
+
+async fn query_i64(db: &TestDb, sql: &str) -> i64 {
+    db.client()
+        .await
+        .query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
+}
+
+async fn query_strings(db: &TestDb, sql: &str) -> Vec<String> {
+    db.client()
+        .await
+        .query(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// Asserts that everything but `except` (tables, and sequences named after them) is the same.
+fn assert_same_except(before: &Contents, after: &Contents, except: &[&str]) {
+    let skip = |name: &String| except.iter().any(|e| name.starts_with(e));
+    for (table, rows) in &before.rows {
+        if !skip(table) {
+            assert_eq!(after.rows.get(table), Some(rows), "rows of {table} differ");
+        }
+    }
+    assert_eq!(
+        before.rows.keys().collect::<Vec<_>>(),
+        after.rows.keys().collect::<Vec<_>>(),
+        "tables differ"
+    );
+    for (sequence, state) in &before.sequences {
+        if !skip(sequence) {
+            assert_eq!(
+                after.sequences.get(sequence),
+                Some(state),
+                "{sequence} differs"
+            );
+        }
+    }
+    assert_eq!(before.columns, after.columns, "columns differ");
+    assert_eq!(before.constraints, after.constraints, "constraints differ");
+    assert_eq!(before.indexes, after.indexes, "indexes differ");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_deleted_by_mistake_are_put_back_exactly_and_nothing_else_changes() {
+    let db = shop("runbook").await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    let original = contents(&db).await;
+    db.execute("DELETE FROM app.tasks WHERE id IN (500, 501, 502)")
+        .await;
+
+    let run = restore(
+        &backup,
+        &db,
+        &["--table", "app.tasks", "--where", "id IN (500, 501, 502)"],
+    )
+    .await
+    .success();
+    let line = report_line(&run, "app.tasks");
+    let c = counts(line);
+    assert_eq!(c["inserted"], 3, "{line}");
+    assert_eq!(c["updated"] + c["skipped"] + c["deleted"], 0, "{line}");
+
+    // Exactly the deleted rows are back; every other table and row is as before.
+    let restored = contents(&db).await;
+    assert_same_except(&original, &restored, &["app.audit"]);
+    // Triggers fired (the default): the audit table saw the three inserts and nothing else.
+    assert_eq!(
+        query_strings(
+            &db,
+            "SELECT op || ' ' || task_id FROM app.audit WHERE id > 1000 ORDER BY task_id"
+        )
+        .await,
+        vec!["INSERT 500", "INSERT 501", "INSERT 502"]
+    );
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM app.audit").await, 1003);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn disable_triggers_keeps_triggers_from_firing() {
+    let db = shop("no_triggers").await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    let original = contents(&db).await;
+    db.execute("DELETE FROM app.tasks WHERE id = 700").await;
+    restore(
+        &backup,
+        &db,
+        &[
+            "--table",
+            "app.tasks",
+            "--where",
+            "id = 700",
+            "--disable-triggers",
+        ],
+    )
+    .await
+    .success();
+    assert_same_except(&original, &contents(&db).await, &[]);
+}
+
+/// The target for the conflict tests: rows 10 and 11 differ from the backup, 12 and 13 are
+/// missing, 14 is as in the backup. The restore selects 10..14.
+async fn damaged_shop(prefix: &str) -> (TestDb, tempfile::TempDir, std::path::PathBuf) {
+    let db = shop(prefix).await;
+    let (dest, backup) = dump_to_temp(&db, &[]).await;
+    db.execute(
+        "UPDATE app.tasks SET title = 'changed', data = NULL WHERE id IN (10, 11);
+         DELETE FROM app.tasks WHERE id IN (12, 13);",
+    )
+    .await;
+    (db, dest, backup)
+}
+
+const TEN_TO_FOURTEEN: &str = "id BETWEEN 10 AND 14";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conflict_error_fails_on_existing_rows_and_changes_nothing() {
+    let (db, _dest, backup) = damaged_shop("conflict_error").await;
+    let before = contents(&db).await;
+    let error = restore(
+        &backup,
+        &db,
+        &["--table", "app.tasks", "--where", TEN_TO_FOURTEEN],
+    )
+    .await
+    .failure();
+    assert!(error.contains("duplicate key"), "{error}");
+    assert!(
+        error.contains("already exist in table app.tasks"),
+        "{error}"
+    );
+    assert!(error.contains("--conflict skip"), "{error}");
+    assert!(error.contains("rolled back"), "{error}");
+    assert_eq!(contents(&db).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conflict_skip_inserts_missing_rows_and_keeps_existing_ones() {
+    let (db, _dest, backup) = damaged_shop("conflict_skip").await;
+    let run = restore(
+        &backup,
+        &db,
+        &[
+            "--table",
+            "app.tasks",
+            "--where",
+            TEN_TO_FOURTEEN,
+            "--conflict",
+            "skip",
+        ],
+    )
+    .await
+    .success();
+    let c = counts(report_line(&run, "app.tasks"));
+    assert_eq!(
+        (c["inserted"], c["updated"], c["skipped"], c["deleted"]),
+        (2, 0, 3, 0)
+    );
+    assert_eq!(
+        query_strings(
+            &db,
+            "SELECT title FROM app.tasks WHERE id BETWEEN 10 AND 14 ORDER BY id"
+        )
+        .await,
+        vec!["changed", "changed", "task 12", "task 13", "task 14"]
+    );
+    assert!(!run.stdout.contains("before-image"), "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conflict_upsert_updates_differing_rows_inserts_missing_ones_and_can_be_undone() {
+    let (db, _dest, backup) = damaged_shop("conflict_upsert").await;
+    let before = contents(&db).await;
+    let run = restore(
+        &backup,
+        &db,
+        &[
+            "--table",
+            "app.tasks",
+            "--where",
+            TEN_TO_FOURTEEN,
+            "--conflict",
+            "upsert",
+        ],
+    )
+    .await
+    .success();
+    let c = counts(report_line(&run, "app.tasks"));
+    // 14 is identical, so it is left alone rather than rewritten.
+    assert_eq!(
+        (c["inserted"], c["updated"], c["skipped"], c["deleted"]),
+        (2, 2, 1, 0)
+    );
+    assert_eq!(
+        query_strings(&db, "SELECT title || ' ' || data::text FROM app.tasks WHERE id BETWEEN 10 AND 14 ORDER BY id").await,
+        vec![
+            "task 10 {\"n\": 10}",
+            "task 11 {\"n\": 11}",
+            "task 12 {\"n\": 12}",
+            "task 13 {\"n\": 13}",
+            "task 14 {\"n\": 14}"
+        ]
+    );
+    undo_and_compare(&db, &run, &before).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conflict_replace_deletes_matching_rows_then_inserts_and_can_be_undone() {
+    let (db, _dest, backup) = damaged_shop("conflict_replace").await;
+    // A row in the selected range that the backup does not have: replace removes it.
+    db.execute(
+        "INSERT INTO app.customers (id, name) VALUES (99, 'new');
+         INSERT INTO app.tasks (id, customer_id, title) VALUES (1001, 99, 'new task');",
+    )
+    .await;
+    let before = contents(&db).await;
+    let run = restore(
+        &backup,
+        &db,
+        &[
+            "--table",
+            "app.tasks",
+            "--where",
+            "id BETWEEN 10 AND 14 OR id > 1000",
+            "--conflict",
+            "replace",
+        ],
+    )
+    .await
+    .success();
+    let c = counts(report_line(&run, "app.tasks"));
+    // Deleted: 1001; overwritten in place: 10, 11 (14 is identical); inserted: 12, 13.
+    assert_eq!(
+        (c["inserted"], c["updated"], c["skipped"], c["deleted"]),
+        (2, 2, 1, 1)
+    );
+    assert_eq!(
+        query_strings(
+            &db,
+            "SELECT title FROM app.tasks WHERE id BETWEEN 10 AND 14 OR id > 1000 ORDER BY id"
+        )
+        .await,
+        vec!["task 10", "task 11", "task 12", "task 13", "task 14"]
+    );
+    // Rows put back in place keep the rows that reference them (no cascade).
+    assert_eq!(
+        query_i64(
+            &db,
+            "SELECT count(*) FROM app.comments WHERE task_id IN (10, 11, 14)"
+        )
+        .await,
+        3
+    );
+    // The undo puts back row 1001, which was inserted without the sequence; sequences only ever
+    // move forward, so the undo leaves app.tasks_id_seq past it rather than where it was.
+    undo_and_compare_except(&db, &run, &before, &["app.audit", "app.tasks_id_seq"]).await;
+    assert_eq!(
+        query_i64(&db, "SELECT nextval('app.tasks_id_seq')").await,
+        1002
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conflict_replace_without_where_replaces_the_whole_table() {
+    let db = server().create_database("replace_all").await;
+    db.execute("CREATE TABLE public.flags (name text, value boolean); INSERT INTO public.flags VALUES ('a', true), ('b', false);")
+        .await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    db.execute("DELETE FROM public.flags WHERE name = 'a'; INSERT INTO public.flags VALUES ('c', true), ('c', true);")
+        .await;
+    let before = contents(&db).await;
+    let run = restore(&backup, &db, &["--table", "flags", "--conflict", "replace"])
+        .await
+        .success();
+    let c = counts(report_line(&run, "public.flags"));
+    assert_eq!((c["inserted"], c["deleted"]), (2, 3));
+    assert_eq!(
+        query_strings(&db, "SELECT name || value FROM public.flags ORDER BY 1").await,
+        vec!["afalse".replace("false", "true"), "bfalse".to_owned()]
+    );
+    undo_and_compare(&db, &run, &before).await;
+}
+
+/// Runs the undo command the restore printed and checks that the restored table is back to
+/// `before` (the audit trigger's table aside, which the undo's own writes add to).
+async fn undo_and_compare(db: &TestDb, run: &Run, before: &Contents) {
+    undo_and_compare_except(db, run, before, &["app.audit"]).await;
+}
+
+async fn undo_and_compare_except(db: &TestDb, run: &Run, before: &Contents, except: &[&str]) {
+    let mut lines = run.stdout.lines();
+    assert!(
+        lines.any(|l| l.starts_with("before-image saved to ")),
+        "{}",
+        run.stdout
+    );
+    let command = lines
+        .next()
+        .map(str::trim)
+        .filter(|l| l.starts_with("pgark restore "))
+        .unwrap_or_else(|| panic!("no undo command in:\n{}", run.stdout));
+    assert!(command.contains("--conflict replace"), "{command}");
+    let shell = format!(
+        "exec {} {}",
+        env!("CARGO_BIN_EXE_pgark"),
+        command.trim_start_matches("pgark ")
+    );
+    let output = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&shell)
+        .env_remove("PGHOST")
+        .output()
+        .await
+        .expect("run the undo command");
+    assert!(
+        output.status.success(),
+        "undo failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let after = contents(db).await;
+    assert_same_except(before, &after, except);
+}
+
+/// Asserts `after` equals `before` except that the audit trigger's sequence may have advanced:
+/// the trigger ran inside the rolled-back transaction, and PostgreSQL never rolls back `nextval`.
+fn assert_unchanged_but_trigger_sequence(before: &Contents, after: &Contents) {
+    let mut after = Contents {
+        rows: after.rows.clone(),
+        sequences: after.sequences.clone(),
+        columns: after.columns.clone(),
+        constraints: after.constraints.clone(),
+        indexes: after.indexes.clone(),
+        large_objects: after.large_objects.clone(),
+    };
+    let audit = "app.audit_id_seq".to_owned();
+    let last_value = |state: &str| -> i64 {
+        state
+            .split("last_value=")
+            .nth(1)
+            .and_then(|v| v.split(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no last_value in {state}"))
+    };
+    assert!(last_value(&after.sequences[&audit]) >= last_value(&before.sequences[&audit]));
+    after
+        .sequences
+        .insert(audit.clone(), before.sequences[&audit].clone());
+    assert_eq!(&after, before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_without_triggers_leaves_the_target_exactly_unchanged() {
+    let (db, _dest, backup) = damaged_shop("dry_run_exact").await;
+    db.execute("SELECT setval('app.tasks_id_seq', 5)").await;
+    let before = contents(&db).await;
+    let run = restore(
+        &backup,
+        &db,
+        &[
+            "--table",
+            "app.tasks",
+            "--where",
+            TEN_TO_FOURTEEN,
+            "--conflict",
+            "replace",
+            "--dry-run",
+            "--disable-triggers",
+        ],
+    )
+    .await
+    .success();
+    let c = counts(report_line(&run, "app.tasks"));
+    assert_eq!(
+        (c["inserted"], c["updated"], c["skipped"], c["deleted"]),
+        (2, 2, 1, 0)
+    );
+    assert_eq!(contents(&db).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_reports_what_it_would_do_and_leaves_the_target_unchanged() {
+    let (db, dest, backup) = damaged_shop("dry_run").await;
+    // A sequence behind the table's keys would be moved; in a dry run it must not be.
+    db.execute("SELECT setval('app.tasks_id_seq', 5)").await;
+    let before = contents(&db).await;
+    let run = restore(
+        &backup,
+        &db,
+        &[
+            "--table",
+            "app.tasks",
+            "--where",
+            TEN_TO_FOURTEEN,
+            "--conflict",
+            "upsert",
+            "--dry-run",
+        ],
+    )
+    .await
+    .success();
+    let c = counts(report_line(&run, "app.tasks"));
+    assert_eq!((c["inserted"], c["updated"], c["skipped"]), (2, 2, 1));
+    assert!(
+        run.stdout.contains("would be moved to 1000"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("dry run: rolled back"),
+        "{}",
+        run.stdout
+    );
+    assert_unchanged_but_trigger_sequence(&before, &contents(&db).await);
+    // No before-image for a dry run.
+    assert!(!dest.path().join("before-images").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn owned_sequences_move_past_restored_keys() {
+    let db = shop("sequences").await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    db.execute("DELETE FROM app.tasks WHERE id > 990; SELECT setval('app.tasks_id_seq', 990)")
+        .await;
+    let run = restore(
+        &backup,
+        &db,
+        &["--table", "app.tasks", "--where", "id > 990"],
+    )
+    .await
+    .success();
+    assert!(
+        run.stdout
+            .contains("sequence app.tasks_id_seq moved to 1000"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        query_i64(&db, "SELECT nextval('app.tasks_id_seq')").await,
+        1001
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_violating_a_foreign_key_fail_the_restore_and_change_nothing() {
+    let db = shop("fk_violation").await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    // The tasks go, and with them (cascade) their comments; restoring only the comments fails.
+    db.execute("DELETE FROM app.tasks WHERE id IN (1, 2, 3)")
+        .await;
+    let before = contents(&db).await;
+    let error = restore(
+        &backup,
+        &db,
+        &["--table", "app.comments", "--where", "task_id IN (1, 2, 3)"],
+    )
+    .await
+    .failure();
+    assert!(error.contains("foreign key constraint"), "{error}");
+    assert!(error.contains("comments_task_id_fkey"), "{error}");
+    assert!(error.contains("the target was not changed"), "{error}");
+    assert_eq!(contents(&db).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_held_by_another_session_times_out_and_changes_nothing() {
+    let db = shop("lock_timeout").await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    db.execute("DELETE FROM app.tasks WHERE id = 42").await;
+    let before = contents(&db).await;
+    let holder = db.client().await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE app.tasks IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("hold the lock");
+    let error = restore(
+        &backup,
+        &db,
+        &[
+            "--table",
+            "app.tasks",
+            "--where",
+            "id = 42",
+            "--lock-timeout",
+            "500ms",
+        ],
+    )
+    .await
+    .failure();
+    assert!(error.contains("could not lock app.tasks"), "{error}");
+    assert!(error.contains("--lock-timeout"), "{error}");
+    holder.batch_execute("ROLLBACK").await.expect("release");
+    assert_eq!(contents(&db).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_connection_fails_the_restore_and_changes_nothing() {
+    let db = shop("killed").await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    // A trigger that waits for an advisory lock the test holds: the restore stops inside its
+    // transaction, after writing, until the test lets it go.
+    db.execute(
+        "DELETE FROM app.tasks WHERE id IN (7, 8);
+         CREATE FUNCTION app.wait_for_test() RETURNS trigger LANGUAGE plpgsql AS
+             $$BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NEW; END$$;
+         CREATE TRIGGER tasks_wait AFTER INSERT ON app.tasks FOR EACH ROW EXECUTE FUNCTION app.wait_for_test();",
+    )
+    .await;
+    let before = contents(&db).await;
+    let holder = db.client().await;
+    holder
+        .batch_execute("SELECT pg_advisory_lock(4242)")
+        .await
+        .expect("take the advisory lock");
+    let url = db.url();
+    let path = path_str(&backup).to_owned();
+    let running = tokio::spawn(async move {
+        pgark(&[
+            "restore",
+            &path,
+            "--target",
+            &url,
+            "--table",
+            "app.tasks",
+            "--where",
+            "id IN (7, 8)",
+        ])
+        .await
+    });
+    // Wait until the restore's session is blocked on the advisory lock, then kill it.
+    let watcher = db.client().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let pid: i32 = loop {
+        let row = watcher
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND wait_event = 'advisory' AND application_name = 'pgark'",
+                &[],
+            )
+            .await
+            .expect("read pg_stat_activity");
+        if let Some(row) = row {
+            break row.get(0);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restore never reached the trigger"
+        );
+        assert!(
+            !running.is_finished(),
+            "the restore finished without waiting"
+        );
+        tokio::task::yield_now().await;
+    };
+    watcher
+        .execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .expect("terminate the restore's session");
+    let run = running.await.expect("restore task");
+    holder
+        .batch_execute("SELECT pg_advisory_unlock(4242)")
+        .await
+        .expect("release");
+    let error = run.failure();
+    assert!(error.contains("terminating connection"), "{error}");
+    assert!(error.contains("app.tasks"), "{error}");
+    assert_unchanged_but_trigger_sequence(&before, &contents(&db).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_limited_restore_reads_only_the_chunks_that_can_match() {
+    let db = server().create_database("pruning").await;
+    db.execute(
+        "CREATE TABLE public.big (id bigint PRIMARY KEY, payload text);
+         INSERT INTO public.big SELECT g, md5(g::text) FROM generate_series(1, 100000) g;",
+    )
+    .await;
+    let (_dest, backup) = dump_to_temp(&db, &["--chunk-size", "64KiB"]).await;
+    db.execute("DELETE FROM public.big WHERE id BETWEEN 50000 AND 50009")
+        .await;
+    let before_delete_count = 100000 - 10;
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM public.big").await,
+        before_delete_count
+    );
+
+    let manifest = read_manifest(&backup);
+    let chunks = manifest["tables"][0]["chunks"].as_array().expect("chunks");
+    let overlapping = chunks
+        .iter()
+        .filter(|c| {
+            let min: i64 = c["key_range"]["min"]
+                .as_str()
+                .expect("min")
+                .parse()
+                .expect("int");
+            let max: i64 = c["key_range"]["max"]
+                .as_str()
+                .expect("max")
+                .parse()
+                .expect("int");
+            min <= 50009 && 50000 <= max
+        })
+        .count();
+    assert!(
+        chunks.len() > 20,
+        "expected many chunks, got {}",
+        chunks.len()
+    );
+
+    let run = restore(
+        &backup,
+        &db,
+        &["--table", "big", "--where", "id BETWEEN 50000 AND 50009"],
+    )
+    .await
+    .success();
+    let line = report_line(&run, "public.big");
+    assert_eq!(chunks_read(line), (overlapping, chunks.len()), "{line}");
+    assert!(overlapping <= 2, "{line}");
+    assert_eq!(counts(line)["inserted"], 10, "{line}");
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM public.big").await,
+        100000
+    );
+
+    // A predicate pgark cannot read as a key range fetches every chunk; the server still filters.
+    db.execute("DELETE FROM public.big WHERE id = 77").await;
+    let run = restore(
+        &backup,
+        &db,
+        &["--table", "big", "--where", "id = 77 OR payload = 'none'"],
+    )
+    .await
+    .success();
+    let line = report_line(&run, "public.big");
+    assert_eq!(chunks_read(line), (chunks.len(), chunks.len()), "{line}");
+    assert_eq!(counts(line)["inserted"], 1, "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn table_patterns_and_exclusions_select_what_a_whole_database_restore_creates() {
+    let db = shop("selection").await;
+    db.execute(
+        "CREATE SCHEMA other; CREATE TABLE other.keep (n int); INSERT INTO other.keep VALUES (1);",
+    )
+    .await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    let target = server().database(&pgark_testkit::unique_name("selected"));
+    restore(
+        &backup,
+        &target,
+        &[
+            "--create",
+            "--table",
+            "app.c*",
+            "--exclude-table",
+            "app.comments",
+        ],
+    )
+    .await
+    .success();
+    assert_eq!(
+        query_strings(&target, "SELECT oid::regclass::text FROM pg_class WHERE relnamespace IN ('app'::regnamespace, 'other'::regnamespace) AND relkind IN ('r', 'S') ORDER BY 1").await,
+        vec!["app.customers", "app.customers_id_seq"]
+    );
+    assert_eq!(
+        query_i64(&target, "SELECT count(*) FROM app.customers").await,
+        10
+    );
+    assert_eq!(
+        query_i64(&target, "SELECT count(*) FROM pg_constraint WHERE conrelid = 'app.customers'::regclass AND contype = 'p'").await,
+        1
+    );
+
+    let target = server().database(&pgark_testkit::unique_name("schema_selected"));
+    restore(&backup, &target, &["--create", "--schema", "oth*"])
+        .await
+        .success();
+    assert_eq!(
+        query_strings(&target, "SELECT oid::regclass::text FROM pg_class WHERE relkind = 'r' AND relnamespace <> 'pg_catalog'::regnamespace AND relnamespace <> 'information_schema'::regnamespace AND relnamespace::regnamespace::text NOT LIKE 'pg_toast%' ORDER BY 1").await,
+        vec!["other.keep"]
+    );
+
+    let error = restore(&backup, &target, &["--table", "app.nope*"])
+        .await
+        .failure();
+    assert!(
+        error.contains("app.nope*") && error.contains("app.tasks"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn into_schema_and_into_table_restore_beside_the_live_table() {
+    let db = shop("into").await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    db.execute("UPDATE app.tasks SET title = 'changed' WHERE id <= 5")
+        .await;
+    let before = contents(&db).await;
+    let run = restore(
+        &backup,
+        &db,
+        &[
+            "--table",
+            "app.tasks",
+            "--into-schema",
+            "restored",
+            "--where",
+            "id <= 5",
+        ],
+    )
+    .await
+    .success();
+    assert!(
+        report_line(&run, "restored.tasks").contains("(created)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        query_strings(&db, "SELECT title FROM restored.tasks ORDER BY id").await,
+        vec!["task 1", "task 2", "task 3", "task 4", "task 5"]
+    );
+    // Created from the backup's definition: its columns and primary key.
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM pg_constraint WHERE conrelid = 'restored.tasks'::regclass AND contype = 'p'").await,
+        1
+    );
+    // The live table is untouched.
+    let after = contents(&db).await;
+    assert_eq!(after.rows.get("app.tasks"), before.rows.get("app.tasks"));
+
+    restore(
+        &backup,
+        &db,
+        &[
+            "--table",
+            "app.tasks",
+            "--into-table",
+            "tasks_check",
+            "--where",
+            "id <= 3",
+        ],
+    )
+    .await
+    .success();
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM app.tasks_check").await,
+        3
+    );
+    let error = restore(&backup, &db, &["--table", "app.*s", "--into-table", "x"])
+        .await
+        .failure();
+    assert!(error.contains("--into-table names one table"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn columns_on_one_side_only_are_an_error_unless_ignored() {
+    let db = shop("columns").await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    db.execute(
+        "DELETE FROM app.tasks WHERE id IN (1, 2);
+         ALTER TABLE app.tasks ADD COLUMN priority integer NOT NULL DEFAULT 3;
+         ALTER TABLE app.tasks DROP COLUMN data;",
+    )
+    .await;
+    let before = contents(&db).await;
+    let args = ["--table", "app.tasks", "--where", "id IN (1, 2)"];
+    let error = restore(&backup, &db, &args).await.failure();
+    assert!(error.contains("only in the backup: data"), "{error}");
+    assert!(error.contains("only in the target: priority"), "{error}");
+    assert!(error.contains("--ignore-missing-columns"), "{error}");
+    assert_eq!(contents(&db).await, before);
+
+    let mut ignoring = args.to_vec();
+    ignoring.push("--ignore-missing-columns");
+    restore(&backup, &db, &ignoring).await.success();
+    assert_eq!(
+        query_strings(
+            &db,
+            "SELECT title || ' ' || priority FROM app.tasks WHERE id IN (1, 2) ORDER BY id"
+        )
+        .await,
+        vec!["task 1 3", "task 2 3"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn types_are_cast_where_possible_and_an_uncastable_change_fails_before_writing() {
+    let db = shop("casts").await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    db.execute(
+        "DELETE FROM app.tasks WHERE id IN (1, 2);
+         ALTER TABLE app.tasks ALTER COLUMN title TYPE varchar(100);",
+    )
+    .await;
+    restore(
+        &backup,
+        &db,
+        &["--table", "app.tasks", "--where", "id IN (1, 2)"],
+    )
+    .await
+    .success();
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM app.tasks").await, 1000);
+
+    db.execute(
+        "DELETE FROM app.tasks WHERE id IN (1, 2);
+         ALTER TABLE app.tasks ALTER COLUMN done DROP DEFAULT, ALTER COLUMN done DROP NOT NULL;
+         ALTER TABLE app.tasks ALTER COLUMN done TYPE date USING NULL;",
+    )
+    .await;
+    let before = contents(&db).await;
+    let error = restore(
+        &backup,
+        &db,
+        &["--table", "app.tasks", "--where", "id IN (1, 2)"],
+    )
+    .await
+    .failure();
+    assert!(error.contains("column done of table app.tasks"), "{error}");
+    assert!(
+        error.contains("boolean") && error.contains("date"),
+        "{error}"
+    );
+    assert!(error.contains("nothing was written"), "{error}");
+    assert_eq!(contents(&db).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_where_and_bad_combinations_are_refused_without_changes() {
+    let db = shop("bad_input").await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    db.execute("DELETE FROM app.tasks WHERE id = 1").await;
+    let before = contents(&db).await;
+
+    let error = restore(
+        &backup,
+        &db,
+        &["--table", "app.tasks", "--where", "id IN (1,"],
+    )
+    .await
+    .failure();
+    assert!(error.contains("invalid --where"), "{error}");
+    let error = restore(
+        &backup,
+        &db,
+        &[
+            "--table",
+            "app.tasks",
+            "--where",
+            "true; DROP TABLE app.comments",
+        ],
+    )
+    .await
+    .failure();
+    assert!(error.contains("invalid --where"), "{error}");
+    let error = restore(
+        &backup,
+        &db,
+        &["--table", "app.audit", "--where", "nope = 1"],
+    )
+    .await
+    .failure();
+    assert!(error.contains("column \"nope\" does not exist"), "{error}");
+
+    db.execute("CREATE TABLE app.nokey (n int)").await;
+    let (_dest2, backup2) = dump_to_temp(&db, &[]).await;
+    let error = restore(
+        &backup2,
+        &db,
+        &["--table", "app.nokey", "--conflict", "upsert"],
+    )
+    .await
+    .failure();
+    assert!(error.contains("no primary key"), "{error}");
+    db.execute("DROP TABLE app.nokey").await;
+
+    // Surgical options need a table selection and exclude whole-database options.
+    let run = restore(&backup, &db, &["--where", "id = 1"]).await;
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    let run = restore(
+        &backup,
+        &db,
+        &["--table", "app.tasks", "--create", "--dry-run"],
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    assert_eq!(contents(&db).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parents_go_in_before_the_rows_that_reference_them() {
+    let db = shop("parents_first").await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    let original = contents(&db).await;
+    // Comment n belongs to task n: deleting tasks 5 and 6 cascades to their comments.
+    db.execute("DELETE FROM app.tasks WHERE id IN (5, 6)").await;
+    let run = restore(
+        &backup,
+        &db,
+        &[
+            "--table",
+            "app.comments",
+            "--table",
+            "app.tasks",
+            "--where",
+            "id IN (5, 6)",
+        ],
+    )
+    .await
+    .success();
+    assert_eq!(counts(report_line(&run, "app.tasks"))["inserted"], 2);
+    assert_eq!(counts(report_line(&run, "app.comments"))["inserted"], 2);
+    assert_same_except(&original, &contents(&db).await, &["app.audit"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn identity_and_generated_columns_and_an_explicit_before_image_location() {
+    let db = server().create_database("identity").await;
+    db.execute(
+        "CREATE TABLE public.items (
+             id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+             name text NOT NULL,
+             name_length integer GENERATED ALWAYS AS (length(name)) STORED);
+         INSERT INTO public.items (name) SELECT 'item ' || g FROM generate_series(1, 20) g;",
+    )
+    .await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    let original = contents(&db).await;
+    db.execute("DELETE FROM public.items WHERE id = 20; UPDATE public.items SET name = 'x' WHERE id = 3; SELECT setval(pg_get_serial_sequence('public.items', 'id'), 3)")
+        .await;
+    let images = tempfile::tempdir().expect("temp dir");
+    let run = restore(
+        &backup,
+        &db,
+        &[
+            "--table",
+            "items",
+            "--where",
+            "id IN (3, 20)",
+            "--conflict",
+            "upsert",
+            "--before-image",
+            path_str(images.path()),
+        ],
+    )
+    .await
+    .success();
+    let c = counts(report_line(&run, "public.items"));
+    assert_eq!((c["inserted"], c["updated"]), (1, 1));
+    assert_same_except(&original, &contents(&db).await, &[]);
+    // The before-image went where it was told, and is a complete backup pgark can read.
+    let image = only_backup(images.path());
+    assert!(run.stdout.contains(path_str(&image)), "{}", run.stdout);
+    pgark(&["verify", path_str(&image)]).await.success();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_table_is_created_again_with_its_rows_keys_and_sequence() {
+    let db = shop("dropped").await;
+    db.execute("COMMENT ON TABLE app.comments IS 'what people said'; CREATE INDEX comments_body ON app.comments (body);")
+        .await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    let original = contents(&db).await;
+    db.execute("DROP TABLE app.comments").await;
+
+    // Looking first changes nothing.
+    let dropped = contents(&db).await;
+    let run = restore(&backup, &db, &["--table", "app.comments", "--dry-run"])
+        .await
+        .success();
+    assert!(
+        report_line(&run, "app.comments").contains("(created)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(contents(&db).await, dropped);
+
+    let run = restore(&backup, &db, &["--table", "app.comments"])
+        .await
+        .success();
+    assert_eq!(counts(report_line(&run, "app.comments"))["inserted"], 100);
+    // Rows, sequence, primary key, foreign key, index: all as they were.
+    assert_eq!(contents(&db).await, original);
+    assert_eq!(
+        query_strings(
+            &db,
+            "SELECT obj_description('app.comments'::regclass, 'pg_class')"
+        )
+        .await,
+        vec!["what people said"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_s3_the_before_image_goes_beside_the_backup_and_its_undo_command_works() {
+    let s3 = pgark_testkit::s3::S3Server::start();
+    let (db, _dest, _local) = damaged_shop("s3_undo").await;
+    // A fresh dump to S3 of the undamaged rows is what we restore from: put 10..14 back first.
+    let location = s3.location("prod");
+    let url = db.url();
+    db.execute("UPDATE app.tasks SET title = 'task ' || id, data = jsonb_build_object('n', id) WHERE id IN (10, 11)")
+        .await;
+    pgark_with_env(&["dump", &url, &location], s3.env())
+        .await
+        .success();
+    db.execute("UPDATE app.tasks SET title = 'changed again' WHERE id = 10")
+        .await;
+    let before = contents(&db).await;
+
+    let latest = format!("{location}/latest");
+    let run = pgark_with_env(
+        &[
+            "restore",
+            &latest,
+            "--target",
+            &url,
+            "--table",
+            "app.tasks",
+            "--where",
+            "id BETWEEN 10 AND 11",
+            "--conflict",
+            "upsert",
+        ],
+        s3.env(),
+    )
+    .await
+    .success();
+    assert_eq!(counts(report_line(&run, "app.tasks"))["updated"], 1);
+    let image_prefix = format!("{location}/before-images/");
+    assert!(run.stdout.contains(&image_prefix), "{}", run.stdout);
+    let keys = s3.list_keys("prod/before-images/").await;
+    assert!(
+        keys.iter().any(|k| k.ends_with("/manifest.json")),
+        "{keys:?}"
+    );
+    // `latest` of the backup location is still the dump, not the before-image.
+    let listing = pgark_with_env(&["ls", &location], s3.env()).await.success();
+    assert_eq!(
+        listing.stdout.matches("complete").count(),
+        1,
+        "{}",
+        listing.stdout
+    );
+
+    let command = run
+        .stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("pgark restore "))
+        .expect("undo command");
+    let mut undo = tokio::process::Command::new("sh");
+    undo.arg("-c")
+        .arg(format!(
+            "exec {} {}",
+            env!("CARGO_BIN_EXE_pgark"),
+            command.trim_start_matches("pgark ")
+        ))
+        .envs(s3.env());
+    let output = undo.output().await.expect("run the undo command");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_same_except(&before, &contents(&db).await, &["app.audit"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_in_the_middle_rolls_back_and_exits_130() {
+    let db = shop("sigint").await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    db.execute(
+        "DELETE FROM app.tasks WHERE id IN (7, 8);
+         CREATE FUNCTION app.wait_for_test() RETURNS trigger LANGUAGE plpgsql AS
+             $$BEGIN PERFORM pg_advisory_xact_lock(4343); RETURN NEW; END$$;
+         CREATE TRIGGER tasks_wait AFTER INSERT ON app.tasks FOR EACH ROW EXECUTE FUNCTION app.wait_for_test();",
+    )
+    .await;
+    let before = contents(&db).await;
+    let holder = db.client().await;
+    holder
+        .batch_execute("SELECT pg_advisory_lock(4343)")
+        .await
+        .expect("take the advisory lock");
+    let url = db.url();
+    let child = pgark_command(&[
+        "restore",
+        path_str(&backup),
+        "--target",
+        &url,
+        "--table",
+        "app.tasks",
+        "--where",
+        "id IN (7, 8)",
+    ])
+    .spawn()
+    .expect("start pgark");
+    // Wait until the restore is inside its transaction, rows written, blocked in the trigger.
+    let watcher = db.client().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let waiting = watcher
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND wait_event = 'advisory' AND application_name = 'pgark'",
+                &[],
+            )
+            .await
+            .expect("read pg_stat_activity");
+        if waiting.is_some() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restore never reached the trigger"
+        );
+        tokio::task::yield_now().await;
+    }
+    let pid = child.id().expect("pid").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let output = child.wait_with_output().await.expect("wait for pgark");
+    holder
+        .batch_execute("SELECT pg_advisory_unlock(4343)")
+        .await
+        .expect("release");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    let error = stderr.lines().last().unwrap_or_default();
+    assert!(
+        error.contains("interrupted") && error.contains("rolled back"),
+        "{stderr}"
+    );
+    assert_unchanged_but_trigger_sequence(&before, &contents(&db).await);
+}
