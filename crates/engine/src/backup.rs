@@ -4,16 +4,30 @@
 
 use std::sync::Arc;
 
-use pgark_archive::{Manifest, layout};
+use pgark_archive::{ChunkEntry, Manifest, layout};
 use pgark_storage::{ObjectKey, ObjectStore, StoreError, StoreOptions, open_location_with};
 
 use crate::EngineError;
+use crate::cpu::CpuPool;
 
 /// A backup inside a store: the store holding it (rooted at the backup's parent) and its id.
 #[derive(Debug, Clone)]
 pub struct BackupRef {
     pub store: Arc<dyn ObjectStore>,
     pub id: String,
+}
+
+/// A chunk being fetched and checked; see [`BackupRef::fetch_rows`].
+#[derive(Debug)]
+pub(crate) struct ChunkFetch(tokio::task::JoinHandle<Result<Vec<u8>, EngineError>>);
+
+impl ChunkFetch {
+    /// The chunk's rows (COPY text), once fetched and checked.
+    pub(crate) async fn rows(self) -> Result<Vec<u8>, EngineError> {
+        self.0
+            .await
+            .map_err(|e| EngineError::Internal(format!("chunk fetch task failed: {e}")))?
+    }
 }
 
 impl BackupRef {
@@ -29,6 +43,27 @@ impl BackupRef {
     /// The key of an object named in the manifest.
     pub fn object_key(&self, object: &str) -> Result<ObjectKey, EngineError> {
         Ok(ObjectKey::new(layout::object_name(&self.id, object))?)
+    }
+
+    /// Starts fetching chunk `index` of `table` in the background: a ranged read, then its
+    /// SHA-256, frame, size and row count checked and its rows decompressed on the CPU pool.
+    pub(crate) fn fetch_rows(
+        &self,
+        cpu: &Arc<CpuPool>,
+        chunk: ChunkEntry,
+        table: String,
+        index: usize,
+    ) -> ChunkFetch {
+        let backup = self.clone();
+        let cpu = cpu.clone();
+        ChunkFetch(tokio::spawn(async move {
+            let key = backup.object_key(&chunk.object)?;
+            let stored = backup
+                .store
+                .get_range(&key, chunk.offset..chunk.offset + chunk.length)
+                .await?;
+            cpu.decode(stored, chunk, table, index).await
+        }))
     }
 
     /// Reads and checks the manifest: missing means incomplete (or no backup at all).

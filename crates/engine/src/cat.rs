@@ -160,25 +160,12 @@ pub async fn cat(
             let Some((index, chunk)) = pending.next() else {
                 break;
             };
-            let backup = backup.clone();
-            let cpu = cpu.clone();
-            let chunk = chunk.clone();
-            let name = name.clone();
-            fetches.push_back(tokio::spawn(async move {
-                let key = backup.object_key(&chunk.object)?;
-                let stored = backup
-                    .store
-                    .get_range(&key, chunk.offset..chunk.offset + chunk.length)
-                    .await?;
-                cpu.decode(stored, chunk, name, index).await
-            }));
+            fetches.push_back(backup.fetch_rows(&cpu, chunk.clone(), name.clone(), index));
         }
         let Some(next) = fetches.pop_front() else {
             break;
         };
-        let text = next
-            .await
-            .map_err(|e| EngineError::Internal(format!("chunk fetch task failed: {e}")))??;
+        let text = next.rows().await?;
         let mut buffer = Vec::with_capacity(text.len() + text.len() / 4);
         for row in copy_text::rows(&text) {
             if let (Some(filter), Some(field)) = (filter, key_field)

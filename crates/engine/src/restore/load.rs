@@ -20,6 +20,7 @@ use pgark_archive::{ChunkEntry, Manifest};
 use pgark_pg::{Connection, PgError, copy_in_sql, quote};
 use tracing::info;
 
+use crate::backup::ChunkFetch;
 use crate::budget::{ByteBudget, Share};
 use crate::cpu::CpuPool;
 use crate::{BackupRef, EngineError, Progress, session};
@@ -128,7 +129,7 @@ impl TableLoader {
             .map_err(|e| PgError::query(format!("starting COPY into table {name}"), e))?;
         let mut sink = std::pin::pin!(sink);
 
-        let mut fetching: VecDeque<(Share, FetchHandle)> = VecDeque::new();
+        let mut fetching: VecDeque<(Share, usize, ChunkFetch)> = VecDeque::new();
         let mut chunks = unit.chunks.clone();
         loop {
             // The next chunk waits for room in the budget only when nothing is in flight, so
@@ -148,17 +149,22 @@ impl TableLoader {
                     }
                 };
                 chunks.start += 1;
-                fetching.push_back((share, self.fetch(unit.table, i)));
+                let fetch =
+                    self.backup
+                        .fetch_rows(&self.cpu, table.chunks[i].clone(), name.clone(), i);
+                fetching.push_back((share, i, fetch));
             }
-            let Some((share, next)) = fetching.pop_front() else {
+            let Some((share, i, next)) = fetching.pop_front() else {
                 break;
             };
-            let rows_text = next
-                .await
-                .map_err(|e| EngineError::Internal(format!("chunk fetch task failed: {e}")))??;
+            let rows_text = next.rows().await?;
             sink.send(Bytes::from(rows_text))
                 .await
                 .map_err(|e| PgError::query(format!("loading table {name}"), e))?;
+            let chunk = &table.chunks[i];
+            Progress::add(&self.progress.rows, chunk.rows);
+            Progress::add(&self.progress.raw_bytes, chunk.raw_length);
+            Progress::add(&self.progress.stored_bytes, chunk.length);
             drop(share);
         }
         let rows = sink
@@ -197,33 +203,7 @@ impl TableLoader {
         })
         .await
     }
-
-    /// Starts fetching and checking one chunk in the background, so that it proceeds while the
-    /// previous chunk is being sent.
-    fn fetch(&self, table_index: usize, chunk_index: usize) -> FetchHandle {
-        let table = &self.manifest.tables[table_index];
-        let chunk = table.chunks[chunk_index].clone();
-        let table_name = table.display_name();
-        let backup = self.backup.clone();
-        let cpu = self.cpu.clone();
-        let progress = self.progress.clone();
-        tokio::spawn(async move {
-            let key = backup.object_key(&chunk.object)?;
-            let stored = backup
-                .store
-                .get_range(&key, chunk.offset..chunk.offset + chunk.length)
-                .await?;
-            let (raw_length, stored_length, rows) = (chunk.raw_length, chunk.length, chunk.rows);
-            let rows_text = cpu.decode(stored, chunk, table_name, chunk_index).await?;
-            Progress::add(&progress.rows, rows);
-            Progress::add(&progress.raw_bytes, raw_length);
-            Progress::add(&progress.stored_bytes, stored_length);
-            Ok(rows_text)
-        })
-    }
 }
-
-type FetchHandle = tokio::task::JoinHandle<Result<Vec<u8>, EngineError>>;
 
 /// What a chunk occupies while in flight: its stored bytes and its rows.
 fn chunk_memory(chunk: &ChunkEntry) -> u64 {

@@ -54,25 +54,17 @@ pub(super) async fn load(
     loop {
         while fetching.len() <= PREFETCH {
             let Some(index) = pending.next() else { break };
-            let backup = backup.clone();
-            let cpu = cpu.clone();
-            let chunk = table.chunks[index].clone();
-            let name = name.clone();
-            fetching.push_back(tokio::spawn(async move {
-                let key = backup.object_key(&chunk.object)?;
-                let stored = backup
-                    .store
-                    .get_range(&key, chunk.offset..chunk.offset + chunk.length)
-                    .await?;
-                cpu.decode(stored, chunk, name, index).await
-            }));
+            fetching.push_back(backup.fetch_rows(
+                cpu,
+                table.chunks[index].clone(),
+                name.clone(),
+                index,
+            ));
         }
         let Some(next) = fetching.pop_front() else {
             break;
         };
-        let rows_text = next
-            .await
-            .map_err(|e| EngineError::Internal(format!("chunk fetch task failed: {e}")))??;
+        let rows_text = next.rows().await?;
         sink.send(Bytes::from(rows_text))
             .await
             .map_err(|e| PgError::query(context(), e))?;
