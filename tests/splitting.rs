@@ -253,3 +253,28 @@ async fn tables_that_grow_and_shrink_during_the_dump_are_read_as_of_the_snapshot
         );
     }
 }
+
+/// Tables whose rows run to megabytes reserve memory before a session reads them, so fewer of
+/// them are read at once than there are sessions; they must still all come back whole, next to
+/// ordinary tables read meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn tables_with_rows_of_megabytes_come_back_whole() {
+    let source = server().create_database("split_wide").await;
+    source
+        .execute(&format!(
+            "{TABLES}
+             DO $$ BEGIN FOR t IN 1..4 LOOP
+                 EXECUTE format('CREATE TABLE wide_%s (id int PRIMARY KEY, body text)', t);
+                 EXECUTE format('INSERT INTO wide_%s SELECT g, repeat(md5((g * %s)::text), 262144)
+                                 FROM generate_series(1, 3) g', t, t);
+             END LOOP; END $$;"
+        ))
+        .await;
+    let restored = dump_and_restore(
+        &source,
+        &["--jobs", "4", "--chunk-size", "64KiB"],
+        &["--jobs", "4"],
+    )
+    .await;
+    assert_same_contents(&source, &restored).await;
+}

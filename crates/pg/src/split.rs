@@ -129,6 +129,55 @@ pub async fn relation_blocks(client: &Client, oids: &[u32]) -> Result<HashMap<u3
         .collect()
 }
 
+/// For the tables among `tables` that keep values out of line (a non-empty TOAST table), the
+/// longest COPY line among their first rows, as a guess at how long their rows are: a reader of
+/// 20 MB rows holds several of them at once, and the dump plans its memory by it.
+pub async fn sampled_row_bytes(
+    client: &Client,
+    tables: &[TableData],
+) -> Result<HashMap<u32, u64>, PgError> {
+    const SAMPLE_ROWS: u32 = 16;
+    let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
+    let rows = client
+        .query(
+            "SELECT c.oid FROM pg_catalog.pg_class c \
+             WHERE c.oid = ANY($1::pg_catalog.oid[]) AND c.reltoastrelid <> 0 \
+               AND pg_catalog.pg_relation_size(c.reltoastrelid) > 0",
+            &[&oids],
+        )
+        .await
+        .map_err(|e| PgError::query("finding tables with out-of-line values", e))?;
+    let mut sampled = HashMap::new();
+    for row in rows {
+        let oid: u32 = row
+            .try_get(0)
+            .map_err(|e| PgError::query("reading a table oid", e))?;
+        let Some(t) = tables.iter().find(|t| t.oid == oid) else {
+            continue;
+        };
+        if t.columns.is_empty() {
+            continue;
+        }
+        let columns: Vec<String> = t.columns.iter().map(|c| ident(&c.name)).collect();
+        let sql = format!(
+            "SELECT pg_catalog.max(pg_catalog.octet_length(s::text))::int8 \
+             FROM (SELECT {} FROM ONLY {} LIMIT {SAMPLE_ROWS}) s",
+            columns.join(", "),
+            qualified(&t.schema, &t.name)
+        );
+        let row = client.query_one(&sql, &[]).await.map_err(|e| {
+            PgError::query(format!("sampling the rows of {}.{}", t.schema, t.name), e)
+        })?;
+        let longest: Option<i64> = row
+            .try_get(0)
+            .map_err(|e| PgError::query("reading a row length", e))?;
+        if let Some(longest) = longest {
+            sampled.insert(oid, u64::try_from(longest).unwrap_or(0));
+        }
+    }
+    Ok(sampled)
+}
+
 /// The smallest and largest key of `t` in the caller's snapshot; `None` when it has no rows.
 pub async fn key_bounds(
     client: &Client,

@@ -28,7 +28,7 @@ use pgark_storage::{ObjectKey, ObjectStore, StoreError};
 use tokio::sync::Mutex;
 use tracing::info;
 
-use crate::budget::ByteBudget;
+use crate::budget::{ByteBudget, Share};
 use crate::cpu::CpuPool;
 use crate::{Cancel, EngineError, Progress};
 
@@ -233,6 +233,7 @@ async fn dump_data(
     });
     let snapshot_id = &leader.source.snapshot_id;
     let tables = &tables;
+    let wide_budget = &ByteBudget::new(WIDE_BUDGET);
     // No more sessions than pieces: each idle one would only hold a snapshot open.
     let workers = (0..sessions).map(|_| {
         let queue = queue.clone();
@@ -244,11 +245,11 @@ async fn dump_data(
             let mut done = Vec::new();
             let mut large_objects = None;
             loop {
-                let next = queue.lock().await.pop();
-                let piece = match next {
+                let next = next_job(&queue, wide_budget).await?;
+                let (piece, _reserved) = match next {
                     None => break,
-                    Some(Job::Piece(piece)) => piece,
-                    Some(Job::LargeObjects(count)) => {
+                    Some((Job::Piece(piece), reserved)) => (piece, reserved),
+                    Some((Job::LargeObjects(count), _)) => {
                         large_objects = Some(dumper.dump_large_objects(&session, count).await?);
                         continue;
                     }
@@ -320,6 +321,52 @@ async fn dump_data(
         );
     }
     Ok((entries, large_objects))
+}
+
+/// Memory for reading pieces of tables with long rows at once (see [`plan::WIDE_ROW_BYTES`]): a
+/// session reading 20 MB rows holds several of them, so few such pieces run at a time.
+const WIDE_BUDGET: u64 = 128 << 20;
+
+/// The largest job that may start now: one that is not wide, or a wide one whose memory can be
+/// reserved. When only wide ones are left and the budget is taken, waits for room and keeps it
+/// for the piece it then takes (giving it back to look again would hand it on to the next waiter
+/// and leave every waiter looking forever).
+async fn next_job(
+    queue: &Mutex<Vec<Job>>,
+    wide_budget: &ByteBudget,
+) -> Result<Option<(Job, Option<Share>)>, EngineError> {
+    let mut held: Option<(u64, Share)> = None;
+    loop {
+        let wanted = {
+            let mut queue = queue.lock().await;
+            let mut wanted = None;
+            for i in (0..queue.len()).rev() {
+                let reserve = match &queue[i] {
+                    Job::Piece(piece) => piece.wide_reserve,
+                    Job::LargeObjects(_) => None,
+                };
+                let Some(bytes) = reserve else {
+                    return Ok(Some((queue.remove(i), None)));
+                };
+                if let Some((held_bytes, _)) = &held
+                    && *held_bytes >= bytes
+                {
+                    return Ok(Some((queue.remove(i), held.map(|(_, share)| share))));
+                }
+                if let Some(share) = wide_budget.try_take(bytes) {
+                    return Ok(Some((queue.remove(i), Some(share))));
+                }
+                wanted = wanted.or(Some(bytes));
+            }
+            wanted
+        };
+        let Some(bytes) = wanted else {
+            return Ok(None);
+        };
+        // Give back what is held before waiting for more.
+        drop(held.take());
+        held = Some((bytes, wide_budget.take(bytes).await?));
+    }
 }
 
 /// A table's id in the backup: its 1-based position in the schema's table list.

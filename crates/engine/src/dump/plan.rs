@@ -38,7 +38,17 @@ pub(super) struct Piece {
     pub part: u32,
     pub range: RowRange,
     pub estimated_bytes: u64,
+    /// For tables with long rows (see [`WIDE_ROW_BYTES`]), how much memory reading this piece
+    /// may take: the connection reads a few rows ahead of the one being compressed.
+    pub wide_reserve: Option<u64>,
 }
+
+/// Rows at least this long (sampled) make a table's pieces "wide": they reserve memory from a
+/// shared budget before they start, so that eight sessions do not each buffer several 20 MB rows.
+pub const WIDE_ROW_BYTES: u64 = 1 << 20;
+/// Rows a session may hold at once while reading a wide piece: the row being compressed, the
+/// ones the connection has read ahead, and the one arriving.
+const ROWS_IN_FLIGHT: u64 = 6;
 
 /// Cuts every table into its pieces, reading sizes and key bounds in the caller's snapshot.
 pub(super) async fn plan(
@@ -77,8 +87,13 @@ pub(super) async fn plan(
         HashMap::new()
     };
 
+    let row_bytes = pgark_pg::sampled_row_bytes(client, tables).await?;
     let mut pieces = Vec::new();
     for (index, table) in tables.iter().enumerate() {
+        let wide_reserve = row_bytes
+            .get(&table.oid)
+            .filter(|&&bytes| bytes >= WIDE_ROW_BYTES)
+            .map(|bytes| bytes * ROWS_IN_FLIGHT);
         let parts = wanted(table);
         let ranges = if parts <= 1 {
             vec![RowRange::All]
@@ -99,6 +114,7 @@ pub(super) async fn plan(
             part: u32::try_from(part).unwrap_or(u32::MAX),
             range,
             estimated_bytes: table.estimated_bytes / count,
+            wide_reserve,
         }));
     }
     Ok(pieces)

@@ -30,8 +30,9 @@ const PREFETCH: usize = 2;
 /// Chunks per load unit: the same granularity as the dump's pieces.
 const CHUNKS_PER_UNIT: usize = crate::dump::CHUNKS_PER_PIECE as usize;
 
-/// Below this many bytes of rows a table is not worth the TRUNCATE (a new file) FREEZE needs.
-const FREEZE_MIN_BYTES: u64 = 1 << 20;
+/// Below this many bytes of rows a table is worth neither the TRUNCATE (a new file) that FREEZE
+/// needs nor an ANALYZE: the planner's guesses for a table that small cost nothing.
+const BULK_TABLE_BYTES: u64 = 1 << 20;
 
 /// Some consecutive chunks of one table, loaded by one session in one COPY.
 #[derive(Debug, Clone)]
@@ -45,6 +46,8 @@ pub(super) struct LoadUnit {
     /// TRUNCATE and COPY FREEZE in one transaction (the table's only unit, in a table this
     /// restore created).
     pub(super) freeze: bool,
+    /// ANALYZE the table once all its units are in (tables of [`BULK_TABLE_BYTES`] or more).
+    pub(super) analyze: bool,
 }
 
 /// Cuts every table's chunks into load units. `created` says whether the restore created the
@@ -60,7 +63,8 @@ pub(super) fn plan(manifest: &Manifest, created: bool) -> Vec<LoadUnit> {
                 table_item: table.item,
                 stored_bytes: table.chunks[chunks.clone()].iter().map(|c| c.length).sum(),
                 chunks,
-                freeze: created && count == 1 && table.raw_bytes >= FREEZE_MIN_BYTES,
+                freeze: created && count == 1 && table.raw_bytes >= BULK_TABLE_BYTES,
+                analyze: table.raw_bytes >= BULK_TABLE_BYTES,
             });
         }
     }
@@ -158,7 +162,7 @@ impl TableLoader {
                 break;
             };
             let rows_text = next.rows().await?;
-            sink.send(Bytes::from(rows_text))
+            send_rows(sink.as_mut(), Bytes::from(rows_text))
                 .await
                 .map_err(|e| PgError::query(format!("loading table {name}"), e))?;
             let chunk = &table.chunks[i];
@@ -203,6 +207,26 @@ impl TableLoader {
         })
         .await
     }
+}
+
+/// The most COPY data handed to the connection at once. The connection copies what it is given
+/// into its write buffer, which keeps its largest size: sending a chunk of one 20 MB row whole
+/// would leave every session holding 20 MB more for the rest of the restore.
+const SEND_SLICE: usize = 1 << 20;
+
+/// Sends COPY text in slices of at most [`SEND_SLICE`] bytes (COPY data need not end at rows), so
+/// the connection's buffer stays small whatever the chunk and row sizes. The slices share `rows`.
+pub(crate) async fn send_rows(
+    mut sink: std::pin::Pin<&mut tokio_postgres::CopyInSink<Bytes>>,
+    rows: Bytes,
+) -> Result<(), tokio_postgres::Error> {
+    let mut start = 0;
+    while start < rows.len() {
+        let end = (start + SEND_SLICE).min(rows.len());
+        sink.send(rows.slice(start..end)).await?;
+        start = end;
+    }
+    Ok(())
 }
 
 /// What a chunk occupies while in flight: its stored bytes and its rows.

@@ -13,6 +13,7 @@ mod schedule;
 mod select;
 pub(crate) mod target;
 
+pub(crate) use load::send_rows;
 pub use select::RestoreParts;
 
 use std::sync::Arc;

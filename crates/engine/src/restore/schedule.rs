@@ -121,7 +121,9 @@ impl<'a> Graph<'a> {
                 .entry(unit.table_item)
                 .or_default()
                 .push(tasks.len());
-            tables.insert(unit.table_item, unit.table);
+            if unit.analyze {
+                tables.insert(unit.table_item, unit.table);
+            }
             tasks.push(Task::Load(unit));
         }
         tasks.extend(

@@ -5,7 +5,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::SinkExt;
 use pgark_archive::TableEntry;
 use pgark_pg::{Connection, PgError};
 
@@ -65,7 +64,7 @@ pub(super) async fn load(
             break;
         };
         let rows_text = next.rows().await?;
-        sink.send(Bytes::from(rows_text))
+        crate::restore::send_rows(sink.as_mut(), Bytes::from(rows_text))
             .await
             .map_err(|e| PgError::query(context(), e))?;
     }
