@@ -40,6 +40,8 @@ pg_restore=$(command -v pg_restore)
 declare -A secs rss
 time_cmd() {
     local name=$1; shift
+    # Write back what earlier steps left dirty, so that no measurement pays for another's output.
+    sync
     /usr/bin/time -f "%e %M" -o "$work/time.$name" "$@" >/dev/null
     read -r "secs[$name]" "rss[$name]" <"$work/time.$name"
 }
