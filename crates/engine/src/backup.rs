@@ -57,13 +57,18 @@ impl BackupRef {
         let backup = self.clone();
         let cpu = cpu.clone();
         ChunkFetch(tokio::spawn(async move {
-            let key = backup.object_key(&chunk.object)?;
-            let stored = backup
-                .store
-                .get_range(&key, chunk.offset..chunk.offset + chunk.length)
-                .await?;
+            let stored = backup.read_chunk(&chunk).await?;
             cpu.decode(stored, chunk, table, index).await
         }))
+    }
+
+    /// The stored bytes of one chunk (a ranged read), not yet checked.
+    pub(crate) async fn read_chunk(&self, chunk: &ChunkEntry) -> Result<bytes::Bytes, EngineError> {
+        let key = self.object_key(&chunk.object)?;
+        Ok(self
+            .store
+            .get_range(&key, chunk.offset..chunk.offset + chunk.length)
+            .await?)
     }
 
     /// Reads and checks the manifest: missing means incomplete (or no backup at all).

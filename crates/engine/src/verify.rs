@@ -104,11 +104,7 @@ async fn verify_large_objects(
         let cpu = cpu.clone();
         let chunk = chunk.clone();
         async move {
-            let key = backup.object_key(&chunk.object)?;
-            let stored = backup
-                .store
-                .get_range(&key, chunk.offset..chunk.offset + chunk.length)
-                .await?;
+            let stored = backup.read_chunk(&chunk).await?;
             let raw = chunk.raw_length;
             let (_, totals) = cpu.decode_large_objects(stored, chunk, index).await?;
             Ok::<_, EngineError>((raw, totals))
@@ -164,18 +160,10 @@ async fn verify_table(
 ) -> TableVerdict {
     let name = table.display_name();
     let checks = futures::stream::iter(table.chunks.iter().enumerate().map(|(index, chunk)| {
-        let backup = backup.clone();
-        let cpu = cpu.clone();
-        let name = name.clone();
-        let chunk = chunk.clone();
+        let fetch = backup.fetch_rows(cpu, chunk.clone(), name.clone(), index);
+        let rows = chunk.rows;
         async move {
-            let key = backup.object_key(&chunk.object)?;
-            let stored = backup
-                .store
-                .get_range(&key, chunk.offset..chunk.offset + chunk.length)
-                .await?;
-            let rows = chunk.rows;
-            let text = cpu.decode(stored, chunk, name, index).await?;
+            let text = fetch.rows().await?;
             let mut digest = ContentDigest::default();
             digest.add_rows(&text);
             Ok::<_, EngineError>((rows, text.len() as u64, digest))

@@ -137,7 +137,8 @@ pub async fn sampled_row_bytes(
     tables: &[TableData],
 ) -> Result<HashMap<u32, u64>, PgError> {
     const SAMPLE_ROWS: u32 = 16;
-    let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
+    let by_oid: HashMap<u32, &TableData> = tables.iter().map(|t| (t.oid, t)).collect();
+    let oids: Vec<u32> = by_oid.keys().copied().collect();
     let rows = client
         .query(
             "SELECT c.oid FROM pg_catalog.pg_class c \
@@ -152,7 +153,7 @@ pub async fn sampled_row_bytes(
         let oid: u32 = row
             .try_get(0)
             .map_err(|e| PgError::query("reading a table oid", e))?;
-        let Some(t) = tables.iter().find(|t| t.oid == oid) else {
+        let Some(&t) = by_oid.get(&oid) else {
             continue;
         };
         if t.columns.is_empty() {

@@ -31,12 +31,7 @@ impl TableLoader {
                 "no large-object chunk {index} in the manifest"
             )));
         };
-        let key = self.backup.object_key(&chunk.object)?;
-        let stored = self
-            .backup
-            .store
-            .get_range(&key, chunk.offset..chunk.offset + chunk.length)
-            .await?;
+        let stored = self.backup.read_chunk(chunk).await?;
         let (stream, _) = self
             .cpu
             .decode_large_objects(stored, chunk.clone(), index)
