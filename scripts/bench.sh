@@ -2,7 +2,7 @@
 # Measures pgark against pg_dump/pg_restore and against the floor, on one throwaway server, in
 # one run, on the same data, and prints the ratios. Nothing here asserts a time.
 #
-#   scripts/bench.sh [--dataset tpch|pgbench|small|wide|all] [--scale N] [--jobs N]
+#   scripts/bench.sh [--dataset tpch|pgbench|small|wide|all] [--scale N] [--jobs N] [--runs N]
 #   (PGARK_BIN=path/to/pgark measures that binary instead of building this checkout)
 #
 # Data sets: TPC-H generated with tpchgen-cli (`cargo install tpchgen-cli`; default scale 1),
@@ -11,17 +11,22 @@
 # Floors: dump = N sessions running plain `COPY ... TO STDOUT`, output discarded; restore = the
 # pre-data schema, N sessions running plain `COPY FROM` of the data, then pg_restore's post-data
 # (indexes, constraints) with -j N.
+# Each step runs --runs times (default 3) and the median is printed. Steps are isolated from each
+# other: before each one the server checkpoints and the kernel writes back dirty pages, and each
+# restored database is dropped as soon as it is measured, so that autovacuum working through one
+# tool's freshly restored tables does not slow the next tool down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/pg.sh
 
-dataset=tpch scale="" jobs=2
+dataset=tpch scale="" jobs=2 runs=3
 while (($#)); do
     case $1 in
         --dataset) dataset=$2; shift 2 ;;
         --scale) scale=$2; shift 2 ;;
         --jobs) jobs=$2; shift 2 ;;
-        *) echo "usage: $0 [--dataset tpch|pgbench|small|wide|all] [--scale N] [--jobs N]" >&2; exit 2 ;;
+        --runs) runs=$2; shift 2 ;;
+        *) echo "usage: $0 [--dataset tpch|pgbench|small|wide|all] [--scale N] [--jobs N] [--runs N]" >&2; exit 2 ;;
     esac
 done
 
@@ -36,15 +41,19 @@ work=$PG_WORK/scratch
 pg_dump=$(command -v pg_dump)
 pg_restore=$(command -v pg_restore)
 
-# time_cmd NAME CMD... — runs CMD, records wall seconds and peak RSS (KiB) under NAME.
+# time_cmd NAME CMD... — runs CMD, appends its wall seconds and peak RSS (KiB) to NAME's samples.
 declare -A secs rss
 time_cmd() {
     local name=$1; shift
-    # Write back what earlier steps left dirty, so that no measurement pays for another's output.
+    # Nothing left over from an earlier step: no checkpoint due, no dirty pages to write back.
+    psql -X -q -d postgres -c CHECKPOINT
     sync
     /usr/bin/time -f "%e %M" -o "$work/time.$name" "$@" >/dev/null
-    read -r "secs[$name]" "rss[$name]" <"$work/time.$name"
+    local s m
+    read -r s m <"$work/time.$name"
+    secs[$name]+="$s " rss[$name]+="$m "
 }
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 size_of() { du -sb "$1" | cut -f1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 
@@ -123,14 +132,6 @@ run_dataset() {
     echo "== $ds: database $size; measuring with --jobs $jobs"
 
     split_jobs "$db" "COPY " " TO STDOUT;" "$work/floor_dump.sql"
-    time_cmd floor_dump bash -c "run_sessions $db $work/floor_dump.sql"
-    time_cmd pg_dump "$pg_dump" -Fd -j "$jobs" -f "$work/pgdump" "$db"
-    time_cmd pg_dump_z0 "$pg_dump" -Fd -j "$jobs" -Z0 -f "$work/pgdump_z0" "$db"
-    time_cmd pgark_dump "$pgark" dump "dbname=$db" "$work/pgark" --jobs "$jobs" --quiet
-    local pgdump_size pgark_size
-    pgdump_size=$(size_of "$work/pgdump")
-    pgark_size=$(size_of "$work/pgark")
-
     mkdir -p "$work/plain"
     local t
     for t in $(tables_of "$db"); do psql -X -q -d "$db" -c "COPY $t TO STDOUT" >"$work/plain/$t"; done
@@ -140,10 +141,33 @@ run_dataset() {
         printf "\\\\copy %s FROM '%s'\n" "$t" "$work/plain/$t" >>"$work/floor_restore.sql.$((i % jobs))"
         i=$((i + 1))
     done
-    time_cmd floor_restore bash -c "floor_restore ${db}_floor $work/pgdump"
-    createdb "${db}_pgr"
-    time_cmd pg_restore "$pg_restore" -j "$jobs" -d "${db}_pgr" "$work/pgdump"
-    time_cmd pgark_restore "$pgark" restore "$work/pgark/latest" --target "dbname=${db}_pgark" --create --jobs "$jobs" --quiet
+
+    secs=() rss=()
+    local run pgdump_size pgark_size
+    for ((run = 1; run <= runs; run++)); do
+        echo "== $ds: run $run of $runs"
+        rm -rf "$work/pgdump" "$work/pgdump_z0" "$work/pgark"
+        time_cmd floor_dump bash -c "run_sessions $db $work/floor_dump.sql"
+        time_cmd pg_dump "$pg_dump" -Fd -j "$jobs" -f "$work/pgdump" "$db"
+        time_cmd pg_dump_z0 "$pg_dump" -Fd -j "$jobs" -Z0 -f "$work/pgdump_z0" "$db"
+        time_cmd pgark_dump "$pgark" dump "dbname=$db" "$work/pgark" --jobs "$jobs" --quiet
+        pgdump_size=$(size_of "$work/pgdump")
+        pgark_size=$(size_of "$work/pgark")
+
+        time_cmd floor_restore bash -c "floor_restore ${db}_floor $work/pgdump"
+        dropdb "${db}_floor"
+        createdb "${db}_pgr"
+        time_cmd pg_restore "$pg_restore" -j "$jobs" -d "${db}_pgr" "$work/pgdump"
+        dropdb "${db}_pgr"
+        time_cmd pgark_restore "$pgark" restore "$work/pgark/latest" --target "dbname=${db}_pgark" --create --jobs "$jobs" --quiet
+        dropdb "${db}_pgark"
+    done
+    local name
+    declare -A samples
+    for name in "${!secs[@]}"; do
+        samples[$name]=${secs[$name]}
+        secs[$name]=$(median "${secs[$name]}") rss[$name]=$(median "${rss[$name]}")
+    done
 
     printf '\n%-16s %9s %10s %12s %10s\n' "$ds" "seconds" "vs floor" "vs pg_dump" "peak RSS"
     row() { printf '%-16s %9.2f %10s %12s %6d MiB\n' "$1" "${secs[$2]}" "$3" "$4" "$((rss[$2] / 1024))"; }
@@ -154,11 +178,16 @@ run_dataset() {
     row "restore floor" floor_restore "1.00x" ""
     row "pg_restore" pg_restore "$(ratio "${secs[pg_restore]}" "${secs[floor_restore]}")" "1.00x"
     row "pgark restore" pgark_restore "$(ratio "${secs[pgark_restore]}" "${secs[floor_restore]}")" "$(ratio "${secs[pgark_restore]}" "${secs[pg_restore]}")"
-    printf 'archive size: pgark %s KiB, pg_dump -Fd %s KiB (%s)\n\n' \
+    printf 'archive size: pgark %s KiB, pg_dump -Fd %s KiB (%s)\n' \
         "$((pgark_size / 1024))" "$((pgdump_size / 1024))" "$(ratio "$pgark_size" "$pgdump_size")"
+    echo "seconds of each run (the table shows the median of $runs):"
+    for name in floor_dump pg_dump pg_dump_z0 pgark_dump floor_restore pg_restore pgark_restore; do
+        printf '  %-14s %s\n' "$name" "${samples[$name]}"
+    done
+    echo
 
     rm -rf "$work/pgdump" "$work/pgdump_z0" "$work/pgark" "$work/plain"
-    for t in "$db" "${db}_floor" "${db}_pgr" "${db}_pgark"; do dropdb --if-exists "$t"; done
+    dropdb "$db"
 }
 
 case $dataset in

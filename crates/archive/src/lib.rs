@@ -24,8 +24,9 @@ pub use chunk::{ChunkDecoder, ChunkEncoder, EncodedChunk, LARGE_OBJECTS, count_r
 pub use digest::ContentDigest;
 pub use error::ArchiveError;
 pub use manifest::{
-    ChunkEntry, ColumnEntry, DdlItem, DumpSettings, FORMAT_NAME, FORMAT_VERSION, KeyRange,
-    LargeObjectsEntry, Manifest, ObjectKind, RoleEntry, Section, SourceInfo, TableEntry, kind_word,
+    ChunkEntry, ColumnEntry, ConstraintViaIndex, DdlItem, DumpSettings, FORMAT_NAME,
+    FORMAT_VERSION, KeyRange, LargeObjectsEntry, Manifest, ObjectKind, RoleEntry, Section,
+    SourceInfo, TableEntry, kind_word,
 };
 pub use marker::StartedMarker;
 pub use time::{Timestamp, TimestampError};

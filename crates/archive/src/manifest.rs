@@ -267,6 +267,23 @@ pub struct DdlItem {
     /// target before it runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// For a primary key or unique constraint: the same constraint as two statements, an index
+    /// build and a constraint added on top of it, so that a restore can build the index beside
+    /// the table's other index builds and only then take the brief exclusive lock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via_index: Option<ConstraintViaIndex>,
+}
+
+/// `sql` of a primary key or unique constraint split in two. The index build takes a SHARE lock,
+/// which other `CREATE INDEX` on the table share; `ALTER TABLE ... ADD CONSTRAINT` takes ACCESS
+/// EXCLUSIVE, which would stall them all for the whole build if the constraint built its index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConstraintViaIndex {
+    /// `CREATE UNIQUE INDEX <constraint name> ON ONLY? table ...`.
+    pub create_index: String,
+    /// `ALTER TABLE ONLY table ADD CONSTRAINT name PRIMARY KEY|UNIQUE USING INDEX name;` — no
+    /// scan: the key columns of a primary key are already NOT NULL.
+    pub add_constraint: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -482,6 +499,7 @@ mod tests {
             sql: "CREATE TABLE public.\"tasks\" (id integer);".into(),
             deps: vec![],
             roles: vec!["app owner".into()],
+            via_index: None,
         });
         manifest.tables.push(TableEntry {
             id: 1,

@@ -42,7 +42,8 @@ pub(super) struct LoadUnit {
     /// The id of the item that creates the table: what the table's indexes depend on.
     pub(super) table_item: u32,
     pub(super) chunks: Range<usize>,
-    pub(super) stored_bytes: u64,
+    /// The rows' COPY text bytes: what the server has to parse.
+    pub(super) raw_bytes: u64,
     /// TRUNCATE and COPY FREEZE in one transaction (the table's only unit, in a table this
     /// restore created).
     pub(super) freeze: bool,
@@ -61,7 +62,10 @@ pub(super) fn plan(manifest: &Manifest, created: bool) -> Vec<LoadUnit> {
             units.push(LoadUnit {
                 table: index,
                 table_item: table.item,
-                stored_bytes: table.chunks[chunks.clone()].iter().map(|c| c.length).sum(),
+                raw_bytes: table.chunks[chunks.clone()]
+                    .iter()
+                    .map(|c| c.raw_length)
+                    .sum(),
                 chunks,
                 freeze: created && count == 1 && table.raw_bytes >= BULK_TABLE_BYTES,
                 analyze: table.raw_bytes >= BULK_TABLE_BYTES,
@@ -194,14 +198,21 @@ impl TableLoader {
         Ok(())
     }
 
-    /// Gathers the planner's statistics on a loaded table.
-    pub(super) async fn analyze(
+    /// Gathers the planner's statistics on a loaded table, after a VACUUM that marks its pages
+    /// all-visible when `vacuum` (see `schedule`).
+    pub(super) async fn maintain(
         &self,
         session: &Connection,
         table: usize,
+        vacuum: bool,
     ) -> Result<(), EngineError> {
         let table = &self.manifest.tables[table];
-        let sql = format!("ANALYZE {}", quote::qualified(&table.schema, &table.name));
+        let name = quote::qualified(&table.schema, &table.name);
+        let sql = if vacuum {
+            format!("VACUUM (ANALYZE) {name}")
+        } else {
+            format!("ANALYZE {name}")
+        };
         session::execute(session, &sql, || {
             format!("gathering statistics on table {}", table.display_name())
         })

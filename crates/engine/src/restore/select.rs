@@ -77,6 +77,7 @@ mod tests {
             sql: String::new(),
             deps: vec![],
             roles: roles.iter().map(|r| r.to_string()).collect(),
+            via_index: None,
         }
     }
 

@@ -236,6 +236,7 @@ impl BeforeImage {
             ),
             deps: Vec::new(),
             roles: Vec::new(),
+            via_index: None,
         });
         let rows = chunks.iter().map(|c| c.rows).sum();
         self.manifest.tables.push(TableEntry {

@@ -19,6 +19,7 @@ pub(crate) struct Constraint {
     /// The parent partitioned table's constraint this one was cloned from, 0 if none.
     pub parent_oid: u32,
     pub validated: bool,
+    pub deferrable: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +38,7 @@ pub(crate) async fn read_constraints(
 ) -> Result<Vec<Constraint>, PgError> {
     let sql = "SELECT c.oid, c.conrelid, c.conname::text AS name, c.contype::text AS contype, \
                pg_catalog.pg_get_constraintdef(c.oid) AS definition, c.conislocal, \
-               c.conparentid, c.convalidated \
+               c.conparentid, c.convalidated, c.condeferrable \
                FROM pg_catalog.pg_constraint c \
                WHERE c.conrelid = ANY($1) AND c.contype IN ('c', 'p', 'u', 'x', 'f') \
                ORDER BY c.conrelid, c.conname";
@@ -61,6 +62,7 @@ pub(crate) async fn read_constraints(
             is_local: get(&row, "conislocal", what)?,
             parent_oid: get(&row, "conparentid", what)?,
             validated: get(&row, "convalidated", what)?,
+            deferrable: get(&row, "condeferrable", what)?,
         });
     }
     Ok(constraints)

@@ -1,15 +1,23 @@
 //! Constraints added after the data: primary keys, unique and exclusion constraints, foreign
 //! keys, and NOT VALID checks. Validated CHECK constraints are inside `CREATE TABLE` (`tables`).
 
-use pgark_archive::{ObjectKind, Section};
+use std::collections::HashMap;
+
+use pgark_archive::{ConstraintViaIndex, ObjectKind, Section};
 
 use super::build::Builder;
 use super::graph::NewItem;
 use super::tables::is_inline_check;
-use crate::catalog::{Constraint, ConstraintKind, ObjAddr, Table};
+use crate::catalog::{Constraint, ConstraintKind, Index, ObjAddr, Table};
 use crate::quote::ident;
 
 pub(super) fn add_constraints(b: &mut Builder<'_>) {
+    let index_of: HashMap<u32, &Index> = b
+        .catalog
+        .indexes
+        .iter()
+        .filter_map(|i| Some((i.constraint_oid?, i)))
+        .collect();
     for c in &b.catalog.constraints {
         let (Some(&table), Some(&table_item)) =
             (b.tables.get(&c.table_oid), b.table_items.get(&c.table_oid))
@@ -32,8 +40,40 @@ pub(super) fn add_constraints(b: &mut Builder<'_>) {
             table: Some(table_item),
             sql,
         });
+        b.graph.nodes[idx].via_index = index_of
+            .get(&c.oid)
+            .and_then(|index| via_index(table, c, index));
         b.graph.own(ObjAddr::constraint(c.oid), idx);
     }
+}
+
+/// A primary key or unique constraint as `CREATE UNIQUE INDEX` plus `ADD CONSTRAINT ... USING
+/// INDEX`, where PostgreSQL accepts that form and it means the same: plain tables only (neither
+/// partitioned nor partitions, whose indexes attach to their parent's), not deferrable (the
+/// index would check immediately), in the default tablespace (an index definition names none).
+fn via_index(table: &Table, c: &Constraint, index: &Index) -> Option<ConstraintViaIndex> {
+    let kind = match c.kind {
+        ConstraintKind::PrimaryKey => "PRIMARY KEY",
+        ConstraintKind::Unique => "UNIQUE",
+        _ => return None,
+    };
+    if table.partitioned
+        || table.is_partition()
+        || c.deferrable
+        || c.definition.contains(" USING INDEX TABLESPACE ")
+        || index.name != c.name
+        || !index.definition.starts_with("CREATE UNIQUE INDEX ")
+    {
+        return None;
+    }
+    let name = ident(&c.name);
+    Some(ConstraintViaIndex {
+        create_index: format!("{};", index.definition),
+        add_constraint: format!(
+            "ALTER TABLE ONLY {} ADD CONSTRAINT {name} {kind} USING INDEX {name};",
+            table.name.sql()
+        ),
+    })
 }
 
 /// The statement adding `c`, or `None` when something else creates it: inline checks, checks

@@ -170,6 +170,7 @@ mod tests {
             sql: String::new(),
             deps: vec![],
             roles: vec![],
+            via_index: None,
         }
     }
 

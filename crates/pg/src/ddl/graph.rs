@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use pgark_archive::{ObjectKind, Section};
+use pgark_archive::{ConstraintViaIndex, ObjectKind, Section};
 
 use crate::catalog::ObjAddr;
 
@@ -32,6 +32,8 @@ pub(crate) struct Node {
     pub deps: BTreeSet<ItemIdx>,
     /// Roles the item's SQL names (owners, grantees), which must exist in a target.
     pub roles: Vec<String>,
+    /// A primary key or unique constraint's `sql` as an index build and an attach.
+    pub via_index: Option<ConstraintViaIndex>,
 }
 
 #[derive(Debug, Default)]
@@ -47,6 +49,7 @@ impl Graph {
             item,
             deps,
             roles: Vec::new(),
+            via_index: None,
         });
         self.nodes.len() - 1
     }

@@ -154,6 +154,7 @@ fn numbered(node: &Node, id: u32, ids: &[u32]) -> DdlItem {
             deps
         },
         roles: node.roles.clone(),
+        via_index: node.via_index.clone(),
     }
 }
 

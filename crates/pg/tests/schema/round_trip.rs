@@ -209,6 +209,27 @@ async fn constraints_indexes_and_foreign_keys_follow_the_data() {
         pkey.sql,
         "ALTER TABLE ONLY app.orders ADD CONSTRAINT orders_pkey PRIMARY KEY (id);"
     );
+    // The same key as an index build and an attach, for restores that build it beside other
+    // indexes; not for a deferrable constraint (its index must not check immediately) nor on
+    // partitioned tables and partitions (their indexes attach to the parent's).
+    let split = pkey
+        .via_index
+        .as_ref()
+        .expect("the primary key's index form");
+    assert_eq!(
+        split.create_index,
+        "CREATE UNIQUE INDEX orders_pkey ON app.orders USING btree (id);"
+    );
+    assert_eq!(
+        split.add_constraint,
+        "ALTER TABLE ONLY app.orders ADD CONSTRAINT orders_pkey PRIMARY KEY USING INDEX orders_pkey;"
+    );
+    let deferred = find(&dump.items, ObjectKind::Constraint, "orders_label_unique");
+    assert_eq!(deferred.via_index, None, "{deferred:?}");
+    for partitioned in ["events_pkey", "events_old_pkey"] {
+        let key = find(&dump.items, ObjectKind::Constraint, partitioned);
+        assert_eq!(key.via_index, None, "{key:?}");
+    }
     let fk = find(&dump.items, ObjectKind::ForeignKey, "items_order_id_fkey");
     assert!(
         fk.deps.contains(&pkey.id),
