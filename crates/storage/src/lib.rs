@@ -95,7 +95,9 @@ pub trait ObjectStore: Send + Sync + fmt::Debug + 'static {
 pub trait Upload: Send + fmt::Debug {
     fn write(&mut self, data: Bytes) -> BoxFuture<'_, Result<(), StoreError>>;
 
-    /// Makes the object visible and returns its size.
+    /// Makes the object visible and returns its size. On S3 it is durable too; a local store
+    /// makes it durable with its next `put` or `put_if_absent`, which syncs every upload
+    /// completed before it (so a manifest written last is never durable before its data).
     fn complete(self: Box<Self>) -> BoxFuture<'static, Result<u64, StoreError>>;
 
     fn abort(self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>>;

@@ -4,13 +4,20 @@
 //! `complete`, so a reader sees either nothing or the whole object. Staging names contain `+`,
 //! which no [`ObjectKey`] may, so a staging file (even one left by a crashed process) can never be
 //! taken for an object. All file I/O runs on tokio's blocking pool, one hop per operation.
+//!
+//! `put` and `put_if_absent` are durable when they return (file and directory synced). A completed
+//! upload is not synced at once: it becomes durable with the store's next `put` or
+//! `put_if_absent`, which first syncs every upload completed before it, many at once. A backup's
+//! data objects are uploads and its manifest is a put, so the manifest is never durable before
+//! the data it lists — and 2,000 small tables cost one batch of syncs instead of 4,000 in turn.
 
+use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -28,6 +35,10 @@ const STAGING_NAME_PREFIX_LEN: usize = 128;
 /// parent directory in between, or a name is taken by a file left by an earlier process.
 const STAGING_ATTEMPTS: usize = 8;
 
+/// Threads syncing completed uploads at once: concurrent syncs share the file system's journal
+/// commits (2,000 small files: 0.15 s, against 0.5 s one after another).
+const SYNC_THREADS: usize = 16;
+
 /// Makes staging names unique within this process; the pid makes them unique across processes.
 static STAGING_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -41,6 +52,8 @@ pub struct LocalStore {
     root: Arc<Path>,
     /// Whether writing may create the root directory (a store opened with [`LocalStore::create`]).
     create_root: bool,
+    /// Files of completed uploads not synced yet (see the module docs), shared by clones.
+    unsynced: Arc<Mutex<Vec<PathBuf>>>,
 }
 
 impl LocalStore {
@@ -58,6 +71,7 @@ impl LocalStore {
             Ok(meta) if meta.is_dir() => Ok(LocalStore {
                 root: path.into(),
                 create_root: false,
+                unsynced: Arc::default(),
             }),
             Ok(_) => Err(StoreError::InvalidLocation {
                 location,
@@ -85,6 +99,7 @@ impl LocalStore {
             Err(StoreError::NotFound { .. }) => Ok(LocalStore {
                 root: path.into(),
                 create_root: true,
+                unsynced: Arc::default(),
             }),
             Err(e) => Err(e),
         }
@@ -93,6 +108,47 @@ impl LocalStore {
     /// The directory the store is rooted at.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Syncs the files of every upload completed so far, and their directories.
+    async fn sync_completed_uploads(&self) -> Result<(), StoreError> {
+        let files = std::mem::take(&mut *lock(&self.unsynced));
+        if files.is_empty() {
+            return Ok(());
+        }
+        let dirs: BTreeSet<PathBuf> = files
+            .iter()
+            .filter_map(|f| f.parent().map(Path::to_path_buf))
+            .collect();
+        let location = self.location();
+        let syncs = files
+            .chunks(files.len().div_ceil(SYNC_THREADS))
+            .map(|group| {
+                let group = group.to_vec();
+                blocking(&location, move || {
+                    group.iter().try_for_each(|f| sync_file(f))
+                })
+            });
+        let synced = futures::future::try_join_all(syncs).await;
+        let synced = match synced {
+            Ok(_) => {
+                blocking(&location, move || {
+                    dirs.iter().try_for_each(|dir| match sync_dir(dir) {
+                        Err(e) if !is_missing(&e) => {
+                            Err(io_error("sync directory", &dir.display().to_string(), e))
+                        }
+                        _ => Ok(()),
+                    })
+                })
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        if synced.is_err() {
+            // Still not known to be durable: the next put tries again.
+            lock(&self.unsynced).extend(files);
+        }
+        synced
     }
 
     fn target(&self, key: &ObjectKey) -> Target {
@@ -280,6 +336,30 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Syncs a completed upload's file; one deleted since has nothing left to make durable.
+fn sync_file(path: &Path) -> Result<(), StoreError> {
+    let location = path.display().to_string();
+    match File::open(path) {
+        Ok(file) => file.sync_all().map_err(|e| io_error("sync", &location, e)),
+        Err(e) if is_missing(&e) => Ok(()),
+        Err(e) => Err(io_error("open for sync", &location, e)),
+    }
+}
+
+fn lock(unsynced: &Mutex<Vec<PathBuf>>) -> std::sync::MutexGuard<'_, Vec<PathBuf>> {
+    // The list stays valid whatever a panicking holder was doing: it only ever grows or is taken.
+    unsynced.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Makes a fully written staging file of an upload the object, replacing any previous one,
+/// without syncing it (see the module docs).
+fn publish_unsynced(target: &Target, file: File, staging: Staging) -> Result<(), StoreError> {
+    drop(file);
+    fs::rename(staging.path(), &target.path).map_err(|e| target.io("rename into place", e))?;
+    staging.disarm();
+    Ok(())
+}
+
 /// Makes a fully written staging file the object, replacing any previous one.
 fn publish(target: &Target, file: File, staging: Staging) -> Result<(), StoreError> {
     file.sync_all().map_err(|e| target.io("sync", e))?;
@@ -444,6 +524,7 @@ impl ObjectStore for LocalStore {
     fn put(&self, key: &ObjectKey, data: Bytes) -> BoxFuture<'_, Result<(), StoreError>> {
         let target = self.target(key);
         Box::pin(async move {
+            self.sync_completed_uploads().await?;
             let location = target.location.clone();
             blocking(&location, move || put_blocking(&target, &data)).await
         })
@@ -452,6 +533,7 @@ impl ObjectStore for LocalStore {
     fn put_if_absent(&self, key: &ObjectKey, data: Bytes) -> BoxFuture<'_, Result<(), StoreError>> {
         let target = self.target(key);
         Box::pin(async move {
+            self.sync_completed_uploads().await?;
             let location = target.location.clone();
             blocking(&location, move || put_if_absent_blocking(&target, &data)).await
         })
@@ -461,6 +543,7 @@ impl ObjectStore for LocalStore {
         let target = self.target(key);
         Box::pin(async move {
             let location = target.location.clone();
+            let unsynced = Arc::clone(&self.unsynced);
             let upload = blocking(&location, move || {
                 let (file, staging) = stage(&target)?;
                 Ok(LocalUpload {
@@ -468,6 +551,7 @@ impl ObjectStore for LocalStore {
                     file: Some(file),
                     staging,
                     size: 0,
+                    unsynced,
                 })
             })
             .await?;
@@ -552,6 +636,8 @@ struct LocalUpload {
     file: Option<File>,
     staging: Staging,
     size: u64,
+    /// The store's list of completed uploads to sync.
+    unsynced: Arc<Mutex<Vec<PathBuf>>>,
 }
 
 impl LocalUpload {
@@ -594,11 +680,13 @@ impl Upload for LocalUpload {
                 target,
                 staging,
                 size,
+                unsynced,
                 ..
             } = *self;
             let location = target.location.clone();
             blocking(&location, move || {
-                publish(&target, file, staging)?;
+                publish_unsynced(&target, file, staging)?;
+                lock(&unsynced).push(target.path);
                 Ok(size)
             })
             .await
@@ -622,5 +710,51 @@ impl Upload for LocalUpload {
             })
             .await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(key: &str) -> ObjectKey {
+        ObjectKey::new(key).expect("valid key")
+    }
+
+    async fn upload(store: &LocalStore, name: &str) {
+        let mut upload = store.start_upload(&key(name)).await.expect("start");
+        upload
+            .write(Bytes::from_static(b"rows"))
+            .await
+            .expect("write");
+        upload.complete().await.expect("complete");
+    }
+
+    /// Completed uploads wait for the next put, which syncs them all first — also when one of
+    /// them was deleted in between.
+    #[tokio::test]
+    async fn uploads_are_synced_by_the_next_put() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LocalStore::open(dir.path()).expect("open");
+        for name in ["data/1", "data/2", "other/3"] {
+            upload(&store, name).await;
+        }
+        assert_eq!(lock(&store.unsynced).len(), 3);
+        store.delete(&key("data/2")).await.expect("delete");
+        store
+            .put(&key("manifest.json"), Bytes::from_static(b"{}"))
+            .await
+            .expect("put syncs the uploads first");
+        assert!(lock(&store.unsynced).is_empty());
+        assert_eq!(
+            store.get(&key("data/1")).await.expect("get"),
+            Bytes::from_static(b"rows")
+        );
+        upload(&store, "data/4").await;
+        store
+            .put_if_absent(&key("marker"), Bytes::from_static(b"x"))
+            .await
+            .expect("put_if_absent");
+        assert!(lock(&store.unsynced).is_empty());
     }
 }

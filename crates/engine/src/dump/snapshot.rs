@@ -70,7 +70,10 @@ impl Leader {
     }
 
     /// Locks every table ACCESS SHARE, one statement per table so a timeout names the table.
+    /// The statements are pipelined, a few hundred at a time: with thousands of tables, one
+    /// round trip each would cost more than dumping them.
     async fn lock_tables(&self, options: &DumpOptions) -> Result<(), EngineError> {
+        const PIPELINED: usize = 256;
         let client = self.connection.client();
         let timeout = match options.lock_wait_timeout {
             Some(t) => format!("{}ms", t.as_millis().max(1)),
@@ -84,19 +87,27 @@ impl Leader {
             .await
             .map_err(|e| PgError::query("setting the lock wait timeout", e))?;
         let relations = pgark_pg::relations_to_lock(client).await?;
-        for (schema, name) in &relations {
-            let sql = format!(
-                "LOCK TABLE {} IN ACCESS SHARE MODE",
-                quote::qualified(schema, name)
-            );
-            if let Err(e) = client.batch_execute(&sql).await {
-                let table = format!("{schema}.{name}");
-                return Err(match e.code() {
-                    Some(code) if *code == tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE => {
-                        EngineError::LockTimeout { table, timeout }
-                    }
-                    _ => PgError::query(format!("locking table {table}"), e).into(),
-                });
+        for batch in relations.chunks(PIPELINED) {
+            let locks = batch.iter().map(|(schema, name)| async move {
+                let sql = format!(
+                    "LOCK TABLE {} IN ACCESS SHARE MODE",
+                    quote::qualified(schema, name)
+                );
+                (schema, name, client.batch_execute(&sql).await)
+            });
+            // In order: after the first failure the rest only report the aborted transaction.
+            for (schema, name, result) in futures::future::join_all(locks).await {
+                if let Err(e) = result {
+                    let table = format!("{schema}.{name}");
+                    return Err(match e.code() {
+                        Some(code)
+                            if *code == tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE =>
+                        {
+                            EngineError::LockTimeout { table, timeout }
+                        }
+                        _ => PgError::query(format!("locking table {table}"), e).into(),
+                    });
+                }
             }
         }
         client
