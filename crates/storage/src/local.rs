@@ -363,9 +363,7 @@ fn publish_unsynced(target: &Target, file: File, staging: Staging) -> Result<(),
 /// Makes a fully written staging file the object, replacing any previous one.
 fn publish(target: &Target, file: File, staging: Staging) -> Result<(), StoreError> {
     file.sync_all().map_err(|e| target.io("sync", e))?;
-    drop(file);
-    fs::rename(staging.path(), &target.path).map_err(|e| target.io("rename into place", e))?;
-    staging.disarm();
+    publish_unsynced(target, file, staging)?;
     sync_dir(target.dir()).map_err(|e| target.io("sync directory of", e))
 }
 

@@ -201,28 +201,30 @@ impl<'a> Graph<'a> {
             .map(|t| (t.item, t.raw_bytes))
             .collect();
         let item_by_id: HashMap<u32, &DdlItem> = items.iter().map(|i| (i.id, *i)).collect();
-        let fk_tables = |item: &DdlItem| -> Vec<u32> {
-            let mut tables: Vec<u32> = item
-                .table
-                .into_iter()
-                .chain(item.deps.iter().filter_map(|d| {
-                    if table_bytes.contains_key(d) {
-                        Some(*d)
-                    } else {
-                        // The referenced key: its table is the referenced one.
-                        item_by_id.get(d).and_then(|c| c.table)
-                    }
-                }))
-                .collect();
-            tables.sort_unstable();
-            tables.dedup();
-            tables
-        };
-        let keyed_tables: HashSet<u32> = items
+        // Each foreign key's tables (its own and the referenced one), by item id.
+        let fk_tables: HashMap<u32, Vec<u32>> = items
             .iter()
             .filter(|i| i.kind == ObjectKind::ForeignKey)
-            .flat_map(|i| fk_tables(i))
+            .map(|item| {
+                let mut tables: Vec<u32> = item
+                    .table
+                    .into_iter()
+                    .chain(item.deps.iter().filter_map(|d| {
+                        if table_bytes.contains_key(d) {
+                            Some(*d)
+                        } else {
+                            // The referenced key: its table is the referenced one.
+                            item_by_id.get(d).and_then(|c| c.table)
+                        }
+                    }))
+                    .collect();
+                tables.sort_unstable();
+                tables.dedup();
+                (item.id, tables)
+            })
             .collect();
+        let tables_of = |item: &DdlItem| fk_tables.get(&item.id).map_or(&[][..], Vec::as_slice);
+        let keyed_tables: HashSet<u32> = fk_tables.values().flatten().copied().collect();
 
         // Each table's load units, by the id of the item that creates the table.
         let mut loads_of: HashMap<u32, Vec<usize>> = HashMap::new();
@@ -306,9 +308,7 @@ impl<'a> Graph<'a> {
                 }
             }
             let mut on: Vec<u32> = item.deps.iter().copied().chain(item.table).collect();
-            if item.kind == ObjectKind::ForeignKey {
-                on.extend(fk_tables(item));
-            }
+            on.extend(tables_of(item));
             on.sort_unstable();
             on.dedup();
             for dep in on {
@@ -336,8 +336,7 @@ impl<'a> Graph<'a> {
             }
         }
 
-        let table_raw = |item: Option<u32>| item.and_then(|t| table_bytes.get(&t)).copied();
-        let raw = |item: Option<u32>| table_raw(item).unwrap_or(0);
+        let raw = |item: Option<u32>| item.and_then(|t| table_bytes.get(&t)).map_or(0, |b| *b);
         let locks: Vec<Vec<(u32, Lock)>> = tasks
             .iter()
             .map(|task| match task {
@@ -347,7 +346,7 @@ impl<'a> Graph<'a> {
                     vec![(manifest.tables[*table].item, Lock::ShareUpdateExclusive)]
                 }
                 Task::LargeObjects(..) => Vec::new(),
-                Task::Item(item, step) => item_locks(item, *step, &fk_tables),
+                Task::Item(item, step) => item_locks(item, *step, tables_of(item)),
             })
             .collect();
         let cost: Vec<u64> = tasks
@@ -362,10 +361,10 @@ impl<'a> Graph<'a> {
                 Task::Item(item, _) => match item.kind {
                     ObjectKind::Index | ObjectKind::Constraint => raw(item.table) / 4,
                     ObjectKind::ForeignKey => {
-                        let referenced: u64 = fk_tables(item)
-                            .into_iter()
-                            .filter(|&t| Some(t) != item.table)
-                            .map(|t| raw(Some(t)))
+                        let referenced: u64 = tables_of(item)
+                            .iter()
+                            .filter(|&&t| Some(t) != item.table)
+                            .map(|&t| raw(Some(t)))
                             .sum();
                         raw(item.table) / 4 + referenced / 16
                     }
@@ -408,20 +407,16 @@ fn builds_on_foreign_key(task: &Task<'_>, item_by_id: &HashMap<u32, &DdlItem>) -
 
 /// The table locks a DDL statement takes (only those the restore's other work could conflict
 /// with: locks on the restored tables).
-fn item_locks(
-    item: &DdlItem,
-    step: Step,
-    fk_tables: &impl Fn(&DdlItem) -> Vec<u32>,
-) -> Vec<(u32, Lock)> {
+fn item_locks(item: &DdlItem, step: Step, fk_tables: &[u32]) -> Vec<(u32, Lock)> {
     let Some(table) = item.table else {
         return Vec::new();
     };
     let mode = match (item.kind, step) {
         (_, Step::BuildIndex) | (ObjectKind::Index, _) => Lock::Share,
         (ObjectKind::ForeignKey, _) => {
-            return fk_tables(item)
-                .into_iter()
-                .map(|t| (t, Lock::ShareRowExclusive))
+            return fk_tables
+                .iter()
+                .map(|&t| (t, Lock::ShareRowExclusive))
                 .collect();
         }
         (ObjectKind::Trigger, _) => Lock::ShareRowExclusive,

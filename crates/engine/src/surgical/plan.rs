@@ -57,32 +57,25 @@ pub(super) async fn prepare<'m>(
     let mut post_data = Vec::new();
     let oid = match relation_oid(connection, &schema, &name).await? {
         Some(oid) => oid,
-        None if beside => {
-            create_beside(connection, &options.manifest, backup, &schema, &name).await?;
-            created = true;
-            relation_oid(connection, &schema, &name)
-                .await?
-                .ok_or_else(|| {
-                    EngineError::Internal(format!(
-                        "table {schema}.{name} was created but is not there"
-                    ))
-                })?
-        }
         None => {
-            // Dropped from the target: created again from the backup's definition, inside the
-            // transaction; its indexes, constraints and triggers come after the rows.
-            let (now, later) = own_ddl(&options.manifest, backup);
-            for item in now {
-                session::execute(connection, &item.sql, || {
-                    format!(
-                        "re-creating table {} from the backup ({})",
-                        backup.display_name(),
-                        describe(item)
-                    )
-                })
-                .await?;
+            if beside {
+                create_beside(connection, &options.manifest, backup, &schema, &name).await?;
+            } else {
+                // Dropped from the target: created again from the backup's definition, inside
+                // the transaction; its indexes, constraints and triggers come after the rows.
+                let (now, later) = own_ddl(&options.manifest, backup);
+                for item in now {
+                    session::execute(connection, &item.sql, || {
+                        format!(
+                            "re-creating table {} from the backup ({})",
+                            backup.display_name(),
+                            describe(item)
+                        )
+                    })
+                    .await?;
+                }
+                post_data = later;
             }
-            post_data = later;
             created = true;
             relation_oid(connection, &schema, &name)
                 .await?
