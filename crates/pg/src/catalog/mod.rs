@@ -68,13 +68,13 @@ pub(crate) use statistics::Statistics;
 pub(crate) use tables::{Column, Generated, Identity, Table};
 pub(crate) use text_search::TextSearchObject;
 pub(crate) use triggers::{EventTrigger, Rule, Trigger};
-pub(crate) use types::{Base, Composite, Domain, Range, TypeDef, UserType};
+pub(crate) use types::{Base, Composite, Domain, DomainCheck, Range, TypeDef, UserType};
 pub use user_objects::user_objects;
 pub(crate) use views::View;
 #[cfg(test)]
 pub(crate) use {
     tables::{ColumnDefault, Parent},
-    types::{Attribute, DomainCheck},
+    types::Attribute,
 };
 
 use crate::PgError;

@@ -1,18 +1,19 @@
 //! Building every item from the catalog: one pass per kind of object, then the catalog's
 //! dependencies, then the order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use pgark_archive::ColumnEntry;
 
 use super::graph::{Graph, ItemIdx, NewItem};
 use super::order::order;
+use super::target::{RoutineUse, routine_identity};
 use super::{
     SchemaDump, TableData, collations, comments, constraints, depend, indexes, privileges,
     routines, schemas, sequences, tables, triggers, types, views,
 };
 use crate::PgError;
-use crate::catalog::{Catalog, Generated, ObjAddr, QualName, Table};
+use crate::catalog::{Catalog, Generated, ObjAddr, QualName, Routine, Table, class};
 
 /// The graph being built and the lookups the passes share.
 #[derive(Debug)]
@@ -40,10 +41,26 @@ pub(super) struct Builder<'c> {
     pub owner_items: HashMap<ObjAddr, ItemIdx>,
     /// `REFRESH MATERIALIZED VIEW` items by the view's OID.
     pub refreshes: HashMap<u32, ItemIdx>,
+    /// Constraints and defaults written as statements of their own (see [`Detached`]).
+    pub detached: &'c Detached,
+    /// Functions, procedures and aggregates by OID.
+    routines: HashMap<u32, &'c Routine>,
+}
+
+/// CHECK constraints (of tables and domains) and column defaults that would normally be written
+/// inside their table's or domain's `CREATE`, but take part in a dependency loop through it (a
+/// CHECK calling a function that takes the table's row type): they are added by a statement of
+/// their own once what they need exists, as `pg_dump` does.
+#[derive(Debug, Default)]
+pub(super) struct Detached {
+    /// `pg_constraint` OIDs.
+    pub constraints: HashSet<u32>,
+    /// `pg_attrdef` OIDs.
+    pub defaults: HashSet<u32>,
 }
 
 impl<'c> Builder<'c> {
-    fn new(catalog: &'c Catalog) -> Self {
+    fn new(catalog: &'c Catalog, detached: &'c Detached) -> Self {
         Builder {
             catalog,
             graph: Graph::default(),
@@ -62,6 +79,8 @@ impl<'c> Builder<'c> {
             refreshes: HashMap::new(),
             owner_items: HashMap::new(),
             view_splits: HashMap::new(),
+            detached,
+            routines: catalog.routines.iter().map(|r| (r.oid, r)).collect(),
         }
     }
 
@@ -85,6 +104,17 @@ impl<'c> Builder<'c> {
         self.schema_items.get(name).copied()
     }
 
+    /// The identity statements name the object at `addr` by: the server's (`pg_identify_object`,
+    /// given as `identity`) except for routines, whose forms it gets wrong for some statements
+    /// (see [`routine_identity`]).
+    pub fn identity(&self, addr: ObjAddr, identity: &str, usage: RoutineUse) -> String {
+        (addr.class == class::PG_PROC)
+            .then(|| self.routines.get(&addr.oid))
+            .flatten()
+            .and_then(|r| routine_identity(r, usage))
+            .unwrap_or_else(|| identity.to_owned())
+    }
+
     /// Records that `item` creates `addr` as its main object (see [`Builder::objects`]).
     pub fn own_object(&mut self, addr: ObjAddr, item: ItemIdx) {
         self.graph.own(addr, item);
@@ -93,7 +123,21 @@ impl<'c> Builder<'c> {
 }
 
 pub(super) fn build(catalog: &Catalog) -> Result<SchemaDump, PgError> {
-    let mut b = Builder::new(catalog);
+    // Each round detaches at least one more constraint or default, or ends.
+    let mut detached = Detached::default();
+    loop {
+        let b = build_graph(catalog, &detached);
+        let more = super::cycles::inline_parts_in_loops(&b);
+        if more.constraints.is_empty() && more.defaults.is_empty() {
+            return finish(b);
+        }
+        detached.constraints.extend(more.constraints);
+        detached.defaults.extend(more.defaults);
+    }
+}
+
+fn build_graph<'c>(catalog: &'c Catalog, detached: &'c Detached) -> Builder<'c> {
+    let mut b = Builder::new(catalog, detached);
     schemas::add_schemas(&mut b);
     schemas::add_extensions(&mut b);
     super::languages::add_languages(&mut b);
@@ -128,6 +172,10 @@ pub(super) fn build(catalog: &Catalog) -> Result<SchemaDump, PgError> {
     privileges::add_default_acls(&mut b);
     triggers::event_triggers_last(&mut b);
     super::cycles::break_cycles(&mut b.graph, &b.view_splits);
+    b
+}
+
+fn finish(b: Builder<'_>) -> Result<SchemaDump, PgError> {
     let (items, ids) = order(&b.graph)?;
     let tables = table_data(&b, &ids);
     let roles = privileges::roles(&b);

@@ -5,7 +5,7 @@ use pgark_archive::ObjectKind;
 
 use super::build::Builder;
 use super::graph::{ItemIdx, NewItem};
-use super::target::comment_target;
+use super::target::{RoutineUse, comment_target};
 use crate::catalog::{Described, ObjAddr, class};
 use crate::quote::{ident, literal};
 
@@ -34,7 +34,8 @@ pub(super) fn add_comments(b: &mut Builder<'_>) {
 /// when the object is not dumped (or an extension created it).
 fn described(b: &Builder<'_>, d: &Described) -> Option<(ItemIdx, String)> {
     let on = dumped_item(b, d.addr)?;
-    Some((on, comment_target(&d.object_type, &d.identity)?))
+    let identity = b.identity(d.addr, &d.identity, RoutineUse::Name);
+    Some((on, comment_target(&d.object_type, &identity)?))
 }
 
 /// The item that creates `addr`, unless that is an extension creating one of its members.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use pgark_archive::{ConstraintViaIndex, ObjectKind, Section};
 
-use super::build::Builder;
+use super::build::{Builder, Detached};
 use super::graph::NewItem;
 use super::tables::is_inline_check;
 use crate::catalog::{Constraint, ConstraintKind, Index, ObjAddr, Table};
@@ -24,7 +24,7 @@ pub(super) fn add_constraints(b: &mut Builder<'_>) {
         else {
             continue;
         };
-        let Some(sql) = add_constraint_sql(table, c) else {
+        let Some(sql) = add_constraint_sql(table, c, b.detached) else {
             continue;
         };
         let kind = if c.kind == ConstraintKind::ForeignKey {
@@ -83,11 +83,11 @@ fn via_index(table: &Table, c: &Constraint, index: &Index) -> Option<ConstraintV
 /// Index-backed constraints of partitions are added even though the source cloned them from the
 /// parent: the parent's is added `ONLY` to itself, and `ALTER INDEX ... ATTACH PARTITION` links
 /// them (see `indexes`), which keeps the partitions' constraint names.
-fn add_constraint_sql(table: &Table, c: &Constraint) -> Option<String> {
+fn add_constraint_sql(table: &Table, c: &Constraint, detached: &Detached) -> Option<String> {
     let name = ident(&c.name);
     let target = table.name.sql();
     match c.kind {
-        ConstraintKind::Check if is_inline_check(table, c) || !c.is_local => None,
+        ConstraintKind::Check if is_inline_check(table, c, detached) || !c.is_local => None,
         // Without ONLY, to reach inheritance children as it did in the source.
         ConstraintKind::Check => Some(format!(
             "ALTER TABLE {target} ADD CONSTRAINT {name} {};",

@@ -9,7 +9,11 @@ use std::collections::HashMap;
 
 use pgark_archive::{ObjectKind, Section};
 
+use super::build::{Builder, Detached};
+use super::columns::is_declared;
 use super::graph::{Graph, ItemIdx, NewItem};
+use super::tables::is_inline_check;
+use crate::catalog::{Generated, ObjAddr, TypeDef};
 
 /// For each plain view's item: the placeholder SQL and the `CREATE OR REPLACE VIEW` SQL.
 pub(super) type ViewSplits = HashMap<ItemIdx, (String, String)>;
@@ -74,6 +78,7 @@ fn postpone_routines(graph: &mut Graph) {
             kind,
             ObjectKind::Function
                 | ObjectKind::Procedure
+                | ObjectKind::ColumnDefault
                 | ObjectKind::View
                 | ObjectKind::MaterializedView
                 | ObjectKind::Comment
@@ -125,6 +130,83 @@ fn split(
     for d in deps {
         graph.depend(real, d);
     }
+}
+
+/// The inline CHECK constraints and column defaults (of tables and domains) through which a
+/// dependency loop runs: one whose own catalog dependencies lead to another item of the loop
+/// its creator is in. The graph is built again with them detached (see [`Detached`]).
+pub(super) fn inline_parts_in_loops(b: &Builder<'_>) -> Detached {
+    let mut found = Detached::default();
+    let components = cyclic_components(&b.graph);
+    if components.is_empty() {
+        return found;
+    }
+    let mut references: HashMap<ObjAddr, Vec<ObjAddr>> = HashMap::new();
+    for d in &b.catalog.depends {
+        references
+            .entry(d.dependent)
+            .or_default()
+            .push(d.referenced);
+    }
+    for component in &components {
+        let inside: std::collections::HashSet<ItemIdx> = component.iter().copied().collect();
+        // Whether `part`, created by `creator`, needs another item of this loop.
+        let loops = |part: ObjAddr, creator: ItemIdx| {
+            references.get(&part).is_some_and(|refs| {
+                refs.iter().any(|r| {
+                    b.graph
+                        .owner(*r)
+                        .is_some_and(|o| o != creator && inside.contains(&o))
+                })
+            })
+        };
+        for table in &b.catalog.tables {
+            let Some(&item) = b.table_items.get(&table.oid).filter(|i| inside.contains(i)) else {
+                continue;
+            };
+            for c in b
+                .catalog
+                .constraints
+                .iter()
+                .filter(|c| c.table_oid == table.oid)
+            {
+                if is_inline_check(table, c, b.detached) && loops(ObjAddr::constraint(c.oid), item)
+                {
+                    found.constraints.insert(c.oid);
+                }
+            }
+            let defaults = table
+                .columns
+                .iter()
+                .filter(|c| is_declared(table, c) && c.generated == Generated::No)
+                .filter_map(|c| c.default.as_ref());
+            for d in defaults {
+                if !b.detached.defaults.contains(&d.oid) && loops(ObjAddr::default(d.oid), item) {
+                    found.defaults.insert(d.oid);
+                }
+            }
+        }
+        for t in &b.catalog.types {
+            let TypeDef::Domain(domain) = &t.def else {
+                continue;
+            };
+            let Some(item) = b
+                .graph
+                .owner(ObjAddr::type_(t.oid))
+                .filter(|i| inside.contains(i))
+            else {
+                continue;
+            };
+            for c in domain.checks.iter().filter(|c| c.validated) {
+                if !b.detached.constraints.contains(&c.oid)
+                    && loops(ObjAddr::constraint(c.oid), item)
+                {
+                    found.constraints.insert(c.oid);
+                }
+            }
+        }
+    }
+    found
 }
 
 /// The strongly connected components with more than one item (Tarjan's algorithm, iterative).

@@ -13,7 +13,7 @@ use pgark_archive::{ObjectKind, RoleEntry, Section};
 use super::build::Builder;
 use super::comments::{attach, dumped_item};
 use super::graph::NewItem;
-use super::target::{alter_target, grant_target};
+use super::target::{RoutineUse, alter_target, grant_target};
 use crate::catalog::{FIRST_NORMAL_OID, Grant, ObjAddr, class};
 use crate::quote::ident;
 
@@ -26,7 +26,8 @@ pub(super) fn add_owners(b: &mut Builder<'_>) {
         if dumped_item(b, o.addr).is_none() {
             continue;
         }
-        let Some(target) = alter_target(&o.object_type, &o.identity) else {
+        let identity = b.identity(o.addr, &o.identity, RoutineUse::Name);
+        let Some(target) = alter_target(&o.object_type, &identity) else {
             continue;
         };
         let sql = format!("ALTER {target} OWNER TO {};", ident(&o.owner));
@@ -76,7 +77,8 @@ pub(super) fn add_acls(b: &mut Builder<'_>) {
                 None => continue,
             },
         };
-        let Some(target) = grant_target(&acl.object_type, &acl.identity) else {
+        let identity = b.identity(acl.addr, &acl.identity, RoutineUse::Grant);
+        let Some(target) = grant_target(&acl.object_type, &identity) else {
             continue;
         };
         let column = acl.column.as_ref().map(|c| format!(" ({})", ident(c)));

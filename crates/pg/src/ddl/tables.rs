@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use pgark_archive::{ObjectKind, Section};
 
-use super::build::Builder;
+use super::build::{Builder, Detached};
 use super::columns::{column_definition, inherited_not_null, inherits_default, is_declared};
 use super::graph::{ItemIdx, NewItem};
 use crate::catalog::{Column, Constraint, ConstraintKind, Generated, ObjAddr, Sequence, Table};
@@ -24,6 +24,8 @@ pub(super) struct TableParts<'a> {
     /// An inheritance child's generated columns whose expression a parent gives them: the
     /// child may not repeat it (PostgreSQL refuses a generation expression there before 16).
     pub inherited_generation: Vec<&'a str>,
+    /// Columns whose default is set by a statement of its own (see [`Detached`]).
+    pub detached_defaults: Vec<&'a str>,
 }
 
 pub(super) fn add_tables(b: &mut Builder<'_>) {
@@ -39,7 +41,18 @@ pub(super) fn add_tables(b: &mut Builder<'_>) {
                 .map(|c| c.name.as_str())
                 .collect();
         }
+        part.detached_defaults = table
+            .columns
+            .iter()
+            .filter(|c| {
+                c.default
+                    .as_ref()
+                    .is_some_and(|d| b.detached.defaults.contains(&d.oid))
+            })
+            .map(|c| c.name.as_str())
+            .collect();
         add_table(b, table, &part);
+        add_detached_defaults(b, table);
     }
     // Second pass: parents' items exist now whatever the name order.
     for table in &b.catalog.tables {
@@ -53,7 +66,7 @@ fn table_parts<'c>(b: &Builder<'c>) -> HashMap<u32, TableParts<'c>> {
     let mut parts: HashMap<u32, TableParts<'c>> = HashMap::new();
     for c in &catalog.constraints {
         if let Some(table) = b.tables.get(&c.table_oid)
-            && is_inline_check(table, c)
+            && is_inline_check(table, c, b.detached)
         {
             parts.entry(c.table_oid).or_default().checks.push(c);
         }
@@ -102,6 +115,7 @@ fn created_objects(table: &Table, part: &TableParts<'_>) -> Vec<ObjAddr> {
     let declared = table.columns.iter().filter(|c| is_declared(table, c));
     created.extend(
         declared
+            .filter(|c| !part.detached_defaults.contains(&c.name.as_str()))
             .filter_map(|c| c.default.as_ref())
             .map(|d| ObjAddr::default(d.oid)),
     );
@@ -161,12 +175,34 @@ fn add_parent_links(b: &mut Builder<'_>, table: &Table, idx: ItemIdx) {
 fn add_inherited_defaults(b: &mut Builder<'_>, table: &Table, idx: ItemIdx) {
     let parents = parent_tables(b, table);
     for column in table.columns.iter().filter(|c| !is_declared(table, c)) {
-        let Some(default) = &column.default else {
-            continue;
-        };
         if column.generated != Generated::No || inherits_default(&parents, column) {
             continue;
         }
+        add_set_default(b, table, idx, column);
+    }
+}
+
+/// `SET DEFAULT` for declared columns whose default is part of a dependency loop.
+fn add_detached_defaults(b: &mut Builder<'_>, table: &Table) {
+    let Some(&idx) = b.table_items.get(&table.oid) else {
+        return;
+    };
+    for column in table.columns.iter().filter(|c| is_declared(table, c)) {
+        if column
+            .default
+            .as_ref()
+            .is_some_and(|d| b.detached.defaults.contains(&d.oid))
+        {
+            add_set_default(b, table, idx, column);
+        }
+    }
+}
+
+fn add_set_default(b: &mut Builder<'_>, table: &Table, idx: ItemIdx, column: &Column) {
+    {
+        let Some(default) = &column.default else {
+            return;
+        };
         let item = b.add(NewItem {
             kind: ObjectKind::ColumnDefault,
             section: Section::PreData,
@@ -186,9 +222,12 @@ fn add_inherited_defaults(b: &mut Builder<'_>, table: &Table, idx: ItemIdx) {
 
 /// CHECK constraints written inside `CREATE TABLE`: validated ones the table defines itself,
 /// and for partitions also inherited ones, which `ATTACH PARTITION` requires to be there already.
-/// NOT VALID ones are added after the data (see `constraints`).
-pub(super) fn is_inline_check(table: &Table, c: &Constraint) -> bool {
-    c.kind == ConstraintKind::Check && c.validated && (c.is_local || table.is_partition())
+/// NOT VALID ones and those in a dependency loop are added after the data (see `constraints`).
+pub(super) fn is_inline_check(table: &Table, c: &Constraint, detached: &Detached) -> bool {
+    c.kind == ConstraintKind::Check
+        && c.validated
+        && (c.is_local || table.is_partition())
+        && !detached.constraints.contains(&c.oid)
 }
 
 pub(super) fn create_table(table: &Table, parts: &TableParts<'_>) -> String {
@@ -198,6 +237,13 @@ pub(super) fn create_table(table: &Table, parts: &TableParts<'_>) -> String {
         .filter(|c| is_declared(table, c))
         .map(|c| {
             let identity = parts.identities.get(c.name.as_str()).copied();
+            if parts.detached_defaults.contains(&c.name.as_str()) {
+                let plain = Column {
+                    default: None,
+                    ..c.clone()
+                };
+                return column_definition(table, &plain, identity);
+            }
             if parts.inherited_generation.contains(&c.name.as_str()) {
                 let plain = Column {
                     default: None,

@@ -2,6 +2,33 @@
 //! TO`, `GRANT ... ON`) name it, from the type and identity `pg_identify_object` gives. The
 //! identity is already quoted and qualified by the server.
 
+use crate::catalog::{Routine, RoutineDef};
+
+/// What a statement uses a routine's name for: lookups by `GRANT ... ON FUNCTION` take plain
+/// argument types, the others (`COMMENT ON`, `ALTER ... OWNER TO`, `SECURITY LABEL`, `DROP`)
+/// take the aggregate forms too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RoutineUse {
+    Name,
+    Grant,
+}
+
+/// The identity (qualified name and arguments) statements name routine `r` by, when it must
+/// differ from `pg_identify_object`'s type list: a zero-argument aggregate is `agg(*)`, an
+/// ordered-set aggregate `agg(args ORDER BY args)`, and a procedure lists every argument with
+/// its mode (`p(OUT a integer, IN b integer)`): without modes a procedure overloaded with OUT
+/// arguments is ambiguous ("procedure name is not unique"), which `pg_dump` writes but an
+/// all-or-nothing restore cannot carry on past. `None` keeps the server's identity.
+pub(super) fn routine_identity(r: &Routine, usage: RoutineUse) -> Option<String> {
+    let args = match (&r.def, usage) {
+        // GRANT ON FUNCTION takes an aggregate's argument types as a function's.
+        (RoutineDef::Aggregate(_), RoutineUse::Grant) => return None,
+        (RoutineDef::Aggregate(_), RoutineUse::Name) if r.identity_args.is_empty() => "*",
+        _ => r.identity_args.as_str(),
+    };
+    Some(format!("{}({args})", r.name.sql()))
+}
+
 /// The SQL keyword for an object type, for `COMMENT ON` and `ALTER ... OWNER TO`.
 fn keyword(object_type: &str) -> Option<&'static str> {
     Some(match object_type {
@@ -119,6 +146,82 @@ fn split_on(identity: &str) -> Option<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::catalog::{Aggregate, QualName};
+
+    fn routine(def: RoutineDef, args: &str) -> Routine {
+        Routine {
+            oid: 1,
+            name: QualName::new("public".into(), "r".into()),
+            identity_args: args.into(),
+            def,
+        }
+    }
+
+    #[test]
+    fn routines_are_named_unambiguously_in_every_form() {
+        let function = || RoutineDef::Function(String::new());
+        let procedure = || RoutineDef::Procedure(String::new());
+        let aggregate = || RoutineDef::Aggregate(Aggregate::default());
+        use RoutineUse::{Grant, Name};
+        let cases: &[(RoutineDef, &str, RoutineUse, Option<&str>)] = &[
+            (function(), "", Name, Some("public.r()")),
+            (
+                function(),
+                "a integer, VARIADIC b text[]",
+                Name,
+                Some("public.r(a integer, VARIADIC b text[])"),
+            ),
+            (function(), "a integer", Grant, Some("public.r(a integer)")),
+            (
+                procedure(),
+                "OUT a integer, IN b integer, IN c integer",
+                Name,
+                Some("public.r(OUT a integer, IN b integer, IN c integer)"),
+            ),
+            (
+                procedure(),
+                "INOUT a anyelement, OUT b anyelement",
+                Grant,
+                Some("public.r(INOUT a anyelement, OUT b anyelement)"),
+            ),
+            (
+                procedure(),
+                "OUT a integer, VARIADIC b integer[]",
+                Name,
+                Some("public.r(OUT a integer, VARIADIC b integer[])"),
+            ),
+            (aggregate(), "", Name, Some("public.r(*)")),
+            (aggregate(), "\"any\"", Name, Some("public.r(\"any\")")),
+            (
+                aggregate(),
+                "double precision ORDER BY anyelement",
+                Name,
+                Some("public.r(double precision ORDER BY anyelement)"),
+            ),
+            (
+                aggregate(),
+                "VARIADIC \"any\" ORDER BY VARIADIC \"any\"",
+                Name,
+                Some("public.r(VARIADIC \"any\" ORDER BY VARIADIC \"any\")"),
+            ),
+            (aggregate(), "", Grant, None),
+            (
+                aggregate(),
+                "double precision ORDER BY anyelement",
+                Grant,
+                None,
+            ),
+        ];
+        for (def, args, usage, expected) in cases {
+            let r = routine(def.clone(), args);
+            assert_eq!(
+                routine_identity(&r, *usage).as_deref(),
+                *expected,
+                "{def:?} ({args}) for {usage:?}"
+            );
+        }
+    }
 
     #[test]
     fn targets_follow_the_object_type() {

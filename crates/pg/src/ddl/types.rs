@@ -4,7 +4,11 @@ use pgark_archive::{ObjectKind, Section};
 
 use super::build::Builder;
 use super::graph::{ItemIdx, NewItem};
-use crate::catalog::{Base, Composite, Domain, ObjAddr, QualName, Range, TypeDef, UserType};
+use std::collections::HashSet;
+
+use crate::catalog::{
+    Base, Composite, Domain, DomainCheck, ObjAddr, QualName, Range, TypeDef, UserType,
+};
 use crate::quote::{ident, literal};
 
 pub(super) fn add_types(b: &mut Builder<'_>) {
@@ -12,7 +16,10 @@ pub(super) fn add_types(b: &mut Builder<'_>) {
         let (kind, sql) = match &t.def {
             TypeDef::Enum { labels } => (ObjectKind::Type, create_enum(&t.name, labels)),
             TypeDef::Composite(c) => (ObjectKind::Type, create_composite(&t.name, c)),
-            TypeDef::Domain(d) => (ObjectKind::Domain, create_domain(&t.name, d)),
+            TypeDef::Domain(d) => (
+                ObjectKind::Domain,
+                create_domain(&t.name, d, &b.detached.constraints),
+            ),
             TypeDef::Range(r) => (ObjectKind::Type, create_range(&t.name, r)),
             TypeDef::Base(base) => (ObjectKind::Type, create_base(&t.name, base)),
             TypeDef::Shell => (
@@ -67,7 +74,10 @@ fn own_type_objects(b: &mut Builder<'_>, t: &UserType, idx: ItemIdx) {
             owned.push(ObjAddr::type_(m.array_oid));
         }
         TypeDef::Domain(d) => {
-            let inline = d.checks.iter().filter(|c| c.validated);
+            let inline = d
+                .checks
+                .iter()
+                .filter(|c| c.validated && !b.detached.constraints.contains(&c.oid));
             owned.extend(inline.map(|c| ObjAddr::constraint(c.oid)));
         }
         _ => {}
@@ -78,9 +88,12 @@ fn own_type_objects(b: &mut Builder<'_>, t: &UserType, idx: ItemIdx) {
 }
 
 /// A NOT VALID domain constraint cannot be written into `CREATE DOMAIN`; like a table's, it is
-/// added after the data so that existing values are not checked.
+/// added after the data so that existing values are not checked. So is one in a dependency
+/// loop through the domain (a check calling a function that takes the domain).
 fn add_unvalidated_domain_checks(b: &mut Builder<'_>, t: &UserType, d: &Domain, domain: ItemIdx) {
-    for check in d.checks.iter().filter(|c| !c.validated) {
+    let separate = |c: &&DomainCheck| !c.validated || b.detached.constraints.contains(&c.oid);
+    let checks: Vec<&DomainCheck> = d.checks.iter().filter(separate).collect();
+    for check in checks {
         let idx = b.add(NewItem {
             kind: ObjectKind::Constraint,
             section: Section::PostData,
@@ -139,7 +152,7 @@ fn create_composite(name: &QualName, c: &Composite) -> String {
     }
 }
 
-fn create_domain(name: &QualName, d: &Domain) -> String {
+fn create_domain(name: &QualName, d: &Domain, detached: &HashSet<u32>) -> String {
     let mut sql = format!("CREATE DOMAIN {} AS {}", name.sql(), d.base_type);
     if let Some(collation) = &d.collation {
         sql.push_str(&format!(" COLLATE {}", collation.sql()));
@@ -150,7 +163,11 @@ fn create_domain(name: &QualName, d: &Domain) -> String {
     if d.not_null {
         sql.push_str(" NOT NULL");
     }
-    for check in d.checks.iter().filter(|c| c.validated) {
+    for check in d
+        .checks
+        .iter()
+        .filter(|c| c.validated && !detached.contains(&c.oid))
+    {
         sql.push_str(&format!(
             "\n    CONSTRAINT {} {}",
             ident(&check.name),
@@ -261,7 +278,7 @@ mod tests {
             ],
         };
         assert_eq!(
-            create_domain(&name("s", "pos"), &d),
+            create_domain(&name("s", "pos"), &d, &HashSet::new()),
             "CREATE DOMAIN s.pos AS integer DEFAULT 1 NOT NULL\n    CONSTRAINT positive CHECK ((VALUE > 0));"
         );
     }
