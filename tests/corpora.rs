@@ -226,4 +226,5 @@ corpus_tests! {
     postgrest_round_trips => "postgrest",
     pgcopydb_unit_round_trips => "pgcopydb-unit",
     pg_dump_tap_round_trips => "pg_dump-tap",
+    pg15_regression_round_trips => "pg15-regression",
 }

@@ -22,6 +22,8 @@ pub(crate) struct Table {
     pub options: Vec<String>,
     /// The TOAST table's `reloptions`, written `toast.key=value` in DDL.
     pub toast_options: Vec<String>,
+    /// The composite type of a typed table (`CREATE TABLE ... OF type`), which gives its columns.
+    pub of_type: Option<String>,
     /// `pg_get_partkeydef`, e.g. `RANGE (created_at)`, for partitioned tables.
     pub partition_key: Option<String>,
     /// `FOR VALUES ...` or `DEFAULT`, for partitions.
@@ -105,6 +107,7 @@ pub(crate) async fn read_relations(
          c.reltype, COALESCE(rt.typarray, 0) AS typarray, \
          CASE WHEN am.amname <> 'heap' THEN am.amname::text END AS access_method, \
          c.reloptions AS options, tc.reloptions AS toast_options, \
+         CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END AS of_type, \
          CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END AS partition_key, \
          CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END \
               AS partition_bound, \
@@ -142,6 +145,7 @@ fn table(row: &Row, what: &str) -> Result<Table, PgError> {
         access_method: get(row, "access_method", what)?,
         options: options.unwrap_or_default(),
         toast_options: toast_options.unwrap_or_default(),
+        of_type: get(row, "of_type", what)?,
         partition_key: get(row, "partition_key", what)?,
         partition_bound: get(row, "partition_bound", what)?,
         parents: Vec::new(),

@@ -66,8 +66,15 @@ pub(super) fn column_definition(table: &Table, c: &Column, identity: Option<&Seq
             Identity::Always => "ALWAYS",
             Identity::ByDefault | Identity::No => "BY DEFAULT",
         };
+        // The sequence takes the table's persistence unless it was changed afterwards
+        // (`ALTER SEQUENCE ... SET LOGGED`, PostgreSQL 15+).
+        let persistence = match (seq.unlogged, table.unlogged) {
+            (true, false) => " UNLOGGED",
+            (false, true) => " LOGGED",
+            _ => "",
+        };
         sql.push_str(&format!(
-            " GENERATED {when} AS IDENTITY (SEQUENCE NAME {} {})",
+            " GENERATED {when} AS IDENTITY (SEQUENCE NAME {}{persistence} {})",
             seq.name.sql(),
             sequence_options(seq).join(" ")
         ));

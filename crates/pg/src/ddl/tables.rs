@@ -231,7 +231,56 @@ pub(super) fn is_inline_check(table: &Table, c: &Constraint, detached: &Detached
 }
 
 pub(super) fn create_table(table: &Table, parts: &TableParts<'_>) -> String {
-    let mut elements: Vec<String> = table
+    let mut elements: Vec<String> = if table.of_type.is_some() {
+        typed_column_options(table, parts)
+    } else {
+        declared_columns(table, parts)
+    };
+    elements.extend(
+        parts
+            .checks
+            .iter()
+            .map(|c| format!("CONSTRAINT {} {}", ident(&c.name), c.definition)),
+    );
+    let unlogged = if table.unlogged { "UNLOGGED " } else { "" };
+    let mut sql = format!("CREATE {unlogged}TABLE {}", table.name.sql());
+    if let Some(of_type) = &table.of_type {
+        sql.push_str(&format!(" OF {of_type}"));
+    }
+    if !elements.is_empty() {
+        sql.push_str(" (\n    ");
+        sql.push_str(&elements.join(",\n    "));
+        sql.push_str("\n)");
+    } else if table.of_type.is_none() {
+        sql.push_str(" ()");
+    }
+    finish_create_table(table, sql)
+}
+
+/// A typed table's columns come from its type: only their defaults and NOT NULLs are written
+/// (`name WITH OPTIONS DEFAULT ... NOT NULL`), as `pg_dump` does.
+fn typed_column_options(table: &Table, parts: &TableParts<'_>) -> Vec<String> {
+    table
+        .columns
+        .iter()
+        .filter_map(|c| {
+            let mut options = String::new();
+            if let Some(d) = &c.default
+                && c.generated == Generated::No
+                && !parts.detached_defaults.contains(&c.name.as_str())
+            {
+                options.push_str(&format!(" DEFAULT {}", d.expr));
+            }
+            if c.not_null {
+                options.push_str(" NOT NULL");
+            }
+            (!options.is_empty()).then(|| format!("{} WITH OPTIONS{options}", ident(&c.name)))
+        })
+        .collect()
+}
+
+fn declared_columns(table: &Table, parts: &TableParts<'_>) -> Vec<String> {
+    table
         .columns
         .iter()
         .filter(|c| is_declared(table, c))
@@ -254,21 +303,11 @@ pub(super) fn create_table(table: &Table, parts: &TableParts<'_>) -> String {
             }
             column_definition(table, c, identity)
         })
-        .collect();
-    elements.extend(
-        parts
-            .checks
-            .iter()
-            .map(|c| format!("CONSTRAINT {} {}", ident(&c.name), c.definition)),
-    );
-    let unlogged = if table.unlogged { "UNLOGGED " } else { "" };
-    let mut sql = format!("CREATE {unlogged}TABLE {} (", table.name.sql());
-    if !elements.is_empty() {
-        sql.push_str("\n    ");
-        sql.push_str(&elements.join(",\n    "));
-        sql.push('\n');
-    }
-    sql.push(')');
+        .collect()
+}
+
+/// `INHERITS`, `PARTITION BY`, `USING`, `WITH` and the semicolon.
+fn finish_create_table(table: &Table, mut sql: String) -> String {
     if !table.is_partition() && !table.parents.is_empty() {
         let parents: Vec<String> = table.parents.iter().map(|p| p.name.sql()).collect();
         sql.push_str(&format!("\nINHERITS ({})", parents.join(", ")));
@@ -326,6 +365,7 @@ mod tests {
             access_method: None,
             options: Vec::new(),
             toast_options: Vec::new(),
+            of_type: None,
             partition_key: None,
             partition_bound: None,
             parents: Vec::new(),
