@@ -39,6 +39,10 @@ pub struct Manifest {
     /// its `large_object` schema item; this holds what goes into them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub large_objects: Option<LargeObjectsEntry>,
+    /// What the dump completed despite, for whoever restores it: dependency loops in the schema
+    /// that were broken at a guess, naming the items a restore may fail at.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Large objects' contents: chunks whose payloads are record streams (`oid u32 | offset u64 |
@@ -371,6 +375,7 @@ impl Manifest {
             tables: Vec::new(),
             roles: Vec::new(),
             large_objects: None,
+            warnings: Vec::new(),
         }
     }
 

@@ -60,10 +60,6 @@ pub enum PgError {
     /// that makes it consistent; `reason` names the object.
     #[error("reading the schema: {reason}")]
     Catalog { reason: String },
-    /// Schema objects depend on each other in a circle, so no creation order exists; `cycle`
-    /// lists them in order (`a -> b -> a`).
-    #[error("the schema cannot be ordered: dependency cycle {cycle}")]
-    DependencyCycle { cycle: String },
     /// An object must be created in an earlier restore phase than something it depends on.
     #[error(
         "the schema cannot be ordered: {item} ({section}) depends on {dependency}, which comes later"

@@ -26,7 +26,7 @@ use pgark_archive::{
 use pgark_pg::{ConnConfig, TableData};
 use pgark_storage::{ObjectKey, ObjectStore, StoreError};
 use tokio::sync::Mutex;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::budget::{ByteBudget, Share};
 use crate::cpu::CpuPool;
@@ -146,8 +146,12 @@ async fn write_backup(
             compress_level: options.compress_level,
         },
     );
+    for warning in &schema.warnings {
+        warn!("{warning}");
+    }
     manifest.schema = schema.items;
     manifest.roles = schema.roles;
+    manifest.warnings = schema.warnings;
     let keys = pgark_pg::integer_keys(leader.client()).await?;
     let large_objects = manifest
         .schema

@@ -176,13 +176,14 @@ fn build_graph<'c>(catalog: &'c Catalog, detached: &'c Detached) -> Builder<'c> 
 }
 
 fn finish(b: Builder<'_>) -> Result<SchemaDump, PgError> {
-    let (items, ids) = order(&b.graph)?;
-    let tables = table_data(&b, &ids);
+    let ordered = order(&b.graph)?;
+    let tables = table_data(&b, &ordered.ids);
     let roles = privileges::roles(&b);
     Ok(SchemaDump {
-        items,
+        items: ordered.items,
         tables,
         roles,
+        warnings: ordered.warnings,
     })
 }
 

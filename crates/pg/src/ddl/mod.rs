@@ -58,6 +58,9 @@ pub struct SchemaDump {
     pub tables: Vec<TableData>,
     /// The roles the items name, with their attributes and memberships.
     pub roles: Vec<RoleEntry>,
+    /// Dependency loops that no known repair broke, each broken at its weakest edge: the dump
+    /// goes on, and these say which items a restore may fail at.
+    pub warnings: Vec<String>,
 }
 
 /// A table whose rows are dumped.
@@ -79,7 +82,7 @@ pub struct TableData {
 ///
 /// For the rest of that transaction `search_path` is empty and `DateStyle` is ISO, so that
 /// everything the server prints is qualified and unambiguous. Fails if the connection is not in a
-/// transaction block, and if the objects depend on each other in a way no order satisfies.
+/// transaction block; dependency loops are broken and reported in [`SchemaDump::warnings`].
 pub async fn read_schema(client: &Client) -> Result<SchemaDump, PgError> {
     let catalog = catalog::read(client).await?;
     build::build(&catalog)

@@ -87,8 +87,75 @@ fn sort_key(graph: &Graph, i: ItemIdx) -> (Section, u8, &str, &str, (&str, &str)
     )
 }
 
-/// The items in execution order, numbered from 1, and each graph node's id.
-pub(crate) fn order(graph: &Graph) -> Result<(Vec<DdlItem>, Vec<u32>), PgError> {
+/// The execution order: items numbered from 1, each graph node's id, and a warning for every
+/// dependency loop that no known repair broke (see [`break_at_weakest_edge`]).
+#[derive(Debug)]
+pub(crate) struct Ordered {
+    pub items: Vec<DdlItem>,
+    pub ids: Vec<u32>,
+    pub warnings: Vec<String>,
+}
+
+/// Orders the items. A dependency loop left after the repairs in `cycles` does not stop the dump
+/// (a nightly backup must not fail over ordering): it is broken at its weakest edge and warned
+/// about, and the sort goes on. Only an item in a later section than one it needs is an error.
+pub(crate) fn order(graph: &Graph) -> Result<Ordered, PgError> {
+    let mut deps: Vec<std::collections::BTreeSet<ItemIdx>> =
+        graph.nodes.iter().map(|n| n.deps.clone()).collect();
+    let mut warnings = Vec::new();
+    loop {
+        match sort(graph, &deps) {
+            Ok(sorted) => {
+                let (items, ids) = number(graph, &deps, &sorted)?;
+                check_sections(graph, &deps, &sorted)?;
+                return Ok(Ordered {
+                    items,
+                    ids,
+                    warnings,
+                });
+            }
+            Err(cycle) => warnings.push(break_at_weakest_edge(graph, &mut deps, &cycle)),
+        }
+    }
+}
+
+/// Removes the edge of `cycle` whose dependent runs latest by kind (a comment or privilege
+/// before a table, a function before a type), and says what was done. The item then runs
+/// before the one it needed, which a restore may reject; the warning names every item.
+fn break_at_weakest_edge(
+    graph: &Graph,
+    deps: &mut [std::collections::BTreeSet<ItemIdx>],
+    cycle: &[ItemIdx],
+) -> String {
+    // `cycle` runs along dependencies and ends where it starts: [a, b, ..., a], a needs b.
+    let edges = cycle.windows(2).map(|w| (w[0], w[1]));
+    let weakest = edges.max_by_key(|&(from, _)| {
+        let item = &graph.nodes[from].item;
+        (item.section, priority(item.kind), Reverse(from))
+    });
+    let members: Vec<String> = cycle
+        .iter()
+        .take(cycle.len().saturating_sub(1))
+        .map(|&i| describe(graph, i))
+        .collect();
+    let Some((from, to)) = weakest else {
+        return format!("dependency loop among {}", members.join(", "));
+    };
+    deps[from].remove(&to);
+    format!(
+        "the schema has a dependency loop that no known repair breaks: {}; {} is created \
+         before {}, which it depends on, and a restore may fail there",
+        members.join(" -> "),
+        describe(graph, from),
+        describe(graph, to)
+    )
+}
+
+/// Kahn's algorithm over `deps`: the order, or a cycle among the items left over.
+fn sort(
+    graph: &Graph,
+    deps: &[std::collections::BTreeSet<ItemIdx>],
+) -> Result<Vec<ItemIdx>, Vec<ItemIdx>> {
     let n = graph.nodes.len();
     // rank[i]: position of node i in the plain sort; the heap then only compares integers.
     let mut by_key: Vec<ItemIdx> = (0..n).collect();
@@ -100,9 +167,9 @@ pub(crate) fn order(graph: &Graph) -> Result<(Vec<DdlItem>, Vec<u32>), PgError> 
 
     let mut dependents: Vec<Vec<ItemIdx>> = vec![Vec::new(); n];
     let mut waiting: Vec<usize> = vec![0; n];
-    for (i, node) in graph.nodes.iter().enumerate() {
-        waiting[i] = node.deps.len();
-        for &d in &node.deps {
+    for (i, node_deps) in deps.iter().enumerate() {
+        waiting[i] = node_deps.len();
+        for &d in node_deps {
             dependents[d].push(i);
         }
     }
@@ -121,9 +188,18 @@ pub(crate) fn order(graph: &Graph) -> Result<(Vec<DdlItem>, Vec<u32>), PgError> 
         }
     }
     if sorted.len() < n {
-        return Err(cycle_error(graph, &waiting, &rank));
+        return Err(find_cycle(deps, &waiting, &rank));
     }
+    Ok(sorted)
+}
 
+/// Ids in sort order and the numbered items.
+fn number(
+    graph: &Graph,
+    deps: &[std::collections::BTreeSet<ItemIdx>],
+    sorted: &[ItemIdx],
+) -> Result<(Vec<DdlItem>, Vec<u32>), PgError> {
+    let n = graph.nodes.len();
     let mut ids = vec![0u32; n];
     for (position, &i) in sorted.iter().enumerate() {
         ids[i] = u32::try_from(position + 1).map_err(|_| PgError::Catalog {
@@ -132,13 +208,17 @@ pub(crate) fn order(graph: &Graph) -> Result<(Vec<DdlItem>, Vec<u32>), PgError> 
     }
     let items = sorted
         .iter()
-        .map(|&i| numbered(&graph.nodes[i], ids[i], &ids))
+        .map(|&i| numbered(&graph.nodes[i], &deps[i], ids[i], &ids))
         .collect::<Vec<_>>();
-    check_sections(graph, &sorted)?;
     Ok((items, ids))
 }
 
-fn numbered(node: &Node, id: u32, ids: &[u32]) -> DdlItem {
+fn numbered(
+    node: &Node,
+    deps: &std::collections::BTreeSet<ItemIdx>,
+    id: u32,
+    ids: &[u32],
+) -> DdlItem {
     let item = &node.item;
     DdlItem {
         id,
@@ -149,7 +229,7 @@ fn numbered(node: &Node, id: u32, ids: &[u32]) -> DdlItem {
         table: item.table.map(|t| ids[t]),
         sql: item.sql.clone(),
         deps: {
-            let mut deps: Vec<u32> = node.deps.iter().map(|&d| ids[d]).collect();
+            let mut deps: Vec<u32> = deps.iter().map(|&d| ids[d]).collect();
             deps.sort_unstable();
             deps
         },
@@ -160,11 +240,14 @@ fn numbered(node: &Node, id: u32, ids: &[u32]) -> DdlItem {
 
 /// A dependency in a later section than its dependent would be created after it by a restore
 /// that runs the sections in turn; nothing read today does that, so it is a bug worth stopping at.
-fn check_sections(graph: &Graph, sorted: &[ItemIdx]) -> Result<(), PgError> {
+fn check_sections(
+    graph: &Graph,
+    deps: &[std::collections::BTreeSet<ItemIdx>],
+    sorted: &[ItemIdx],
+) -> Result<(), PgError> {
     for &i in sorted {
         let node = &graph.nodes[i];
-        if let Some(&d) = node
-            .deps
+        if let Some(&d) = deps[i]
             .iter()
             .find(|&&d| graph.nodes[d].item.section > node.item.section)
         {
@@ -179,20 +262,23 @@ fn check_sections(graph: &Graph, sorted: &[ItemIdx]) -> Result<(), PgError> {
 }
 
 /// Every node left over by the sort still waits on another left-over node, so walking those
-/// dependencies from any of them must come back round: that walk is the cycle reported.
-fn cycle_error(graph: &Graph, waiting: &[usize], rank: &[usize]) -> PgError {
+/// dependencies from any of them must come back round: that walk is the cycle, as
+/// `[a, b, ..., a]` where each item needs the next.
+fn find_cycle(
+    deps: &[std::collections::BTreeSet<ItemIdx>],
+    waiting: &[usize],
+    rank: &[usize],
+) -> Vec<ItemIdx> {
     let left = |i: ItemIdx| waiting[i] > 0;
-    let Some(start) = (0..graph.nodes.len())
+    let Some(start) = (0..deps.len())
         .filter(|&i| left(i))
         .min_by_key(|&i| rank[i])
     else {
-        return PgError::DependencyCycle {
-            cycle: "(none found)".to_owned(),
-        };
+        return Vec::new();
     };
     let mut path = vec![start];
     let mut current = start;
-    while let Some(&next) = graph.nodes[current].deps.iter().find(|&&d| left(d)) {
+    while let Some(&next) = deps[current].iter().find(|&&d| left(d)) {
         if let Some(pos) = path.iter().position(|&p| p == next) {
             path.drain(..pos);
             path.push(next);
@@ -201,13 +287,7 @@ fn cycle_error(graph: &Graph, waiting: &[usize], rank: &[usize]) -> PgError {
         path.push(next);
         current = next;
     }
-    PgError::DependencyCycle {
-        cycle: path
-            .iter()
-            .map(|&i| describe(graph, i))
-            .collect::<Vec<_>>()
-            .join(" -> "),
-    }
+    path
 }
 
 fn kind_word(kind: ObjectKind) -> &'static str {
@@ -264,7 +344,7 @@ mod tests {
         add(&mut g, ObjectKind::SequenceSet, Section::Data, "q");
         add(&mut g, ObjectKind::Table, Section::PreData, "a");
         add(&mut g, ObjectKind::Type, Section::PreData, "z");
-        let (items, ids) = order(&g).expect("orders");
+        let Ordered { items, ids, .. } = order(&g).expect("orders");
         assert_eq!(names(&items), ["z", "a", "b", "q", "i"]);
         assert_eq!(ids, [5, 3, 4, 2, 1]);
         assert!(
@@ -281,13 +361,13 @@ mod tests {
         let table = add(&mut g, ObjectKind::Table, Section::PreData, "a");
         let ty = add(&mut g, ObjectKind::Type, Section::PreData, "b");
         g.depend(ty, table);
-        let (items, _) = order(&g).expect("orders");
+        let items = order(&g).expect("orders").items;
         assert_eq!(names(&items), ["a", "b"]);
         assert_eq!(items[1].deps, [1]);
     }
 
     #[test]
-    fn a_cycle_is_an_error_naming_its_members() {
+    fn an_unknown_cycle_is_broken_at_its_weakest_edge_with_a_warning() {
         let mut g = Graph::default();
         let a = add(&mut g, ObjectKind::Table, Section::PreData, "a");
         let b = add(&mut g, ObjectKind::Sequence, Section::PreData, "b");
@@ -295,14 +375,39 @@ mod tests {
         g.depend(a, b);
         g.depend(b, a);
         g.depend(c, a);
-        let err = order(&g).expect_err("cycle");
-        assert!(matches!(err, PgError::DependencyCycle { .. }), "{err}");
-        let message = err.to_string();
+        let ordered = order(&g).expect("a loop does not stop the order");
+        assert_eq!(ordered.warnings.len(), 1, "{:?}", ordered.warnings);
+        let message = &ordered.warnings[0];
         assert!(
             message.contains("table s.a") && message.contains("sequence s.b"),
             "{message}"
         );
         assert!(!message.contains("s.c"), "{message}");
+        // The table (later by kind) lost its edge to the sequence: the sequence needs it.
+        assert!(
+            message.contains("table s.a is created before sequence s.b"),
+            "{message}"
+        );
+        assert_eq!(names(&ordered.items), ["a", "b", "c"]);
+        let id = |name: &str| ordered.items.iter().find(|i| i.name == name).map(|i| i.id);
+        assert_eq!(ordered.items[1].deps, [id("a").unwrap_or_default()]);
+        assert!(ordered.items[0].deps.is_empty());
+    }
+
+    #[test]
+    fn two_loops_give_two_warnings() {
+        let mut g = Graph::default();
+        let a = add(&mut g, ObjectKind::Function, Section::PreData, "a");
+        let b = add(&mut g, ObjectKind::Table, Section::PreData, "b");
+        let c = add(&mut g, ObjectKind::Type, Section::PreData, "c");
+        let d = add(&mut g, ObjectKind::View, Section::PreData, "d");
+        g.depend(a, b);
+        g.depend(b, a);
+        g.depend(c, d);
+        g.depend(d, c);
+        let ordered = order(&g).expect("orders");
+        assert_eq!(ordered.warnings.len(), 2, "{:?}", ordered.warnings);
+        assert_eq!(ordered.items.len(), 4);
     }
 
     #[test]
