@@ -60,6 +60,9 @@ pub(crate) struct Column {
     pub not_null: bool,
     /// PostgreSQL 18+: the name of the NOT NULL constraint (older servers do not name them).
     pub not_null_name: Option<String>,
+    /// PostgreSQL 18+: the NOT NULL constraint is the table's own (`conislocal`), not only
+    /// inherited from a parent; an inherited column's local NOT NULL must be declared again.
+    pub not_null_local: bool,
     /// The default, or the generation expression of a generated column.
     pub default: Option<ColumnDefault>,
     pub generated: Generated,
@@ -182,7 +185,7 @@ async fn read_columns(client: &Client, oids: &[u32]) -> Result<HashMap<u32, Vec<
                a.attnotnull, a.attidentity::text AS identity, a.attgenerated::text AS generated, \
                a.attislocal, cn.nspname::text AS coll_schema, co.collname::text AS coll_name, \
                ad.oid AS default_oid, pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) AS default_expr, \
-               nn.conname::text AS not_null_name \
+               nn.conname::text AS not_null_name, COALESCE(nn.conislocal, false) AS not_null_local \
                FROM pg_catalog.pg_attribute a \
                JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
                LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation \
@@ -218,6 +221,7 @@ fn column(row: &Row, what: &str) -> Result<Column, PgError> {
         collation: optional(row, "coll_schema", "coll_name", what)?,
         not_null: get(row, "attnotnull", what)?,
         not_null_name: get(row, "not_null_name", what)?,
+        not_null_local: get(row, "not_null_local", what)?,
         default: default_oid
             .zip(default_expr)
             .map(|(oid, expr)| ColumnDefault { oid, expr }),

@@ -26,7 +26,7 @@ pub(super) fn inherited_not_null(table: &Table, parents: &[Option<&Table>]) -> V
     table
         .columns
         .iter()
-        .filter(|c| !is_declared(table, c) && c.not_null)
+        .filter(|c| !is_declared(table, c) && c.not_null && !c.not_null_local)
         .filter(|c| {
             !parents
                 .iter()

@@ -303,7 +303,26 @@ fn declared_columns(table: &Table, parts: &TableParts<'_>) -> Vec<String> {
             }
             column_definition(table, c, identity)
         })
+        .chain(local_not_null_of_inherited(table))
         .collect()
+}
+
+/// PostgreSQL 18+: `CONSTRAINT name NOT NULL column` for an inherited column whose NOT NULL
+/// constraint is the child's own: `INHERITS` alone would give it the parent's, by the parent's
+/// name, and lose it if the column is ever no longer inherited.
+fn local_not_null_of_inherited(table: &Table) -> impl Iterator<Item = String> + '_ {
+    table
+        .columns
+        .iter()
+        .filter(|c| !is_declared(table, c) && c.not_null && c.not_null_local)
+        .filter_map(|c| {
+            let name = c.not_null_name.as_deref()?;
+            Some(format!(
+                "CONSTRAINT {} NOT NULL {}",
+                ident(name),
+                ident(&c.name)
+            ))
+        })
 }
 
 /// `INHERITS`, `PARTITION BY`, `USING`, `WITH` and the semicolon.
@@ -349,6 +368,7 @@ mod tests {
             collation: None,
             not_null: false,
             not_null_name: None,
+            not_null_local: false,
             default: None,
             generated: Generated::No,
             identity: Identity::No,
