@@ -39,7 +39,9 @@ pub(crate) struct Grant {
 
 /// An object's (or column's) privileges next to the defaults it would have without any GRANT.
 /// Built-in objects (initdb's, below `FirstNormalObjectId`) are included when their privileges
-/// differ from those initdb gave them (`pg_init_privs`), as `pg_dump` includes them.
+/// differ from those initdb gave them (`pg_init_privs`), as `pg_dump` includes them; never those
+/// in `information_schema`, which some servers create without recording its privileges there
+/// (a restore would re-grant them all, and a non-owner gets a warning per statement).
 #[derive(Debug, Clone)]
 pub(crate) struct Acl {
     pub addr: ObjAddr,
@@ -263,9 +265,11 @@ pub(crate) async fn read_acls(client: &Client) -> Result<Vec<Acl>, PgError> {
          LEFT JOIN pg_catalog.pg_init_privs ip ON ip.classoid = x.classid AND ip.objoid = x.objid \
               AND ip.objsubid = x.subid, \
          LATERAL pg_catalog.pg_identify_object(x.classid, x.objid, 0) io \
-         WHERE x.objid >= {FIRST_NORMAL_OID} OR (x.classid = {pg_namespace} AND x.objid = 2200) \
+         WHERE (x.objid >= {FIRST_NORMAL_OID} OR (x.classid = {pg_namespace} AND x.objid = 2200) \
          OR pg_catalog.array_to_string(x.acl, ',') IS DISTINCT FROM \
-            pg_catalog.array_to_string(ip.initprivs, ',') \
+            pg_catalog.array_to_string(ip.initprivs, ',')) \
+         AND io.schema IS DISTINCT FROM 'information_schema' \
+         AND NOT (x.classid = {pg_namespace} AND io.identity = 'information_schema') \
          ORDER BY x.classid, x.objid, x.subid <> 0, x.subid",
         explode("x.acl", "actual"),
         // An extension's objects start from the privileges the extension script gave them.

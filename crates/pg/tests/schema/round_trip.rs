@@ -493,3 +493,23 @@ async fn event_triggers_follow_every_other_post_data_item() {
         .expect("the index comment");
     assert!(comment.id < trigger.id);
 }
+
+/// `information_schema` is the server's, whatever its OIDs and `pg_init_privs` say: nothing of
+/// it is dumped (some servers record no initial privileges for it, which once made every dump
+/// re-grant its ~70 views to PUBLIC).
+#[tokio::test]
+async fn nothing_from_information_schema_is_dumped() {
+    let db = pgark_testkit::server()
+        .create_database("no_infoschema")
+        .await;
+    db.execute("CREATE TABLE t (a integer)").await;
+    let dump = read(&db).await;
+    let offending: Vec<&str> = dump
+        .items
+        .iter()
+        .filter(|i| i.sql.contains("information_schema"))
+        .map(|i| i.sql.as_str())
+        .collect();
+    assert!(offending.is_empty(), "{offending:#?}");
+    assert!(dump.items.iter().any(|i| i.name == "t"));
+}
