@@ -16,6 +16,16 @@ CREATE FUNCTION loop_default_first(loop_default) RETURNS integer
 ALTER TABLE loop_default ALTER COLUMN a SET DEFAULT loop_default_first(NULL::loop_default);
 INSERT INTO loop_default (b) VALUES ('x');
 
+-- A domain whose constraint calls a function that takes the domain's array type (called on an
+-- empty array, so that checking the domain does not check the domain again).
+CREATE DOMAIN loop_even AS integer;
+CREATE FUNCTION loop_all_even(loop_even[]) RETURNS boolean
+    LANGUAGE sql IMMUTABLE AS 'SELECT true';
+ALTER DOMAIN loop_even ADD CONSTRAINT loop_even_check
+    CHECK (VALUE % 2 = 0 AND loop_all_even(ARRAY[]::loop_even[]));
+CREATE TABLE loop_domain_user (n loop_even);
+INSERT INTO loop_domain_user VALUES (2), (4);
+
 -- A view and a function returning the view's row type, which the view calls.
 CREATE TABLE loop_base (id integer PRIMARY KEY, v text);
 CREATE VIEW loop_view AS SELECT id, v FROM loop_base;

@@ -57,6 +57,12 @@ pub fn drop_statement(item: &DdlItem) -> Option<String> {
                 _ => "FUNCTION",
             };
             let (name, args) = item.name.rsplit_once('(')?;
+            // A zero-argument aggregate is `agg(*)` (see `target::routine_identity`).
+            let args = if item.kind == ObjectKind::Aggregate && args == ")" {
+                "*)"
+            } else {
+                args
+            };
             let schema = item.schema.as_deref()?;
             return Some(format!(
                 "DROP {what} IF EXISTS {}({args} CASCADE",
@@ -198,6 +204,28 @@ mod tests {
             (
                 item(ObjectKind::Function, Some("s"), "f(a integer, b text)"),
                 Some("DROP FUNCTION IF EXISTS s.f(a integer, b text) CASCADE"),
+            ),
+            (
+                item(ObjectKind::Aggregate, Some("s"), "cnt()"),
+                Some("DROP AGGREGATE IF EXISTS s.cnt(*) CASCADE"),
+            ),
+            (
+                item(
+                    ObjectKind::Aggregate,
+                    Some("s"),
+                    "pick(double precision ORDER BY anyelement)",
+                ),
+                Some(
+                    "DROP AGGREGATE IF EXISTS s.pick(double precision ORDER BY anyelement) CASCADE",
+                ),
+            ),
+            (
+                item(
+                    ObjectKind::Procedure,
+                    Some("s"),
+                    "p(OUT a integer, IN b integer)",
+                ),
+                Some("DROP PROCEDURE IF EXISTS s.p(OUT a integer, IN b integer) CASCADE"),
             ),
             (item(ObjectKind::SequenceSet, Some("s"), "q"), None),
             (
