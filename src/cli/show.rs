@@ -61,6 +61,7 @@ pub async fn run(args: ShowArgs, output: &Output) -> anyhow::Result<()> {
                 "raw_bytes": lo.raw_bytes, "stored_bytes": lo.stored_bytes,
                 "chunks": lo.chunks.len(),
             })),
+            "warnings": manifest.warnings,
         });
         output.summary(&serde_json::to_string_pretty(&value)?);
         return Ok(());
@@ -86,6 +87,14 @@ pub async fn run(args: ShowArgs, output: &Output) -> anyhow::Result<()> {
         bytes(manifest.stored_bytes()),
         manifest.schema.len(),
     );
+    // What the dump completed despite (dependency loops broken at a guess): before the tables,
+    // where whoever is about to restore reads it.
+    for warning in &manifest.warnings {
+        text.push_str(&format!("warning     {warning}\n"));
+    }
+    if !manifest.warnings.is_empty() {
+        text.push('\n');
+    }
     let name_width = manifest
         .tables
         .iter()
