@@ -13,7 +13,7 @@ use super::{
     routines, schemas, sequences, tables, triggers, types, views,
 };
 use crate::PgError;
-use crate::catalog::{Catalog, Generated, ObjAddr, QualName, Routine, Table, class};
+use crate::catalog::{Catalog, Column, Generated, ObjAddr, QualName, Routine, Table, class};
 
 /// The graph being built and the lookups the passes share.
 #[derive(Debug)]
@@ -57,6 +57,16 @@ pub(super) struct Detached {
     pub constraints: HashSet<u32>,
     /// `pg_attrdef` OIDs.
     pub defaults: HashSet<u32>,
+}
+
+impl Detached {
+    /// Whether `column`'s default is set by a statement of its own.
+    pub fn has_default(&self, column: &Column) -> bool {
+        column
+            .default
+            .as_ref()
+            .is_some_and(|d| self.defaults.contains(&d.oid))
+    }
 }
 
 impl<'c> Builder<'c> {

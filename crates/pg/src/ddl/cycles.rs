@@ -13,6 +13,7 @@ use super::build::{Builder, Detached};
 use super::columns::is_declared;
 use super::graph::{Graph, ItemIdx, NewItem};
 use super::tables::is_inline_check;
+use super::types::is_inline_check as is_inline_domain_check;
 use crate::catalog::{Generated, ObjAddr, TypeDef};
 
 /// For each plain view's item: the placeholder SQL and the `CREATE OR REPLACE VIEW` SQL.
@@ -137,8 +138,12 @@ fn split(
 /// its creator is in. The graph is built again with them detached (see [`Detached`]).
 pub(super) fn inline_parts_in_loops(b: &Builder<'_>) -> Detached {
     let mut found = Detached::default();
-    let components = cyclic_components(&b.graph);
-    if components.is_empty() {
+    let component_of: HashMap<ItemIdx, usize> = cyclic_components(&b.graph)
+        .into_iter()
+        .enumerate()
+        .flat_map(|(k, items)| items.into_iter().map(move |i| (i, k)))
+        .collect();
+    if component_of.is_empty() {
         return found;
     }
     let mut references: HashMap<ObjAddr, Vec<ObjAddr>> = HashMap::new();
@@ -148,61 +153,52 @@ pub(super) fn inline_parts_in_loops(b: &Builder<'_>) -> Detached {
             .or_default()
             .push(d.referenced);
     }
-    for component in &components {
-        let inside: std::collections::HashSet<ItemIdx> = component.iter().copied().collect();
-        // Whether `part`, created by `creator`, needs another item of this loop.
-        let loops = |part: ObjAddr, creator: ItemIdx| {
-            references.get(&part).is_some_and(|refs| {
-                refs.iter().any(|r| {
-                    b.graph
-                        .owner(*r)
-                        .is_some_and(|o| o != creator && inside.contains(&o))
-                })
-            })
+    // Whether `part`, created by `creator`, needs another item of the loop `creator` is in.
+    let loops = |part: ObjAddr, creator: ItemIdx| {
+        let Some(k) = component_of.get(&creator) else {
+            return false;
         };
-        for table in &b.catalog.tables {
-            let Some(&item) = b.table_items.get(&table.oid).filter(|i| inside.contains(i)) else {
-                continue;
-            };
-            for c in b
-                .catalog
-                .constraints
-                .iter()
-                .filter(|c| c.table_oid == table.oid)
-            {
-                if is_inline_check(table, c, b.detached) && loops(ObjAddr::constraint(c.oid), item)
-                {
-                    found.constraints.insert(c.oid);
-                }
-            }
-            let defaults = table
-                .columns
-                .iter()
-                .filter(|c| is_declared(table, c) && c.generated == Generated::No)
-                .filter_map(|c| c.default.as_ref());
-            for d in defaults {
-                if !b.detached.defaults.contains(&d.oid) && loops(ObjAddr::default(d.oid), item) {
-                    found.defaults.insert(d.oid);
-                }
+        references.get(&part).is_some_and(|refs| {
+            refs.iter().any(|r| {
+                b.graph
+                    .owner(*r)
+                    .is_some_and(|o| o != creator && component_of.get(&o) == Some(k))
+            })
+        })
+    };
+    for c in &b.catalog.constraints {
+        if let (Some(table), Some(&item)) =
+            (b.tables.get(&c.table_oid), b.table_items.get(&c.table_oid))
+            && is_inline_check(table, c, b.detached)
+            && loops(ObjAddr::constraint(c.oid), item)
+        {
+            found.constraints.insert(c.oid);
+        }
+    }
+    for table in &b.catalog.tables {
+        let Some(&item) = b.table_items.get(&table.oid) else {
+            continue;
+        };
+        let defaults = table
+            .columns
+            .iter()
+            .filter(|c| is_declared(table, c) && c.generated == Generated::No)
+            .filter(|c| !b.detached.has_default(c))
+            .filter_map(|c| c.default.as_ref());
+        for d in defaults {
+            if loops(ObjAddr::default(d.oid), item) {
+                found.defaults.insert(d.oid);
             }
         }
-        for t in &b.catalog.types {
-            let TypeDef::Domain(domain) = &t.def else {
-                continue;
-            };
-            let Some(item) = b
-                .graph
-                .owner(ObjAddr::type_(t.oid))
-                .filter(|i| inside.contains(i))
-            else {
-                continue;
-            };
-            for c in domain.checks.iter().filter(|c| c.validated) {
-                if !b.detached.constraints.contains(&c.oid)
-                    && loops(ObjAddr::constraint(c.oid), item)
-                {
-                    found.constraints.insert(c.oid);
-                }
+    }
+    for t in &b.catalog.types {
+        let (TypeDef::Domain(domain), Some(item)) = (&t.def, b.graph.owner(ObjAddr::type_(t.oid)))
+        else {
+            continue;
+        };
+        for c in domain.checks.iter() {
+            if is_inline_domain_check(c, b.detached) && loops(ObjAddr::constraint(c.oid), item) {
+                found.constraints.insert(c.oid);
             }
         }
     }

@@ -2,6 +2,7 @@
 
 use pgark_archive::{DdlItem, ObjectKind};
 
+use super::target::aggregate_args;
 use crate::quote::{ident, qualified};
 
 /// The statement (without `;`) that removes what `item` created, for cleaning up after a failed
@@ -57,15 +58,15 @@ pub fn drop_statement(item: &DdlItem) -> Option<String> {
                 _ => "FUNCTION",
             };
             let (name, args) = item.name.rsplit_once('(')?;
-            // A zero-argument aggregate is `agg(*)` (see `target::routine_identity`).
-            let args = if item.kind == ObjectKind::Aggregate && args == ")" {
-                "*)"
+            let args = args.strip_suffix(')')?;
+            let args = if item.kind == ObjectKind::Aggregate {
+                aggregate_args(args)
             } else {
                 args
             };
             let schema = item.schema.as_deref()?;
             return Some(format!(
-                "DROP {what} IF EXISTS {}({args} CASCADE",
+                "DROP {what} IF EXISTS {}({args}) CASCADE",
                 qualified(schema, name)
             ));
         }

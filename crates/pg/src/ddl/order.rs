@@ -7,7 +7,7 @@
 //! gives the same list, so dumps of unchanged databases compare equal.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeSet, BinaryHeap};
 
 use pgark_archive::{DdlItem, ObjectKind, Section};
 
@@ -100,11 +100,11 @@ pub(crate) struct Ordered {
 /// (a nightly backup must not fail over ordering): it is broken at its weakest edge and warned
 /// about, and the sort goes on. Only an item in a later section than one it needs is an error.
 pub(crate) fn order(graph: &Graph) -> Result<Ordered, PgError> {
-    let mut deps: Vec<std::collections::BTreeSet<ItemIdx>> =
-        graph.nodes.iter().map(|n| n.deps.clone()).collect();
+    let mut deps: Vec<BTreeSet<ItemIdx>> = graph.nodes.iter().map(|n| n.deps.clone()).collect();
+    let rank = ranks(graph);
     let mut warnings = Vec::new();
     loop {
-        match sort(graph, &deps) {
+        match sort(&deps, &rank) {
             Ok(sorted) => {
                 let (items, ids) = number(graph, &deps, &sorted)?;
                 check_sections(graph, &deps, &sorted)?;
@@ -124,7 +124,7 @@ pub(crate) fn order(graph: &Graph) -> Result<Ordered, PgError> {
 /// before the one it needed, which a restore may reject; the warning names every item.
 fn break_at_weakest_edge(
     graph: &Graph,
-    deps: &mut [std::collections::BTreeSet<ItemIdx>],
+    deps: &mut [BTreeSet<ItemIdx>],
     cycle: &[ItemIdx],
 ) -> String {
     // `cycle` runs along dependencies and ends where it starts: [a, b, ..., a], a needs b.
@@ -151,20 +151,23 @@ fn break_at_weakest_edge(
     )
 }
 
-/// Kahn's algorithm over `deps`: the order, or a cycle among the items left over.
-fn sort(
-    graph: &Graph,
-    deps: &[std::collections::BTreeSet<ItemIdx>],
-) -> Result<Vec<ItemIdx>, Vec<ItemIdx>> {
+/// rank[i]: the position of node i in the plain sort by [`sort_key`], so that the sort's heap
+/// only compares integers.
+fn ranks(graph: &Graph) -> Vec<usize> {
     let n = graph.nodes.len();
-    // rank[i]: position of node i in the plain sort; the heap then only compares integers.
     let mut by_key: Vec<ItemIdx> = (0..n).collect();
     by_key.sort_by(|&a, &b| sort_key(graph, a).cmp(&sort_key(graph, b)));
     let mut rank = vec![0; n];
     for (r, &i) in by_key.iter().enumerate() {
         rank[i] = r;
     }
+    rank
+}
 
+/// Kahn's algorithm over `deps`, taking the lowest-ranked ready item first: the order, or a
+/// cycle among the items left over.
+fn sort(deps: &[BTreeSet<ItemIdx>], rank: &[usize]) -> Result<Vec<ItemIdx>, Vec<ItemIdx>> {
+    let n = deps.len();
     let mut dependents: Vec<Vec<ItemIdx>> = vec![Vec::new(); n];
     let mut waiting: Vec<usize> = vec![0; n];
     for (i, node_deps) in deps.iter().enumerate() {
@@ -188,7 +191,7 @@ fn sort(
         }
     }
     if sorted.len() < n {
-        return Err(find_cycle(deps, &waiting, &rank));
+        return Err(find_cycle(deps, &waiting, rank));
     }
     Ok(sorted)
 }
@@ -196,7 +199,7 @@ fn sort(
 /// Ids in sort order and the numbered items.
 fn number(
     graph: &Graph,
-    deps: &[std::collections::BTreeSet<ItemIdx>],
+    deps: &[BTreeSet<ItemIdx>],
     sorted: &[ItemIdx],
 ) -> Result<(Vec<DdlItem>, Vec<u32>), PgError> {
     let n = graph.nodes.len();
@@ -213,12 +216,7 @@ fn number(
     Ok((items, ids))
 }
 
-fn numbered(
-    node: &Node,
-    deps: &std::collections::BTreeSet<ItemIdx>,
-    id: u32,
-    ids: &[u32],
-) -> DdlItem {
+fn numbered(node: &Node, deps: &BTreeSet<ItemIdx>, id: u32, ids: &[u32]) -> DdlItem {
     let item = &node.item;
     DdlItem {
         id,
@@ -242,7 +240,7 @@ fn numbered(
 /// that runs the sections in turn; nothing read today does that, so it is a bug worth stopping at.
 fn check_sections(
     graph: &Graph,
-    deps: &[std::collections::BTreeSet<ItemIdx>],
+    deps: &[BTreeSet<ItemIdx>],
     sorted: &[ItemIdx],
 ) -> Result<(), PgError> {
     for &i in sorted {
@@ -264,11 +262,7 @@ fn check_sections(
 /// Every node left over by the sort still waits on another left-over node, so walking those
 /// dependencies from any of them must come back round: that walk is the cycle, as
 /// `[a, b, ..., a]` where each item needs the next.
-fn find_cycle(
-    deps: &[std::collections::BTreeSet<ItemIdx>],
-    waiting: &[usize],
-    rank: &[usize],
-) -> Vec<ItemIdx> {
+fn find_cycle(deps: &[BTreeSet<ItemIdx>], waiting: &[usize], rank: &[usize]) -> Vec<ItemIdx> {
     let left = |i: ItemIdx| waiting[i] > 0;
     let Some(start) = (0..deps.len())
         .filter(|&i| left(i))

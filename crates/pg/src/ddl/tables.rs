@@ -44,11 +44,7 @@ pub(super) fn add_tables(b: &mut Builder<'_>) {
         part.detached_defaults = table
             .columns
             .iter()
-            .filter(|c| {
-                c.default
-                    .as_ref()
-                    .is_some_and(|d| b.detached.defaults.contains(&d.oid))
-            })
+            .filter(|c| b.detached.has_default(c))
             .map(|c| c.name.as_str())
             .collect();
         add_table(b, table, &part);
@@ -188,36 +184,31 @@ fn add_detached_defaults(b: &mut Builder<'_>, table: &Table) {
         return;
     };
     for column in table.columns.iter().filter(|c| is_declared(table, c)) {
-        if column
-            .default
-            .as_ref()
-            .is_some_and(|d| b.detached.defaults.contains(&d.oid))
-        {
+        if b.detached.has_default(column) {
             add_set_default(b, table, idx, column);
         }
     }
 }
 
+/// `ALTER TABLE ONLY ... ALTER COLUMN ... SET DEFAULT`, owning the column's default.
 fn add_set_default(b: &mut Builder<'_>, table: &Table, idx: ItemIdx, column: &Column) {
-    {
-        let Some(default) = &column.default else {
-            return;
-        };
-        let item = b.add(NewItem {
-            kind: ObjectKind::ColumnDefault,
-            section: Section::PreData,
-            schema: Some(table.name.schema.clone()),
-            name: column.name.clone(),
-            table: Some(idx),
-            sql: format!(
-                "ALTER TABLE ONLY {} ALTER COLUMN {} SET DEFAULT {};",
-                table.name.sql(),
-                ident(&column.name),
-                default.expr
-            ),
-        });
-        b.graph.own(ObjAddr::default(default.oid), item);
-    }
+    let Some(default) = &column.default else {
+        return;
+    };
+    let item = b.add(NewItem {
+        kind: ObjectKind::ColumnDefault,
+        section: Section::PreData,
+        schema: Some(table.name.schema.clone()),
+        name: column.name.clone(),
+        table: Some(idx),
+        sql: format!(
+            "ALTER TABLE ONLY {} ALTER COLUMN {} SET DEFAULT {};",
+            table.name.sql(),
+            ident(&column.name),
+            default.expr
+        ),
+    });
+    b.graph.own(ObjAddr::default(default.oid), item);
 }
 
 /// CHECK constraints written inside `CREATE TABLE`: validated ones the table defines itself,
@@ -286,17 +277,15 @@ fn declared_columns(table: &Table, parts: &TableParts<'_>) -> Vec<String> {
         .filter(|c| is_declared(table, c))
         .map(|c| {
             let identity = parts.identities.get(c.name.as_str()).copied();
-            if parts.detached_defaults.contains(&c.name.as_str()) {
+            let inherited_generation = parts.inherited_generation.contains(&c.name.as_str());
+            if inherited_generation || parts.detached_defaults.contains(&c.name.as_str()) {
                 let plain = Column {
                     default: None,
-                    ..c.clone()
-                };
-                return column_definition(table, &plain, identity);
-            }
-            if parts.inherited_generation.contains(&c.name.as_str()) {
-                let plain = Column {
-                    default: None,
-                    generated: Generated::No,
+                    generated: if inherited_generation {
+                        Generated::No
+                    } else {
+                        c.generated
+                    },
                     ..c.clone()
                 };
                 return column_definition(table, &plain, identity);

@@ -23,10 +23,19 @@ pub(super) fn routine_identity(r: &Routine, usage: RoutineUse) -> Option<String>
     let args = match (&r.def, usage) {
         // GRANT ON FUNCTION takes an aggregate's argument types as a function's.
         (RoutineDef::Aggregate(_), RoutineUse::Grant) => return None,
-        (RoutineDef::Aggregate(_), RoutineUse::Name) if r.identity_args.is_empty() => "*",
+        (RoutineDef::Aggregate(_), RoutineUse::Name) => aggregate_args(&r.identity_args),
         _ => r.identity_args.as_str(),
     };
     Some(format!("{}({args})", r.name.sql()))
+}
+
+/// An aggregate's argument list as statements naming the aggregate write it: `*` for none.
+pub(super) fn aggregate_args(identity_args: &str) -> &str {
+    if identity_args.is_empty() {
+        "*"
+    } else {
+        identity_args
+    }
 }
 
 /// The SQL keyword for an object type, for `COMMENT ON` and `ALTER ... OWNER TO`.

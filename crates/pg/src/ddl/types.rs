@@ -2,10 +2,8 @@
 
 use pgark_archive::{ObjectKind, Section};
 
-use super::build::Builder;
+use super::build::{Builder, Detached};
 use super::graph::{ItemIdx, NewItem};
-use std::collections::HashSet;
-
 use crate::catalog::{
     Base, Composite, Domain, DomainCheck, ObjAddr, QualName, Range, TypeDef, UserType,
 };
@@ -16,10 +14,7 @@ pub(super) fn add_types(b: &mut Builder<'_>) {
         let (kind, sql) = match &t.def {
             TypeDef::Enum { labels } => (ObjectKind::Type, create_enum(&t.name, labels)),
             TypeDef::Composite(c) => (ObjectKind::Type, create_composite(&t.name, c)),
-            TypeDef::Domain(d) => (
-                ObjectKind::Domain,
-                create_domain(&t.name, d, &b.detached.constraints),
-            ),
+            TypeDef::Domain(d) => (ObjectKind::Domain, create_domain(&t.name, d, b.detached)),
             TypeDef::Range(r) => (ObjectKind::Type, create_range(&t.name, r)),
             TypeDef::Base(base) => (ObjectKind::Type, create_base(&t.name, base)),
             TypeDef::Shell => (
@@ -74,10 +69,7 @@ fn own_type_objects(b: &mut Builder<'_>, t: &UserType, idx: ItemIdx) {
             owned.push(ObjAddr::type_(m.array_oid));
         }
         TypeDef::Domain(d) => {
-            let inline = d
-                .checks
-                .iter()
-                .filter(|c| c.validated && !b.detached.constraints.contains(&c.oid));
+            let inline = d.checks.iter().filter(|c| is_inline_check(c, b.detached));
             owned.extend(inline.map(|c| ObjAddr::constraint(c.oid)));
         }
         _ => {}
@@ -87,13 +79,18 @@ fn own_type_objects(b: &mut Builder<'_>, t: &UserType, idx: ItemIdx) {
     }
 }
 
+/// Domain CHECK constraints written inside `CREATE DOMAIN`: validated ones not in a dependency
+/// loop through the domain (a check calling a function that takes the domain).
+pub(super) fn is_inline_check(c: &DomainCheck, detached: &Detached) -> bool {
+    c.validated && !detached.constraints.contains(&c.oid)
+}
+
 /// A NOT VALID domain constraint cannot be written into `CREATE DOMAIN`; like a table's, it is
 /// added after the data so that existing values are not checked. So is one in a dependency
-/// loop through the domain (a check calling a function that takes the domain).
+/// loop (see [`is_inline_check`]).
 fn add_unvalidated_domain_checks(b: &mut Builder<'_>, t: &UserType, d: &Domain, domain: ItemIdx) {
-    let separate = |c: &&DomainCheck| !c.validated || b.detached.constraints.contains(&c.oid);
-    let checks: Vec<&DomainCheck> = d.checks.iter().filter(separate).collect();
-    for check in checks {
+    let detached = b.detached;
+    for check in d.checks.iter().filter(|c| !is_inline_check(c, detached)) {
         let idx = b.add(NewItem {
             kind: ObjectKind::Constraint,
             section: Section::PostData,
@@ -152,7 +149,7 @@ fn create_composite(name: &QualName, c: &Composite) -> String {
     }
 }
 
-fn create_domain(name: &QualName, d: &Domain, detached: &HashSet<u32>) -> String {
+fn create_domain(name: &QualName, d: &Domain, detached: &Detached) -> String {
     let mut sql = format!("CREATE DOMAIN {} AS {}", name.sql(), d.base_type);
     if let Some(collation) = &d.collation {
         sql.push_str(&format!(" COLLATE {}", collation.sql()));
@@ -163,11 +160,7 @@ fn create_domain(name: &QualName, d: &Domain, detached: &HashSet<u32>) -> String
     if d.not_null {
         sql.push_str(" NOT NULL");
     }
-    for check in d
-        .checks
-        .iter()
-        .filter(|c| c.validated && !detached.contains(&c.oid))
-    {
+    for check in d.checks.iter().filter(|c| is_inline_check(c, detached)) {
         sql.push_str(&format!(
             "\n    CONSTRAINT {} {}",
             ident(&check.name),
@@ -278,7 +271,7 @@ mod tests {
             ],
         };
         assert_eq!(
-            create_domain(&name("s", "pos"), &d, &HashSet::new()),
+            create_domain(&name("s", "pos"), &d, &Detached::default()),
             "CREATE DOMAIN s.pos AS integer DEFAULT 1 NOT NULL\n    CONSTRAINT positive CHECK ((VALUE > 0));"
         );
     }
