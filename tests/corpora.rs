@@ -265,7 +265,8 @@ corpus_tests! {
 /// Our own torture corpus (`testdata/torture`): one file per family of hard cases, with the
 /// parts that need a newer server in files named `<family>_<major>.sql`, loaded when the server
 /// is at least that version. Every one must round-trip with `pg_dump --schema-only` of source and
-/// restored databases equal, so a `pg_dump` that reads the server is required here.
+/// restored databases equal, so a `pg_dump` that reads the server is required here. The test
+/// extension (`testdata/extension`) is installed into the server first.
 async fn torture_round_trip(family: &str) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/torture");
     let major = server().version_num() / 10_000;
@@ -283,6 +284,11 @@ async fn torture_round_trip(family: &str) {
         .collect();
     parts.sort();
     assert!(!parts.is_empty(), "no testdata/torture/{family}*.sql");
+    server()
+        .install_extension(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/extension"),
+        )
+        .await;
     let source = server().create_database(&format!("torture_{family}")).await;
     let mut loaded = Vec::new();
     for (since, path) in &parts {
@@ -318,4 +324,5 @@ torture_tests! {
     torture_typed_tables_round_trip => "typed_tables",
     torture_sequences_round_trip => "sequences",
     torture_odd_schemas_round_trip => "odd_schemas",
+    torture_extension_config_round_trip => "extension_config",
 }

@@ -215,3 +215,87 @@ async fn schema_only_creates_large_objects_empty_and_data_only_fills_them() {
         "{error}"
     );
 }
+
+/// An extension's configuration tables (the test extension in `testdata/extension`): a
+/// schema-only restore leaves only the extension's own rows in them; a data-only restore adds the
+/// users' rows, counts only those when checking that the target is empty, and on failure removes
+/// only what it loaded.
+#[tokio::test(flavor = "multi_thread")]
+async fn extension_configuration_rows_by_section() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    server()
+        .install_extension(&root.join("testdata/extension"))
+        .await;
+    let source = server().create_database("ext_sections").await;
+    let sql = std::fs::read_to_string(root.join("testdata/torture/extension_config.sql"))
+        .expect("read the extension torture file");
+    source.execute(&sql).await;
+    let (_dest, backup) = dump_to_temp(&source, &[]).await;
+    let target = server().database(&unique_name("ext_sections_target"));
+    let url = target.url();
+    let restore = |extra: &'static str| {
+        let backup = path_str(&backup).to_owned();
+        let url = url.clone();
+        async move { pgark(&["restore", &backup, "--target", &url, extra]).await }
+    };
+    pgark(&[
+        "restore",
+        path_str(&backup),
+        "--target",
+        &url,
+        "--create",
+        "--schema-only",
+    ])
+    .await
+    .success();
+    let settings = |db: &TestDb| {
+        let db = db.clone();
+        async move {
+            let rows = db
+                .client()
+                .await
+                .query(
+                    "SELECT name FROM \"Torture ext\".torture_settings \
+                     WHERE name NOT LIKE 'tenant %' ORDER BY name",
+                    &[],
+                )
+                .await
+                .expect("read settings");
+            rows.iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        settings(&target).await,
+        ["mode", "retries"],
+        "the extension's own"
+    );
+
+    // A row of the extension's own kind is no reason to refuse; the users' 'site' then collides
+    // with it, and the failed load takes away what it loaded and nothing else.
+    target
+        .execute(
+            "INSERT INTO \"Torture ext\".torture_settings (name, value, builtin) \
+             VALUES ('site', 'in the way', true)",
+        )
+        .await;
+    let error = restore("--data-only").await.failure();
+    assert!(error.contains("torture_settings"), "{error}");
+    assert_eq!(settings(&target).await, ["mode", "retries", "site"]);
+    let client = target.client().await;
+    let jobs: i64 = client
+        .query_one("SELECT count(*) FROM \"Torture ext\".torture_jobs", &[])
+        .await
+        .expect("count jobs")
+        .get(0);
+    assert_eq!(jobs, 0, "the failed load's other rows are gone too");
+
+    target
+        .execute("DELETE FROM \"Torture ext\".torture_settings WHERE name = 'site'")
+        .await;
+    restore("--data-only").await.success();
+    assert_same_contents(&source, &target).await;
+    let error = restore("--data-only").await.failure();
+    assert!(error.contains("torture_settings has rows"), "{error}");
+}

@@ -117,6 +117,9 @@ pub enum Section {
 pub enum ObjectKind {
     Schema,
     Extension,
+    /// An extension's configuration table: created by `CREATE EXTENSION`, its item only checks
+    /// that it exists; the users' rows in it are the table's data.
+    ExtensionTable,
     Type,
     Domain,
     Function,
@@ -195,6 +198,7 @@ pub fn kind_word(kind: ObjectKind) -> &'static str {
     match kind {
         ObjectKind::Schema => "schema",
         ObjectKind::Extension => "extension",
+        ObjectKind::ExtensionTable => "extension configuration table",
         ObjectKind::Type => "type",
         ObjectKind::Domain => "domain",
         ObjectKind::Function => "function",
@@ -310,6 +314,11 @@ pub struct TableEntry {
     /// The single-column integer key whose range each chunk records, if the table has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_column: Option<String>,
+    /// For an extension's configuration table (whose item is an `ExtensionTable`): the
+    /// extension's filter (a `WHERE` clause, or empty for every row) that selected the rows
+    /// dumped. The table's other rows are the extension's own, created with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_filter: Option<String>,
     pub chunks: Vec<ChunkEntry>,
 }
 
@@ -520,6 +529,7 @@ mod tests {
             stored_bytes: 20,
             content_digest: "0".repeat(32),
             key_column: Some("id".into()),
+            row_filter: None,
             chunks: vec![ChunkEntry {
                 object: "data/00001.0000.copy.zst".into(),
                 offset: 0,

@@ -373,6 +373,7 @@ async fn compare_tables(
                 &table.schema,
                 &table.name,
                 &table.columns,
+                table.row_filter.as_deref(),
             ))
             .await
             .map_err(|e| PgError::query(format!("reading restored table {name}"), e))?;

@@ -244,6 +244,56 @@ impl PgServer {
         TestDb::new(name, &self.socket_dir, self.port, &self.log_path)
     }
 
+    /// Installs the extension whose control and script files are in `dir` into this server's
+    /// extension directory (`SHAREDIR/extension`, as the server reports it), so that
+    /// `CREATE EXTENSION` finds it. Each file is written beside its destination and renamed into
+    /// place, so that test processes installing the same files at once never see half of one.
+    /// Panics, saying why, if the directory is not writable.
+    pub async fn install_extension(&self, dir: &Path) {
+        let client = self.database("postgres").client().await;
+        let row = client
+            .query_one(
+                "SELECT setting FROM pg_catalog.pg_config WHERE name = 'SHAREDIR'",
+                &[],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("cannot read the test server's SHAREDIR: {e}"));
+        let target = Path::new(&row.get::<_, String>(0)).join("extension");
+        let entries = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("cannot read extension files in {}: {e}", dir.display()));
+        for entry in entries {
+            let source = entry
+                .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+                .path();
+            let Some(file_name) = source.file_name() else {
+                continue;
+            };
+            let contents = std::fs::read(&source)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", source.display()));
+            let destination = target.join(file_name);
+            if std::fs::read(&destination).is_ok_and(|current| current == contents) {
+                continue;
+            }
+            let staged = target.join(format!(
+                ".{}.{}",
+                file_name.to_string_lossy(),
+                std::process::id()
+            ));
+            std::fs::write(&staged, &contents)
+                .and_then(|()| std::fs::rename(&staged, &destination))
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "cannot install the test extension file {} into {}: {e}\nThe test \
+                         server's extension directory must be writable by the tests (run them \
+                         as root, as CI does, or point PGARK_PG_BIN at a server installation \
+                         you own)",
+                        source.display(),
+                        target.display()
+                    )
+                });
+        }
+    }
+
     /// Creates a new empty database named [`unique_name`]`(prefix)`, from `template0` in UTF8.
     /// Panics on failure.
     pub async fn create_database(&self, prefix: &str) -> TestDb {

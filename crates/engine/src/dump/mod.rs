@@ -302,6 +302,7 @@ async fn dump_data(
                 .get(&table.oid)
                 .filter(|key| table.columns.iter().any(|c| &c.name == *key))
                 .cloned(),
+            row_filter: table.row_filter.clone(),
             chunks: Vec::new(),
         })
         .collect();

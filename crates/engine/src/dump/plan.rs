@@ -68,7 +68,8 @@ pub(super) async fn plan(
     let piece_bytes = chunk_size.saturating_mul(CHUNKS_PER_PIECE).max(1);
     let wanted = |t: &TableData| -> u32 {
         let parts = t.estimated_bytes.div_ceil(piece_bytes).clamp(1, MAX_PIECES);
-        if method == SplitMethod::Off {
+        // A filtered table (an extension's configuration) is read by one query with its filter.
+        if method == SplitMethod::Off || t.row_filter.is_some() {
             1
         } else {
             u32::try_from(parts).unwrap_or(1)

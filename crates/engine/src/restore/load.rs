@@ -5,8 +5,9 @@
 //! SHA-256, size and row count have been checked. A table's row count is checked against the
 //! manifest when its last unit is done.
 //!
-//! A table of a megabyte or more loaded in one unit, into a table this restore created, is loaded
-//! with `COPY FREEZE` after a `TRUNCATE` in the same transaction: its rows are written frozen and
+//! A table of a megabyte or more loaded in one unit, into a table this restore created (not an
+//! extension's configuration table, which holds the extension's rows), is loaded with
+//! `COPY FREEZE` after a `TRUNCATE` in the same transaction: its rows are written frozen and
 //! all-visible, so neither the index builds that follow nor the first VACUUM rewrite its pages.
 
 use std::collections::VecDeque;
@@ -67,7 +68,11 @@ pub(super) fn plan(manifest: &Manifest, created: bool) -> Vec<LoadUnit> {
                     .map(|c| c.raw_length)
                     .sum(),
                 chunks,
-                freeze: created && count == 1 && table.raw_bytes >= BULK_TABLE_BYTES,
+                // An extension's configuration table holds the extension's own rows already.
+                freeze: created
+                    && table.row_filter.is_none()
+                    && count == 1
+                    && table.raw_bytes >= BULK_TABLE_BYTES,
                 analyze: table.raw_bytes >= BULK_TABLE_BYTES,
             });
         }

@@ -288,6 +288,21 @@ impl<'a> Graph<'a> {
             waiting_on[task] += 1;
             dependents[on].push(task);
         };
+        // An extension's configuration tables keep the foreign keys CREATE EXTENSION gave them:
+        // a table's rows wait for those of the configuration tables its item depends on.
+        for table in manifest.tables.iter().filter(|t| t.row_filter.is_some()) {
+            let item = manifest.schema.iter().find(|i| i.id == table.item);
+            let (Some(item), Some(units)) = (item, loads_of.get(&table.item)) else {
+                continue;
+            };
+            for referenced in item.deps.iter().filter_map(|d| loads_of.get(d)) {
+                for &unit in units {
+                    for &on in referenced {
+                        depend(unit, on);
+                    }
+                }
+            }
+        }
         for (item, &maintain) in &maintain_of {
             for &unit in &loads_of[item] {
                 depend(maintain, unit);
@@ -487,6 +502,7 @@ mod tests {
                 stored_bytes: 0,
                 content_digest: String::new(),
                 key_column: None,
+                row_filter: None,
                 chunks: Vec::new(),
             });
         }

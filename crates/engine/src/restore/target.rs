@@ -1,7 +1,7 @@
 //! The target database: making sure it may be restored into, and putting it back as it was when
 //! a restore fails.
 
-use pgark_archive::{DdlItem, Manifest, ObjectKind, RoleEntry};
+use pgark_archive::{DdlItem, Manifest, ObjectKind, RoleEntry, TableEntry};
 use pgark_pg::{Canceller, ConnConfig, Connection, PgError, drop_statement, quote, user_objects};
 use tokio::sync::Mutex;
 
@@ -191,19 +191,30 @@ impl Target {
             })
             .await?;
         }
-        if manifest.tables.is_empty() {
-            return Ok(());
+        let what = || "emptying the tables the failed restore loaded".to_owned();
+        let (filtered, whole): (Vec<&TableEntry>, Vec<&TableEntry>) =
+            manifest.tables.iter().partition(|t| t.row_filter.is_some());
+        if !whole.is_empty() {
+            let tables: Vec<String> = whole
+                .iter()
+                .map(|t| quote::qualified(&t.schema, &t.name))
+                .collect();
+            let sql = format!("TRUNCATE ONLY {}", tables.join(", "));
+            session::execute(&connection, &sql, what).await?;
         }
-        let tables: Vec<String> = manifest
-            .tables
-            .iter()
-            .map(|t| quote::qualified(&t.schema, &t.name))
-            .collect();
-        let sql = format!("TRUNCATE ONLY {}", tables.join(", "));
-        session::execute(&connection, &sql, || {
-            "emptying the tables the failed restore loaded".into()
-        })
-        .await
+        // An extension's configuration table keeps the extension's own rows: only the rows of
+        // its filter go, the tables whose rows loaded last (referencing the others) first.
+        let mut filtered = filtered;
+        filtered.sort_by_key(|t| std::cmp::Reverse(t.item));
+        for table in filtered {
+            let sql = format!(
+                "DELETE FROM ONLY {} {}",
+                quote::qualified(&table.schema, &table.name),
+                table.row_filter.as_deref().unwrap_or_default()
+            );
+            session::execute(&connection, &sql, what).await?;
+        }
+        Ok(())
     }
 }
 
@@ -336,7 +347,10 @@ async fn check_tables_empty(
     }
     for table in &manifest.tables {
         let name = quote::qualified(&table.schema, &table.name);
-        let sql = format!("SELECT EXISTS (SELECT 1 FROM ONLY {name})");
+        // Of an extension's configuration table, only the rows its filter selects count: the
+        // others are the extension's own.
+        let filter = table.row_filter.as_deref().unwrap_or_default();
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM ONLY {name} {filter})");
         let row = connection
             .client()
             .query_one(&sql, &[])

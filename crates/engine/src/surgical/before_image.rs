@@ -250,6 +250,7 @@ impl BeforeImage {
             stored_bytes: offset,
             content_digest: digest.to_hex(),
             key_column: table.key_column.filter(|_| key_field.is_some()),
+            row_filter: None,
             chunks,
         });
         Ok(rows)

@@ -257,6 +257,7 @@ mod tests {
             stored_bytes: 0,
             content_digest: String::new(),
             key_column: None,
+            row_filter: None,
             chunks: vec![],
         }
     }

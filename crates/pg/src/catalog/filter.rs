@@ -18,6 +18,22 @@ pub(crate) fn not_extension_member(class_oid: u32, oid_expr: &str) -> String {
     )
 }
 
+/// The object `oid_expr` in catalog `class_oid` is a member of an extension.
+fn extension_member(class_oid: u32, oid_expr: &str) -> String {
+    format!("NOT {}", not_extension_member(class_oid, oid_expr))
+}
+
+/// The relation aliased `c` is an extension's configuration table or sequence
+/// (`pg_extension_config_dump`, of kind `relkind`): `CREATE EXTENSION` creates it, but the rows
+/// users add to it, and the sequence's state, belong to the dump.
+pub(crate) fn extension_config(relkind: char) -> String {
+    format!(
+        "c.relkind = '{relkind}' AND c.oid IN (SELECT x.oid FROM pg_catalog.pg_extension e \
+         CROSS JOIN LATERAL pg_catalog.unnest(e.extconfig) AS x(oid)) AND {}",
+        extension_member(super::address::class::PG_CLASS, "c.oid")
+    )
+}
+
 /// The relation aliased `c` (joined to namespace `n`) is a user table whose data and DDL pgark
 /// dumps: ordinary or partitioned, in a user schema, not an extension member.
 pub(crate) fn user_table() -> String {

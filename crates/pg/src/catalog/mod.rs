@@ -13,6 +13,7 @@ mod column_options;
 mod comments;
 mod constraints;
 mod depend;
+mod extension_config;
 mod filter;
 mod foreign;
 mod indexes;
@@ -47,6 +48,7 @@ pub(crate) use column_options::{ColumnOptions, IndexStatistics, ReplicaIdentity}
 pub(crate) use comments::Described;
 pub(crate) use constraints::{Constraint, ConstraintKind};
 pub(crate) use depend::{Depend, DependKind, ExtensionMember};
+pub(crate) use extension_config::ConfigTable;
 pub(crate) use foreign::{
     ForeignDataWrapper, ForeignServer, ForeignTable, PG_USER_MAPPING, UserMapping,
 };
@@ -85,6 +87,10 @@ pub(crate) struct Catalog {
     pub schemas: Vec<Schema>,
     pub extensions: Vec<Extension>,
     pub extension_members: Vec<ExtensionMember>,
+    /// Extensions' configuration tables, whose users' rows are dumped.
+    pub extension_tables: Vec<ConfigTable>,
+    /// Extensions' configuration sequences, whose state is dumped.
+    pub extension_sequences: Vec<Sequence>,
     pub types: Vec<UserType>,
     pub sequences: Vec<Sequence>,
     pub tables: Vec<Table>,
@@ -175,6 +181,8 @@ pub(crate) async fn read(client: &Client) -> Result<Catalog, PgError> {
         schemas: schemas::read_schemas(client).await?,
         extensions: schemas::read_extensions(client).await?,
         extension_members: depend::read_extension_members(client).await?,
+        extension_tables: extension_config::read_config_tables(client).await?,
+        extension_sequences: sequences::read_extension_sequences(client).await?,
         types: types::read_types(client, server_version_num).await?,
         sequences: sequences::read_sequences(client).await?,
         constraints: constraints::read_constraints(client, &table_oids).await?,

@@ -5,7 +5,7 @@ use futures::{StreamExt, TryStreamExt};
 use tokio_postgres::Client;
 
 use super::address::class;
-use super::filter::{USER_NAMESPACE, not_extension_member};
+use super::filter::{USER_NAMESPACE, extension_config, not_extension_member};
 use super::names::QualName;
 use super::rows::{get, query};
 use crate::PgError;
@@ -40,7 +40,27 @@ pub(crate) struct SequenceOwner {
     pub identity: bool,
 }
 
+/// The user's sequences, outside extensions.
 pub(crate) async fn read_sequences(client: &Client) -> Result<Vec<Sequence>, PgError> {
+    let condition = format!(
+        "c.relkind = 'S' AND {USER_NAMESPACE} AND {}",
+        not_extension_member(class::PG_CLASS, "c.oid")
+    );
+    read_sequences_where(client, &condition, "sequences").await
+}
+
+/// The sequences extensions created and marked as configuration, whose state the dump keeps.
+pub(crate) async fn read_extension_sequences(client: &Client) -> Result<Vec<Sequence>, PgError> {
+    let condition = extension_config('S');
+    read_sequences_where(client, &condition, "extension configuration sequences").await
+}
+
+/// The sequences aliased `c` (joined to namespace `n`) that `condition` selects.
+async fn read_sequences_where(
+    client: &Client,
+    condition: &str,
+    what: &str,
+) -> Result<Vec<Sequence>, PgError> {
     let sql = format!(
         "SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name, \
          c.relpersistence = 'u' AS unlogged, \
@@ -55,12 +75,9 @@ pub(crate) async fn read_sequences(client: &Client) -> Result<Vec<Sequence>, PgE
               AND d.refclassid = {pg_class} AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i') \
          LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid \
               AND a.attnum = d.refobjsubid \
-         WHERE c.relkind = 'S' AND {USER_NAMESPACE} AND {member} \
-         ORDER BY n.nspname, c.relname",
+         WHERE {condition} ORDER BY n.nspname, c.relname",
         pg_class = class::PG_CLASS,
-        member = not_extension_member(class::PG_CLASS, "c.oid"),
     );
-    let what = "sequences";
     let mut sequences = Vec::new();
     for row in query(client, what, &sql, &[]).await? {
         let owner_table: Option<u32> = get(&row, "owner_table", what)?;

@@ -24,6 +24,9 @@ pub(super) struct Builder<'c> {
     schema_items: HashMap<&'c str, ItemIdx>,
     /// The item creating each table, by OID.
     pub table_items: HashMap<u32, ItemIdx>,
+    /// The item standing for each extension configuration table, by OID (see
+    /// `schemas::add_extension_config`).
+    pub config_table_items: HashMap<u32, ItemIdx>,
     pub tables: HashMap<u32, &'c Table>,
     /// `ALTER INDEX parent ATTACH PARTITION child` items by parent index OID, with the child's OID.
     pub index_attaches: HashMap<u32, Vec<(u32, ItemIdx)>>,
@@ -76,6 +79,7 @@ impl<'c> Builder<'c> {
             graph: Graph::default(),
             schema_items: HashMap::new(),
             table_items: HashMap::new(),
+            config_table_items: HashMap::new(),
             tables: catalog.tables.iter().map(|t| (t.oid, t)).collect(),
             index_attaches: HashMap::new(),
             objects: HashMap::new(),
@@ -150,6 +154,7 @@ fn build_graph<'c>(catalog: &'c Catalog, detached: &'c Detached) -> Builder<'c> 
     let mut b = Builder::new(catalog, detached);
     schemas::add_schemas(&mut b);
     schemas::add_extensions(&mut b);
+    schemas::add_extension_config(&mut b);
     super::languages::add_languages(&mut b);
     collations::add_collations(&mut b);
     types::add_types(&mut b);
@@ -197,30 +202,38 @@ fn finish(b: Builder<'_>) -> Result<SchemaDump, PgError> {
     })
 }
 
-/// The tables holding rows, with the final id of the item creating each.
+/// The tables holding rows, with the final id of the item creating each; extensions'
+/// configuration tables last, with their filters.
 fn table_data(b: &Builder<'_>, ids: &[u32]) -> Vec<TableData> {
-    b.catalog
+    let user = b
+        .catalog
         .tables
         .iter()
         .filter(|t| !t.partitioned)
-        .filter_map(|t| {
-            let item = *b.table_items.get(&t.oid)?;
-            Some(TableData {
-                item: ids[item],
-                oid: t.oid,
-                schema: t.name.schema.clone(),
-                name: t.name.name.clone(),
-                columns: t
-                    .columns
-                    .iter()
-                    .filter(|c| c.generated == Generated::No)
-                    .map(|c| ColumnEntry {
-                        name: c.name.clone(),
-                        type_name: c.type_name.clone(),
-                    })
-                    .collect(),
-                estimated_bytes: t.estimated_bytes,
+        .filter_map(|t| Some(rows_of(t, ids[*b.table_items.get(&t.oid)?], None)));
+    let config = b.catalog.extension_tables.iter().filter_map(|c| {
+        let item = ids[*b.config_table_items.get(&c.table.oid)?];
+        Some(rows_of(&c.table, item, Some(c.condition.clone())))
+    });
+    user.chain(config).collect()
+}
+
+fn rows_of(t: &Table, item: u32, row_filter: Option<String>) -> TableData {
+    TableData {
+        item,
+        oid: t.oid,
+        schema: t.name.schema.clone(),
+        name: t.name.name.clone(),
+        columns: t
+            .columns
+            .iter()
+            .filter(|c| c.generated == Generated::No)
+            .map(|c| ColumnEntry {
+                name: c.name.clone(),
+                type_name: c.type_name.clone(),
             })
-        })
-        .collect()
+            .collect(),
+        estimated_bytes: t.estimated_bytes,
+        row_filter,
+    }
 }

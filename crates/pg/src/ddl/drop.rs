@@ -132,8 +132,10 @@ pub fn drop_statement(item: &DdlItem) -> Option<String> {
         ObjectKind::UserMapping => {
             return Some(format!("DROP USER MAPPING IF EXISTS {}", item.name));
         }
-        // The rest goes away with the object it belongs to.
-        ObjectKind::TableAttach
+        // The rest goes away with the object it belongs to (a configuration table with its
+        // extension).
+        ObjectKind::ExtensionTable
+        | ObjectKind::TableAttach
         | ObjectKind::ColumnDefault
         | ObjectKind::SequenceOwnedBy
         | ObjectKind::SequenceSet

@@ -75,6 +75,9 @@ pub struct TableData {
     pub columns: Vec<ColumnEntry>,
     /// On-disk size including TOAST, for scheduling the largest tables first.
     pub estimated_bytes: u64,
+    /// Only the rows this condition (a `WHERE` clause, or empty for every row) selects are the
+    /// dump's: an extension's configuration table, whose other rows `CREATE EXTENSION` creates.
+    pub row_filter: Option<String>,
 }
 
 /// Reads the schema inside the caller's transaction (`BEGIN ISOLATION LEVEL REPEATABLE READ`,

@@ -21,6 +21,7 @@ fn priority(kind: ObjectKind) -> u8 {
         ObjectKind::Collation => 2,
         ObjectKind::AccessMethod => 2,
         ObjectKind::Extension => 3,
+        ObjectKind::ExtensionTable => 3,
         ObjectKind::ShellType => 4,
         ObjectKind::Type | ObjectKind::Domain => 5,
         ObjectKind::Cast => 6,

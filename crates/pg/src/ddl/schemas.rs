@@ -1,11 +1,11 @@
-//! `CREATE SCHEMA` and `CREATE EXTENSION`.
+//! `CREATE SCHEMA`, `CREATE EXTENSION` and the extensions' configuration tables.
 
 use pgark_archive::{ObjectKind, Section};
 
 use super::build::Builder;
 use super::graph::NewItem;
 use crate::catalog::{ObjAddr, class};
-use crate::quote::ident;
+use crate::quote::{ident, literal};
 
 /// What the `public` schema's item runs: every new database already has it, and creating it
 /// would need the CREATE privilege on the database, which a restoring role may lack. The item
@@ -51,10 +51,60 @@ pub(super) fn add_extensions(b: &mut Builder<'_>) {
         }
         b.own_object(ObjAddr::new(class::PG_EXTENSION, ext.oid), idx);
     }
+    // An extension's configuration tables stand for themselves (see `add_extension_config`):
+    // what refers to one (a user's foreign key, a view) waits for its rows, not only for the
+    // extension.
+    let config_tables: std::collections::HashSet<ObjAddr> = b
+        .catalog
+        .extension_tables
+        .iter()
+        .map(|c| ObjAddr::relation(c.table.oid))
+        .collect();
     for member in &b.catalog.extension_members {
+        if config_tables.contains(&member.member) {
+            continue;
+        }
         let extension = ObjAddr::new(class::PG_EXTENSION, member.extension_oid);
         if let Some(idx) = b.graph.owner(extension) {
             b.graph.own(member.member, idx);
+        }
+    }
+}
+
+/// An item for each extension configuration table, after its extension: the table's rows load
+/// after it, and after those of the configuration tables it has foreign keys to (the extension
+/// created those keys). Its statement only checks that the extension created the table.
+pub(super) fn add_extension_config(b: &mut Builder<'_>) {
+    for config in &b.catalog.extension_tables {
+        let table = &config.table;
+        let idx = b.add(NewItem {
+            kind: ObjectKind::ExtensionTable,
+            section: Section::PreData,
+            schema: Some(table.name.schema.clone()),
+            name: table.name.name.clone(),
+            table: None,
+            sql: format!(
+                "SELECT {}::pg_catalog.regclass;",
+                literal(&table.name.sql())
+            ),
+        });
+        if let Some(extension) = b
+            .graph
+            .owner(ObjAddr::new(class::PG_EXTENSION, config.extension_oid))
+        {
+            b.graph.depend(idx, extension);
+        }
+        b.graph.own(ObjAddr::relation(table.oid), idx);
+        b.config_table_items.insert(table.oid, idx);
+    }
+    for config in &b.catalog.extension_tables {
+        let Some(&idx) = b.config_table_items.get(&config.table.oid) else {
+            continue;
+        };
+        for referenced in &config.references {
+            if let Some(&on) = b.config_table_items.get(referenced) {
+                b.graph.depend(idx, on);
+            }
         }
     }
 }

@@ -30,10 +30,17 @@ pub(super) fn add_sequences(b: &mut Builder<'_>) {
     }
 }
 
-/// After the tables: `OWNED BY` for owned sequences, and every sequence's state (data section).
+/// After the tables: `OWNED BY` for owned sequences, and every sequence's state (data section),
+/// extensions' configuration sequences included (their extension creates them).
 pub(super) fn add_sequence_links(b: &mut Builder<'_>) {
-    for seq in &b.catalog.sequences {
-        // An identity sequence belongs to its table's item (see `tables`); others have their own.
+    for seq in b
+        .catalog
+        .sequences
+        .iter()
+        .chain(&b.catalog.extension_sequences)
+    {
+        // An identity sequence belongs to its table's item (see `tables`), an extension's to the
+        // extension's; others have their own.
         let Some(seq_item) = b.graph.owner(ObjAddr::relation(seq.oid)) else {
             continue;
         };
