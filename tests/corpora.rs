@@ -324,5 +324,115 @@ torture_tests! {
     torture_typed_tables_round_trip => "typed_tables",
     torture_sequences_round_trip => "sequences",
     torture_odd_schemas_round_trip => "odd_schemas",
+    torture_inheritance_round_trip => "inheritance",
     torture_extension_config_round_trip => "extension_config",
+}
+
+/// What a newer server refuses of `pg15-regression` (PostgreSQL 15's own regression database),
+/// by the start of the error message: the statements fail and the rest loads.
+const PG15_REGRESSION_REFUSALS: &[(&str, &str)] = &[
+    // contrib's spi C functions, built for 15 (the dump names Debian's 15 libraries), and the
+    // triggers that call them.
+    (
+        "incompatible library \"",
+        "a C library built for PostgreSQL 15",
+    ),
+    (
+        "could not access file \"",
+        "a C library of PostgreSQL 15 that is not installed",
+    ),
+    (
+        "function public.autoinc() does not exist",
+        "a trigger on a refused C function",
+    ),
+    (
+        "function public.check_foreign_key() does not exist",
+        "a trigger on a refused C function",
+    ),
+    (
+        "function public.check_primary_key() does not exist",
+        "a trigger on a refused C function",
+    ),
+    // The npm builds have no lz4.
+    (
+        "compression method lz4 not supported",
+        "a server built without lz4",
+    ),
+    // 17+ refuses a child's own generation expression on a column its parent does not generate,
+    // which 15 accepted (gtest_normal_child, gtest_normal_child2), and so their later statements.
+    (
+        "child column \"b\" specifies generation expression",
+        "refused since 17",
+    ),
+    (
+        "relation \"public.gtest_normal_child\" does not exist",
+        "a refused table",
+    ),
+    (
+        "relation \"public.gtest_normal_child2\" does not exist",
+        "a refused table",
+    ),
+    // The COPY rows of a refused table, which psql then reads as statements.
+    ("syntax error at or near \"", "a refused table's rows"),
+];
+
+/// `pg15-regression` on a server newer than 15 (scripts/test-versions.sh runs it on 17 and 18):
+/// loaded without stopping at the statements the server refuses, each of which must be one of
+/// [`PG15_REGRESSION_REFUSALS`], then round-tripped with `pg_dump --schema-only` of source and
+/// restored databases equal, and data equal.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "for servers newer than 15: scripts/test-versions.sh runs it"]
+async fn pg15_regression_round_trips_on_newer_servers() {
+    let major = server().version_num() / 10_000;
+    assert!(
+        major > 15,
+        "pg15_regression_round_trips_on_newer_servers is for servers newer than 15 (this is \
+         {major}); on 15 pg15_regression_round_trips loads it strictly"
+    );
+    let source = server().create_database("pg15_regression_newer").await;
+    let dump = pgark_testkit::corpora_dir().join("pg15-regression/regression_dump_pg15.18.sql.zst");
+    let mut command = std::process::Command::new("bash");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PG") {
+            command.env_remove(&key);
+        }
+    }
+    let output = command
+        .envs(server().libpq_env())
+        .arg("-c")
+        .arg("set -o pipefail; zstd -dc \"$1\" | psql -X -q -d \"$2\" >/dev/null")
+        .arg("load")
+        .arg(&dump)
+        .arg(source.name())
+        .output()
+        .expect("run zstd | psql (apt-get install -y zstd postgresql-client)");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.split_once("ERROR:  ").map(|(_, message)| message))
+        .collect();
+    let unexpected: Vec<&&str> = errors
+        .iter()
+        .filter(|e| {
+            !PG15_REGRESSION_REFUSALS
+                .iter()
+                .any(|(start, _)| e.starts_with(start))
+        })
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "PostgreSQL {major} refused statements of pg15-regression for reasons not known to be \
+         the server's: {unexpected:#?}"
+    );
+    assert!(
+        errors.len() < 40,
+        "PostgreSQL {major} refused {} statements of pg15-regression",
+        errors.len()
+    );
+    assert_round_trips(
+        &source,
+        &format!("pg15-regression on {major}"),
+        Referee::Required,
+    )
+    .await;
 }

@@ -278,14 +278,21 @@ fn declared_columns(table: &Table, parts: &TableParts<'_>) -> Vec<String> {
         .map(|c| {
             let identity = parts.identities.get(c.name.as_str()).copied();
             let inherited_generation = parts.inherited_generation.contains(&c.name.as_str());
-            if inherited_generation || parts.detached_defaults.contains(&c.name.as_str()) {
+            let detached_default = parts.detached_defaults.contains(&c.name.as_str());
+            let inherited_not_null = inherits_not_null_only(table, c);
+            if inherited_generation || detached_default || inherited_not_null {
                 let plain = Column {
-                    default: None,
+                    default: if inherited_generation || detached_default {
+                        None
+                    } else {
+                        c.default.clone()
+                    },
                     generated: if inherited_generation {
                         Generated::No
                     } else {
                         c.generated
                     },
+                    not_null: c.not_null && !inherited_not_null,
                     ..c.clone()
                 };
                 return column_definition(table, &plain, identity);
@@ -294,6 +301,14 @@ fn declared_columns(table: &Table, parts: &TableParts<'_>) -> Vec<String> {
         })
         .chain(local_not_null_of_inherited(table))
         .collect()
+}
+
+/// PostgreSQL 18+: a column the child declares itself whose NOT NULL constraint is only its
+/// parent's (`conislocal` false): declaring it NOT NULL would make the constraint the child's own
+/// too, and `INHERITS` brings it anyway. (Partitions are created standalone and attached, so they
+/// keep theirs.)
+fn inherits_not_null_only(table: &Table, c: &Column) -> bool {
+    c.not_null && c.not_null_name.is_some() && !c.not_null_local && !table.is_partition()
 }
 
 /// PostgreSQL 18+: `CONSTRAINT name NOT NULL column` for an inherited column whose NOT NULL
