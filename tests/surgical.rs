@@ -78,7 +78,12 @@ fn chunks_read(line: &str) -> (usize, usize) {
         .split("chunks read ")
         .nth(1)
         .unwrap_or_else(|| panic!("no chunk count in {line}"));
-    let mut numbers = rest.split(" of ").map(|n| n.trim().parse::<usize>());
+    let mut numbers = rest.split(" of ").map(|n| {
+        n.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .parse::<usize>()
+    });
     match (numbers.next(), numbers.next()) {
         (Some(Ok(read)), Some(Ok(total))) => (read, total),
         _ => panic!("bad chunk count in {line}"),
@@ -1227,4 +1232,284 @@ async fn sigint_in_the_middle_rolls_back_and_exits_130() {
         "{stderr}"
     );
     assert_unchanged_but_trigger_sequence(&before, &contents(&db).await);
+}
+
+/// `partitions read X of Y` of a report line, if it has one.
+fn partitions_read(line: &str) -> Option<(usize, usize)> {
+    let rest = line.split("partitions read ").nth(1)?;
+    let mut numbers = rest
+        .split(" of ")
+        .map(|n| n.trim_end_matches(')').trim().parse::<usize>());
+    match (numbers.next(), numbers.next()) {
+        (Some(Ok(read)), Some(Ok(total))) => Some((read, total)),
+        _ => panic!("bad partition count in {line}"),
+    }
+}
+
+/// Payments of pagila (`payment`, partitioned by month on `payment_date`: 7 partitions) deleted
+/// after the dump, to be put back through the partitioned table.
+const LOST_PAYMENTS: &str = "payment_id BETWEEN 20000 AND 20010";
+
+/// pagila, dumped with small chunks (so partitions have several), and the backup.
+async fn pagila_backup(prefix: &str) -> (TestDb, tempfile::TempDir, std::path::PathBuf) {
+    let db = server()
+        .load_corpus("pagila", &pgark_testkit::unique_name(prefix))
+        .await;
+    let (dest, backup) = dump_to_temp(&db, &["--chunk-size", "64KiB"]).await;
+    (db, dest, backup)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partitioned_table_is_restored_by_its_own_name() {
+    let (db, _dest, backup) = pagila_backup("partitioned_by_name").await;
+    let original = contents(&db).await;
+    db.execute(&format!("DELETE FROM public.payment WHERE {LOST_PAYMENTS}"))
+        .await;
+    let damaged = contents(&db).await;
+    assert_ne!(original.rows, damaged.rows);
+
+    let args = ["--table", "public.payment", "--where", LOST_PAYMENTS];
+    let dry = restore(&backup, &db, &[&args[..], &["--dry-run"]].concat())
+        .await
+        .success();
+    assert_eq!(counts(report_line(&dry, "public.payment"))["inserted"], 11);
+    assert_eq!(contents(&db).await, damaged, "a dry run changes nothing");
+
+    let run = restore(&backup, &db, &args).await.success();
+    let line = report_line(&run, "public.payment");
+    assert_eq!(counts(line)["inserted"], 11, "{line}");
+    // Not a condition on the partition key: every partition is read.
+    assert_eq!(partitions_read(line), Some((7, 7)), "{line}");
+    assert_eq!(
+        contents(&db).await,
+        original,
+        "every row back in its partition"
+    );
+
+    // Naming a leaf partition still works.
+    db.execute("DELETE FROM public.payment_p2022_03 WHERE payment_id % 100 = 7")
+        .await;
+    let run = restore(
+        &backup,
+        &db,
+        &["--table", "public.payment_p2022_03", "--conflict", "skip"],
+    )
+    .await
+    .success();
+    let line = report_line(&run, "public.payment_p2022_03");
+    assert!(counts(line)["inserted"] > 0, "{line}");
+    assert_eq!(contents(&db).await, original);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_condition_on_the_partition_key_reads_only_the_partitions_it_can_match() {
+    let (db, _dest, backup) = pagila_backup("partition_pruning").await;
+    let manifest = read_manifest(&backup);
+    let chunks_of = |name: &str| {
+        manifest["tables"]
+            .as_array()
+            .expect("tables")
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("no table {name}"))["chunks"]
+            .as_array()
+            .expect("chunks")
+            .len()
+    };
+    let original = contents(&db).await;
+    db.execute(
+        "DELETE FROM public.payment \
+         WHERE payment_date >= '2022-02-20' AND payment_date < '2022-03-03'",
+    )
+    .await;
+    let run = restore(
+        &backup,
+        &db,
+        &[
+            "--table",
+            "payment",
+            "--where",
+            "payment_date >= '2022-02-20' AND payment_date < '2022-03-03'",
+        ],
+    )
+    .await
+    .success();
+    let line = report_line(&run, "public.payment");
+    assert_eq!(partitions_read(line), Some((2, 7)), "{line}");
+    let (read, total) = chunks_read(line);
+    assert_eq!(
+        read,
+        chunks_of("payment_p2022_02") + chunks_of("payment_p2022_03"),
+        "{line}"
+    );
+    assert!(total > read + 5, "{line}");
+    assert_eq!(contents(&db).await, original);
+
+    // A condition no partition's bounds can meet reads nothing.
+    let run = restore(
+        &backup,
+        &db,
+        &[
+            "--table",
+            "payment",
+            "--where",
+            "payment_date < '2000-01-01'",
+        ],
+    )
+    .await
+    .success();
+    let line = report_line(&run, "public.payment");
+    assert_eq!(partitions_read(line), Some((0, 7)), "{line}");
+    assert_eq!(chunks_read(line).0, 0, "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_go_to_the_partitions_the_target_has_today() {
+    let (db, _dest, backup) = pagila_backup("partitioning_changed").await;
+    db.execute(&format!("DELETE FROM public.payment WHERE {LOST_PAYMENTS}"))
+        .await;
+    // May's partition detached since the backup: May's lost rows have nowhere to go.
+    db.execute("ALTER TABLE public.payment DETACH PARTITION public.payment_p2022_05")
+        .await;
+    let before = contents(&db).await;
+    let args = ["--table", "public.payment", "--where", LOST_PAYMENTS];
+    let error = restore(&backup, &db, &args).await.failure();
+    assert!(
+        error.contains("have no partition in table public.payment")
+            && error.contains("2022-05-")
+            && error.contains("attach or create a partition"),
+        "{error}"
+    );
+    assert_eq!(contents(&db).await, before, "nothing was written");
+
+    // A default partition created since takes them; the others go where they went before.
+    db.execute("CREATE TABLE public.payment_rest PARTITION OF public.payment DEFAULT")
+        .await;
+    let run = restore(&backup, &db, &args).await.success();
+    assert_eq!(counts(report_line(&run, "public.payment"))["inserted"], 11);
+    let placed = query_strings(
+        &db,
+        &format!(
+            "SELECT DISTINCT tableoid::regclass::text FROM public.payment \
+             WHERE {LOST_PAYMENTS} ORDER BY 1"
+        ),
+    )
+    .await;
+    assert!(
+        placed.iter().any(|p| p == "payment_rest")
+            && placed.iter().any(|p| p == "payment_p2022_02"),
+        "{placed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cat_verify_and_whole_restores_know_partitioned_tables() {
+    let (db, _dest, backup) = pagila_backup("partitioned_cat").await;
+    let source_rows = query_i64(&db, "SELECT count(*) FROM public.payment").await;
+    let run = pgark(&["cat", path_str(&backup), "public.payment"])
+        .await
+        .success();
+    assert_eq!(run.stdout.lines().count() as i64, source_rows);
+    let verify = pgark(&["verify", path_str(&backup)]).await.success();
+    assert!(
+        verify.stdout.contains(&format!(
+            "ok      public.payment (partitioned): 7 partitions, {}",
+            {
+                let n = source_rows.to_string();
+                format!("{},{}", &n[..n.len() - 3], &n[n.len() - 3..])
+            }
+        )),
+        "{}",
+        verify.stdout
+    );
+    // A whole-database restore of the partitioned table by its name brings its partitions.
+    let target = server().database(&pgark_testkit::unique_name("partitioned_whole"));
+    let url = target.url();
+    pgark(&[
+        "restore",
+        path_str(&backup),
+        "--target",
+        &url,
+        "--create",
+        "--table",
+        "public.payment",
+    ])
+    .await
+    .success();
+    assert_eq!(
+        query_i64(&target, "SELECT count(*) FROM public.payment").await,
+        source_rows
+    );
+    assert_eq!(
+        query_i64(
+            &target,
+            "SELECT count(*) FROM pg_catalog.pg_inherits \
+             WHERE inhparent = 'public.payment'::regclass"
+        )
+        .await,
+        7
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conflict_modes_through_a_partitioned_table_use_its_key_and_can_be_undone() {
+    let (db, _dest, backup) = pagila_backup("partitioned_conflicts").await;
+    let original = contents(&db).await;
+    // February's rows changed and some lost; one row of the same range added since.
+    let range = "payment_date >= '2022-02-10' AND payment_date < '2022-02-12'";
+    db.execute(&format!(
+        "UPDATE public.payment SET amount = amount + 100 WHERE {range} AND payment_id % 2 = 0;
+         DELETE FROM public.payment WHERE {range} AND payment_id % 5 = 0;
+         INSERT INTO public.payment (customer_id, staff_id, rental_id, amount, payment_date)
+             VALUES (1, 1, 76, 9.99, '2022-02-11 12:00:00+00');"
+    ))
+    .await;
+    let damaged = contents(&db).await;
+
+    let run = restore(
+        &backup,
+        &db,
+        &[
+            "--table",
+            "payment",
+            "--where",
+            range,
+            "--conflict",
+            "upsert",
+        ],
+    )
+    .await
+    .success();
+    let line = report_line(&run, "public.payment");
+    let c = counts(line);
+    assert!(
+        c["inserted"] > 0 && c["updated"] > 0 && c["skipped"] > 0,
+        "{line}"
+    );
+    assert_eq!(partitions_read(line), Some((1, 7)), "{line}");
+    undo_and_compare_except(&db, &run, &damaged, &[]).await;
+
+    let run = restore(
+        &backup,
+        &db,
+        &[
+            "--table",
+            "payment",
+            "--where",
+            range,
+            "--conflict",
+            "replace",
+        ],
+    )
+    .await
+    .success();
+    let line = report_line(&run, "public.payment");
+    assert_eq!(counts(line)["deleted"], 1, "the row added since: {line}");
+    // Back as in the backup, but for the sequence, which the added row moved on.
+    assert_same_except(
+        &original,
+        &contents(&db).await,
+        &["public.payment_payment_id_seq"],
+    );
+    undo_and_compare_except(&db, &run, &damaged, &["public.payment_payment_id_seq"]).await;
 }

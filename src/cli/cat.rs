@@ -44,7 +44,7 @@ pub async fn run(args: CatArgs, _output: &Output) -> anyhow::Result<()> {
         Format::Jsonl => CatFormat::Jsonl,
     };
     let mut stdout = tokio::io::stdout();
-    match cat(&backup, table, format, filter.as_ref(), &mut stdout).await {
+    match cat(&backup, &table, format, filter.as_ref(), &mut stdout).await {
         Ok(summary) => {
             tracing::info!(
                 table = %table.display_name(),

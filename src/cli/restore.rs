@@ -3,8 +3,8 @@ use std::sync::Arc;
 use clap::Args;
 use pgark_engine::restore::{RestoreOptions, RestoreParts, restore};
 use pgark_engine::surgical::{
-    BeforeImageDest, Conflict, SurgicalOptions, TableSelection, describe_counts, restore_rows,
-    target_has_objects,
+    BeforeImageDest, Conflict, SelectedTable, SurgicalOptions, TableSelection, describe_counts,
+    restore_rows, target_has_objects,
 };
 use pgark_engine::{Cancel, Progress, open_backup_with};
 use pgark_storage::open_location_with;
@@ -162,7 +162,7 @@ pub async fn run(args: RestoreArgs, output: &Output, cancel: Cancel) -> anyhow::
     if selection.is_active() {
         // Into a database where the selected tables exist (or with a surgical option) rows go in
         // through one transaction; otherwise the selection is a whole-database restore's subset.
-        let selected = selection.select(&manifest)?;
+        let selected = selection.select_tables(&manifest)?;
         let names_tables = !(args.table.is_empty() && args.schema.is_empty());
         let whole_database = args.schema_only || args.data_only || !args.section.is_empty();
         let surgical = names_tables
@@ -204,7 +204,7 @@ async fn run_surgical(
     target: pgark_pg::ConnConfig,
     backup: pgark_engine::BackupRef,
     manifest: pgark_archive::Manifest,
-    tables: Vec<usize>,
+    tables: Vec<SelectedTable>,
 ) -> anyhow::Result<()> {
     let before_image = match &args.before_image {
         Some(location) => Some(BeforeImageDest {
@@ -239,8 +239,12 @@ async fn run_surgical(
     let report = restore_rows(options, cancel).await?;
     for table in &report.tables {
         let created = if table.created { " (created)" } else { "" };
+        let partitions = table
+            .partitions
+            .map(|(read, total)| format!(" (partitions read {read} of {total})"))
+            .unwrap_or_default();
         output.summary(&format!(
-            "{}{created}: {} backup rows selected, {}; chunks read {} of {}",
+            "{}{created}: {} backup rows selected, {}; chunks read {} of {}{partitions}",
             table.table,
             thousands(table.rows),
             describe_counts(table),

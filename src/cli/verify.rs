@@ -65,6 +65,36 @@ pub async fn run(args: VerifyArgs, output: &Output, cancel: Cancel) -> anyhow::R
             }
         }
     }
+    // A partitioned table holds no rows itself: it is listed with its partitions' rows.
+    for parent in &manifest.partitioned {
+        let leaves = manifest
+            .leaf_partitions(&parent.schema, &parent.name)
+            .unwrap_or_default();
+        let names: Vec<String> = leaves
+            .iter()
+            .map(|&i| manifest.tables[i].display_name())
+            .collect();
+        let verdicts: Vec<_> = report
+            .tables
+            .iter()
+            .filter(|t| names.contains(&t.table))
+            .collect();
+        let damaged = verdicts.iter().filter(|t| !t.problems.is_empty()).count();
+        let rows: u64 = verdicts.iter().map(|t| t.rows).sum();
+        let name = format!("{}.{} (partitioned)", parent.schema, parent.name);
+        lines.push(if damaged == 0 {
+            format!(
+                "ok      {name}: {} partitions, {} rows",
+                leaves.len(),
+                thousands(rows)
+            )
+        } else {
+            format!(
+                "DAMAGED {name}: {damaged} of {} partitions damaged",
+                leaves.len()
+            )
+        });
+    }
     if let Some(lo) = &report.large_objects {
         match lo.problems.first() {
             None => lines.push(format!(

@@ -25,8 +25,8 @@ pub use digest::ContentDigest;
 pub use error::ArchiveError;
 pub use manifest::{
     ChunkEntry, ColumnEntry, ConstraintViaIndex, DdlItem, DumpSettings, FORMAT_NAME,
-    FORMAT_VERSION, KeyRange, LargeObjectsEntry, Manifest, ObjectKind, RoleEntry, Section,
-    SourceInfo, TableEntry, kind_word,
+    FORMAT_VERSION, KeyRange, LargeObjectsEntry, Manifest, ObjectKind, PartitionRef,
+    PartitionedEntry, RoleEntry, Section, SourceInfo, TableEntry, kind_word,
 };
 pub use marker::StartedMarker;
 pub use time::{Timestamp, TimestampError};

@@ -43,6 +43,34 @@ pub struct Manifest {
     /// that were broken at a guess, naming the items a restore may fail at.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The partitioned tables, which hold no rows themselves: their partitions (in `tables`, or
+    /// partitioned again here) do. Lets a table be selected by its parent's name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitioned: Vec<PartitionedEntry>,
+}
+
+/// A partitioned table and its direct partitions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionedEntry {
+    pub schema: String,
+    pub name: String,
+    /// The id of the [`DdlItem`] that creates the table.
+    pub item: u32,
+    /// `RANGE (created_at)`, `LIST (region)`, `HASH (id)`, as `pg_get_partkeydef` gives it.
+    pub partition_key: String,
+    /// The columns rows are written with (not generated), in the parent's order.
+    pub columns: Vec<ColumnEntry>,
+    pub partitions: Vec<PartitionRef>,
+}
+
+/// One partition of a [`PartitionedEntry`]: a table with rows (in `Manifest::tables`) or a
+/// partitioned table itself (in `Manifest::partitioned`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionRef {
+    pub schema: String,
+    pub name: String,
+    /// `FOR VALUES ...` or `DEFAULT`.
+    pub bound: String,
 }
 
 /// Large objects' contents: chunks whose payloads are record streams (`oid u32 | offset u64 |
@@ -385,6 +413,7 @@ impl Manifest {
             roles: Vec::new(),
             large_objects: None,
             warnings: Vec::new(),
+            partitioned: Vec::new(),
         }
     }
 
@@ -473,6 +502,70 @@ impl Manifest {
     }
 }
 
+/// One partition in the tree below a partitioned table (see [`Manifest::partition_tree`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PartitionNode<'m> {
+    /// The node this is a partition of, as an index into the same list; `None` for the root's
+    /// own partitions.
+    pub parent: Option<usize>,
+    pub partition: &'m PartitionRef,
+    /// Its entry in `partitioned`, when it is partitioned itself.
+    pub partitioned: Option<&'m PartitionedEntry>,
+    /// Its index in `tables`, when it holds rows.
+    pub table: Option<usize>,
+}
+
+impl Manifest {
+    /// Every partition below `root`, at any depth, each after the node it is a partition of.
+    pub fn partition_tree<'m>(&'m self, root: &'m PartitionedEntry) -> Vec<PartitionNode<'m>> {
+        let mut nodes: Vec<PartitionNode<'m>> = Vec::new();
+        let mut pending: Vec<(Option<usize>, &'m PartitionedEntry)> = vec![(None, root)];
+        // A tree has no more nodes than entries; a damaged manifest whose tree loops stops there.
+        let limit = self.partitioned.len() + self.tables.len();
+        while let Some((parent, entry)) = pending.pop() {
+            for partition in &entry.partitions {
+                if nodes.len() >= limit {
+                    return nodes;
+                }
+                let partitioned = self
+                    .partitioned
+                    .iter()
+                    .find(|p| p.schema == partition.schema && p.name == partition.name);
+                let table = self
+                    .tables
+                    .iter()
+                    .position(|t| t.schema == partition.schema && t.name == partition.name);
+                if let Some(sub) = partitioned {
+                    pending.push((Some(nodes.len()), sub));
+                }
+                nodes.push(PartitionNode {
+                    parent,
+                    partition,
+                    partitioned,
+                    table,
+                });
+            }
+        }
+        nodes
+    }
+
+    /// The tables holding the rows of partitioned table `schema.name`, as indexes into `tables`;
+    /// `None` if it is not a partitioned table of this backup.
+    pub fn leaf_partitions(&self, schema: &str, name: &str) -> Option<Vec<usize>> {
+        let root = self
+            .partitioned
+            .iter()
+            .find(|p| p.schema == schema && p.name == name)?;
+        let mut leaves: Vec<usize> = self
+            .partition_tree(root)
+            .iter()
+            .filter_map(|node| node.table)
+            .collect();
+        leaves.sort_unstable();
+        Some(leaves)
+    }
+}
+
 impl TableEntry {
     /// `schema.name` for messages (unquoted; not for SQL).
     pub fn display_name(&self) -> String {
@@ -545,6 +638,52 @@ mod tests {
             }],
         });
         manifest
+    }
+
+    #[test]
+    fn a_partition_tree_is_walked_to_its_leaves_at_every_depth() {
+        let mut manifest = sample();
+        let leaf = |name: &str| {
+            let mut t = manifest.tables[0].clone();
+            t.name = name.into();
+            t
+        };
+        let (a, b1, b2) = (leaf("m_a"), leaf("m_b1"), leaf("m_b2"));
+        manifest.tables.extend([a, b1, b2]);
+        let part = |name: &str| PartitionRef {
+            schema: "public".into(),
+            name: name.into(),
+            bound: "DEFAULT".into(),
+        };
+        let entry = |name: &str, partitions: Vec<PartitionRef>| PartitionedEntry {
+            schema: "public".into(),
+            name: name.into(),
+            item: 9,
+            partition_key: "LIST (id)".into(),
+            columns: Vec::new(),
+            partitions,
+        };
+        manifest.partitioned = vec![
+            entry("m", vec![part("m_a"), part("m_b")]),
+            entry("m_b", vec![part("m_b1"), part("m_b2")]),
+        ];
+        assert_eq!(manifest.leaf_partitions("public", "m"), Some(vec![1, 2, 3]));
+        assert_eq!(manifest.leaf_partitions("public", "m_b"), Some(vec![2, 3]));
+        assert_eq!(manifest.leaf_partitions("public", "tasks"), None);
+        let tree = manifest.partition_tree(&manifest.partitioned[0]);
+        let m_b = tree
+            .iter()
+            .position(|n| n.partition.name == "m_b")
+            .expect("m_b");
+        assert!(tree[m_b].partitioned.is_some() && tree[m_b].table.is_none());
+        for node in tree.iter().filter(|n| n.partition.name.starts_with("m_b")) {
+            if node.partition.name != "m_b" {
+                assert_eq!(node.parent, Some(m_b));
+            }
+        }
+        // A damaged manifest whose tree loops still ends.
+        manifest.partitioned[1].partitions.push(part("m_b"));
+        assert!(manifest.partition_tree(&manifest.partitioned[0]).len() <= 6);
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod format;
 
 use std::sync::Arc;
 
-use pgark_archive::{Manifest, TableEntry, copy_text};
+use pgark_archive::{ColumnEntry, Manifest, TableEntry, copy_text};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 pub use filter::KeyFilter;
@@ -26,48 +26,95 @@ pub struct CatSummary {
     pub chunks_total: usize,
 }
 
-/// Finds a table by `schema.name` or, when unambiguous, `name`; quoted parts keep their case as
-/// in SQL (`"Odd Schema"."select"`), unquoted ones are folded to lower case.
-pub fn find_table<'m>(manifest: &'m Manifest, name: &str) -> Result<&'m TableEntry, EngineError> {
+/// A table whose rows `cat` writes: one of the backup's tables, or a partitioned table, whose
+/// rows are its leaf partitions'.
+#[derive(Debug, Clone)]
+pub struct CatTable<'m> {
+    schema: &'m str,
+    name: &'m str,
+    /// The columns rows are written with, in this order.
+    columns: &'m [ColumnEntry],
+    /// The tables holding the rows.
+    parts: Vec<&'m TableEntry>,
+}
+
+impl CatTable<'_> {
+    /// `schema.name` for messages (unquoted; not for SQL).
+    pub fn display_name(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+}
+
+/// Finds a table (or partitioned table) by `schema.name` or, when unambiguous, `name`; quoted
+/// parts keep their case as in SQL (`"Odd Schema"."select"`), unquoted ones are folded to lower
+/// case.
+pub fn find_table<'m>(manifest: &'m Manifest, name: &str) -> Result<CatTable<'m>, EngineError> {
     let parts = split_qualified(name).ok_or_else(|| EngineError::UnknownTable {
         table: name.to_owned(),
         known: known_tables(manifest),
     })?;
-    let matches: Vec<&TableEntry> = manifest
+    let named = |schema: &str, table: &str| match parts.as_slice() {
+        [s, t] => s == schema && t == table,
+        [t] => t == table,
+        _ => false,
+    };
+    let mut matches: Vec<CatTable<'m>> = manifest
         .tables
         .iter()
-        .filter(|t| match parts.as_slice() {
-            [schema, table] => &t.schema == schema && &t.name == table,
-            [table] => &t.name == table,
-            _ => false,
+        .filter(|t| named(&t.schema, &t.name))
+        .map(|t| CatTable {
+            schema: &t.schema,
+            name: &t.name,
+            columns: &t.columns,
+            parts: vec![t],
         })
         .collect();
-    match matches.as_slice() {
-        [one] => Ok(one),
-        [] => Err(EngineError::UnknownTable {
+    for p in manifest
+        .partitioned
+        .iter()
+        .filter(|p| named(&p.schema, &p.name))
+    {
+        matches.push(CatTable {
+            schema: &p.schema,
+            name: &p.name,
+            columns: &p.columns,
+            parts: manifest
+                .leaf_partitions(&p.schema, &p.name)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|i| &manifest.tables[i])
+                .collect(),
+        });
+    }
+    match matches.len() {
+        1 => Ok(matches.remove(0)),
+        0 => Err(EngineError::UnknownTable {
             table: name.to_owned(),
             known: known_tables(manifest),
         }),
-        several => Err(EngineError::AmbiguousTable {
+        _ => Err(EngineError::AmbiguousTable {
             table: name.to_owned(),
-            candidates: several
+            candidates: matches
                 .iter()
-                .map(|t| t.display_name())
+                .map(CatTable::display_name)
                 .collect::<Vec<_>>()
                 .join(", "),
         }),
     }
 }
 
+/// Up to ten of the backup's table names for messages, partitioned tables first (they are the
+/// names people know), then how many more there are.
 pub(crate) fn known_tables(manifest: &Manifest) -> String {
-    let mut names: Vec<String> = manifest
-        .tables
+    let all: Vec<String> = manifest
+        .partitioned
         .iter()
-        .take(10)
-        .map(TableEntry::display_name)
+        .map(|p| format!("{}.{} (partitioned)", p.schema, p.name))
+        .chain(manifest.tables.iter().map(TableEntry::display_name))
         .collect();
-    if manifest.tables.len() > 10 {
-        names.push(format!("and {} more", manifest.tables.len() - 10));
+    let mut names: Vec<String> = all.iter().take(10).cloned().collect();
+    if all.len() > 10 {
+        names.push(format!("and {} more", all.len() - 10));
     }
     names.join(", ")
 }
@@ -115,40 +162,51 @@ pub(crate) fn split_qualified(name: &str) -> Option<Vec<String>> {
 /// outside it are not fetched, and rows outside it are not written.
 pub async fn cat(
     backup: &BackupRef,
-    table: &TableEntry,
+    table: &CatTable<'_>,
     format: CatFormat,
     filter: Option<&KeyFilter>,
     out: &mut (dyn AsyncWrite + Unpin + Send),
 ) -> Result<CatSummary, EngineError> {
-    let key_field = match filter {
-        Some(filter) => {
-            let field = filter::key_field(table)?;
-            let key = &table.columns[field].name;
-            if filter.column() != key {
-                return Err(EngineError::WrongKeyColumn {
-                    table: table.display_name(),
-                    column: filter.column().to_owned(),
-                    key: key.clone(),
-                });
+    let mut key_fields = Vec::with_capacity(table.parts.len());
+    for part in &table.parts {
+        key_fields.push(match filter {
+            Some(filter) => {
+                let field = filter::key_field(part)?;
+                let key = &part.columns[field].name;
+                if filter.column() != key {
+                    return Err(EngineError::WrongKeyColumn {
+                        table: table.display_name(),
+                        column: filter.column().to_owned(),
+                        key: key.clone(),
+                    });
+                }
+                Some(field)
             }
-            Some(field)
-        }
-        None => None,
-    };
+            None => None,
+        });
+    }
     let cpu = Arc::new(CpuPool::for_machine()?);
-    let wanted: Vec<(usize, &pgark_archive::ChunkEntry)> = table
-        .chunks
-        .iter()
-        .enumerate()
-        .filter(|(_, chunk)| filter.is_none_or(|f| f.may_match(chunk.key_range.as_ref())))
-        .collect();
+    let mut wanted = Vec::new();
+    for (part_index, part) in table.parts.iter().enumerate() {
+        for (index, chunk) in part.chunks.iter().enumerate() {
+            if filter.is_none_or(|f| f.may_match(chunk.key_range.as_ref())) {
+                wanted.push((part_index, index, chunk));
+            }
+        }
+    }
     let mut summary = CatSummary {
         rows: 0,
         chunks_read: wanted.len(),
-        chunks_total: table.chunks.len(),
+        chunks_total: table.parts.iter().map(|t| t.chunks.len()).sum(),
     };
-    let name = table.display_name();
-    let mut formatter = format::Formatter::new(format, &table.columns);
+    // A partition's columns may stand in another order than its parent's: where they do, each
+    // row's fields are put in the parent's order.
+    let orders: Vec<Option<Vec<usize>>> = table
+        .parts
+        .iter()
+        .map(|part| field_order(table.columns, &part.columns))
+        .collect();
+    let mut formatter = format::Formatter::new(format, table.columns);
     if let Some(header) = formatter.header() {
         out.write_all(&header).await.map_err(EngineError::output)?;
     }
@@ -157,29 +215,61 @@ pub async fn cat(
     let mut pending = wanted.into_iter();
     loop {
         while fetches.len() < PREFETCH {
-            let Some((index, chunk)) = pending.next() else {
+            let Some((part, index, chunk)) = pending.next() else {
                 break;
             };
-            fetches.push_back(backup.fetch_rows(&cpu, chunk.clone(), name.clone(), index));
+            let name = table.parts[part].display_name();
+            fetches.push_back((part, backup.fetch_rows(&cpu, chunk.clone(), name, index)));
         }
-        let Some(next) = fetches.pop_front() else {
+        let Some((part, next)) = fetches.pop_front() else {
             break;
         };
         let text = next.rows().await?;
         let mut buffer = Vec::with_capacity(text.len() + text.len() / 4);
+        let mut reordered = Vec::new();
         for row in copy_text::rows(&text) {
-            if let (Some(filter), Some(field)) = (filter, key_field)
+            if let (Some(filter), Some(field)) = (filter, key_fields[part])
                 && !filter.matches_row(row, field)
             {
                 continue;
             }
             summary.rows += 1;
-            formatter.write_row(row, &mut buffer);
+            match &orders[part] {
+                Some(order) => {
+                    reorder(row, order, &mut reordered);
+                    formatter.write_row(&reordered, &mut buffer);
+                }
+                None => formatter.write_row(row, &mut buffer),
+            }
         }
         out.write_all(&buffer).await.map_err(EngineError::output)?;
     }
     out.flush().await.map_err(EngineError::output)?;
     Ok(summary)
+}
+
+/// For each of `wanted`'s columns, its field in rows with `have`'s columns; `None` when the two
+/// are the same.
+fn field_order(wanted: &[ColumnEntry], have: &[ColumnEntry]) -> Option<Vec<usize>> {
+    let order: Vec<usize> = wanted
+        .iter()
+        .enumerate()
+        .map(|(i, c)| have.iter().position(|h| h.name == c.name).unwrap_or(i))
+        .collect();
+    (order.iter().enumerate().any(|(i, &f)| i != f)).then_some(order)
+}
+
+/// Writes `row`'s tab-separated fields (COPY text: a tab inside a value is escaped) into `out`
+/// in `order`.
+fn reorder(row: &[u8], order: &[usize], out: &mut Vec<u8>) {
+    let fields: Vec<&[u8]> = row.split(|&b| b == b'\t').collect();
+    out.clear();
+    for (n, &field) in order.iter().enumerate() {
+        if n > 0 {
+            out.push(b'\t');
+        }
+        out.extend_from_slice(fields.get(field).copied().unwrap_or_default());
+    }
 }
 
 #[cfg(test)]

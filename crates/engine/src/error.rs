@@ -135,6 +135,11 @@ pub enum EngineError {
     RowsExist { table: String, reason: String },
 
     #[error(
+        "rows of the backup have no partition in table {table} of the target ({reason}): its partitioning has changed since the backup (a partition detached, or none created for these rows); attach or create a partition that holds them, or leave them out with --where"
+    )]
+    NoPartitionForRows { table: String, reason: String },
+
+    #[error(
         "table {table} has no primary key in the target, so --conflict upsert cannot tell which row to update; use --conflict skip, error or replace"
     )]
     NoPrimaryKey { table: String },

@@ -152,6 +152,7 @@ async fn write_backup(
     manifest.schema = schema.items;
     manifest.roles = schema.roles;
     manifest.warnings = schema.warnings;
+    manifest.partitioned = schema.partitioned;
     let keys = pgark_pg::integer_keys(leader.client()).await?;
     let large_objects = manifest
         .schema

@@ -52,6 +52,8 @@ pub(super) struct ImageTable<'a> {
     pub key_column: Option<String>,
     /// A condition on the target table (no `WHERE`), or `None` for every row.
     pub condition: Option<String>,
+    /// The target table is partitioned: its rows are read from its partitions.
+    pub partitioned: bool,
 }
 
 /// A before-image being written; `finish` writes the manifest that makes it complete.
@@ -141,8 +143,10 @@ impl BeforeImage {
             .as_deref()
             .map(|c| format!(" WHERE ({c})"))
             .unwrap_or_default();
+        // A partitioned table's rows are in its partitions.
+        let only = if table.partitioned { "" } else { "ONLY " };
         let sql = format!(
-            "COPY (SELECT {} FROM ONLY {qualified}{condition}) TO STDOUT",
+            "COPY (SELECT {} FROM {only}{qualified}{condition}) TO STDOUT",
             columns.join(", ")
         );
         let context = || format!("saving the before-image of table {qualified}");

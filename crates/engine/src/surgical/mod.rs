@@ -17,6 +17,7 @@
 
 mod before_image;
 mod plan;
+mod prune;
 pub mod select;
 mod stage;
 mod undo;
@@ -29,7 +30,7 @@ use pgark_archive::Manifest;
 use pgark_pg::{ConnConfig, Connection, quote};
 
 pub use before_image::{BeforeImageDest, DEFAULT_FOLDER};
-pub use select::{TablePattern, TableSelection};
+pub use select::{SelectedTable, TablePattern, TableSelection};
 
 use crate::cpu::CpuPool;
 use crate::{BackupRef, Cancel, EngineError, session};
@@ -68,8 +69,8 @@ pub struct SurgicalOptions {
     pub backup: BackupRef,
     pub manifest: Arc<Manifest>,
     pub target: ConnConfig,
-    /// Indexes into `manifest.tables` (see [`TableSelection::select`]).
-    pub tables: Vec<usize>,
+    /// The tables to write to (see [`TableSelection::select_tables`]).
+    pub tables: Vec<SelectedTable>,
     /// `--where`: an SQL condition on the table's columns.
     pub predicate: Option<String>,
     pub conflict: Conflict,
@@ -100,6 +101,9 @@ pub struct TableReport {
     pub deleted: u64,
     pub chunks_read: usize,
     pub chunks_total: usize,
+    /// For a partitioned table whose partitions were pruned by `--where`: the partitions read,
+    /// of those the backup has.
+    pub partitions: Option<(usize, usize)>,
     /// Owned sequences moved forward (to the value shown), or that would be with `--dry-run`.
     pub sequences: Vec<(String, i64)>,
 }
@@ -138,7 +142,7 @@ pub async fn restore_rows(
             tables: options
                 .tables
                 .iter()
-                .map(|&i| options.manifest.tables[i].display_name())
+                .map(|t| plan::Source::new(&options.manifest, t).display_name())
                 .collect::<Vec<_>>()
                 .join(", "),
         });
@@ -206,15 +210,15 @@ async fn run(
     }
 
     let mut plans = Vec::new();
-    for (n, &index) in options.tables.iter().enumerate() {
-        plans.push(prepare(options, connection, index, n).await?);
+    for (n, selected) in options.tables.iter().enumerate() {
+        plans.push(prepare(options, connection, selected, n).await?);
     }
     order_by_foreign_keys(connection, &mut plans).await?;
 
     let cpu = Arc::new(CpuPool::for_machine()?);
     for plan in &mut plans {
         let definitions: Vec<String> = plan
-            .backup
+            .source
             .columns
             .iter()
             .map(|c| format!("{} {}", quote::ident(&c.name), c.type_name))
@@ -227,7 +231,7 @@ async fn run(
             ),
             format!(
                 "creating the staging table for {} (the backup's column types must exist in the target)",
-                plan.backup.display_name()
+                plan.source.display_name()
             ),
         )
         .await?;
@@ -245,32 +249,53 @@ async fn run(
                     reason: pgark_pg::ServerMessage(&e).to_string(),
                 })?;
         }
-        plan.chunks = stage::chunks_to_read(plan.backup, predicate);
-        plan.report.chunks_read = plan.chunks.len();
-        plan.report.chunks_total = plan.backup.chunks.len();
-        let copy_sql = format!(
-            "COPY {} ({}) FROM STDIN",
-            plan.staging,
-            plan.backup
-                .columns
-                .iter()
-                .map(|c| quote::ident(&c.name))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        stage::load(
-            connection,
-            &options.backup,
-            &cpu,
-            plan.backup,
-            &plan.chunks,
-            &copy_sql,
-        )
-        .await?;
+        // Partitions whose bounds cannot hold a row matching `--where` are not read at all.
+        let partitions = match (plan.source.partitioned, predicate) {
+            (Some(root), Some(predicate)) => {
+                prune::partitions_to_read(connection, &options.manifest, root, predicate).await?
+            }
+            _ => None,
+        };
+        plan.chunks = plan
+            .source
+            .parts
+            .iter()
+            .map(|part| {
+                let wanted = partitions
+                    .as_ref()
+                    .is_none_or(|p| p.contains(&(part.schema.as_str(), part.name.as_str())));
+                if wanted {
+                    stage::chunks_to_read(part, predicate)
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        plan.report.chunks_read = plan.chunks.iter().map(Vec::len).sum();
+        plan.report.chunks_total = plan.source.parts.iter().map(|t| t.chunks.len()).sum();
+        plan.report.partitions = partitions
+            .as_ref()
+            .map(|p| (p.len(), plan.source.parts.len()));
+        for (part, chunks) in plan.source.parts.iter().zip(&plan.chunks) {
+            if chunks.is_empty() {
+                continue;
+            }
+            // A partition's columns may stand in another order than its parent's.
+            let copy_sql = format!(
+                "COPY {} ({}) FROM STDIN",
+                plan.staging,
+                part.columns
+                    .iter()
+                    .map(|c| quote::ident(&c.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            stage::load(connection, &options.backup, &cpu, part, chunks, &copy_sql).await?;
+        }
         tracing::info!(
-            table = %plan.backup.display_name(),
-            chunks_read = plan.chunks.len(),
-            chunks_total = plan.backup.chunks.len(),
+            table = %plan.source.display_name(),
+            chunks_read = plan.report.chunks_read,
+            chunks_total = plan.report.chunks_total,
             "backup rows staged"
         );
     }
@@ -301,7 +326,7 @@ async fn run(
         );
         plan.report.rows = connection.client().execute(&sql, &[]).await.map_err(|e| {
             EngineError::RowsDoNotConvert {
-                table: plan.backup.display_name(),
+                table: plan.source.display_name(),
                 reason: pgark_pg::ServerMessage(&e).to_string(),
             }
         })?;
@@ -347,6 +372,7 @@ async fn run(
                         name: &plan.name,
                         columns: plan.target_columns.clone(),
                         key_column: plan.integer_key.clone(),
+                        partitioned: plan.target_partitioned,
                         condition: saved,
                     },
                 )

@@ -1,18 +1,93 @@
 //! Getting each table ready: finding (or creating) the table to write to, matching its columns
 //! with the backup's, its primary key, and the order tables go in.
 
-use pgark_archive::{ColumnEntry, DdlItem, Manifest, ObjectKind, TableEntry};
+use pgark_archive::{ColumnEntry, DdlItem, Manifest, ObjectKind, PartitionedEntry, TableEntry};
 use pgark_pg::{Connection, PgError, quote};
 
+use super::select::SelectedTable;
 use super::{SurgicalOptions, TableReport};
 use crate::{EngineError, session};
 
+/// The backup's side of a table being restored: one of its tables, or a partitioned table and
+/// the partitions holding its rows.
+pub(super) struct Source<'m> {
+    pub(super) schema: &'m str,
+    pub(super) name: &'m str,
+    /// The id of the item creating the table.
+    pub(super) item: u32,
+    /// The columns rows are written with.
+    pub(super) columns: &'m [ColumnEntry],
+    /// The tables holding its rows: itself, or its leaf partitions.
+    pub(super) parts: Vec<&'m TableEntry>,
+    pub(super) partitioned: Option<&'m PartitionedEntry>,
+}
+
+impl<'m> Source<'m> {
+    pub(super) fn new(manifest: &'m Manifest, selected: &SelectedTable) -> Source<'m> {
+        let parts: Vec<&TableEntry> = selected
+            .parts
+            .iter()
+            .map(|&i| &manifest.tables[i])
+            .collect();
+        match selected.partitioned.map(|i| &manifest.partitioned[i]) {
+            Some(p) => Source {
+                schema: &p.schema,
+                name: &p.name,
+                item: p.item,
+                columns: &p.columns,
+                parts,
+                partitioned: Some(p),
+            },
+            None => {
+                let t = &manifest.tables[selected.parts[0]];
+                Source {
+                    schema: &t.schema,
+                    name: &t.name,
+                    item: t.item,
+                    columns: &t.columns,
+                    parts,
+                    partitioned: None,
+                }
+            }
+        }
+    }
+
+    /// `schema.name` for messages (unquoted; not for SQL).
+    pub(super) fn display_name(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+
+    pub(super) fn qualified(&self) -> String {
+        quote::qualified(self.schema, self.name)
+    }
+
+    /// The items creating the table and, for a partitioned one, every table of its tree.
+    fn table_items(&self, manifest: &Manifest) -> std::collections::BTreeSet<u32> {
+        let mut items: std::collections::BTreeSet<u32> =
+            self.parts.iter().map(|t| t.item).collect();
+        items.insert(self.item);
+        if let Some(root) = self.partitioned {
+            // The partitioned tables between the root and the leaves.
+            items.extend(
+                manifest
+                    .partition_tree(root)
+                    .iter()
+                    .filter_map(|node| node.partitioned.map(|p| p.item)),
+            );
+        }
+        items
+    }
+}
+
 /// One table on its way in.
 pub(super) struct Plan<'m> {
-    pub(super) backup: &'m TableEntry,
+    pub(super) source: Source<'m>,
     pub(super) schema: String,
     pub(super) name: String,
     pub(super) oid: u32,
+    /// The target's table is partitioned: statements name it without `ONLY`, so that they reach
+    /// its partitions.
+    pub(super) target_partitioned: bool,
     /// Columns written: name, the backup's type, the target's type.
     pub(super) columns: Vec<(String, String, String)>,
     /// Every column of the target that is not generated, with its type (for the before-image).
@@ -21,7 +96,8 @@ pub(super) struct Plan<'m> {
     pub(super) key: Vec<String>,
     /// A single-column integer primary key, for the before-image's chunk key ranges.
     pub(super) integer_key: Option<String>,
-    pub(super) chunks: Vec<usize>,
+    /// The chunks to read of each of `source.parts`.
+    pub(super) chunks: Vec<Vec<usize>>,
     /// A re-created table's indexes, constraints and triggers, run after its rows are in.
     pub(super) post_data: Vec<&'m DdlItem>,
     pub(super) staging: String,
@@ -33,6 +109,16 @@ impl Plan<'_> {
     pub(super) fn qualified(&self) -> String {
         quote::qualified(&self.schema, &self.name)
     }
+
+    /// The target table as statements that must not reach inheritance children name it: `ONLY
+    /// t`, or `t` for a partitioned table (whose rows are all in its partitions).
+    pub(super) fn only(&self) -> String {
+        if self.target_partitioned {
+            self.qualified()
+        } else {
+            format!("ONLY {}", self.qualified())
+        }
+    }
 }
 
 /// Finds (or, beside the live table, creates) the table to write to and matches its columns with
@@ -40,30 +126,32 @@ impl Plan<'_> {
 pub(super) async fn prepare<'m>(
     options: &'m SurgicalOptions,
     connection: &Connection,
-    index: usize,
+    selected: &SelectedTable,
     n: usize,
 ) -> Result<Plan<'m>, EngineError> {
-    let backup = &options.manifest.tables[index];
+    let backup = Source::new(&options.manifest, selected);
     let schema = options
         .into_schema
         .clone()
-        .unwrap_or_else(|| backup.schema.clone());
+        .unwrap_or_else(|| backup.schema.to_owned());
     let name = options
         .into_table
         .clone()
-        .unwrap_or_else(|| backup.name.clone());
+        .unwrap_or_else(|| backup.name.to_owned());
     let beside = options.into_schema.is_some() || options.into_table.is_some();
     let mut created = false;
     let mut post_data = Vec::new();
-    let oid = match relation_oid(connection, &schema, &name).await? {
-        Some(oid) => oid,
+    let (oid, target_partitioned) = match relation_oid(connection, &schema, &name).await? {
+        Some(found) => found,
         None => {
             if beside {
-                create_beside(connection, &options.manifest, backup, &schema, &name).await?;
+                create_beside(connection, &options.manifest, &backup, &schema, &name).await?;
             } else {
                 // Dropped from the target: created again from the backup's definition, inside
-                // the transaction; its indexes, constraints and triggers come after the rows.
-                let (now, later) = own_ddl(&options.manifest, backup);
+                // the transaction (a partitioned table with its partitions); its indexes,
+                // constraints and triggers come after the rows.
+                let (now, later) =
+                    own_ddl(&options.manifest, &backup.table_items(&options.manifest));
                 for item in now {
                     session::execute(connection, &item.sql, || {
                         format!(
@@ -129,7 +217,7 @@ pub(super) async fn prepare<'m>(
         });
     }
     let mut columns = Vec::new();
-    for c in &backup.columns {
+    for c in backup.columns {
         let Some(t) = writable(&c.name) else { continue };
         if c.type_name != t.1 {
             // A parse-time check: does any cast from the backup's type to the target's exist?
@@ -168,7 +256,8 @@ pub(super) async fn prepare<'m>(
         _ => None,
     };
     Ok(Plan {
-        backup,
+        source: backup,
+        target_partitioned,
         report: TableReport {
             table: qualified,
             created,
@@ -200,15 +289,16 @@ pub(super) async fn prepare<'m>(
     })
 }
 
+/// The table's OID in the target, and whether it is partitioned.
 pub(super) async fn relation_oid(
     connection: &Connection,
     schema: &str,
     name: &str,
-) -> Result<Option<u32>, EngineError> {
+) -> Result<Option<(u32, bool)>, EngineError> {
     let row = connection
         .client()
         .query_opt(
-            "SELECT c.oid FROM pg_catalog.pg_class c \
+            "SELECT c.oid, c.relkind = 'p' FROM pg_catalog.pg_class c \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
             &[&schema, &name],
@@ -220,27 +310,27 @@ pub(super) async fn relation_oid(
                 e,
             )
         })?;
-    Ok(row.map(|r| r.get(0)))
+    Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
 /// `--into-schema`/`--into-table`: creates the table from the backup's definition (its
 /// `CREATE TABLE` and primary key, under the new name), or from its columns when the definition
-/// cannot be moved safely.
+/// cannot be moved safely (and for a partitioned table, which would have no partitions there).
 pub(super) async fn create_beside(
     connection: &Connection,
     manifest: &Manifest,
-    backup: &TableEntry,
+    backup: &Source<'_>,
     schema: &str,
     name: &str,
 ) -> Result<(), EngineError> {
-    let old = quote::qualified(&backup.schema, &backup.name);
+    let old = backup.qualified();
     let new = quote::qualified(schema, name);
     let mut statements = vec![format!(
         "CREATE SCHEMA IF NOT EXISTS {}",
         quote::ident(schema)
     )];
     let item = manifest.schema.iter().find(|i| i.id == backup.item);
-    match item.filter(|i| i.sql.matches(&old).count() == 1) {
+    match item.filter(|i| i.sql.matches(&old).count() == 1 && backup.partitioned.is_none()) {
         Some(item) => statements.push(item.sql.replacen(
             &format!("TABLE {old}"),
             &format!("TABLE {new}"),
@@ -255,7 +345,7 @@ pub(super) async fn create_beside(
             statements.push(format!("CREATE TABLE {new} ({})", definitions.join(", ")));
         }
     }
-    if let Some(key) = primary_key_item(manifest, backup) {
+    if let Some(key) = primary_key_item(manifest, backup.item) {
         let prefix = format!(
             "ALTER TABLE ONLY {old} ADD CONSTRAINT {} ",
             quote::ident(&key.name)
@@ -275,18 +365,20 @@ pub(super) async fn create_beside(
     Ok(())
 }
 
-/// A table's own DDL, as a selective whole-database restore would run it: the table, the
-/// sequences it owns, its defaults, options, indexes, constraints, foreign keys, triggers, rules
-/// and policies, and the comments, owners and privileges of all of these. Split into what runs
-/// before its rows (pre-data and data sections) and after them (post-data).
+/// Tables' own DDL (of the items `tables` creating them), as a selective whole-database restore
+/// would run it: the tables, the sequences they own, their defaults, options, indexes,
+/// constraints, foreign keys, triggers, rules, policies and partition attachments, and the
+/// comments, owners and privileges of all of these. Split into what runs before their rows
+/// (pre-data and data sections) and after them (post-data).
 pub(super) fn own_ddl<'m>(
     manifest: &'m Manifest,
-    table: &TableEntry,
+    tables: &std::collections::BTreeSet<u32>,
 ) -> (Vec<&'m DdlItem>, Vec<&'m DdlItem>) {
+    let of_tables = |table: Option<u32>| table.is_some_and(|t| tables.contains(&t));
     let sequences: std::collections::BTreeSet<u32> = manifest
         .schema
         .iter()
-        .filter(|i| i.kind == ObjectKind::SequenceOwnedBy && i.table == Some(table.item))
+        .filter(|i| i.kind == ObjectKind::SequenceOwnedBy && of_tables(i.table))
         .flat_map(|i| i.deps.iter().copied())
         .filter(|dep| {
             manifest
@@ -303,9 +395,9 @@ pub(super) fn own_ddl<'m>(
             item.kind,
             ObjectKind::Comment | ObjectKind::SecurityLabel | ObjectKind::Owner | ObjectKind::Acl
         ) && item.deps.iter().any(|d| included.contains(d));
-        let own = item.id == table.item
+        let own = tables.contains(&item.id)
             || sequences.contains(&item.id)
-            || item.table == Some(table.item)
+            || of_tables(item.table)
             || attached;
         if !own || item.kind == ObjectKind::MaterializedViewData {
             continue;
@@ -328,13 +420,10 @@ pub(super) fn describe(item: &DdlItem) -> String {
     }
 }
 
-pub(super) fn primary_key_item<'m>(
-    manifest: &'m Manifest,
-    table: &TableEntry,
-) -> Option<&'m DdlItem> {
+pub(super) fn primary_key_item(manifest: &Manifest, table_item: u32) -> Option<&DdlItem> {
     manifest.schema.iter().find(|i| {
         i.kind == ObjectKind::Constraint
-            && i.table == Some(table.item)
+            && i.table == Some(table_item)
             && i.sql.contains(" PRIMARY KEY ")
     })
 }

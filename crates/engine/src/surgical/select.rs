@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use pgark_archive::{DdlItem, Manifest, ObjectKind, TableEntry};
+use pgark_archive::{DdlItem, Manifest, ObjectKind};
 
 use crate::EngineError;
 
@@ -37,12 +37,20 @@ impl TablePattern {
         })
     }
 
-    fn matches(&self, table: &TableEntry) -> bool {
-        self.schema
-            .as_deref()
-            .is_none_or(|schema| glob(schema, &table.schema))
-            && glob(&self.name, &table.name)
+    fn matches(&self, schema: &str, name: &str) -> bool {
+        self.schema.as_deref().is_none_or(|s| glob(s, schema)) && glob(&self.name, name)
     }
+}
+
+/// A table a surgical restore writes to: one of the backup's tables, or a partitioned table,
+/// whose partitions' rows go in through it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectedTable {
+    /// For a partitioned table, its index in `manifest.partitioned`.
+    pub partitioned: Option<usize>,
+    /// The tables holding its rows, as indexes into `manifest.tables`: itself, or its leaf
+    /// partitions.
+    pub parts: Vec<usize>,
 }
 
 /// The tables selected by name patterns; empty means every table.
@@ -86,19 +94,46 @@ impl TableSelection {
         !(self.tables.is_empty() && self.schemas.is_empty() && self.exclude.is_empty())
     }
 
-    fn includes(&self, table: &TableEntry) -> bool {
+    fn includes(&self, schema: &str, name: &str) -> bool {
         let included = (self.tables.is_empty() && self.schemas.is_empty())
-            || self.tables.iter().any(|p| p.matches(table))
-            || self.schemas.iter().any(|s| glob(s, &table.schema));
-        included && !self.exclude.iter().any(|p| p.matches(table))
+            || self.tables.iter().any(|p| p.matches(schema, name))
+            || self.schemas.iter().any(|s| glob(s, schema));
+        included && !self.exclude.iter().any(|p| p.matches(schema, name))
     }
 
-    /// The indexes of the selected tables in `manifest.tables`. Every `--table` and `--schema`
-    /// pattern must match at least one table, so a typo is an error rather than a restore of
-    /// nothing.
+    /// The indexes of the selected tables in `manifest.tables`: those selected by name, and the
+    /// partitions holding the rows of the partitioned tables selected. Every `--table` and
+    /// `--schema` pattern must match at least one table, so a typo is an error rather than a
+    /// restore of nothing.
     pub fn select(&self, manifest: &Manifest) -> Result<Vec<usize>, EngineError> {
+        let mut selected: Vec<usize> = self
+            .select_tables(manifest)?
+            .into_iter()
+            .flat_map(|t| t.parts)
+            .collect();
+        selected.sort_unstable();
+        selected.dedup();
+        Ok(selected)
+    }
+
+    /// The tables a surgical restore writes to: each selected partitioned table (the topmost,
+    /// when a partitioned partition is selected too) with its leaf partitions that are not
+    /// excluded, and each other selected table on its own. Errors as [`TableSelection::select`].
+    pub fn select_tables(&self, manifest: &Manifest) -> Result<Vec<SelectedTable>, EngineError> {
+        let names = || {
+            manifest
+                .tables
+                .iter()
+                .map(|t| (t.schema.as_str(), t.name.as_str()))
+                .chain(
+                    manifest
+                        .partitioned
+                        .iter()
+                        .map(|p| (p.schema.as_str(), p.name.as_str())),
+                )
+        };
         for pattern in &self.tables {
-            if !manifest.tables.iter().any(|t| pattern.matches(t)) {
+            if !names().any(|(schema, name)| pattern.matches(schema, name)) {
                 return Err(EngineError::UnknownTable {
                     table: pattern.text.clone(),
                     known: crate::cat::known_tables(manifest),
@@ -106,16 +141,55 @@ impl TableSelection {
             }
         }
         for schema in &self.schemas {
-            if !manifest.tables.iter().any(|t| glob(schema, &t.schema)) {
+            if !names().any(|(s, _)| glob(schema, s)) {
                 return Err(EngineError::UnknownTable {
                     table: format!("in schema {schema}"),
                     known: crate::cat::known_tables(manifest),
                 });
             }
         }
-        let selected: Vec<usize> = (0..manifest.tables.len())
-            .filter(|&i| self.includes(&manifest.tables[i]))
+        let parents: Vec<usize> = (0..manifest.partitioned.len())
+            .filter(|&i| {
+                let p = &manifest.partitioned[i];
+                self.includes(&p.schema, &p.name)
+            })
             .collect();
+        // A selected partitioned table that is a partition of another selected one is part of it.
+        let nested: BTreeSet<(&str, &str)> = parents
+            .iter()
+            .flat_map(|&i| &manifest.partitioned[i].partitions)
+            .map(|part| (part.schema.as_str(), part.name.as_str()))
+            .collect();
+        let mut selected = Vec::new();
+        let mut covered = BTreeSet::new();
+        for &i in &parents {
+            let p = &manifest.partitioned[i];
+            if nested.contains(&(p.schema.as_str(), p.name.as_str())) {
+                continue;
+            }
+            let parts: Vec<usize> = manifest
+                .leaf_partitions(&p.schema, &p.name)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|&t| {
+                    let t = &manifest.tables[t];
+                    !self.exclude.iter().any(|x| x.matches(&t.schema, &t.name))
+                })
+                .collect();
+            covered.extend(parts.iter().copied());
+            selected.push(SelectedTable {
+                partitioned: Some(i),
+                parts,
+            });
+        }
+        for (i, t) in manifest.tables.iter().enumerate() {
+            if !covered.contains(&i) && self.includes(&t.schema, &t.name) {
+                selected.push(SelectedTable {
+                    partitioned: None,
+                    parts: vec![i],
+                });
+            }
+        }
         if selected.is_empty() {
             return Err(EngineError::NothingSelected);
         }
@@ -245,23 +319,6 @@ mod tests {
         }
     }
 
-    fn table(schema: &str, name: &str) -> TableEntry {
-        TableEntry {
-            id: 1,
-            schema: schema.into(),
-            name: name.into(),
-            item: 1,
-            columns: vec![],
-            row_count: 0,
-            raw_bytes: 0,
-            stored_bytes: 0,
-            content_digest: String::new(),
-            key_column: None,
-            row_filter: None,
-            chunks: vec![],
-        }
-    }
-
     #[test]
     fn patterns_are_schema_qualified_quoted_and_excludable() {
         let selection = TableSelection::parse(
@@ -270,13 +327,13 @@ mod tests {
             &["app.tasks_old".into()],
         )
         .expect("parses");
-        assert!(selection.includes(&table("app", "tasks")));
-        assert!(!selection.includes(&table("app", "tasks_old")));
-        assert!(!selection.includes(&table("public", "tasks")));
-        assert!(selection.includes(&table("Odd", "T")));
-        assert!(!selection.includes(&table("odd", "t")));
-        assert!(selection.includes(&table("public", "notes")));
-        assert!(selection.includes(&table("audit_2024", "log")));
+        assert!(selection.includes("app", "tasks"));
+        assert!(!selection.includes("app", "tasks_old"));
+        assert!(!selection.includes("public", "tasks"));
+        assert!(selection.includes("Odd", "T"));
+        assert!(!selection.includes("odd", "t"));
+        assert!(selection.includes("public", "notes"));
+        assert!(selection.includes("audit_2024", "log"));
         assert!(TablePattern::parse("a.b.c").is_err());
         assert!(TablePattern::parse("\"open").is_err());
     }

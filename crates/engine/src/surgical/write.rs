@@ -13,9 +13,11 @@ pub(super) async fn lock(
     plans: &[Plan<'_>],
 ) -> Result<(), EngineError> {
     let tables: Vec<String> = plans.iter().map(Plan::qualified).collect();
+    // A partitioned table's partitions are locked with it.
+    let locked: Vec<String> = plans.iter().map(Plan::only).collect();
     let sql = format!(
-        "LOCK TABLE ONLY {} IN SHARE ROW EXCLUSIVE MODE",
-        tables.join(", ")
+        "LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE",
+        locked.join(", ")
     );
     match connection.client().batch_execute(&sql).await {
         Ok(()) => Ok(()),
@@ -58,6 +60,20 @@ pub(super) async fn insert(
         plan.rows
     );
     let context = || format!("inserting the backup's rows into table {table}");
+    // Rows go in through a partitioned table to whichever partition the target has for them.
+    let failed = |e: tokio_postgres::Error| -> EngineError {
+        if e.code() == Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION)
+            && e.as_db_error()
+                .is_some_and(|d| d.message().starts_with("no partition of relation"))
+        {
+            EngineError::NoPartitionForRows {
+                table: table.clone(),
+                reason: pgark_pg::ServerMessage(&e).to_string(),
+            }
+        } else {
+            PgError::query(context(), e).into()
+        }
+    };
     // `replace` has deleted what goes; with a key, what stays is overwritten in place.
     match (conflict, plan.key.is_empty()) {
         (Conflict::Error, _) | (Conflict::Replace, true) => {
@@ -75,7 +91,7 @@ pub(super) async fn insert(
                                 reason: pgark_pg::ServerMessage(&e).to_string(),
                             }
                         } else {
-                            PgError::query(context(), e).into()
+                            failed(e)
                         }
                     })?;
         }
@@ -84,7 +100,7 @@ pub(super) async fn insert(
                 .client()
                 .execute(&format!("{insert} ON CONFLICT DO NOTHING"), &[])
                 .await
-                .map_err(|e| PgError::query(context(), e))?;
+                .map_err(failed)?;
             plan.report.skipped = plan.report.rows - plan.report.inserted;
         }
         (Conflict::Upsert | Conflict::Replace, _) => {
@@ -111,18 +127,39 @@ pub(super) async fn insert(
                     new.join(", ")
                 )
             };
+            // The rows whose key the target has (the table is locked against other writers)
+            // are the ones the upsert may update; the others it inserts. (A partitioned table
+            // cannot return its rows' xmax, which would tell the two apart.)
+            let same_key: Vec<String> = plan
+                .key
+                .iter()
+                .map(|k| format!("r.{0} = t.{0}", quote::ident(k)))
+                .collect();
+            let existing_sql = format!(
+                "SELECT count(*) FROM {} r WHERE EXISTS (SELECT 1 FROM {} t WHERE {})",
+                plan.rows,
+                plan.only(),
+                same_key.join(" AND ")
+            );
+            let existing: i64 = connection
+                .client()
+                .query_one(&existing_sql, &[])
+                .await
+                .map_err(|e| PgError::query(context(), e))?
+                .get(0);
             let sql = format!(
-                "WITH w AS ({insert} ON CONFLICT {} {action} RETURNING t.xmax::text = '0' AS inserted) \
-                 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM w",
+                "WITH w AS ({insert} ON CONFLICT {} {action} RETURNING 1) SELECT count(*) FROM w",
                 key_tuple(&plan.key)
             );
             let row = connection
                 .client()
                 .query_one(&sql, &[])
                 .await
-                .map_err(|e| PgError::query(context(), e))?;
-            plan.report.inserted = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
-            plan.report.updated = u64::try_from(row.get::<_, i64>(1)).unwrap_or(0);
+                .map_err(failed)?;
+            let written = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+            let existing = u64::try_from(existing).unwrap_or(0);
+            plan.report.inserted = plan.report.rows.saturating_sub(existing);
+            plan.report.updated = written.saturating_sub(plan.report.inserted);
             plan.report.skipped = plan.report.rows - plan.report.inserted - plan.report.updated;
         }
     }
@@ -159,7 +196,7 @@ pub(super) async fn delete_replaced(
     let table = plan.qualified();
     plan.report.deleted = connection
         .client()
-        .execute(&format!("DELETE FROM ONLY {table} t{filter}"), &[])
+        .execute(&format!("DELETE FROM {} t{filter}", plan.only()), &[])
         .await
         .map_err(|e| {
             PgError::query(
@@ -201,9 +238,10 @@ pub(super) async fn advance_sequences(
         let sequence: String = row.get(0);
         let column: String = row.get(1);
         let sql = format!(
-            "SELECT m FROM (SELECT max({})::int8 AS m FROM ONLY {table}) x \
+            "SELECT m FROM (SELECT max({})::int8 AS m FROM {}) x \
              WHERE m >= (SELECT last_value FROM {sequence})",
-            quote::ident(&column)
+            quote::ident(&column),
+            plan.only()
         );
         let context = || format!("moving sequence {sequence} past the restored keys");
         let Some(row) = connection

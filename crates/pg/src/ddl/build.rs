@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use pgark_archive::ColumnEntry;
+use pgark_archive::{ColumnEntry, PartitionRef, PartitionedEntry};
 
 use super::graph::{Graph, ItemIdx, NewItem};
 use super::order::order;
@@ -194,12 +194,58 @@ fn finish(b: Builder<'_>) -> Result<SchemaDump, PgError> {
     let ordered = order(&b.graph)?;
     let tables = table_data(&b, &ordered.ids);
     let roles = privileges::roles(&b);
+    let partitioned = partition_tree(&b, &ordered.ids);
     Ok(SchemaDump {
         items: ordered.items,
         tables,
         roles,
         warnings: ordered.warnings,
+        partitioned,
     })
+}
+
+/// Each partitioned table with its direct partitions and their bounds.
+fn partition_tree(b: &Builder<'_>, ids: &[u32]) -> Vec<PartitionedEntry> {
+    let mut partitions: HashMap<u32, Vec<PartitionRef>> = HashMap::new();
+    for t in &b.catalog.tables {
+        if let (Some(bound), [parent]) = (&t.partition_bound, t.parents.as_slice()) {
+            partitions
+                .entry(parent.oid)
+                .or_default()
+                .push(PartitionRef {
+                    schema: t.name.schema.clone(),
+                    name: t.name.name.clone(),
+                    bound: bound.clone(),
+                });
+        }
+    }
+    b.catalog
+        .tables
+        .iter()
+        .filter(|t| t.partitioned)
+        .filter_map(|t| {
+            Some(PartitionedEntry {
+                schema: t.name.schema.clone(),
+                name: t.name.name.clone(),
+                item: ids[*b.table_items.get(&t.oid)?],
+                partition_key: t.partition_key.clone().unwrap_or_default(),
+                columns: copy_columns(t),
+                partitions: partitions.remove(&t.oid).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// The columns rows are copied with: not generated, in `attnum` order.
+fn copy_columns(t: &Table) -> Vec<ColumnEntry> {
+    t.columns
+        .iter()
+        .filter(|c| c.generated == Generated::No)
+        .map(|c| ColumnEntry {
+            name: c.name.clone(),
+            type_name: c.type_name.clone(),
+        })
+        .collect()
 }
 
 /// The tables holding rows, with the final id of the item creating each; extensions'
@@ -224,15 +270,7 @@ fn rows_of(t: &Table, item: u32, row_filter: Option<String>) -> TableData {
         oid: t.oid,
         schema: t.name.schema.clone(),
         name: t.name.name.clone(),
-        columns: t
-            .columns
-            .iter()
-            .filter(|c| c.generated == Generated::No)
-            .map(|c| ColumnEntry {
-                name: c.name.clone(),
-                type_name: c.type_name.clone(),
-            })
-            .collect(),
+        columns: copy_columns(t),
         estimated_bytes: t.estimated_bytes,
         row_filter,
     }

@@ -39,7 +39,7 @@ mod triggers;
 mod types;
 mod views;
 
-use pgark_archive::{ColumnEntry, DdlItem, RoleEntry};
+use pgark_archive::{ColumnEntry, DdlItem, PartitionedEntry, RoleEntry};
 use tokio_postgres::Client;
 
 use crate::PgError;
@@ -61,6 +61,8 @@ pub struct SchemaDump {
     /// Dependency loops that no known repair broke, each broken at its weakest edge: the dump
     /// goes on, and these say which items a restore may fail at.
     pub warnings: Vec<String>,
+    /// The partitioned tables and their partitions.
+    pub partitioned: Vec<PartitionedEntry>,
 }
 
 /// A table whose rows are dumped.
