@@ -131,24 +131,11 @@ async fn sigterm_during_a_dump_leaves_no_backup_behind() {
     )
     .await;
     assert_eq!(code, Some(130), "stderr:\n{stderr}");
-    let left: Vec<_> = walk(dest.path());
+    let left: Vec<_> = files_under(dest.path());
     assert!(
         left.is_empty(),
         "an interrupted dump must remove what it wrote: {left:?}"
     );
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("read dir") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -267,7 +254,7 @@ async fn a_password_never_appears_in_output_logs_or_the_archive() {
     assert!(failed.failure().contains("already exists"));
 
     let mut archive = String::new();
-    for file in walk(dest.path()) {
+    for file in files_under(dest.path()) {
         archive.push_str(&String::from_utf8_lossy(
             &std::fs::read(&file).expect("read"),
         ));

@@ -347,12 +347,12 @@ async fn conflict_replace_deletes_matching_rows_then_inserts_and_can_be_undone()
         .await,
         3
     );
-    // The undo puts back row 1001, which was inserted without the sequence; sequences only ever
-    // move forward, so the undo leaves app.tasks_id_seq past it rather than where it was.
-    undo_and_compare_except(&db, &run, &before, &["app.audit", "app.tasks_id_seq"]).await;
+    // The undo puts back row 1001, which was inserted without the sequence, and the sequence
+    // where the before-image recorded it: exactly as before the restore.
+    undo_and_compare_except(&db, &run, &before, &["app.audit"]).await;
     assert_eq!(
         query_i64(&db, "SELECT nextval('app.tasks_id_seq')").await,
-        1002
+        1001
     );
 }
 
@@ -1487,7 +1487,7 @@ async fn conflict_modes_through_a_partitioned_table_use_its_key_and_can_be_undon
         "{line}"
     );
     assert_eq!(partitions_read(line), Some((1, 7)), "{line}");
-    undo_and_compare_except(&db, &run, &damaged, &[]).await;
+    undo_and_compare(&db, &run, &damaged).await;
 
     let run = restore(
         &backup,
@@ -1511,5 +1511,175 @@ async fn conflict_modes_through_a_partitioned_table_use_its_key_and_can_be_undon
         &contents(&db).await,
         &["public.payment_payment_id_seq"],
     );
-    undo_and_compare_except(&db, &run, &damaged, &["public.payment_payment_id_seq"]).await;
+    undo_and_compare(&db, &run, &damaged).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_that_moved_on_gets_each_columns_fate_reported_and_renames_mapped() {
+    let db = shop("drift").await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    // A migration since the backup: a column added with a default, one dropped, one widened,
+    // one renamed.
+    db.execute(
+        "DELETE FROM app.tasks WHERE id IN (1, 2, 3);
+         ALTER TABLE app.tasks ADD COLUMN priority integer NOT NULL DEFAULT 3;
+         ALTER TABLE app.tasks DROP COLUMN data;
+         ALTER TABLE app.tasks ALTER COLUMN customer_id TYPE bigint;
+         ALTER TABLE app.tasks RENAME COLUMN title TO summary;",
+    )
+    .await;
+    let before = contents(&db).await;
+    let args = [
+        "--table",
+        "app.tasks",
+        "--where",
+        "id IN (1, 2, 3)",
+        "--ignore-missing-columns",
+    ];
+    // Without the rename mapped, the renamed column looks dropped on one side and new on the
+    // other; NOT NULL without a default then refuses the rows, and nothing is written.
+    let error = restore(&backup, &db, &args).await.failure();
+    assert!(error.contains("summary"), "{error}");
+    assert_eq!(contents(&db).await, before);
+
+    let run = restore(
+        &backup,
+        &db,
+        &[&args[..], &["--column-map", "title=summary"]].concat(),
+    )
+    .await
+    .success();
+    for expected in [
+        "  column customer_id: cast from integer to bigint",
+        "  column title: written into column summary",
+        "  column data: not in the target, left out",
+        "  column priority: not in the backup, restored rows get its default",
+    ] {
+        assert!(
+            run.stdout.lines().any(|l| l == expected),
+            "{expected:?} in\n{}",
+            run.stdout
+        );
+    }
+    assert_eq!(
+        query_strings(
+            &db,
+            "SELECT summary || ' ' || priority || ' ' || customer_id FROM app.tasks \
+             WHERE id IN (1, 2, 3) ORDER BY id"
+        )
+        .await,
+        vec!["task 1 3 2", "task 2 3 3", "task 3 3 4"]
+    );
+
+    // A map naming a column the backup does not have is refused before anything happens.
+    let error = restore(
+        &backup,
+        &db,
+        &[&args[..], &["--column-map", "titel=summary", "--dry-run"]].concat(),
+    )
+    .await
+    .failure();
+    assert!(
+        error.contains("no selected table of the backup has a column \"titel\""),
+        "{error}"
+    );
+}
+
+/// Copies backup directory `from` to `to` (an older id beside it).
+fn copy_backup(from: &Path, to: &Path) {
+    for entry in files_under(from) {
+        let target = to.join(entry.strip_prefix(from).expect("inside"));
+        std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(&entry, &target).expect("copy");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn before_images_are_listed_and_pruned_with_their_backup() {
+    let (db, dest, backup) = damaged_shop("before_image_prune").await;
+    let old = dest.path().join("2020-01-01T000000Z");
+    copy_backup(&backup, &old);
+    let upsert = [
+        "--table",
+        "app.tasks",
+        "--where",
+        "id BETWEEN 10 AND 14",
+        "--conflict",
+        "upsert",
+    ];
+    restore(&old, &db, &upsert).await.success();
+    restore(&backup, &db, &upsert).await.success();
+    let backup_id = backup
+        .file_name()
+        .expect("id")
+        .to_string_lossy()
+        .into_owned();
+
+    let listed = pgark(&["ls", path_str(dest.path()), "--before-images", "--json"])
+        .await
+        .success();
+    let images: serde_json::Value = serde_json::from_str(&listed.stdout).expect("json");
+    let mut of: Vec<&str> = images
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|i| i["of_backup"].as_str().expect("of_backup"))
+        .collect();
+    of.sort_unstable();
+    assert_eq!(
+        of,
+        ["2020-01-01T000000Z", backup_id.as_str()],
+        "{}",
+        listed.stdout
+    );
+    let old_image = images
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|i| i["of_backup"] == "2020-01-01T000000Z")
+        .and_then(|i| i["path"].as_str())
+        .expect("the old backup's before-image")
+        .to_owned();
+
+    let dry = pgark(&[
+        "prune",
+        path_str(dest.path()),
+        "--keep-last",
+        "1",
+        "--dry-run",
+    ])
+    .await
+    .success();
+    assert!(
+        dry.stdout.lines().any(|l| l.starts_with("would delete")
+            && l.contains(&old_image)
+            && l.contains("before-image of 2020-01-01T000000Z")),
+        "{}",
+        dry.stdout
+    );
+    assert!(dest.path().join(&old_image).join("manifest.json").exists());
+
+    pgark(&["prune", path_str(dest.path()), "--keep-last", "1"])
+        .await
+        .success();
+    assert!(
+        !old.exists() || files_under(&old).is_empty(),
+        "the old backup is gone"
+    );
+    assert!(
+        !dest.path().join(&old_image).exists()
+            || files_under(&dest.path().join(&old_image)).is_empty(),
+        "its before-image went with it"
+    );
+    let listed = pgark(&["ls", path_str(dest.path()), "--before-images", "--json"])
+        .await
+        .success();
+    let images: serde_json::Value = serde_json::from_str(&listed.stdout).expect("json");
+    assert_eq!(
+        images.as_array().expect("array").len(),
+        1,
+        "{}",
+        listed.stdout
+    );
+    assert_eq!(images[0]["of_backup"], backup_id.as_str());
 }

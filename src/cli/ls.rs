@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use clap::Args;
 use pgark_archive::Timestamp;
-use pgark_engine::inventory::{BackupListing, BackupState, list_backups};
+use pgark_engine::inventory::{BackupListing, BackupState, list_backups, list_before_images};
 
 use super::args::parse_duration;
 use super::check::CheckFailed;
@@ -20,10 +20,45 @@ pub struct LsArgs {
     /// Exit with code 3 and one line if the newest complete backup is older than this (e.g. 25h).
     #[arg(long, value_parser = parse_duration)]
     check_max_age: Option<Duration>,
+    /// List the surgical restores' before-images kept under DEST/before-images, each with the
+    /// backup it goes with (prune deletes them with it).
+    #[arg(long, conflicts_with = "check_max_age")]
+    before_images: bool,
 }
 
 pub async fn run(args: LsArgs, output: &Output) -> anyhow::Result<()> {
     let store = super::open_dest(&args.dest, &args.store)?;
+    if args.before_images {
+        let images = list_before_images(store.as_ref()).await?;
+        if args.json {
+            let items: Vec<serde_json::Value> = images
+                .iter()
+                .map(|i| {
+                    serde_json::json!({
+                        "path": i.path,
+                        "of_backup": i.of_backup,
+                        "stored_bytes": i.stored_bytes,
+                    })
+                })
+                .collect();
+            output.summary(&serde_json::to_string_pretty(&items)?);
+        } else {
+            let mut lines = vec![format!(
+                "{:<36} {:<20} {:>10}",
+                "BEFORE-IMAGE", "OF BACKUP", "STORED"
+            )];
+            for i in &images {
+                lines.push(format!(
+                    "{:<36} {:<20} {:>10}",
+                    i.path,
+                    i.of_backup.as_deref().unwrap_or("-"),
+                    bytes(i.stored_bytes)
+                ));
+            }
+            output.summary(&lines.join("\n"));
+        }
+        return Ok(());
+    }
     let backups = list_backups(store.as_ref()).await?;
     let now = Timestamp::now();
     if args.json {

@@ -3,7 +3,9 @@ use std::time::Duration;
 use clap::Args;
 use pgark_archive::Timestamp;
 use pgark_engine::inventory::list_backups;
-use pgark_engine::prune::{DEFAULT_INCOMPLETE_GRACE, RetentionPolicy, execute, plan};
+use pgark_engine::prune::{
+    DEFAULT_INCOMPLETE_GRACE, RetentionPolicy, before_images_to_delete, execute, plan,
+};
 
 use super::args::parse_duration;
 use super::output::{Output, bytes};
@@ -57,8 +59,18 @@ pub async fn run(args: PruneArgs, output: &Output) -> anyhow::Result<()> {
             )
         })
         .collect();
+    let before_images = before_images_to_delete(store.as_ref(), &decisions).await?;
+    for image in &before_images {
+        lines.push(format!(
+            "{:<12} {}  {}  (before-image of {}, deleted with it)",
+            verb,
+            image.path,
+            bytes(image.stored_bytes),
+            image.of_backup.as_deref().unwrap_or("?")
+        ));
+    }
     if !args.dry_run {
-        execute(store.as_ref(), &decisions).await?;
+        execute(store.as_ref(), &decisions, &before_images).await?;
     }
     let deleted: Vec<_> = decisions.iter().filter(|d| d.delete).collect();
     lines.push(format!(

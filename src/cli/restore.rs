@@ -3,8 +3,8 @@ use std::sync::Arc;
 use clap::Args;
 use pgark_engine::restore::{RestoreOptions, RestoreParts, restore};
 use pgark_engine::surgical::{
-    BeforeImageDest, Conflict, SelectedTable, SurgicalOptions, TableSelection, describe_counts,
-    restore_rows, target_has_objects,
+    BeforeImageDest, ColumnFate, Conflict, SelectedTable, SurgicalOptions, TableSelection,
+    describe_counts, restore_rows, target_has_objects,
 };
 use pgark_engine::{Cancel, Progress, open_backup_with};
 use pgark_storage::open_location_with;
@@ -87,6 +87,10 @@ pub struct RestoreArgs {
     /// Restore the columns both sides have; a target-only column gets its default.
     #[arg(long, requires = "selection", conflicts_with_all = WHOLE_DATABASE)]
     ignore_missing_columns: bool,
+    /// A column renamed in the target since the backup: the backup's column OLD is written into
+    /// the target's column NEW (repeatable; names as the catalog spells them).
+    #[arg(long, value_name = "OLD=NEW", value_parser = parse_column_map, requires = "selection", conflicts_with_all = WHOLE_DATABASE)]
+    column_map: Vec<(String, String)>,
     /// Where to save the rows upsert or replace overwrite (default: before-images/ beside the
     /// backup).
     #[arg(long, value_name = "DEST", requires = "selection", conflicts_with_all = WHOLE_DATABASE)]
@@ -149,6 +153,7 @@ impl RestoreArgs {
             || self.disable_triggers
             || self.dry_run
             || self.ignore_missing_columns
+            || !self.column_map.is_empty()
             || self.before_image.is_some()
     }
 }
@@ -213,6 +218,19 @@ async fn run_surgical(
         }),
         None => None,
     };
+    for (old, _) in &args.column_map {
+        let has = |t: &SelectedTable| {
+            t.parts
+                .iter()
+                .any(|&i| manifest.tables[i].columns.iter().any(|c| &c.name == old))
+        };
+        if !tables.iter().any(has) {
+            anyhow::bail!(
+                "--column-map {old}=...: no selected table of the backup has a column {old:?}; \
+                 name the backup's column first, as `pgark show` lists it"
+            );
+        }
+    }
     let options = SurgicalOptions {
         backup,
         manifest: Arc::new(manifest),
@@ -233,6 +251,7 @@ async fn run_surgical(
         disable_triggers: args.disable_triggers,
         dry_run: args.dry_run,
         ignore_missing_columns: args.ignore_missing_columns,
+        column_map: args.column_map.clone(),
         before_image,
     };
     let database = options.target.dbname().to_owned();
@@ -251,6 +270,36 @@ async fn run_surgical(
             table.chunks_read,
             table.chunks_total,
         ));
+        for fate in &table.columns {
+            output.summary(&match fate {
+                ColumnFate::Mapped {
+                    from,
+                    to,
+                    from_type,
+                    to_type,
+                } if from == to => format!("  column {from}: cast from {from_type} to {to_type}"),
+                ColumnFate::Mapped {
+                    from,
+                    to,
+                    from_type,
+                    to_type,
+                } if from_type == to_type => format!("  column {from}: written into column {to}"),
+                ColumnFate::Mapped {
+                    from,
+                    to,
+                    from_type,
+                    to_type,
+                } => format!(
+                    "  column {from}: written into column {to}, cast from {from_type} to {to_type}"
+                ),
+                ColumnFate::Defaulted { column } => {
+                    format!("  column {column}: not in the backup, restored rows get its default")
+                }
+                ColumnFate::Dropped { column } => {
+                    format!("  column {column}: not in the target, left out")
+                }
+            });
+        }
         for (sequence, value) in &table.sequences {
             let verb = if report.dry_run {
                 "would be moved"
@@ -280,4 +329,16 @@ async fn run_surgical(
         ));
     }
     Ok(())
+}
+
+/// `OLD=NEW` of `--column-map`.
+fn parse_column_map(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((old, new)) if !old.is_empty() && !new.is_empty() && !new.contains('=') => {
+            Ok((old.to_owned(), new.to_owned()))
+        }
+        _ => Err(format!(
+            "{text:?} is not OLD=NEW: the backup's column name, '=', the target's column name"
+        )),
+    }
 }

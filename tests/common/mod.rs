@@ -124,6 +124,20 @@ pub fn only_backup(dest: &Path) -> PathBuf {
     entries.into_iter().next().expect("one entry")
 }
 
+/// Every file under `dir`, at any depth.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
 pub fn path_str(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
 }

@@ -24,9 +24,10 @@ pub use chunk::{ChunkDecoder, ChunkEncoder, EncodedChunk, LARGE_OBJECTS, count_r
 pub use digest::ContentDigest;
 pub use error::ArchiveError;
 pub use manifest::{
-    ChunkEntry, ColumnEntry, ConstraintViaIndex, DdlItem, DumpSettings, FORMAT_NAME,
-    FORMAT_VERSION, KeyRange, LargeObjectsEntry, Manifest, ObjectKind, PartitionRef,
-    PartitionedEntry, RoleEntry, Section, SourceInfo, TableEntry, kind_word,
+    BeforeImageInfo, ChunkEntry, ColumnEntry, ConstraintViaIndex, DdlItem, DumpSettings,
+    FORMAT_NAME, FORMAT_VERSION, KeyRange, LargeObjectsEntry, Manifest, ObjectKind, PartitionNode,
+    PartitionRef, PartitionedEntry, RoleEntry, Section, SequenceValue, SourceInfo, TableEntry,
+    kind_word,
 };
 pub use marker::StartedMarker;
 pub use time::{Timestamp, TimestampError};

@@ -47,6 +47,29 @@ pub struct Manifest {
     /// partitioned again here) do. Lets a table be selected by its parent's name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub partitioned: Vec<PartitionedEntry>,
+    /// Present when this backup is a surgical restore's before-image: the target rows it was
+    /// about to overwrite or delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_image: Option<BeforeImageInfo>,
+}
+
+/// What a before-image belongs to and what its undo puts back besides rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BeforeImageInfo {
+    /// The id of the backup whose rows the restore wrote; the before-image goes with it.
+    pub of_backup: String,
+    /// The sequences owned by the restored tables, as they were before the restore moved them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sequences: Vec<SequenceValue>,
+}
+
+/// A sequence's state: `setval(sequence, last_value, is_called)` puts it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SequenceValue {
+    /// Schema-qualified and quoted, as `regclass` prints it.
+    pub sequence: String,
+    pub last_value: i64,
+    pub is_called: bool,
 }
 
 /// A partitioned table and its direct partitions.
@@ -414,6 +437,7 @@ impl Manifest {
             large_objects: None,
             warnings: Vec::new(),
             partitioned: Vec::new(),
+            before_image: None,
         }
     }
 

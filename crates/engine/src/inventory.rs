@@ -124,3 +124,45 @@ pub async fn delete_backup(store: &dyn ObjectStore, id: &str) -> Result<u64, Eng
     }
     Ok(removed)
 }
+
+/// A surgical restore's before-image beside the backups (under `before-images/`), with the id of
+/// the backup whose rows it restored (`None` when its manifest is missing or unreadable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BeforeImageListing {
+    /// Its place in the store: `before-images/<id>`.
+    pub path: String,
+    pub of_backup: Option<String>,
+    pub stored_bytes: u64,
+}
+
+/// The before-images under `before-images/` in `store`, oldest first.
+pub async fn list_before_images(
+    store: &dyn ObjectStore,
+) -> Result<Vec<BeforeImageListing>, EngineError> {
+    let folder = crate::surgical::DEFAULT_FOLDER;
+    let prefix = ObjectKey::new(folder.to_owned())?;
+    let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
+    for object in store.list(Some(&prefix)).await? {
+        let mut segments = object.key.segments();
+        if segments.next() != Some(folder) {
+            continue;
+        }
+        if let Some(id) = segments.next().filter(|id| layout::is_backup_id(id)) {
+            *sizes.entry(id.to_owned()).or_default() += object.size;
+        }
+    }
+    let mut listings = Vec::with_capacity(sizes.len());
+    for (id, stored_bytes) in sizes {
+        let path = format!("{folder}/{id}");
+        let of_backup = match read_manifest(store, &path).await {
+            Ok(manifest) => manifest.before_image.map(|b| b.of_backup),
+            Err(_) => None,
+        };
+        listings.push(BeforeImageListing {
+            path,
+            of_backup,
+            stored_bytes,
+        });
+    }
+    Ok(listings)
+}

@@ -7,7 +7,9 @@ use pgark_archive::Timestamp;
 use pgark_storage::ObjectStore;
 
 use crate::EngineError;
-use crate::inventory::{BackupListing, BackupState, delete_backup};
+use crate::inventory::{
+    BackupListing, BackupState, BeforeImageListing, delete_backup, list_before_images,
+};
 
 /// Default time an incomplete backup is left alone, since its dump may still be running.
 pub const DEFAULT_INCOMPLETE_GRACE: Duration = Duration::from_secs(24 * 3600);
@@ -102,8 +104,46 @@ pub fn plan(backups: &[BackupListing], policy: &RetentionPolicy, now: Timestamp)
 }
 
 /// Carries out the deletions of `decisions`.
-pub async fn execute(store: &dyn ObjectStore, decisions: &[Decision]) -> Result<(), EngineError> {
+/// The before-images that go with the backups `decisions` delete: those of surgical restores
+/// from them.
+pub async fn before_images_to_delete(
+    store: &dyn ObjectStore,
+    decisions: &[Decision],
+) -> Result<Vec<BeforeImageListing>, EngineError> {
+    let deleted: Vec<&str> = decisions
+        .iter()
+        .filter(|d| d.delete)
+        .map(|d| d.id.as_str())
+        .collect();
+    if deleted.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(list_before_images(store)
+        .await?
+        .into_iter()
+        .filter(|image| {
+            image
+                .of_backup
+                .as_deref()
+                .is_some_and(|of| deleted.contains(&of))
+        })
+        .collect())
+}
+
+/// Deletes the backups `decisions` delete, each after the before-images that go with it.
+pub async fn execute(
+    store: &dyn ObjectStore,
+    decisions: &[Decision],
+    before_images: &[BeforeImageListing],
+) -> Result<(), EngineError> {
     for decision in decisions.iter().filter(|d| d.delete) {
+        for image in before_images
+            .iter()
+            .filter(|i| i.of_backup.as_deref() == Some(decision.id.as_str()))
+        {
+            delete_backup(store, &image.path).await?;
+            tracing::info!(before_image = %image.path, backup = %decision.id, "before-image deleted with its backup");
+        }
         delete_backup(store, &decision.id).await?;
         tracing::info!(backup = %decision.id, reason = %decision.reason, "backup deleted");
     }

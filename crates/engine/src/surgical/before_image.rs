@@ -8,8 +8,9 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use pgark_archive::{
-    ChunkEntry, ColumnEntry, ContentDigest, DdlItem, DumpSettings, KeyRange, Manifest, ObjectKind,
-    Section, SourceInfo, StartedMarker, TableEntry, Timestamp, layout,
+    BeforeImageInfo, ChunkEntry, ColumnEntry, ContentDigest, DdlItem, DumpSettings, KeyRange,
+    Manifest, ObjectKind, Section, SequenceValue, SourceInfo, StartedMarker, TableEntry, Timestamp,
+    layout,
 };
 use pgark_pg::{ConnConfig, Connection, PgError, quote};
 use pgark_storage::{ObjectKey, ObjectStore, StoreError};
@@ -71,6 +72,7 @@ impl BeforeImage {
         dest: BeforeImageDest,
         session: &Connection,
         target: &ConnConfig,
+        of_backup: &str,
         cpu: Arc<CpuPool>,
         chunk_size: u64,
     ) -> Result<BeforeImage, EngineError> {
@@ -101,7 +103,7 @@ impl BeforeImage {
                 location: dest.location(&layout::backup_id(now)),
             });
         };
-        let manifest = Manifest::new(
+        let mut manifest = Manifest::new(
             id.clone(),
             started.rfc3339(),
             source,
@@ -111,6 +113,10 @@ impl BeforeImage {
                 compress_level: crate::dump::DEFAULT_COMPRESS_LEVEL,
             },
         );
+        manifest.before_image = Some(BeforeImageInfo {
+            of_backup: of_backup.to_owned(),
+            sequences: Vec::new(),
+        });
         Ok(BeforeImage {
             dest,
             id,
@@ -258,6 +264,13 @@ impl BeforeImage {
             chunks,
         });
         Ok(rows)
+    }
+
+    /// Records sequences' states as they were before the restore, for its undo.
+    pub(super) fn add_sequences(&mut self, values: Vec<SequenceValue>) {
+        if let Some(info) = &mut self.manifest.before_image {
+            info.sequences.extend(values);
+        }
     }
 
     /// Writes the manifest: from now on the before-image is a complete backup.

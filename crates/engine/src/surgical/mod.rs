@@ -36,7 +36,10 @@ use crate::cpu::CpuPool;
 use crate::{BackupRef, Cancel, EngineError, session};
 use plan::{describe, order_by_foreign_keys, prepare};
 use undo::{undo_command, undo_condition};
-use write::{advance_sequences, delete_replaced, insert, key_list, key_tuple, lock};
+use write::{
+    advance_sequences, delete_replaced, insert, key_list, key_tuple, lock, owned_sequences,
+    sequence_values,
+};
 
 /// What happens when a restored row meets a row already in the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,8 +84,27 @@ pub struct SurgicalOptions {
     pub disable_triggers: bool,
     pub dry_run: bool,
     pub ignore_missing_columns: bool,
+    /// Backup columns renamed in the target since, as `(backup's name, target's name)`; applies
+    /// to every selected table that has the backup's column.
+    pub column_map: Vec<(String, String)>,
     /// Where before-images go; `None` is `before-images/` beside the backup.
     pub before_image: Option<BeforeImageDest>,
+}
+
+/// How a column of the backup and the target's table were matched, where they differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnFate {
+    /// Written into a column of another name (`--column-map`) or type (cast).
+    Mapped {
+        from: String,
+        to: String,
+        from_type: String,
+        to_type: String,
+    },
+    /// Only the target has it: restored rows get its default.
+    Defaulted { column: String },
+    /// Only the backup has it: left out.
+    Dropped { column: String },
 }
 
 /// What happened to one table.
@@ -104,6 +126,8 @@ pub struct TableReport {
     /// For a partitioned table whose partitions were pruned by `--where`: the partitions read,
     /// of those the backup has.
     pub partitions: Option<(usize, usize)>,
+    /// The columns matched other than one to one by name and type.
+    pub columns: Vec<ColumnFate>,
     /// Owned sequences moved forward (to the value shown), or that would be with `--dry-run`.
     pub sequences: Vec<(String, i64)>,
 }
@@ -306,12 +330,12 @@ async fn run(
         let casts: Vec<String> = plan
             .columns
             .iter()
-            .map(|(name, from, to)| {
-                let column = quote::ident(name);
-                if from == to {
-                    column
-                } else {
-                    format!("{column}::{to} AS {column}")
+            .map(|c| {
+                let (from, to) = (quote::ident(&c.backup), quote::ident(&c.target));
+                match (c.from_type == c.to_type, from == to) {
+                    (true, true) => from,
+                    (true, false) => format!("{from} AS {to}"),
+                    (false, _) => format!("{from}::{} AS {to}", c.to_type),
                 }
             })
             .collect();
@@ -349,12 +373,16 @@ async fn run(
             dest.clone(),
             connection,
             &options.target,
+            &options.backup.id,
             cpu.clone(),
             chunk_size,
         )
         .await?;
         *written_image = Some(image.location());
         for plan in &plans {
+            // The sequences the restore may move, as they are now: the undo puts them back.
+            let owned = owned_sequences(connection, plan).await?;
+            image.add_sequences(sequence_values(connection, &owned).await?);
             let saved = match options.conflict {
                 Conflict::Upsert => Some(format!(
                     "{} IN (SELECT {} FROM {})",
@@ -407,7 +435,13 @@ async fn run(
         }
     }
     for plan in &mut plans {
-        plan.report.sequences = advance_sequences(connection, plan, options.dry_run).await?;
+        let recorded = options
+            .manifest
+            .before_image
+            .as_ref()
+            .map_or(&[][..], |b| b.sequences.as_slice());
+        plan.report.sequences =
+            advance_sequences(connection, plan, recorded, options.dry_run).await?;
     }
 
     let finish = if options.dry_run {

@@ -5,7 +5,7 @@ use pgark_archive::{ColumnEntry, DdlItem, Manifest, ObjectKind, PartitionedEntry
 use pgark_pg::{Connection, PgError, quote};
 
 use super::select::SelectedTable;
-use super::{SurgicalOptions, TableReport};
+use super::{ColumnFate, SurgicalOptions, TableReport};
 use crate::{EngineError, session};
 
 /// The backup's side of a table being restored: one of its tables, or a partitioned table and
@@ -79,6 +79,15 @@ impl<'m> Source<'m> {
     }
 }
 
+/// A column written: the backup's (as staged), and the target's it goes into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ColumnMapping {
+    pub(super) backup: String,
+    pub(super) target: String,
+    pub(super) from_type: String,
+    pub(super) to_type: String,
+}
+
 /// One table on its way in.
 pub(super) struct Plan<'m> {
     pub(super) source: Source<'m>,
@@ -88,8 +97,8 @@ pub(super) struct Plan<'m> {
     /// The target's table is partitioned: statements name it without `ONLY`, so that they reach
     /// its partitions.
     pub(super) target_partitioned: bool,
-    /// Columns written: name, the backup's type, the target's type.
-    pub(super) columns: Vec<(String, String, String)>,
+    /// Columns written, each from the backup's column to the target's.
+    pub(super) columns: Vec<ColumnMapping>,
     /// Every column of the target that is not generated, with its type (for the before-image).
     pub(super) target_columns: Vec<ColumnEntry>,
     pub(super) identity_always: Vec<String>,
@@ -191,16 +200,24 @@ pub(super) async fn prepare<'m>(
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
         .collect();
     let writable = |column: &str| target.iter().find(|t| t.0 == column && !t.2);
-    let only_backup: Vec<&str> = backup
+    // `--column-map old=new`: the backup's column `old` is the target's `new` (renamed since).
+    let target_name = |backup_column: &str| -> String {
+        options
+            .column_map
+            .iter()
+            .find(|(old, _)| old == backup_column)
+            .map_or_else(|| backup_column.to_owned(), |(_, new)| new.clone())
+    };
+    let only_backup: Vec<String> = backup
         .columns
         .iter()
-        .filter(|c| writable(&c.name).is_none())
-        .map(|c| c.name.as_str())
+        .filter(|c| writable(&target_name(&c.name)).is_none())
+        .map(|c| c.name.clone())
         .collect();
-    let only_target: Vec<&str> = target
+    let only_target: Vec<String> = target
         .iter()
-        .filter(|t| !t.2 && !backup.columns.iter().any(|c| c.name == t.0))
-        .map(|t| t.0.as_str())
+        .filter(|t| !t.2 && !backup.columns.iter().any(|c| target_name(&c.name) == t.0))
+        .map(|t| t.0.clone())
         .collect();
     let differ = !only_backup.is_empty() || !only_target.is_empty();
     if differ && !options.ignore_missing_columns {
@@ -217,8 +234,15 @@ pub(super) async fn prepare<'m>(
         });
     }
     let mut columns = Vec::new();
+    let mut fates = Vec::new();
     for c in backup.columns {
-        let Some(t) = writable(&c.name) else { continue };
+        let name = target_name(&c.name);
+        let Some(t) = writable(&name) else {
+            fates.push(ColumnFate::Dropped {
+                column: c.name.clone(),
+            });
+            continue;
+        };
         if c.type_name != t.1 {
             // A parse-time check: does any cast from the backup's type to the target's exist?
             let check = format!("SELECT NULL::{}::{}", c.type_name, t.1);
@@ -232,8 +256,26 @@ pub(super) async fn prepare<'m>(
                 });
             }
         }
-        columns.push((c.name.clone(), c.type_name.clone(), t.1.clone()));
+        if name != c.name || c.type_name != t.1 {
+            fates.push(ColumnFate::Mapped {
+                from: c.name.clone(),
+                to: name.clone(),
+                from_type: c.type_name.clone(),
+                to_type: t.1.clone(),
+            });
+        }
+        columns.push(ColumnMapping {
+            backup: c.name.clone(),
+            target: name,
+            from_type: c.type_name.clone(),
+            to_type: t.1.clone(),
+        });
     }
+    fates.extend(
+        only_target
+            .into_iter()
+            .map(|column| ColumnFate::Defaulted { column }),
+    );
     let key_rows = connection
         .client()
         .query(
@@ -247,7 +289,7 @@ pub(super) async fn prepare<'m>(
         .await
         .map_err(|e| PgError::query(format!("reading the primary key of table {qualified}"), e))?;
     let mut key: Vec<String> = key_rows.iter().map(|r| r.get(0)).collect();
-    if !key.iter().all(|k| columns.iter().any(|c| &c.0 == k)) {
+    if !key.iter().all(|k| columns.iter().any(|c| &c.target == k)) {
         // The key is not among the restored columns; it cannot identify restored rows.
         key.clear();
     }
@@ -261,6 +303,7 @@ pub(super) async fn prepare<'m>(
         report: TableReport {
             table: qualified,
             created,
+            columns: fates,
             ..TableReport::default()
         },
         schema,
@@ -268,7 +311,7 @@ pub(super) async fn prepare<'m>(
         oid,
         identity_always: target
             .iter()
-            .filter(|t| t.3 && columns.iter().any(|c| c.0 == t.0))
+            .filter(|t| t.3 && columns.iter().any(|c| c.target == t.0))
             .map(|t| t.0.clone())
             .collect(),
         target_columns: target

@@ -1,6 +1,7 @@
 //! The writing statements: locking, deleting (`replace`), inserting under each conflict mode,
 //! and moving sequences forward.
 
+use pgark_archive::SequenceValue;
 use pgark_pg::{Connection, PgError, quote};
 
 use super::plan::Plan;
@@ -48,7 +49,11 @@ pub(super) async fn insert(
     plan: &mut Plan<'_>,
 ) -> Result<(), EngineError> {
     let table = plan.qualified();
-    let columns: Vec<String> = plan.columns.iter().map(|c| quote::ident(&c.0)).collect();
+    let columns: Vec<String> = plan
+        .columns
+        .iter()
+        .map(|c| quote::ident(&c.target))
+        .collect();
     let list = columns.join(", ");
     let overriding = if plan.identity_always.is_empty() {
         ""
@@ -107,7 +112,9 @@ pub(super) async fn insert(
             let updated: Vec<&String> = columns
                 .iter()
                 .zip(&plan.columns)
-                .filter(|(_, c)| !plan.key.contains(&c.0) && !plan.identity_always.contains(&c.0))
+                .filter(|(_, c)| {
+                    !plan.key.contains(&c.target) && !plan.identity_always.contains(&c.target)
+                })
                 .map(|(quoted, _)| quoted)
                 .collect();
             let action = if updated.is_empty() {
@@ -207,14 +214,12 @@ pub(super) async fn delete_replaced(
     Ok(())
 }
 
-/// Moves sequences owned by the table's integer columns forward to the largest value in the
-/// table, where they are behind it (never backward). Sequences are not transactional, so a dry
-/// run only says what it would do.
-pub(super) async fn advance_sequences(
+/// The sequences owned by `plan`'s table's integer columns (serial and identity), as
+/// `(sequence, column)`; the sequence as `regclass` prints it.
+pub(super) async fn owned_sequences(
     connection: &Connection,
     plan: &Plan<'_>,
-    dry_run: bool,
-) -> Result<Vec<(String, i64)>, EngineError> {
+) -> Result<Vec<(String, String)>, EngineError> {
     let table = plan.qualified();
     let owned = connection
         .client()
@@ -233,17 +238,66 @@ pub(super) async fn advance_sequences(
         )
         .await
         .map_err(|e| PgError::query(format!("reading the sequences table {table} owns"), e))?;
+    Ok(owned.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// The state of each of `sequences`, to put back what a restore moves.
+pub(super) async fn sequence_values(
+    connection: &Connection,
+    sequences: &[(String, String)],
+) -> Result<Vec<SequenceValue>, EngineError> {
+    let mut values = Vec::with_capacity(sequences.len());
+    for (sequence, _) in sequences {
+        let row = connection
+            .client()
+            .query_one(
+                &format!("SELECT last_value, is_called FROM {sequence}"),
+                &[],
+            )
+            .await
+            .map_err(|e| PgError::query(format!("reading sequence {sequence}"), e))?;
+        values.push(SequenceValue {
+            sequence: sequence.clone(),
+            last_value: row.get(0),
+            is_called: row.get(1),
+        });
+    }
+    Ok(values)
+}
+
+/// Moves sequences owned by the table's integer columns forward to the largest value in the
+/// table, where they are behind it (never backward); restoring a before-image (an undo), puts
+/// them back where it recorded them instead. Sequences are not transactional, so a dry run only
+/// says what it would do.
+pub(super) async fn advance_sequences(
+    connection: &Connection,
+    plan: &Plan<'_>,
+    recorded: &[SequenceValue],
+    dry_run: bool,
+) -> Result<Vec<(String, i64)>, EngineError> {
+    let table = plan.only();
     let mut moved = Vec::new();
-    for row in owned {
-        let sequence: String = row.get(0);
-        let column: String = row.get(1);
+    for (sequence, column) in owned_sequences(connection, plan).await? {
+        let context = || format!("moving sequence {sequence} past the restored keys");
+        if let Some(before) = recorded.iter().find(|r| r.sequence == sequence) {
+            if !dry_run {
+                connection
+                    .client()
+                    .execute(
+                        "SELECT pg_catalog.setval($1::text::regclass, $2, $3)",
+                        &[&sequence, &before.last_value, &before.is_called],
+                    )
+                    .await
+                    .map_err(|e| PgError::query(context(), e))?;
+            }
+            moved.push((sequence, before.last_value));
+            continue;
+        }
         let sql = format!(
-            "SELECT m FROM (SELECT max({})::int8 AS m FROM {}) x \
+            "SELECT m FROM (SELECT max({})::int8 AS m FROM {table}) x \
              WHERE m >= (SELECT last_value FROM {sequence})",
             quote::ident(&column),
-            plan.only()
         );
-        let context = || format!("moving sequence {sequence} past the restored keys");
         let Some(row) = connection
             .client()
             .query_opt(&sql, &[])
