@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use pgark_archive::key_summary::{KeyFields, KeyOrder};
 use pgark_archive::{ChunkDecoder, ChunkEncoder, ChunkEntry, ContentDigest, sha256_hex};
 
 /// COPY text resembling an orders table: integers, dates, short text, numerics, NULLs.
@@ -62,11 +63,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{:>5} {:>10} {:>14} {:>14}",
         "level", "ratio", "encode MB/s", "decode MB/s"
     );
+    let key = KeyFields {
+        fields: vec![0],
+        order: Some(KeyOrder::Integer),
+        filtered: true,
+    };
     for level in [1, 3, 6, 9] {
         let mut encoder = ChunkEncoder::new(level)?;
-        let encoded = encoder.encode(&chunk, Some(0))?;
+        let encoded = encoder.encode(&chunk, Some(&key))?;
         let encode_time = measure(|| {
-            let _ = encoder.encode(&chunk, Some(0));
+            let _ = encoder.encode(&chunk, Some(&key));
         });
         let entry = ChunkEntry {
             object: "bench".into(),
@@ -76,6 +82,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             rows: encoded.rows,
             sha256: encoded.sha256.clone(),
             key_range: None,
+            key_filter: None,
         };
         let mut decoder = ChunkDecoder::new()?;
         let decode_time = measure(|| {

@@ -734,6 +734,201 @@ async fn a_key_limited_restore_reads_only_the_chunks_that_can_match() {
     assert_eq!(counts(line)["inserted"], 1, "{line}");
 }
 
+/// `DELETE FROM customer` cascaded three levels down (rental → payment → refund; payment also
+/// references customer directly) and cleared the customer key of reviews (SET NULL).
+/// `--with-referencing` puts all of it back: the dry run lists the closure and changes nothing,
+/// the restore leaves the database equal to its pre-incident copy.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cascaded_delete_is_put_back_whole_with_referencing_rows() {
+    let db = server().create_database("cascade").await;
+    db.execute(
+        "CREATE TABLE customer (id integer PRIMARY KEY, name text NOT NULL);
+         CREATE TABLE rental (id integer PRIMARY KEY,
+             customer_id integer NOT NULL REFERENCES customer ON DELETE CASCADE, film text);
+         CREATE TABLE payment (id integer PRIMARY KEY,
+             rental_id integer NOT NULL REFERENCES rental ON DELETE CASCADE,
+             customer_id integer NOT NULL REFERENCES customer ON DELETE CASCADE, amount numeric);
+         CREATE TABLE refund (id integer PRIMARY KEY,
+             payment_id integer NOT NULL REFERENCES payment ON DELETE CASCADE, reason text);
+         CREATE TABLE review (id integer PRIMARY KEY,
+             customer_id integer REFERENCES customer ON DELETE SET NULL, body text);
+         CREATE TABLE audit (id integer PRIMARY KEY,
+             customer_id integer REFERENCES customer ON DELETE NO ACTION DEFERRABLE, note text);
+         CREATE TABLE note (id integer PRIMARY KEY,
+             rental_id integer REFERENCES rental ON DELETE CASCADE,
+             reply_to integer REFERENCES note ON DELETE CASCADE, body text);
+         INSERT INTO customer SELECT g, 'customer ' || g FROM generate_series(1, 20) g;
+         INSERT INTO rental SELECT g, g % 20 + 1, 'film ' || g FROM generate_series(1, 100) g;
+         INSERT INTO payment SELECT g, g % 100 + 1, (g % 100) % 20 + 1, g * 1.5
+           FROM generate_series(1, 200) g;
+         INSERT INTO refund SELECT g, g * 2, 'reason ' || g FROM generate_series(1, 100) g;
+         INSERT INTO review SELECT g, g % 20 + 1, 'review ' || g FROM generate_series(1, 50) g;
+         INSERT INTO audit SELECT g, g % 20 + 1, 'audit ' || g FROM generate_series(1, 10) g
+           WHERE g % 20 + 1 NOT IN (3, 7);
+         -- Notes on rentals, and replies to them (and replies to replies) with no rental:
+         -- the delete took the replies through the note's own foreign key.
+         INSERT INTO note SELECT g, g, NULL, 'note ' || g FROM generate_series(1, 100) g;
+         INSERT INTO note SELECT 100 + g, NULL, g, 'reply ' || g FROM generate_series(1, 100) g;
+         INSERT INTO note SELECT 200 + g, NULL, 100 + g, 'reply to reply ' || g
+           FROM generate_series(1, 100) g;",
+    )
+    .await;
+    let before = contents(&db).await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    db.execute("DELETE FROM customer WHERE id IN (3, 7)").await;
+    let incident = contents(&db).await;
+    assert_ne!(incident, before);
+    let lost = |table: &str| {
+        let key = format!("public.{table}");
+        (before.rows[&key].0 - incident.rows[&key].0) as u64
+    };
+
+    let args = [
+        "--table",
+        "customer",
+        "--where",
+        "id IN (3, 7)",
+        "--with-referencing",
+    ];
+    let mut dry = args.to_vec();
+    dry.push("--dry-run");
+    let run = restore(&backup, &db, &dry).await.success();
+    assert_eq!(contents(&db).await, incident, "a dry run changes nothing");
+    for table in ["rental", "payment", "refund", "note"] {
+        let line = report_line(&run, &format!("public.{table}"));
+        assert!(lost(table) > 0, "{table}");
+        assert_eq!(counts(line)["inserted"], lost(table), "{line}");
+    }
+    assert_eq!(counts(report_line(&run, "public.review"))["updated"], 6);
+    assert!(
+        run.stdout.contains(
+            "through foreign key payment_customer_id_fkey to public.customer, ON DELETE CASCADE"
+        ) && run.stdout.contains(
+            "through foreign key payment_rental_id_fkey to public.rental, ON DELETE CASCADE"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("public.audit"),
+        "NO ACTION keys are not followed: {}",
+        run.stdout
+    );
+
+    let run = restore(&backup, &db, &args).await.success();
+    assert_eq!(counts(report_line(&run, "public.customer"))["inserted"], 2);
+    assert_eq!(contents(&db).await, before);
+
+    // Not with replace, which would delete referencing rows it did not select.
+    let mut replace = args.to_vec();
+    replace.extend(["--conflict", "replace"]);
+    let error = restore(&backup, &db, &replace).await.failure();
+    assert!(
+        error.contains("--with-referencing cannot be combined"),
+        "{error}"
+    );
+    assert_eq!(contents(&db).await, before);
+}
+
+/// Point lookups by keys that are not one integer column: a composite key whose leading column
+/// is not clustered (tenants' rows interleaved at random), a random uuid, a timestamp and a text key. Each reads
+/// at most two of many chunks, said in the report, and restores exactly the deleted rows.
+#[tokio::test(flavor = "multi_thread")]
+async fn point_lookups_by_composite_uuid_timestamp_and_text_keys_read_at_most_two_chunks() {
+    let db = server().create_database("key_kinds").await;
+    db.execute(
+        "CREATE TABLE events (tenant integer, seq integer, body text, PRIMARY KEY (tenant, seq));
+         INSERT INTO events SELECT t, s, md5((t * s)::text)
+           FROM generate_series(1, 1000) s, generate_series(1, 100) t
+           ORDER BY md5((t * 7919 + s)::text);
+         CREATE TABLE sessions (id uuid PRIMARY KEY, note text);
+         INSERT INTO sessions SELECT md5(g::text)::uuid, md5(g::text)
+           FROM generate_series(1, 30000) g;
+         CREATE TABLE readings (at timestamptz PRIMARY KEY, value integer);
+         INSERT INTO readings SELECT '2024-01-01'::timestamptz + g * interval '1 minute', g
+           FROM generate_series(1, 80000) g;
+         CREATE TABLE words (code text PRIMARY KEY, meaning text);
+         INSERT INTO words SELECT 'w' || lpad(g::text, 6, '0'), md5(g::text)
+           FROM generate_series(1, 60000) g;",
+    )
+    .await;
+    let before = contents(&db).await;
+    let (_dest, backup) = dump_to_temp(&db, &["--chunk-size", "128KiB"]).await;
+    let manifest = read_manifest(&backup);
+    let chunk_count = |table: &str| {
+        manifest["tables"]
+            .as_array()
+            .expect("tables")
+            .iter()
+            .find(|t| t["name"] == table)
+            .expect("table")["chunks"]
+            .as_array()
+            .expect("chunks")
+            .len()
+    };
+    let uuid = query_strings(&db, "SELECT upper(md5('12345')::uuid::text)")
+        .await
+        .remove(0);
+    let cases = [
+        (
+            "events",
+            "DELETE FROM events WHERE tenant = 42 AND seq = 7".to_owned(),
+            "tenant = 42 AND seq = 7".to_owned(),
+            "key filters",
+        ),
+        (
+            "sessions",
+            format!("DELETE FROM sessions WHERE id = '{uuid}'"),
+            // Upper case: the server prints it as the dump did.
+            format!("id = '{uuid}'"),
+            "key filters",
+        ),
+        (
+            "readings",
+            "DELETE FROM readings WHERE at = '2024-01-10 12:00:00+00'".to_owned(),
+            "at = '2024-01-10 12:00'".to_owned(),
+            "key ranges",
+        ),
+        (
+            "words",
+            "DELETE FROM words WHERE code IN ('w012345', 'w012346')".to_owned(),
+            "code IN ('w012345', 'w012346') AND meaning IS NOT NULL".to_owned(),
+            "key ranges",
+        ),
+    ];
+    for (table, delete, predicate, pruned_by) in &cases {
+        assert!(chunk_count(table) > 10, "{table}: {}", chunk_count(table));
+        db.execute(delete).await;
+        let run = restore(&backup, &db, &["--table", table, "--where", predicate])
+            .await
+            .success();
+        let line = report_line(&run, &format!("public.{table}"));
+        let (read, total) = chunks_read(line);
+        assert!(
+            (1..=2).contains(&read) && total == chunk_count(table),
+            "{line}"
+        );
+        assert!(line.contains(&format!("(pruned by {pruned_by})")), "{line}");
+        assert!(counts(line)["inserted"] >= 1, "{line}");
+    }
+    assert_eq!(contents(&db).await, before);
+
+    // Only the leading column of a key whose leading values are spread over every chunk: every
+    // chunk is read, and the server picks the rows.
+    db.execute("DELETE FROM events WHERE tenant = 7").await;
+    let run = restore(
+        &backup,
+        &db,
+        &["--table", "events", "--where", "tenant = 7"],
+    )
+    .await
+    .success();
+    let line = report_line(&run, "public.events");
+    assert_eq!(chunks_read(line).0, chunk_count("events"), "{line}");
+    assert_eq!(counts(line)["inserted"], 1000, "{line}");
+    assert_eq!(contents(&db).await, before);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn table_patterns_and_exclusions_select_what_a_whole_database_restore_creates() {
     let db = shop("selection").await;
@@ -1088,6 +1283,84 @@ async fn a_dropped_table_is_created_again_with_its_rows_keys_and_sequence() {
     );
 }
 
+/// `DROP TABLE customer CASCADE` also dropped the foreign keys of two tables referencing it and
+/// two views (one over the other). Restoring the table re-adds all of them in the same
+/// transaction; with one referencing table gone as well, its foreign key is listed as not
+/// re-added and the rest still comes back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_dropped_with_cascade_comes_back_with_inbound_foreign_keys_and_views() {
+    let db = server().create_database("dropped_cascade").await;
+    db.execute(
+        "CREATE TABLE customer (id integer PRIMARY KEY, name text NOT NULL);
+         CREATE TABLE orders (id integer PRIMARY KEY, customer_id integer REFERENCES customer);
+         CREATE TABLE ticket (id integer PRIMARY KEY,
+             customer_id integer REFERENCES customer ON DELETE SET NULL);
+         CREATE VIEW customer_orders AS SELECT c.name, count(o.id) AS orders
+             FROM customer c LEFT JOIN orders o ON o.customer_id = c.id GROUP BY c.name;
+         COMMENT ON VIEW customer_orders IS 'orders per customer';
+         CREATE VIEW big_customers AS SELECT name FROM customer_orders WHERE orders > 2;
+         INSERT INTO customer SELECT g, 'customer ' || g FROM generate_series(1, 10) g;
+         INSERT INTO orders SELECT g, g % 10 + 1 FROM generate_series(1, 40) g;
+         INSERT INTO ticket SELECT g, g % 10 + 1 FROM generate_series(1, 15) g;",
+    )
+    .await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    let original = contents(&db).await;
+    let objects = user_objects(&db).await;
+    let views = "SELECT string_agg(viewname || ': ' || definition, ' | ' ORDER BY viewname) \
+                 FROM pg_views WHERE schemaname = 'public'";
+    let original_views = query_strings(&db, views).await;
+    db.execute("DROP TABLE customer CASCADE").await;
+    let dropped = contents(&db).await;
+
+    let run = restore(&backup, &db, &["--table", "customer", "--dry-run"])
+        .await
+        .success();
+    for item in [
+        "re-added foreign key public.orders_customer_id_fkey",
+        "re-added foreign key public.ticket_customer_id_fkey",
+        "re-added view public.customer_orders",
+        "re-added view public.big_customers",
+    ] {
+        assert!(run.stdout.contains(item), "{item}: {}", run.stdout);
+    }
+    assert_eq!(contents(&db).await, dropped, "a dry run changes nothing");
+
+    restore(&backup, &db, &["--table", "customer"])
+        .await
+        .success();
+    assert_eq!(contents(&db).await, original);
+    assert_eq!(user_objects(&db).await, objects);
+    assert_eq!(query_strings(&db, views).await, original_views);
+    assert_eq!(
+        query_strings(
+            &db,
+            "SELECT obj_description('customer_orders'::regclass, 'pg_class')"
+        )
+        .await,
+        vec!["orders per customer"]
+    );
+
+    // The other side of one foreign key is gone too: that one is listed, the rest comes back.
+    db.execute("DROP TABLE customer CASCADE; DROP TABLE ticket")
+        .await;
+    let run = restore(&backup, &db, &["--table", "customer"])
+        .await
+        .success();
+    assert!(
+        run.stdout
+            .contains("not re-added: foreign key public.ticket_customer_id_fkey: ")
+            && run.stdout.contains("re-added view public.big_customers"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(query_strings(&db, views).await, original_views);
+    assert_eq!(
+        contents(&db).await.constraints.get("public.orders"),
+        original.constraints.get("public.orders")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn on_s3_the_before_image_goes_beside_the_backup_and_its_undo_command_works() {
     let s3 = pgark_testkit::s3::S3Server::start();
@@ -1361,6 +1634,48 @@ async fn a_condition_on_the_partition_key_reads_only_the_partitions_it_can_match
     let line = report_line(&run, "public.payment");
     assert_eq!(partitions_read(line), Some((0, 7)), "{line}");
     assert_eq!(chunks_read(line).0, 0, "{line}");
+}
+
+/// Two levels of partitioning (by year, then by region): a condition on both keys reads only
+/// the one leaf partition that can hold matching rows; on the first key only, that year's.
+#[tokio::test(flavor = "multi_thread")]
+async fn pruning_follows_partitions_of_partitions() {
+    let db = server().create_database("nested_partitions").await;
+    db.execute(
+        "CREATE TABLE sales (id integer, year integer, region text, amount numeric,
+             PRIMARY KEY (id, year, region)) PARTITION BY RANGE (year);
+         CREATE TABLE sales_2023 PARTITION OF sales FOR VALUES FROM (2023) TO (2024)
+             PARTITION BY LIST (region);
+         CREATE TABLE sales_2024 PARTITION OF sales FOR VALUES FROM (2024) TO (2025)
+             PARTITION BY LIST (region);
+         CREATE TABLE sales_2023_eu PARTITION OF sales_2023 FOR VALUES IN ('eu');
+         CREATE TABLE sales_2023_us PARTITION OF sales_2023 FOR VALUES IN ('us');
+         CREATE TABLE sales_2024_eu PARTITION OF sales_2024 FOR VALUES IN ('eu');
+         CREATE TABLE sales_2024_us PARTITION OF sales_2024 FOR VALUES IN ('us');
+         INSERT INTO sales SELECT g, 2023 + g % 2, CASE WHEN g % 4 < 2 THEN 'eu' ELSE 'us' END, g
+             FROM generate_series(1, 4000) g;",
+    )
+    .await;
+    let original = contents(&db).await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    let sales = |condition: &'static str, more: &'static [&'static str]| {
+        let mut args = vec!["--table", "sales", "--where", condition];
+        args.extend_from_slice(more);
+        let (backup, db) = (&backup, &db);
+        async move { restore(backup, db, &args).await.success() }
+    };
+    db.execute("DELETE FROM sales WHERE year = 2024 AND region = 'us' AND id < 100")
+        .await;
+    let run = sales("year = 2024 AND region = 'us' AND id < 100", &[]).await;
+    let line = report_line(&run, "public.sales");
+    assert_eq!(partitions_read(line), Some((1, 4)), "{line}");
+    assert_eq!(counts(line)["inserted"], 25, "{line}");
+    assert_eq!(contents(&db).await, original);
+
+    let run = sales("year = 2023", &["--conflict", "skip", "--dry-run"]).await;
+    let line = report_line(&run, "public.sales");
+    assert_eq!(partitions_read(line), Some((2, 4)), "{line}");
+    assert_eq!(counts(line)["skipped"], 2000, "{line}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -91,6 +91,11 @@ pub struct RestoreArgs {
     /// the target's column NEW (repeatable; names as the catalog spells them).
     #[arg(long, value_name = "OLD=NEW", value_parser = parse_column_map, requires = "selection", conflicts_with_all = WHOLE_DATABASE)]
     column_map: Vec<(String, String)>,
+    /// Also put back what deleting the selected rows did through foreign keys, transitively:
+    /// rows ON DELETE CASCADE removed are inserted again, keys ON DELETE SET NULL / SET DEFAULT
+    /// cleared are set back (not with --conflict replace).
+    #[arg(long, requires = "selection", conflicts_with_all = WHOLE_DATABASE)]
+    with_referencing: bool,
     /// Where to save the rows upsert or replace overwrite (default: before-images/ beside the
     /// backup).
     #[arg(long, value_name = "DEST", requires = "selection", conflicts_with_all = WHOLE_DATABASE)]
@@ -154,6 +159,7 @@ impl RestoreArgs {
             || self.dry_run
             || self.ignore_missing_columns
             || !self.column_map.is_empty()
+            || self.with_referencing
             || self.before_image.is_some()
     }
 }
@@ -252,6 +258,7 @@ async fn run_surgical(
         dry_run: args.dry_run,
         ignore_missing_columns: args.ignore_missing_columns,
         column_map: args.column_map.clone(),
+        with_referencing: args.with_referencing,
         before_image,
     };
     let database = options.target.dbname().to_owned();
@@ -262,8 +269,12 @@ async fn run_surgical(
             .partitions
             .map(|(read, total)| format!(" (partitions read {read} of {total})"))
             .unwrap_or_default();
+        let pruned = table
+            .pruned_by
+            .map(|by| format!(" (pruned by {by})"))
+            .unwrap_or_default();
         output.summary(&format!(
-            "{}{created}: {} backup rows selected, {}; chunks read {} of {}{partitions}",
+            "{}{created}: {} backup rows selected, {}; chunks read {} of {}{pruned}{partitions}",
             table.table,
             thousands(table.rows),
             describe_counts(table),
@@ -300,6 +311,17 @@ async fn run_surgical(
                 }
             });
         }
+        if let Some(referencing) = &table.referencing {
+            let what = if referencing.keys_set_back {
+                "keys ON DELETE cleared, set back in the rows updated"
+            } else {
+                "rows ON DELETE removed, inserted again"
+            };
+            output.summary(&format!("  referencing restored rows: {what}"));
+            for via in &referencing.via {
+                output.summary(&format!("    through {via}"));
+            }
+        }
         for (sequence, value) in &table.sequences {
             let verb = if report.dry_run {
                 "would be moved"
@@ -308,6 +330,15 @@ async fn run_surgical(
             };
             output.summary(&format!("  sequence {sequence} {verb} to {value}"));
         }
+    }
+    for note in &report.notes {
+        output.summary(&format!("not followed: {note}"));
+    }
+    for item in &report.re_added {
+        output.summary(&format!("re-added {item}, dropped with the table"));
+    }
+    for item in &report.not_re_added {
+        output.summary(&format!("not re-added: {item}"));
     }
     if let Some(location) = &report.before_image {
         output.summary(&format!(

@@ -5,6 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::key_summary::{self, KeyFields};
 use crate::large_objects::{self, RecordTotals};
 use crate::{ArchiveError, ChunkEntry, ContentDigest, copy_text};
 
@@ -17,9 +18,11 @@ pub struct EncodedChunk {
     pub rows: u64,
     /// The rows' contribution to the table's content digest.
     pub content_digest: ContentDigest,
-    /// Smallest and largest value of the key field, when one was given and every row has an
-    /// integer there (otherwise `None`: the chunk cannot be pruned by key).
-    pub key_range: Option<(i64, i64)>,
+    /// Smallest and largest value of the key's leading field, as COPY prints them, when the key
+    /// has an order and every row's value fits it (otherwise `None`: no range is recorded).
+    pub key_range: Option<(String, String)>,
+    /// The key membership filter frame (see `key_summary`), when the key is filtered.
+    pub key_filter: Option<Vec<u8>>,
 }
 
 /// Compresses chunks. Holds a reusable zstd context, so keep one per worker thread.
@@ -46,11 +49,11 @@ impl ChunkEncoder {
     }
 
     /// Compresses `rows_text`, which must hold whole COPY text rows (each ending in `\n`), and
-    /// computes its content digest and, for `key_field` (a 0-based field index), its key range.
+    /// computes its content digest and, for `key`, its key range and filter.
     pub fn encode(
         &mut self,
         rows_text: &[u8],
-        key_field: Option<usize>,
+        key: Option<&KeyFields>,
     ) -> Result<EncodedChunk, ArchiveError> {
         let frame = self
             .compressor
@@ -58,29 +61,23 @@ impl ChunkEncoder {
             .map_err(ArchiveError::Compress)?;
         let mut content_digest = ContentDigest::default();
         let mut rows = 0;
-        let mut key_range = key_field.map(|_| (i64::MAX, i64::MIN));
+        let mut summary = key.map(KeySummary::new);
         for row in copy_text::rows(rows_text) {
             rows += 1;
             content_digest.add_row(row);
-            if let (Some(field), Some((min, max))) = (key_field, key_range.as_mut()) {
-                match copy_text::raw_fields(row)
-                    .nth(field)
-                    .and_then(parse_integer)
-                {
-                    Some(key) => {
-                        *min = (*min).min(key);
-                        *max = (*max).max(key);
-                    }
-                    None => key_range = None,
-                }
+            if let Some(summary) = summary.as_mut() {
+                summary.add(row);
             }
         }
+        let (key_range, key_filter) =
+            summary.map_or((None, None), |summary| summary.finish(rows_text));
         Ok(EncodedChunk {
             sha256: sha256_hex(&frame),
             raw_length: rows_text.len() as u64,
             rows,
             content_digest,
-            key_range: key_range.filter(|(min, max)| min <= max),
+            key_range,
+            key_filter,
             frame,
         })
     }
@@ -102,8 +99,95 @@ impl ChunkEncoder {
             rows: totals.records,
             content_digest: totals.digest,
             key_range: None,
+            key_filter: None,
             frame,
         })
+    }
+}
+
+/// A chunk's key range and filter, gathered row by row.
+struct KeySummary<'k> {
+    key: &'k KeyFields,
+    /// `None` once a row's leading value does not fit the order.
+    range: Option<(String, String)>,
+    ranged: bool,
+    /// Rows whose leading value is below the one before them, and rows seen: a chunk whose keys
+    /// are in order (give or take a stray row: at most 1% descents) is pruned by its range
+    /// alone, and no filter is built for it.
+    descents: u64,
+    rows: u64,
+    last: Vec<u8>,
+}
+
+impl<'k> KeySummary<'k> {
+    fn new(key: &'k KeyFields) -> Self {
+        KeySummary {
+            key,
+            range: None,
+            ranged: key.order.is_some(),
+            descents: 0,
+            rows: 0,
+            last: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, row: &[u8]) {
+        let (Some(&leading), Some(order)) = (self.key.fields.first(), self.key.order) else {
+            return;
+        };
+        if !self.ranged {
+            return;
+        }
+        let value = copy_text::raw_fields(row)
+            .nth(leading)
+            .and_then(|raw| std::str::from_utf8(raw).ok())
+            .filter(|value| order.accepts(value));
+        let Some(value) = value else {
+            self.ranged = false;
+            self.range = None;
+            return;
+        };
+        self.rows += 1;
+        match &mut self.range {
+            None => self.range = Some((value.to_owned(), value.to_owned())),
+            Some((min, max)) => {
+                if order.compare(value, min).is_lt() {
+                    value.clone_into(min);
+                } else if order.compare(value, max).is_gt() {
+                    value.clone_into(max);
+                }
+            }
+        }
+        let previous = std::str::from_utf8(&self.last).unwrap_or_default();
+        if !self.last.is_empty() && order.compare(value, previous).is_lt() {
+            self.descents += 1;
+        }
+        self.last.clear();
+        self.last.extend_from_slice(value.as_bytes());
+    }
+
+    /// The range, and a filter over every row's whole key unless the rows' keys are in order.
+    fn finish(self, rows_text: &[u8]) -> (Option<(String, String)>, Option<Vec<u8>>) {
+        let in_order = self.ranged && self.descents * 100 <= self.rows;
+        let filter = (self.key.filtered && !in_order && !rows_text.is_empty()).then(|| {
+            let mut joined = Vec::new();
+            let hashes: Vec<(u64, u64)> = copy_text::rows(rows_text)
+                .map(|row| {
+                    joined.clear();
+                    for (n, &field) in self.key.fields.iter().enumerate() {
+                        if n > 0 {
+                            joined.push(b'\t');
+                        }
+                        joined.extend_from_slice(
+                            copy_text::raw_fields(row).nth(field).unwrap_or_default(),
+                        );
+                    }
+                    key_summary::key_hash(&joined)
+                })
+                .collect();
+            key_summary::build_filter(&hashes)
+        });
+        (self.range.filter(|_| self.ranged), filter)
     }
 }
 
@@ -225,11 +309,6 @@ fn corrupt(entry: &ChunkEntry, of: &str, index: usize, reason: String) -> Archiv
     }
 }
 
-/// An integer key field as COPY prints it (no escapes can occur in one).
-fn parse_integer(raw: &[u8]) -> Option<i64> {
-    std::str::from_utf8(raw).ok()?.parse().ok()
-}
-
 /// Rows in COPY text: one per `\n` (newlines inside values are escaped as `\n` by COPY).
 pub fn count_rows(rows_text: &[u8]) -> u64 {
     // Counting into a u8 over blocks short enough not to overflow it lets the compiler compare
@@ -253,6 +332,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::key_summary::KeyOrder;
 
     #[test]
     fn count_rows_counts_every_newline() {
@@ -278,6 +358,7 @@ mod tests {
             rows: chunk.rows,
             sha256: chunk.sha256.clone(),
             key_range: None,
+            key_filter: None,
         }
     }
 
@@ -314,18 +395,59 @@ mod tests {
     #[test]
     fn key_ranges_cover_the_key_field_or_are_absent() {
         let mut encoder = ChunkEncoder::new(1).expect("encoder");
+        let integer = |fields: Vec<usize>, filtered| KeyFields {
+            fields,
+            order: Some(KeyOrder::Integer),
+            filtered,
+        };
+        let range = |min: &str, max: &str| Some((min.to_owned(), max.to_owned()));
         let chunk = encoder
-            .encode(b"5\ta\n-3\tb\n12\tc\n", Some(0))
+            .encode(b"5\ta\n-3\tb\n12\tc\n", Some(&integer(vec![0], false)))
             .expect("encodes");
-        assert_eq!(chunk.key_range, Some((-3, 12)));
-        let with_null = encoder.encode(b"5\ta\n\\N\tb\n", Some(0)).expect("encodes");
+        assert_eq!(chunk.key_range, range("-3", "12"));
+        assert_eq!(chunk.key_filter, None);
+        let with_null = encoder
+            .encode(b"5\ta\n\\N\tb\n", Some(&integer(vec![0], false)))
+            .expect("encodes");
         assert_eq!(with_null.key_range, None);
-        let text_key = encoder.encode(b"5\ta\n", Some(1)).expect("encodes");
+        let text_key = encoder
+            .encode(b"5\ta\n", Some(&integer(vec![1], false)))
+            .expect("encodes");
         assert_eq!(text_key.key_range, None);
         assert_eq!(
-            encoder.encode(b"", Some(0)).expect("encodes").key_range,
+            encoder
+                .encode(b"", Some(&integer(vec![0], true)))
+                .expect("encodes")
+                .key_range,
             None
         );
+        // A composite key: the range of its leading field, a filter over both.
+        let composite = encoder
+            .encode(b"2\tb\tx\n1\ta\ty\n", Some(&integer(vec![0, 1], true)))
+            .expect("encodes");
+        assert_eq!(composite.key_range, range("1", "2"));
+        let frame = composite.key_filter.expect("a filter");
+        let filter = crate::key_summary::KeyFilter::parse(&frame).expect("parses");
+        assert!(filter.may_contain(b"2\tb") && filter.may_contain(b"1\ta"));
+        // Rows sorted by key need no filter: their range prunes as well.
+        let sorted = encoder
+            .encode(
+                b"1\ta\tx\n1\tb\tx\n3\ta\ty\n",
+                Some(&integer(vec![0, 1], true)),
+            )
+            .expect("encodes");
+        assert_eq!(sorted.key_range, range("1", "3"));
+        assert_eq!(sorted.key_filter, None);
+        // Text keys: byte order.
+        let text = KeyFields {
+            fields: vec![0],
+            order: Some(KeyOrder::Text),
+            filtered: false,
+        };
+        let words = encoder
+            .encode(b"pear\nApple\nzoo\n", Some(&text))
+            .expect("encodes");
+        assert_eq!(words.key_range, range("Apple", "zoo"));
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub enum ArchiveError {
     #[error("a large-object record stream to be stored is malformed: {reason}")]
     InvalidRecords { reason: String },
 
+    #[error("a chunk's key filter is malformed: {reason}")]
+    InvalidKeyFilter { reason: String },
+
     #[error("could not compress a chunk: {0}")]
     Compress(#[source] std::io::Error),
 }

@@ -14,6 +14,7 @@ mod chunk;
 pub mod copy_text;
 mod digest;
 mod error;
+pub mod key_summary;
 pub mod large_objects;
 pub mod layout;
 mod manifest;
@@ -25,9 +26,9 @@ pub use digest::ContentDigest;
 pub use error::ArchiveError;
 pub use manifest::{
     BeforeImageInfo, ChunkEntry, ColumnEntry, ConstraintViaIndex, DdlItem, DumpSettings,
-    FORMAT_NAME, FORMAT_VERSION, KeyRange, LargeObjectsEntry, Manifest, ObjectKind, PartitionNode,
-    PartitionRef, PartitionedEntry, RoleEntry, Section, SequenceValue, SourceInfo, TableEntry,
-    kind_word,
+    FORMAT_NAME, FORMAT_VERSION, FilterEntry, KeyRange, LargeObjectsEntry, LookupKey, Manifest,
+    ObjectKind, PartitionNode, PartitionRef, PartitionedEntry, RoleEntry, Section, SequenceValue,
+    SourceInfo, TableEntry, kind_word,
 };
 pub use marker::StartedMarker;
 pub use time::{Timestamp, TimestampError};

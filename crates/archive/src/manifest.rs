@@ -5,6 +5,7 @@
 //! second line. So `tail -n +3 manifest.json | sha256sum` reproduces it, and `jq` reads the file as
 //! an ordinary object.
 
+use crate::key_summary::{KeyFields, KeyOrder};
 use serde::{Deserialize, Serialize};
 
 use crate::{ArchiveError, sha256_hex};
@@ -362,9 +363,14 @@ pub struct TableEntry {
     pub stored_bytes: u64,
     /// Order-independent digest of the rows' COPY text (see `ContentDigest`), 32 hex digits.
     pub content_digest: String,
-    /// The single-column integer key whose range each chunk records, if the table has one.
+    /// The single-column integer key whose range each chunk records, if the table has one
+    /// (`--where-key` filters on it; backups written before `lookup_key` have only this).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_column: Option<String>,
+    /// The primary key that chunks summarise (ranges of its leading column, membership
+    /// filters), if the table has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup_key: Option<LookupKey>,
     /// For an extension's configuration table (whose item is an `ExtensionTable`): the
     /// extension's filter (a `WHERE` clause, or empty for every row) that selected the rows
     /// dumped. The table's other rows are the extension's own, created with it.
@@ -395,6 +401,59 @@ pub struct ChunkEntry {
     /// The key values the chunk's rows lie between, when the table has a usable key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_range: Option<KeyRange>,
+    /// The chunk's key membership filter, stored right after it in the same object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_filter: Option<FilterEntry>,
+}
+
+/// Where a chunk's key filter is, and its SHA-256 (see `key_summary`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilterEntry {
+    pub offset: u64,
+    pub length: u64,
+    pub sha256: String,
+}
+
+/// A table's primary key, as chunks summarise it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookupKey {
+    /// The key's columns, in key order.
+    pub columns: Vec<String>,
+    /// How the leading column's values are ordered; without one, chunks record no range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<KeyOrder>,
+    /// Whether chunks may carry a membership filter over the whole key.
+    #[serde(default)]
+    pub filtered: bool,
+}
+
+impl LookupKey {
+    /// Where the key's columns are in rows of `columns`; `None` if one is not among them.
+    pub fn fields(&self, columns: &[ColumnEntry]) -> Option<KeyFields> {
+        let fields = self
+            .columns
+            .iter()
+            .map(|k| columns.iter().position(|c| &c.name == k))
+            .collect::<Option<Vec<usize>>>()?;
+        Some(KeyFields {
+            fields,
+            order: self.order,
+            filtered: self.filtered,
+        })
+    }
+}
+
+impl TableEntry {
+    /// The key chunks summarise: the recorded one, or for an older backup its integer key.
+    pub fn lookup_key(&self) -> Option<LookupKey> {
+        self.lookup_key.clone().or_else(|| {
+            self.key_column.as_ref().map(|column| LookupKey {
+                columns: vec![column.clone()],
+                order: Some(KeyOrder::Integer),
+                filtered: false,
+            })
+        })
+    }
 }
 
 /// Inclusive key bounds, as PostgreSQL text.
@@ -646,6 +705,7 @@ mod tests {
             stored_bytes: 20,
             content_digest: "0".repeat(32),
             key_column: Some("id".into()),
+            lookup_key: None,
             row_filter: None,
             chunks: vec![ChunkEntry {
                 object: "data/00001.0000.copy.zst".into(),
@@ -658,6 +718,11 @@ mod tests {
                     column: "id".into(),
                     min: "1".into(),
                     max: "2".into(),
+                }),
+                key_filter: Some(FilterEntry {
+                    offset: 20,
+                    length: 19,
+                    sha256: "ef".repeat(32),
                 }),
             }],
         });
@@ -737,6 +802,7 @@ mod tests {
                 rows: 2,
                 sha256: "cd".repeat(32),
                 key_range: None,
+                key_filter: None,
             }],
         });
         let bytes = manifest.to_bytes().expect("serializes");

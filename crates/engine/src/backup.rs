@@ -71,6 +71,37 @@ impl BackupRef {
             .await?)
     }
 
+    /// The key filter stored after a chunk, checked against its recorded SHA-256 and parsed
+    /// before any use; `None` when the chunk has none.
+    pub(crate) async fn read_key_filter(
+        &self,
+        chunk: &ChunkEntry,
+        table: &str,
+        index: usize,
+    ) -> Result<Option<bytes::Bytes>, EngineError> {
+        let Some(filter) = &chunk.key_filter else {
+            return Ok(None);
+        };
+        let key = self.object_key(&chunk.object)?;
+        let stored = self
+            .store
+            .get_range(&key, filter.offset..filter.offset + filter.length)
+            .await?;
+        let actual = pgark_archive::sha256_hex(&stored);
+        if actual != filter.sha256 {
+            return Err(pgark_archive::ArchiveError::ChunkChecksumMismatch {
+                of: format!("table {table} (its key filter)"),
+                object: chunk.object.clone(),
+                chunk: index,
+                expected: filter.sha256.clone(),
+                actual,
+            }
+            .into());
+        }
+        pgark_archive::key_summary::KeyFilter::parse(&stored)?;
+        Ok(Some(stored))
+    }
+
     /// Reads and checks the manifest: missing means incomplete (or no backup at all).
     pub async fn read_manifest(&self) -> Result<Manifest, EngineError> {
         let key = ObjectKey::new(layout::manifest_name(&self.id))?;

@@ -11,6 +11,7 @@ use pgark_archive::{ColumnEntry, Manifest, TableEntry, copy_text};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 pub use filter::KeyFilter;
+pub(crate) use filter::quoted_identifier;
 pub use format::CatFormat;
 
 use crate::cpu::CpuPool;

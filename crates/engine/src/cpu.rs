@@ -2,7 +2,9 @@
 //! async runtime's threads. Each pool thread keeps its own zstd contexts.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
+use pgark_archive::key_summary::KeyFields;
 use pgark_archive::large_objects::RecordTotals;
 use pgark_archive::{ArchiveError, ChunkDecoder, ChunkEncoder, ChunkEntry, EncodedChunk};
 
@@ -61,10 +63,10 @@ impl CpuPool {
         &self,
         rows_text: bytes::Bytes,
         level: i32,
-        key_field: Option<usize>,
+        key: Option<Arc<KeyFields>>,
     ) -> impl Future<Output = Result<EncodedChunk, EngineError>> + Send + 'static {
-        let work =
-            self.run(move || with_encoder(level, |encoder| encoder.encode(&rows_text, key_field)));
+        let work = self
+            .run(move || with_encoder(level, |encoder| encoder.encode(&rows_text, key.as_deref())));
         async move { Ok(work.await??) }
     }
 

@@ -145,6 +145,20 @@ pub enum EngineError {
     NoPrimaryKey { table: String },
 
     #[error(
+        "--with-referencing cannot be combined with --conflict replace (which would delete referencing rows it did not select); use --conflict error, skip or upsert"
+    )]
+    ReferencingWithReplace,
+
+    #[error(
+        "the rows of table {table} that reference restored rows through foreign key {constraint} cannot be put back: {reason}"
+    )]
+    ReferencingNotRestorable {
+        table: String,
+        constraint: String,
+        reason: String,
+    },
+
+    #[error(
         "invalid --where {predicate:?}: {reason}; it is an SQL condition on the table's columns, e.g. \"id IN (1, 2, 3)\" or \"created_at > '2026-11-01'\" (other names must be schema-qualified)"
     )]
     InvalidWhere { predicate: String, reason: String },

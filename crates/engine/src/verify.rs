@@ -162,7 +162,9 @@ async fn verify_table(
     let checks = futures::stream::iter(table.chunks.iter().enumerate().map(|(index, chunk)| {
         let fetch = backup.fetch_rows(cpu, chunk.clone(), name.clone(), index);
         let rows = chunk.rows;
+        let (name, chunk) = (name.clone(), chunk.clone());
         async move {
+            backup.read_key_filter(&chunk, &name, index).await?;
             let text = fetch.rows().await?;
             let mut digest = ContentDigest::default();
             digest.add_rows(&text);
@@ -224,6 +226,9 @@ async fn check_object_sizes(
     {
         let end = expected.entry(&chunk.object).or_default();
         *end = (*end).max(chunk.offset + chunk.length);
+        if let Some(filter) = &chunk.key_filter {
+            *end = (*end).max(filter.offset + filter.length);
+        }
     }
     let mut problems = Vec::new();
     for (object, length) in expected {
@@ -231,7 +236,7 @@ async fn check_object_sizes(
         match backup.store.head(&key).await {
             Ok(meta) if meta.size == length => {}
             Ok(meta) => problems.push(format!(
-                "{}/{object} is {} bytes long, its chunks end at byte {length}",
+                "{}/{object} is {} bytes long, its chunks (and their key filters) end at byte {length}",
                 backup.location(),
                 meta.size
             )),

@@ -147,24 +147,8 @@ fn tokenize(input: &str) -> Option<Vec<Token>> {
                 chars[start..i].iter().collect::<String>().to_lowercase(),
             ));
         } else if c == '"' {
-            let mut word = String::new();
-            i += 1;
-            loop {
-                match chars.get(i)? {
-                    '"' if chars.get(i + 1) == Some(&'"') => {
-                        word.push('"');
-                        i += 2;
-                    }
-                    '"' => {
-                        i += 1;
-                        break;
-                    }
-                    &other => {
-                        word.push(other);
-                        i += 1;
-                    }
-                }
-            }
+            let (word, next) = quoted_identifier(&chars, i)?;
+            i = next;
             tokens.push(Token::Word(word));
         } else {
             let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
@@ -184,6 +168,26 @@ fn tokenize(input: &str) -> Option<Vec<Token>> {
         }
     }
     Some(tokens)
+}
+
+/// The identifier in double quotes starting at `chars[start]` (a `"`), with `""` read as one
+/// quote, and the position after its closing quote; `None` if it is not closed.
+pub(crate) fn quoted_identifier(chars: &[char], start: usize) -> Option<(String, usize)> {
+    let mut word = String::new();
+    let mut i = start + 1;
+    loop {
+        match chars.get(i)? {
+            '"' if chars.get(i + 1) == Some(&'"') => {
+                word.push('"');
+                i += 2;
+            }
+            '"' => return Some((word, i + 1)),
+            &other => {
+                word.push(other);
+                i += 1;
+            }
+        }
+    }
 }
 
 struct Parser<'t> {

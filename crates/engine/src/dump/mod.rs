@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pgark_archive::{
-    ContentDigest, DumpSettings, LargeObjectsEntry, Manifest, ObjectKind, StartedMarker,
+    ContentDigest, DumpSettings, LargeObjectsEntry, LookupKey, Manifest, ObjectKind, StartedMarker,
     TableEntry, Timestamp, layout,
 };
 use pgark_pg::{ConnConfig, TableData};
@@ -51,6 +51,8 @@ pub struct DumpOptions {
     pub lock_wait_timeout: Option<Duration>,
     /// How tables larger than [`CHUNKS_PER_PIECE`] chunks are split across sessions.
     pub split: SplitMethod,
+    /// Store key membership filters beside chunks (see `pgark_archive::key_summary`).
+    pub key_filters: bool,
 }
 
 /// What a finished dump reports.
@@ -153,7 +155,15 @@ async fn write_backup(
     manifest.roles = schema.roles;
     manifest.warnings = schema.warnings;
     manifest.partitioned = schema.partitioned;
-    let keys = pgark_pg::integer_keys(leader.client()).await?;
+    let mut keys = TableKeys {
+        integer: pgark_pg::integer_keys(leader.client()).await?,
+        lookup: pgark_pg::lookup_keys(leader.client()).await?,
+    };
+    if !options.key_filters {
+        for key in keys.lookup.values_mut() {
+            key.filtered = false;
+        }
+    }
     let large_objects = manifest
         .schema
         .iter()
@@ -189,13 +199,20 @@ enum Job {
 
 /// Runs the worker sessions over the tables' pieces, largest first, and the large objects'
 /// contents; returns the tables' entries by id and the large objects' entry if there are any.
+/// Tables' keys by table oid: single-column integer primary keys (for splitting tables into
+/// pieces, and `key_column`), and primary keys as chunks summarise them.
+struct TableKeys {
+    integer: HashMap<u32, String>,
+    lookup: HashMap<u32, LookupKey>,
+}
+
 async fn dump_data(
     options: &DumpOptions,
     leader: &snapshot::Leader,
     backup_id: &str,
     tables: Vec<TableData>,
     large_objects: u64,
-    keys: &HashMap<u32, String>,
+    keys: &TableKeys,
     progress: Arc<Progress>,
 ) -> Result<(Vec<TableEntry>, Option<LargeObjectsEntry>), EngineError> {
     progress
@@ -204,7 +221,7 @@ async fn dump_data(
     let pieces = plan::plan(
         leader.client(),
         &tables,
-        keys,
+        &keys.integer,
         options.split,
         leader.source.server_version_num,
         options.chunk_size,
@@ -261,7 +278,7 @@ async fn dump_data(
                 };
                 let table = &tables[piece.table];
                 let id = table_id(piece.table);
-                let key = keys.get(&table.oid).map(String::as_str);
+                let key = keys.lookup.get(&table.oid);
                 let data = dumper.dump(&session, id, table, &piece, key).await?;
                 let table_done = {
                     let mut left = pieces_left
@@ -300,8 +317,14 @@ async fn dump_data(
             stored_bytes: 0,
             content_digest: String::new(),
             key_column: keys
+                .integer
                 .get(&table.oid)
                 .filter(|key| table.columns.iter().any(|c| &c.name == *key))
+                .cloned(),
+            lookup_key: keys
+                .lookup
+                .get(&table.oid)
+                .filter(|key| key.fields(&table.columns).is_some())
                 .cloned(),
             row_filter: table.row_filter.clone(),
             chunks: Vec::new(),
@@ -315,7 +338,11 @@ async fn dump_data(
     for (entry, digest) in entries.iter_mut().zip(digests) {
         entry.row_count = entry.chunks.iter().map(|c| c.rows).sum();
         entry.raw_bytes = entry.chunks.iter().map(|c| c.raw_length).sum();
-        entry.stored_bytes = entry.chunks.iter().map(|c| c.length).sum();
+        entry.stored_bytes = entry
+            .chunks
+            .iter()
+            .map(|c| c.length + c.key_filter.as_ref().map_or(0, |f| f.length))
+            .sum();
         entry.content_digest = digest.to_hex();
         info!(
             table = %format_args!("{}.{}", entry.schema, entry.name),

@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use pgark_archive::{ChunkEntry, ContentDigest, EncodedChunk, KeyRange, layout};
+use pgark_archive::key_summary::KeyFields;
+use pgark_archive::{
+    ChunkEntry, ContentDigest, EncodedChunk, FilterEntry, KeyRange, LookupKey, layout,
+};
 use pgark_pg::{Connection, PgError, TableData, copy_out_range_sql};
 use pgark_storage::{ObjectKey, ObjectStore, Upload};
 
@@ -50,10 +53,10 @@ impl TableDumper {
         id: u32,
         table: &TableData,
         piece: &Piece,
-        key_column: Option<&str>,
+        key: Option<&LookupKey>,
     ) -> Result<WrittenObject, EngineError> {
         let name = format!("{}.{}", table.schema, table.name);
-        let key_field = key_column.and_then(|key| table.columns.iter().position(|c| c.name == key));
+        let key_fields = key.and_then(|k| k.fields(&table.columns)).map(Arc::new);
         let stream = session
             .client()
             .copy_out(&copy_out_range_sql(table, &piece.range))
@@ -62,8 +65,8 @@ impl TableDumper {
         let mut stream = std::pin::pin!(stream);
 
         let object = layout::data_object_name(id, piece.part);
-        let key_column = key_field.and(key_column);
-        let mut writer = ObjectWriter::new(self, &object, key_column)?;
+        let key = key.filter(|_| key_fields.is_some());
+        let mut writer = ObjectWriter::new(self, &object, key)?;
         let mut buffer = BytesMut::new();
         let mut compressing: Compressing = VecDeque::new();
         while let Some(row) = stream.next().await {
@@ -73,11 +76,11 @@ impl TableDumper {
             // chunk of its own, sent without copying it.
             if !buffer.is_empty() && buffer.len() + row.len() > self.chunk_size {
                 let full = std::mem::take(&mut buffer).freeze();
-                self.compress(full, key_field, &mut compressing, &mut writer)
+                self.compress(full, key_fields.clone(), &mut compressing, &mut writer)
                     .await?;
             }
             if buffer.is_empty() && row.len() >= self.chunk_size {
-                self.compress(row, key_field, &mut compressing, &mut writer)
+                self.compress(row, key_fields.clone(), &mut compressing, &mut writer)
                     .await?;
             } else {
                 if buffer.capacity() == 0 {
@@ -87,8 +90,13 @@ impl TableDumper {
             }
         }
         if !buffer.is_empty() {
-            self.compress(buffer.freeze(), key_field, &mut compressing, &mut writer)
-                .await?;
+            self.compress(
+                buffer.freeze(),
+                key_fields.clone(),
+                &mut compressing,
+                &mut writer,
+            )
+            .await?;
         }
         while let Some((share, done)) = compressing.pop_front() {
             writer.append(done.await?).await?;
@@ -109,7 +117,7 @@ impl TableDumper {
     async fn compress(
         &self,
         rows: Bytes,
-        key_field: Option<usize>,
+        key_fields: Option<Arc<KeyFields>>,
         compressing: &mut Compressing,
         writer: &mut ObjectWriter<'_>,
     ) -> Result<(), EngineError> {
@@ -129,7 +137,7 @@ impl TableDumper {
                 None => break self.budget.take(needed).await?,
             }
         };
-        let encoding = self.cpu.encode(rows, self.compress_level, key_field);
+        let encoding = self.cpu.encode(rows, self.compress_level, key_fields);
         compressing.push_back((share, Box::pin(encoding)));
         Ok(())
     }
@@ -144,7 +152,13 @@ pub(super) struct ObjectWriter<'a> {
     upload: Option<Box<dyn Upload>>,
     offset: u64,
     chunks: Vec<ChunkEntry>,
-    key_column: Option<&'a str>,
+    lookup_key: Option<&'a LookupKey>,
+    /// The last chunk's key filter, held until the next chunk shows whether it is needed: only a
+    /// chunk whose key range overlaps each neighbour's (keys spread over the data: random ids,
+    /// interleaved tenants) keeps it; where ranges overlap at most on one side (keys in order,
+    /// give or take stray rows) the range prunes to one or two chunks by itself. A held filter
+    /// is stored after the next chunk's frame.
+    held_filter: Option<Vec<u8>>,
     content_digest: ContentDigest,
     /// Whether the chunks' `rows` are table rows (for progress), not large-object records.
     counts_rows: bool,
@@ -154,7 +168,7 @@ impl<'a> ObjectWriter<'a> {
     pub(super) fn new(
         dumper: &'a TableDumper,
         object: &'a str,
-        key_column: Option<&'a str>,
+        lookup_key: Option<&'a LookupKey>,
     ) -> Result<Self, EngineError> {
         let key = ObjectKey::new(layout::object_name(&dumper.backup_id, object))?;
         Ok(ObjectWriter {
@@ -164,7 +178,8 @@ impl<'a> ObjectWriter<'a> {
             upload: None,
             offset: 0,
             chunks: Vec::new(),
-            key_column,
+            lookup_key,
+            held_filter: None,
             content_digest: ContentDigest::default(),
             counts_rows: true,
         })
@@ -203,22 +218,71 @@ impl<'a> ObjectWriter<'a> {
             rows: chunk.rows,
             sha256: chunk.sha256,
             key_range: self
-                .key_column
+                .lookup_key
+                .and_then(|k| k.columns.first())
                 .zip(chunk.key_range)
                 .map(|(column, (min, max))| KeyRange {
-                    column: column.to_owned(),
-                    min: min.to_string(),
-                    max: max.to_string(),
+                    column: column.clone(),
+                    min,
+                    max,
                 }),
+            key_filter: None,
         });
-        self.content_digest = self.content_digest.combine(chunk.content_digest);
         self.offset += length;
+        // The previous chunk's filter, now that both its neighbours are known.
+        if let Some(frame) = self.held_filter.take() {
+            let n = self.chunks.len() - 2;
+            let previous = n.checked_sub(1);
+            if self.overlaps(n, Some(n + 1)) && (previous.is_none() || self.overlaps(n, previous)) {
+                self.store_filter(n, frame).await?;
+            }
+        }
+        self.held_filter = chunk.key_filter;
+        self.content_digest = self.content_digest.combine(chunk.content_digest);
         tracing::debug!(object = %self.key, chunk = self.chunks.len() - 1, "chunk stored");
         Ok(())
     }
 
+    /// Whether chunk `n`'s key range overlaps chunk `other`'s, so that the range alone cannot
+    /// tell them apart (sharing an end value does not count: a key split between two chunks);
+    /// a chunk without a range always counts as overlapping.
+    fn overlaps(&self, n: usize, other: Option<usize>) -> bool {
+        let Some(other) = other.and_then(|o| self.chunks.get(o)) else {
+            return false;
+        };
+        let order = self.lookup_key.and_then(|k| k.order);
+        match (order, &self.chunks[n].key_range, &other.key_range) {
+            (Some(order), Some(a), Some(b)) => {
+                order.compare(&a.min, &b.max).is_lt() && order.compare(&b.min, &a.max).is_lt()
+            }
+            _ => true,
+        }
+    }
+
+    /// Stores chunk `n`'s key filter at the end of the object written so far.
+    async fn store_filter(&mut self, n: usize, frame: Vec<u8>) -> Result<(), EngineError> {
+        let length = frame.len() as u64;
+        self.chunks[n].key_filter = Some(FilterEntry {
+            offset: self.offset,
+            length,
+            sha256: pgark_archive::sha256_hex(&frame),
+        });
+        if let Some(upload) = &mut self.upload {
+            upload.write(Bytes::from(frame)).await?;
+        }
+        Progress::add(&self.dumper.progress.stored_bytes, length);
+        self.offset += length;
+        Ok(())
+    }
+
     /// Completes the object; the manifest may only record stored data.
-    pub(super) async fn complete(self) -> Result<WrittenObject, EngineError> {
+    pub(super) async fn complete(mut self) -> Result<WrittenObject, EngineError> {
+        if let Some(frame) = self.held_filter.take() {
+            let n = self.chunks.len() - 1;
+            if self.overlaps(n, n.checked_sub(1)) {
+                self.store_filter(n, frame).await?;
+            }
+        }
         if let Some(upload) = self.upload {
             let size = upload.complete().await?;
             if size != self.offset {

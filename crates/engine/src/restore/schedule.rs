@@ -502,6 +502,7 @@ mod tests {
                 stored_bytes: 0,
                 content_digest: String::new(),
                 key_column: None,
+                lookup_key: None,
                 row_filter: None,
                 chunks: Vec::new(),
             });

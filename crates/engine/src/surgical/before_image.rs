@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
+use pgark_archive::key_summary::KeyOrder;
 use pgark_archive::{
     BeforeImageInfo, ChunkEntry, ColumnEntry, ContentDigest, DdlItem, DumpSettings, KeyRange,
-    Manifest, ObjectKind, Section, SequenceValue, SourceInfo, StartedMarker, TableEntry, Timestamp,
-    layout,
+    LookupKey, Manifest, ObjectKind, Section, SequenceValue, SourceInfo, StartedMarker, TableEntry,
+    Timestamp, layout,
 };
 use pgark_pg::{ConnConfig, Connection, PgError, quote};
 use pgark_storage::{ObjectKey, ObjectStore, StoreError};
@@ -162,10 +163,15 @@ impl BeforeImage {
             .await
             .map_err(|e| PgError::query(context(), e))?;
         let mut stream = std::pin::pin!(stream);
-        let key_field = table
-            .key_column
-            .as_deref()
-            .and_then(|k| table.columns.iter().position(|c| c.name == k));
+        let lookup_key = table.key_column.as_ref().map(|column| LookupKey {
+            columns: vec![column.clone()],
+            order: Some(KeyOrder::Integer),
+            filtered: false,
+        });
+        let key_fields = lookup_key
+            .as_ref()
+            .and_then(|k| k.fields(&table.columns))
+            .map(Arc::new);
         let object = layout::data_object_name(id, 0);
         let key = self.dest.key(&layout::object_name(&self.id, &object))?;
         let mut upload = None;
@@ -187,7 +193,7 @@ impl BeforeImage {
                 encoding.push_back(self.cpu.encode(
                     raw,
                     crate::dump::DEFAULT_COMPRESS_LEVEL,
-                    key_field,
+                    key_fields.clone(),
                 ));
             }
             while encoding.len() > 1 || (done && !encoding.is_empty()) {
@@ -208,13 +214,12 @@ impl BeforeImage {
                     raw_length: chunk.raw_length,
                     rows: chunk.rows,
                     sha256: chunk.sha256,
-                    key_range: table.key_column.clone().zip(chunk.key_range).map(
-                        |(column, (min, max))| KeyRange {
-                            column,
-                            min: min.to_string(),
-                            max: max.to_string(),
-                        },
-                    ),
+                    key_range: table
+                        .key_column
+                        .clone()
+                        .zip(chunk.key_range)
+                        .map(|(column, (min, max))| KeyRange { column, min, max }),
+                    key_filter: None,
                 });
                 digest = digest.combine(chunk.content_digest);
                 offset += length;
@@ -259,7 +264,8 @@ impl BeforeImage {
             raw_bytes: chunks.iter().map(|c| c.raw_length).sum(),
             stored_bytes: offset,
             content_digest: digest.to_hex(),
-            key_column: table.key_column.filter(|_| key_field.is_some()),
+            key_column: table.key_column.filter(|_| key_fields.is_some()),
+            lookup_key: None,
             row_filter: None,
             chunks,
         });

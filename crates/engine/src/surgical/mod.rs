@@ -16,8 +16,10 @@
 //! target table); it is sent as a single statement, so it cannot smuggle in another one.
 
 mod before_image;
+mod key_lookup;
 mod plan;
 mod prune;
+mod referencing;
 pub mod select;
 mod stage;
 mod undo;
@@ -35,6 +37,7 @@ pub use select::{SelectedTable, TablePattern, TableSelection};
 use crate::cpu::CpuPool;
 use crate::{BackupRef, Cancel, EngineError, session};
 use plan::{describe, order_by_foreign_keys, prepare};
+use referencing::Reach;
 use undo::{undo_command, undo_condition};
 use write::{
     advance_sequences, delete_replaced, insert, key_list, key_tuple, lock, owned_sequences,
@@ -89,6 +92,9 @@ pub struct SurgicalOptions {
     pub column_map: Vec<(String, String)>,
     /// Where before-images go; `None` is `before-images/` beside the backup.
     pub before_image: Option<BeforeImageDest>,
+    /// Also put back what deleting the selected rows did to the tables referencing them
+    /// (cascaded deletes, cleared keys), transitively.
+    pub with_referencing: bool,
 }
 
 /// How a column of the backup and the target's table were matched, where they differ.
@@ -123,6 +129,8 @@ pub struct TableReport {
     pub deleted: u64,
     pub chunks_read: usize,
     pub chunks_total: usize,
+    /// What let the restore read fewer chunks than the table has (besides partition bounds).
+    pub pruned_by: Option<&'static str>,
     /// For a partitioned table whose partitions were pruned by `--where`: the partitions read,
     /// of those the backup has.
     pub partitions: Option<(usize, usize)>,
@@ -130,6 +138,19 @@ pub struct TableReport {
     pub columns: Vec<ColumnFate>,
     /// Owned sequences moved forward (to the value shown), or that would be with `--dry-run`.
     pub sequences: Vec<(String, i64)>,
+    /// For a table restored because it references restored rows: the foreign keys it was
+    /// reached through, and whether its rows were inserted again (a cascaded delete) or its keys
+    /// set back (`updated`; SET NULL / SET DEFAULT).
+    pub referencing: Option<Referencing>,
+}
+
+/// How a referencing table's rows were put back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referencing {
+    /// `foreign key k to parent, ON DELETE ...`, one per foreign key followed.
+    pub via: Vec<String>,
+    /// Rows inserted again (CASCADE), or keys set back (SET NULL / SET DEFAULT).
+    pub keys_set_back: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +161,13 @@ pub struct SurgicalReport {
     pub before_image: Option<String>,
     /// Commands that undo the restore, one per table, when a before-image was written.
     pub undo: Vec<String>,
+    /// What `--with-referencing` could not follow.
+    pub notes: Vec<String>,
+    /// Foreign keys and views that dropping a re-created table had taken with it, added again.
+    pub re_added: Vec<String>,
+    /// Those that could not be added again (their other side is gone, or something of the same
+    /// name exists), each with the reason.
+    pub not_re_added: Vec<String>,
     pub elapsed: Duration,
 }
 
@@ -237,10 +265,38 @@ async fn run(
     for (n, selected) in options.tables.iter().enumerate() {
         plans.push(prepare(options, connection, selected, n).await?);
     }
+    let mut notes = Vec::new();
+    if options.with_referencing {
+        if options.conflict == Conflict::Replace {
+            return Err(EngineError::ReferencingWithReplace);
+        }
+        referencing::add_referencing(options, connection, &mut plans, &mut notes).await?;
+        for plan in &mut plans {
+            plan.report.referencing = match &plan.reach {
+                Reach::Selected => None,
+                Reach::Cascade { via } => Some(Referencing {
+                    via: via.clone(),
+                    keys_set_back: false,
+                }),
+                Reach::Relink { via, .. } => Some(Referencing {
+                    via: via.clone(),
+                    keys_set_back: true,
+                }),
+            };
+        }
+    }
+    // Parents first: their rows are inserted, and their restored rows select their referencing
+    // tables' rows, before those of the tables referencing them.
     order_by_foreign_keys(connection, &mut plans).await?;
 
     let cpu = Arc::new(CpuPool::for_machine()?);
+    let mut printed = key_lookup::Printed::new();
     for plan in &mut plans {
+        let (mut by_range, mut by_filter) = (false, false);
+        let conditions = plan
+            .condition
+            .as_deref()
+            .and_then(key_lookup::KeyConditions::parse);
         let definitions: Vec<String> = plan
             .source
             .columns
@@ -259,7 +315,7 @@ async fn run(
             ),
         )
         .await?;
-        if let Some(predicate) = predicate {
+        if let Some(predicate) = predicate.filter(|_| plan.reach == Reach::Selected) {
             // Checked on the empty staging table, before any chunk is fetched.
             connection
                 .client()
@@ -274,27 +330,47 @@ async fn run(
                 })?;
         }
         // Partitions whose bounds cannot hold a row matching `--where` are not read at all.
-        let partitions = match (plan.source.partitioned, predicate) {
+        // A referencing table's condition names its parents' rows, which do not exist yet.
+        let prunable = plan
+            .condition
+            .as_deref()
+            .filter(|_| plan.reach == Reach::Selected);
+        let partitions = match (plan.source.partitioned, prunable) {
             (Some(root), Some(predicate)) => {
                 prune::partitions_to_read(connection, &options.manifest, root, predicate).await?
             }
             _ => None,
         };
-        plan.chunks = plan
-            .source
-            .parts
-            .iter()
-            .map(|part| {
-                let wanted = partitions
-                    .as_ref()
-                    .is_none_or(|p| p.contains(&(part.schema.as_str(), part.name.as_str())));
-                if wanted {
-                    stage::chunks_to_read(part, predicate)
-                } else {
-                    Vec::new()
+        plan.chunks = Vec::with_capacity(plan.source.parts.len());
+        for part in &plan.source.parts {
+            let wanted = partitions
+                .as_ref()
+                .is_none_or(|p| p.contains(&(part.schema.as_str(), part.name.as_str())));
+            let choice = match (&conditions, wanted) {
+                (_, false) => Vec::new(),
+                (None, true) => (0..part.chunks.len()).collect(),
+                (Some(conditions), true) => {
+                    let choice = key_lookup::choose_chunks(
+                        connection,
+                        &options.backup,
+                        part,
+                        conditions,
+                        &mut printed,
+                    )
+                    .await?;
+                    by_range |= choice.by_range;
+                    by_filter |= choice.by_filter;
+                    choice.chunks
                 }
-            })
-            .collect();
+            };
+            plan.chunks.push(choice);
+        }
+        plan.report.pruned_by = match (by_range, by_filter) {
+            (true, true) => Some("key ranges and filters"),
+            (true, false) => Some("key ranges"),
+            (false, true) => Some("key filters"),
+            (false, false) => None,
+        };
         plan.report.chunks_read = plan.chunks.iter().map(Vec::len).sum();
         plan.report.chunks_total = plan.source.parts.iter().map(|t| t.chunks.len()).sum();
         plan.report.partitions = partitions
@@ -339,7 +415,9 @@ async fn run(
                 }
             })
             .collect();
-        let filter = predicate
+        let filter = plan
+            .condition
+            .as_deref()
             .map(|p| format!(" WHERE ({p})"))
             .unwrap_or_default();
         let sql = format!(
@@ -408,7 +486,13 @@ async fn run(
         }
         let location = image.finish().await?;
         for plan in &plans {
-            let condition = undo_condition(connection, options.conflict, predicate, plan).await?;
+            let condition = undo_condition(
+                connection,
+                options.conflict,
+                plan.condition.as_deref(),
+                plan,
+            )
+            .await?;
             undo.push(undo_command(&location, options, plan, condition.as_deref()));
         }
     }
@@ -419,7 +503,15 @@ async fn run(
         }
     }
     for plan in &mut plans {
-        insert(connection, options.conflict, plan).await?;
+        match &plan.reach {
+            Reach::Relink {
+                columns, to_null, ..
+            } => {
+                let (columns, to_null) = (columns.clone(), *to_null);
+                referencing::relink(connection, plan, &columns, to_null).await?;
+            }
+            _ => insert(connection, options.conflict, plan).await?,
+        }
     }
     for plan in &plans {
         for item in &plan.post_data {
@@ -434,6 +526,7 @@ async fn run(
             .await?;
         }
     }
+    let (re_added, not_re_added) = re_add_dependents(connection, &plans).await?;
     for plan in &mut plans {
         let recorded = options
             .manifest
@@ -455,8 +548,63 @@ async fn run(
         dry_run: options.dry_run,
         before_image: written_image.clone(),
         undo,
+        notes,
+        re_added,
+        not_re_added,
         elapsed: Duration::ZERO,
     })
+}
+
+/// Runs the statements of what dropping the re-created tables had dropped elsewhere (foreign
+/// keys to them, views over them), each under a savepoint: one that fails (its other side is
+/// gone too, a new object has its name) is rolled back alone and listed with the reason.
+async fn re_add_dependents(
+    connection: &Connection,
+    plans: &[plan::Plan<'_>],
+) -> Result<(Vec<String>, Vec<String>), EngineError> {
+    let client = connection.client();
+    let savepoint = |sql: &'static str| async move {
+        client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| pgark_pg::PgError::query("re-adding foreign keys and views", e))
+    };
+    let (mut added, mut failed_items, mut not_added) = (Vec::new(), Vec::new(), Vec::new());
+    let mut seen = std::collections::BTreeSet::new();
+    for item in plans.iter().flat_map(|p| &p.dependents) {
+        if !seen.insert(item.id) || item.deps.iter().any(|d| failed_items.contains(d)) {
+            continue;
+        }
+        let listed = !matches!(
+            item.kind,
+            pgark_archive::ObjectKind::Comment
+                | pgark_archive::ObjectKind::Owner
+                | pgark_archive::ObjectKind::Acl
+                | pgark_archive::ObjectKind::MaterializedViewData
+        );
+        savepoint("SAVEPOINT pgark_dependent").await?;
+        match client.batch_execute(&item.sql).await {
+            Ok(()) => {
+                savepoint("RELEASE SAVEPOINT pgark_dependent").await?;
+                if listed {
+                    added.push(describe(item));
+                }
+            }
+            Err(e) => {
+                savepoint(
+                    "ROLLBACK TO SAVEPOINT pgark_dependent; RELEASE SAVEPOINT pgark_dependent",
+                )
+                .await?;
+                failed_items.push(item.id);
+                not_added.push(format!(
+                    "{}: {}",
+                    describe(item),
+                    pgark_pg::ServerMessage(&e)
+                ));
+            }
+        }
+    }
+    Ok((added, not_added))
 }
 
 /// Counts per table for messages: `3 inserted, 1 updated, 0 skipped, 0 deleted`.

@@ -4,6 +4,7 @@
 use pgark_archive::{ColumnEntry, DdlItem, Manifest, ObjectKind, PartitionedEntry, TableEntry};
 use pgark_pg::{Connection, PgError, quote};
 
+use super::referencing::Reach;
 use super::select::SelectedTable;
 use super::{ColumnFate, SurgicalOptions, TableReport};
 use crate::{EngineError, session};
@@ -109,8 +110,16 @@ pub(super) struct Plan<'m> {
     pub(super) chunks: Vec<Vec<usize>>,
     /// A re-created table's indexes, constraints and triggers, run after its rows are in.
     pub(super) post_data: Vec<&'m DdlItem>,
+    /// What `DROP TABLE ... CASCADE` took from other objects when it dropped the re-created
+    /// table: the foreign keys referencing it and the views over it (with their comments,
+    /// owners and privileges), re-added where their other side exists.
+    pub(super) dependents: Vec<&'m DdlItem>,
     pub(super) staging: String,
     pub(super) rows: String,
+    /// Which of the backup's rows are restored: `--where` for a table the user named; for a
+    /// referencing table, a condition on its parents' restored rows.
+    pub(super) condition: Option<String>,
+    pub(super) reach: Reach,
     pub(super) report: TableReport,
 }
 
@@ -150,6 +159,7 @@ pub(super) async fn prepare<'m>(
     let beside = options.into_schema.is_some() || options.into_table.is_some();
     let mut created = false;
     let mut post_data = Vec::new();
+    let mut dependents = Vec::new();
     let (oid, target_partitioned) = match relation_oid(connection, &schema, &name).await? {
         Some(found) => found,
         None => {
@@ -159,8 +169,14 @@ pub(super) async fn prepare<'m>(
                 // Dropped from the target: created again from the backup's definition, inside
                 // the transaction (a partitioned table with its partitions); its indexes,
                 // constraints and triggers come after the rows.
-                let (now, later) =
-                    own_ddl(&options.manifest, &backup.table_items(&options.manifest));
+                let table_items = backup.table_items(&options.manifest);
+                let (now, later) = own_ddl(&options.manifest, &table_items);
+                let own: std::collections::BTreeSet<u32> = table_items
+                    .iter()
+                    .copied()
+                    .chain(now.iter().chain(&later).map(|i| i.id))
+                    .collect();
+                dependents = dropped_with(&options.manifest, &own);
                 for item in now {
                     session::execute(connection, &item.sql, || {
                         format!(
@@ -327,8 +343,11 @@ pub(super) async fn prepare<'m>(
         integer_key,
         chunks: Vec::new(),
         post_data,
+        dependents,
         staging: format!("pg_temp.pgark_staging_{n}"),
         rows: format!("pg_temp.pgark_rows_{n}"),
+        condition: options.predicate.clone(),
+        reach: Reach::Selected,
     })
 }
 
@@ -452,6 +471,36 @@ pub(super) fn own_ddl<'m>(
         }
     }
     (before, after)
+}
+
+/// What dropping the objects `own` (a table and everything of its own) with CASCADE drops
+/// elsewhere, in the backup's order: foreign keys of other tables referencing them, views (and
+/// materialized views) over them or over such views, and the comments, owners and privileges of
+/// those.
+pub(super) fn dropped_with<'m>(
+    manifest: &'m Manifest,
+    own: &std::collections::BTreeSet<u32>,
+) -> Vec<&'m DdlItem> {
+    let mut gone = own.clone();
+    let mut found = Vec::new();
+    for item in &manifest.schema {
+        let on_gone = item.deps.iter().any(|d| gone.contains(d));
+        let depends = match item.kind {
+            ObjectKind::ForeignKey => on_gone && !item.table.is_some_and(|t| own.contains(&t)),
+            ObjectKind::View | ObjectKind::MaterializedView | ObjectKind::MaterializedViewData => {
+                on_gone
+            }
+            ObjectKind::Comment | ObjectKind::Owner | ObjectKind::Acl => {
+                on_gone && item.deps.iter().all(|d| !own.contains(d))
+            }
+            _ => false,
+        };
+        if depends && !own.contains(&item.id) {
+            gone.insert(item.id);
+            found.push(item);
+        }
+    }
+    found
 }
 
 /// Names an item in messages, e.g. `index app.tasks_pkey`.

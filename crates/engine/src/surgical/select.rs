@@ -53,6 +53,30 @@ pub struct SelectedTable {
     pub parts: Vec<usize>,
 }
 
+impl SelectedTable {
+    /// The backup's table (or partitioned table, with its leaf partitions) of this name.
+    pub fn named(manifest: &Manifest, schema: &str, name: &str) -> Option<SelectedTable> {
+        if let Some(i) = manifest
+            .partitioned
+            .iter()
+            .position(|p| p.schema == schema && p.name == name)
+        {
+            return Some(SelectedTable {
+                partitioned: Some(i),
+                parts: manifest.leaf_partitions(schema, name).unwrap_or_default(),
+            });
+        }
+        let i = manifest
+            .tables
+            .iter()
+            .position(|t| t.schema == schema && t.name == name)?;
+        Some(SelectedTable {
+            partitioned: None,
+            parts: vec![i],
+        })
+    }
+}
+
 /// The tables selected by name patterns; empty means every table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableSelection {

@@ -1,5 +1,5 @@
-//! Loading a table's backup rows into a temporary staging table: only the chunks whose recorded
-//! key range can satisfy `--where`, each checked (SHA-256, size, rows) before its rows are sent.
+//! Loading a table's backup rows into a temporary staging table: only the chunks that can hold
+//! rows matching `--where` (see `key_lookup`), each checked (SHA-256, size, rows) before its rows are sent.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -8,27 +8,11 @@ use bytes::Bytes;
 use pgark_archive::TableEntry;
 use pgark_pg::{Connection, PgError};
 
-use crate::cat::KeyFilter;
 use crate::cpu::CpuPool;
 use crate::{BackupRef, EngineError};
 
 /// Chunks fetched and decoded ahead of the one being sent.
 const PREFETCH: usize = 2;
-
-/// The chunks of `table` that may hold rows matching `predicate` (all of them unless the
-/// predicate plainly limits the table's recorded integer key).
-pub(super) fn chunks_to_read(table: &TableEntry, predicate: Option<&str>) -> Vec<usize> {
-    let filter = predicate
-        .zip(table.key_column.as_deref())
-        .and_then(|(predicate, key)| KeyFilter::from_predicate(predicate, key));
-    (0..table.chunks.len())
-        .filter(|&i| {
-            filter
-                .as_ref()
-                .is_none_or(|f| f.may_match(table.chunks[i].key_range.as_ref()))
-        })
-        .collect()
-}
 
 /// Sends chunks `wanted` of `table` with `copy_sql` (a `COPY ... FROM STDIN`); returns the rows
 /// loaded, checked against what the manifest records for those chunks.
