@@ -517,7 +517,7 @@ async fn cat_jsonl_types_values_and_where_key_reads_only_matching_chunks(store: 
         .await
         .failure();
     assert!(
-        error.contains("no single-column integer primary key"),
+        error.contains("has no primary key in the backup"),
         "{error}"
     );
 }

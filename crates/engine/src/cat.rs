@@ -11,7 +11,6 @@ use pgark_archive::{ColumnEntry, Manifest, TableEntry, copy_text};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 pub use filter::KeyFilter;
-pub(crate) use filter::quoted_identifier;
 pub use format::CatFormat;
 
 use crate::cpu::CpuPool;
@@ -159,8 +158,8 @@ pub(crate) fn split_qualified(name: &str) -> Option<Vec<String>> {
     }
 }
 
-/// Writes the rows of `table` to `out` in `format`. With a filter, chunks whose key range lies
-/// outside it are not fetched, and rows outside it are not written.
+/// Writes the rows of `table` to `out` in `format`. With a filter, chunks whose key range or key
+/// filter rules it out are not fetched, and rows outside it are not written.
 pub async fn cat(
     backup: &BackupRef,
     table: &CatTable<'_>,
@@ -168,33 +167,30 @@ pub async fn cat(
     filter: Option<&KeyFilter>,
     out: &mut (dyn AsyncWrite + Unpin + Send),
 ) -> Result<CatSummary, EngineError> {
-    let mut key_fields = Vec::with_capacity(table.parts.len());
-    for part in &table.parts {
-        key_fields.push(match filter {
-            Some(filter) => {
-                let field = filter::key_field(part)?;
-                let key = &part.columns[field].name;
-                if filter.column() != key {
-                    return Err(EngineError::WrongKeyColumn {
-                        table: table.display_name(),
-                        column: filter.column().to_owned(),
-                        key: key.clone(),
-                    });
-                }
-                Some(field)
-            }
-            None => None,
-        });
-    }
-    let cpu = Arc::new(CpuPool::for_machine()?);
+    let mut filters = Vec::with_capacity(table.parts.len());
     let mut wanted = Vec::new();
     for (part_index, part) in table.parts.iter().enumerate() {
-        for (index, chunk) in part.chunks.iter().enumerate() {
-            if filter.is_none_or(|f| f.may_match(chunk.key_range.as_ref())) {
-                wanted.push((part_index, index, chunk));
+        let part_filter = match filter {
+            Some(filter) => {
+                let resolved = filter.for_table(part, &table.display_name())?;
+                for index in resolved.chunks(backup, part, filter).await? {
+                    wanted.push((part_index, index, &part.chunks[index]));
+                }
+                Some(resolved)
             }
-        }
+            None => {
+                wanted.extend(
+                    part.chunks
+                        .iter()
+                        .enumerate()
+                        .map(|(index, chunk)| (part_index, index, chunk)),
+                );
+                None
+            }
+        };
+        filters.push(part_filter);
     }
+    let cpu = Arc::new(CpuPool::for_machine()?);
     let mut summary = CatSummary {
         rows: 0,
         chunks_read: wanted.len(),
@@ -229,8 +225,9 @@ pub async fn cat(
         let mut buffer = Vec::with_capacity(text.len() + text.len() / 4);
         let mut reordered = Vec::new();
         for row in copy_text::rows(&text) {
-            if let (Some(filter), Some(field)) = (filter, key_fields[part])
-                && !filter.matches_row(row, field)
+            if filters[part]
+                .as_ref()
+                .is_some_and(|filter| !filter.matches_row(row))
             {
                 continue;
             }

@@ -77,12 +77,12 @@ pub enum EngineError {
     AmbiguousTable { table: String, candidates: String },
 
     #[error(
-        "invalid --where-key {expression:?}: {reason}; write e.g. \"id BETWEEN 1000 AND 2000\", \"id IN (1, 2)\" or \"id >= 10 AND id < 20\""
+        "invalid --where-key {expression:?}: {reason}; write e.g. \"id BETWEEN 1000 AND 2000\", \"id IN (1, 2)\", \"tenant = 42 AND seq = 7\" or \"id = '550e8400-e29b-41d4-a716-446655440000'\""
     )]
     InvalidKeyFilter { expression: String, reason: String },
 
     #[error(
-        "table {table} has no single-column integer primary key, so --where-key cannot be used; read it whole"
+        "table {table} has no primary key in the backup, so --where-key cannot be used; read it whole"
     )]
     NoKey { table: String },
 

@@ -13,6 +13,7 @@ mod cancel;
 pub mod cat;
 mod cpu;
 mod error;
+mod key_lookup;
 mod progress;
 mod session;
 

@@ -16,7 +16,6 @@
 //! target table); it is sent as a single statement, so it cannot smuggle in another one.
 
 mod before_image;
-mod key_lookup;
 mod plan;
 mod prune;
 mod referencing;
@@ -35,6 +34,7 @@ pub use before_image::{BeforeImageDest, DEFAULT_FOLDER};
 pub use select::{SelectedTable, TablePattern, TableSelection};
 
 use crate::cpu::CpuPool;
+use crate::key_lookup;
 use crate::{BackupRef, Cancel, EngineError, session};
 use plan::{describe, order_by_foreign_keys, prepare};
 use referencing::Reach;
@@ -350,14 +350,11 @@ async fn run(
                 (_, false) => Vec::new(),
                 (None, true) => (0..part.chunks.len()).collect(),
                 (Some(conditions), true) => {
-                    let choice = key_lookup::choose_chunks(
-                        connection,
-                        &options.backup,
-                        part,
-                        conditions,
-                        &mut printed,
-                    )
-                    .await?;
+                    let wanted = key_lookup::literals_wanted(part, conditions);
+                    key_lookup::print_literals(connection, wanted, &mut printed).await?;
+                    let choice =
+                        key_lookup::choose_chunks(&options.backup, part, conditions, &printed)
+                            .await?;
                     by_range |= choice.by_range;
                     by_filter |= choice.by_filter;
                     choice.chunks

@@ -23,7 +23,6 @@ use pgark_archive::key_summary::{KeyFilter, KeyOrder};
 use pgark_archive::{TableEntry, copy_text};
 use pgark_pg::{Connection, PgError};
 
-use crate::cat::quoted_identifier;
 use crate::{BackupRef, EngineError};
 
 /// Filters fetched at once.
@@ -64,20 +63,54 @@ enum Condition {
 
 /// The conditions a `--where` predicate's top-level AND terms put on single columns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct KeyConditions {
+pub(crate) struct KeyConditions {
     terms: Vec<(String, Condition)>,
+}
+
+impl Condition {
+    fn literals(&self) -> Vec<&Literal> {
+        match self {
+            Condition::AnyOf(values) => values.iter().collect(),
+            Condition::Above(v, _) | Condition::Below(v, _) => vec![v],
+        }
+    }
 }
 
 impl KeyConditions {
     /// `None` when the predicate cannot be split into AND terms safely (a top-level OR, a
     /// comment, dollar quoting, escapes).
-    pub(super) fn parse(predicate: &str) -> Option<KeyConditions> {
+    pub(crate) fn parse(predicate: &str) -> Option<KeyConditions> {
         let tokens = tokenize(predicate)?;
         let mut terms = Vec::new();
         for term in split_and(&tokens)? {
             terms.extend(read_term(term));
         }
         Some(KeyConditions { terms })
+    }
+
+    /// For `cat --where-key`, where every term must say something about a column: the same
+    /// forms as [`parse`](Self::parse), with a reason for anything else.
+    pub(crate) fn parse_strict(expression: &str) -> Result<KeyConditions, &'static str> {
+        let tokens = tokenize(expression)
+            .ok_or("comments, dollar quotes, escape strings and backslashes are not read")?;
+        let terms =
+            split_and(&tokens).ok_or("OR (use IN) and unbalanced parentheses are not supported")?;
+        let mut conditions = Vec::new();
+        for term in terms {
+            let read = read_term(term);
+            if read.is_empty() {
+                return Err("each term must be key = value, key IN (values), \
+                            key BETWEEN value AND value or key <, <=, >, >= value, \
+                            with integer or quoted constants, joined by AND");
+            }
+            conditions.extend(read);
+        }
+        Ok(KeyConditions { terms: conditions })
+    }
+
+    /// The columns the conditions name, each once.
+    pub(crate) fn columns(&self) -> BTreeSet<&str> {
+        self.terms.iter().map(|(c, _)| c.as_str()).collect()
     }
 
     fn on(&self, column: &str) -> impl Iterator<Item = &Condition> {
@@ -95,6 +128,26 @@ impl KeyConditions {
                 _ => None,
             })
             .min_by_key(|values| values.len())
+    }
+}
+
+/// The identifier in double quotes starting at `chars[start]` (a `"`), with `""` read as one
+/// quote, and the position after its closing quote; `None` if it is not closed.
+fn quoted_identifier(chars: &[char], start: usize) -> Option<(String, usize)> {
+    let mut word = String::new();
+    let mut i = start + 1;
+    loop {
+        match chars.get(i)? {
+            '"' if chars.get(i + 1) == Some(&'"') => {
+                word.push('"');
+                i += 2;
+            }
+            '"' => return Some((word, i + 1)),
+            &other => {
+                word.push(other);
+                i += 1;
+            }
+        }
     }
 }
 
@@ -379,10 +432,10 @@ fn read_row_term(columns: &[String], rest: &[Token]) -> Option<Vec<(String, Cond
 
 /// The chunks of one table to read, and what pruned the others.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct ChunkChoice {
-    pub(super) chunks: Vec<usize>,
-    pub(super) by_range: bool,
-    pub(super) by_filter: bool,
+pub(crate) struct ChunkChoice {
+    pub(crate) chunks: Vec<usize>,
+    pub(crate) by_range: bool,
+    pub(crate) by_filter: bool,
 }
 
 impl ChunkChoice {
@@ -397,15 +450,67 @@ impl ChunkChoice {
 
 /// Literals already printed by the server, per `(literal, type)`; `None` for one that does not
 /// cast.
-pub(super) type Printed = HashMap<(String, String), Option<String>>;
+pub(crate) type Printed = HashMap<(String, String), Option<String>>;
 
-/// The chunks of `table` that may hold rows matching `conditions`.
-pub(super) async fn choose_chunks(
-    connection: &Connection,
+/// The `(literal, column type)` pairs the conditions on `table`'s key use, to be printed
+/// before [`choose_chunks`].
+pub(crate) fn literals_wanted(
+    table: &TableEntry,
+    conditions: &KeyConditions,
+) -> BTreeSet<(String, String)> {
+    let mut wanted = BTreeSet::new();
+    let Some(key) = table
+        .lookup_key()
+        .filter(|k| k.order.is_some() || k.filtered)
+    else {
+        return wanted;
+    };
+    for column in &key.columns {
+        let Some(type_name) = type_of(table, column) else {
+            return BTreeSet::new();
+        };
+        for condition in conditions.on(column) {
+            for literal in condition.literals() {
+                if !literal.integer || is_integer_type(&type_name) {
+                    wanted.insert((literal.sql.clone(), type_name.clone()));
+                }
+            }
+        }
+    }
+    wanted
+}
+
+fn type_of(table: &TableEntry, column: &str) -> Option<String> {
+    table
+        .columns
+        .iter()
+        .find(|c| c.name == column)
+        .map(|c| c.type_name.clone())
+}
+
+fn is_integer_type(type_name: &str) -> bool {
+    matches!(type_name, "smallint" | "integer" | "bigint")
+}
+
+/// The printed value of `literal` as a value of `type_name`, if it was printed; an integer
+/// constant only ever stands for an integer column's value.
+fn printed_value(printed: &Printed, literal: &Literal, type_name: &str) -> Option<String> {
+    if literal.integer && !is_integer_type(type_name) {
+        return None;
+    }
+    printed
+        .get(&(literal.sql.clone(), type_name.to_owned()))
+        .cloned()
+        .flatten()
+}
+
+/// The chunks of `table` that may hold rows matching `conditions`, with the literals of
+/// [`literals_wanted`] printed in `printed`.
+pub(crate) async fn choose_chunks(
     backup: &BackupRef,
     table: &TableEntry,
     conditions: &KeyConditions,
-    printed: &mut Printed,
+    printed: &Printed,
 ) -> Result<ChunkChoice, EngineError> {
     let all = ChunkChoice::all(table);
     let Some(key) = table
@@ -414,45 +519,11 @@ pub(super) async fn choose_chunks(
     else {
         return Ok(all);
     };
-    let type_of = |column: &str| {
-        table
-            .columns
-            .iter()
-            .find(|c| c.name == column)
-            .map(|c| c.type_name.clone())
-    };
-    let integer_type = |t: &str| matches!(t, "smallint" | "integer" | "bigint");
-    // Every literal the key's conditions use, with the column type it is cast to.
-    let mut wanted = BTreeSet::new();
-    for column in &key.columns {
-        let Some(type_name) = type_of(column) else {
-            return Ok(all);
-        };
-        for condition in conditions.on(column) {
-            let literals = match condition {
-                Condition::AnyOf(values) => values.iter().collect::<Vec<_>>(),
-                Condition::Above(v, _) | Condition::Below(v, _) => vec![v],
-            };
-            for literal in literals {
-                if !literal.integer || integer_type(&type_name) {
-                    wanted.insert((literal.sql.clone(), type_name.clone()));
-                }
-            }
-        }
-    }
-    if wanted.is_empty() {
+    if literals_wanted(table, conditions).is_empty() {
         return Ok(all);
     }
-    print_literals(connection, wanted, printed).await?;
-    let value = |literal: &Literal, type_name: &str| -> Option<String> {
-        if literal.integer && !integer_type(type_name) {
-            return None;
-        }
-        printed
-            .get(&(literal.sql.clone(), type_name.to_owned()))
-            .cloned()
-            .flatten()
-    };
+    let type_of = |column: &str| type_of(table, column);
+    let value = |literal: &Literal, type_name: &str| printed_value(printed, literal, type_name);
 
     // The leading column: its possible values, or the interval it must lie in.
     let leading = &key.columns[0];
@@ -587,9 +658,183 @@ pub(super) async fn choose_chunks(
     })
 }
 
+/// Prints each literal the conditions compare with a column of `table` as COPY prints a value
+/// of the column's type, without a server (for `cat`): integers, uuids and text. An error names
+/// the literal and the type.
+pub(crate) fn print_locally(
+    table: &TableEntry,
+    conditions: &KeyConditions,
+    printed: &mut Printed,
+) -> Result<(), String> {
+    for (column, condition) in &conditions.terms {
+        let type_name =
+            type_of(table, column).ok_or_else(|| format!("the table has no column {column}"))?;
+        for literal in condition.literals() {
+            let value = print_value(literal, &type_name)?;
+            printed.insert((literal.sql.clone(), type_name.clone()), Some(value));
+        }
+    }
+    Ok(())
+}
+
+fn print_value(literal: &Literal, type_name: &str) -> Result<String, String> {
+    let not_a = || format!("{} is not a value of type {type_name}", literal.sql);
+    let text = if literal.integer {
+        literal.sql.clone()
+    } else {
+        let inner = literal
+            .sql
+            .strip_prefix('\'')
+            .and_then(|s| s.strip_suffix('\''))
+            .ok_or_else(not_a)?;
+        inner.replace("''", "'")
+    };
+    match type_name {
+        "smallint" | "integer" | "bigint" => {
+            let value: i64 = text.trim().parse().map_err(|_| not_a())?;
+            let fits = match type_name {
+                "smallint" => i16::try_from(value).is_ok(),
+                "integer" => i32::try_from(value).is_ok(),
+                _ => true,
+            };
+            if fits {
+                Ok(value.to_string())
+            } else {
+                Err(not_a())
+            }
+        }
+        "uuid" if !literal.integer => {
+            let hex: String = text
+                .trim()
+                .trim_start_matches('{')
+                .trim_end_matches('}')
+                .chars()
+                .filter(|&c| c != '-')
+                .collect::<String>()
+                .to_ascii_lowercase();
+            if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(not_a());
+            }
+            Ok(format!(
+                "{}-{}-{}-{}-{}",
+                &hex[0..8],
+                &hex[8..12],
+                &hex[12..16],
+                &hex[16..20],
+                &hex[20..32]
+            ))
+        }
+        "text" | "name" if !literal.integer => Ok(copy_escape(&text)),
+        t if t.starts_with("character varying") && !literal.integer => Ok(copy_escape(&text)),
+        _ => Err(format!(
+            "values of type {type_name} cannot be read without a server (integer, uuid and text \
+             keys can)"
+        )),
+    }
+}
+
+/// A value as COPY text prints it.
+fn copy_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{b}' => out.push_str("\\v"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Checks rows against the conditions, on the fields as COPY prints them (for `cat`).
+#[derive(Debug)]
+pub(crate) struct RowMatcher {
+    tests: Vec<(usize, Test)>,
+}
+
+#[derive(Debug)]
+enum Test {
+    AnyOf(BTreeSet<String>),
+    Above(String, bool, KeyOrder),
+    Below(String, bool, KeyOrder),
+}
+
+impl RowMatcher {
+    /// With the literals printed by [`print_locally`]; ranges only on integer and uuid columns
+    /// (text compares by the collation, which a client does not have).
+    pub(crate) fn new(
+        table: &TableEntry,
+        conditions: &KeyConditions,
+        printed: &Printed,
+    ) -> Result<RowMatcher, String> {
+        let mut tests = Vec::new();
+        for (column, condition) in &conditions.terms {
+            let field = table
+                .columns
+                .iter()
+                .position(|c| &c.name == column)
+                .ok_or_else(|| format!("the table has no column {column}"))?;
+            let type_name = &table.columns[field].type_name;
+            let value = |literal: &Literal| {
+                printed_value(printed, literal, type_name)
+                    .ok_or_else(|| format!("{} is not a value of type {type_name}", literal.sql))
+            };
+            let order = || match type_name.as_str() {
+                "smallint" | "integer" | "bigint" => Ok(KeyOrder::Integer),
+                "uuid" => Ok(KeyOrder::Uuid),
+                _ => Err(format!(
+                    "ranges on column {column} of type {type_name} follow the database's \
+                     collation; use = or IN"
+                )),
+            };
+            tests.push((
+                field,
+                match condition {
+                    Condition::AnyOf(values) => {
+                        Test::AnyOf(values.iter().map(value).collect::<Result<_, _>>()?)
+                    }
+                    Condition::Above(v, inclusive) => Test::Above(value(v)?, *inclusive, order()?),
+                    Condition::Below(v, inclusive) => Test::Below(value(v)?, *inclusive, order()?),
+                },
+            ));
+        }
+        Ok(RowMatcher { tests })
+    }
+
+    pub(crate) fn matches(&self, row: &[u8]) -> bool {
+        self.tests.iter().all(|(field, test)| {
+            let Some(raw) = copy_text::raw_fields(row)
+                .nth(*field)
+                .and_then(|raw| std::str::from_utf8(raw).ok())
+                .filter(|raw| *raw != "\\N")
+            else {
+                return false;
+            };
+            match test {
+                Test::AnyOf(values) => values.contains(raw),
+                Test::Above(v, inclusive, order) => match order.compare(raw, v) {
+                    std::cmp::Ordering::Greater => true,
+                    std::cmp::Ordering::Equal => *inclusive,
+                    std::cmp::Ordering::Less => false,
+                },
+                Test::Below(v, inclusive, order) => match order.compare(raw, v) {
+                    std::cmp::Ordering::Less => true,
+                    std::cmp::Ordering::Equal => *inclusive,
+                    std::cmp::Ordering::Greater => false,
+                },
+            }
+        })
+    }
+}
+
 /// Has the server cast and print each `(literal, type)` not printed yet, as COPY would print
 /// it; one that does not cast (or any failure) is recorded as `None`, and prunes nothing.
-async fn print_literals(
+pub(crate) async fn print_literals(
     connection: &Connection,
     wanted: BTreeSet<(String, String)>,
     printed: &mut Printed,
