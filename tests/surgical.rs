@@ -734,13 +734,19 @@ async fn a_key_limited_restore_reads_only_the_chunks_that_can_match() {
     assert_eq!(counts(line)["inserted"], 1, "{line}");
 }
 
-/// `DELETE FROM customer` cascaded three levels down (rental → payment → refund; payment also
-/// references customer directly) and cleared the customer key of reviews (SET NULL).
-/// `--with-referencing` puts all of it back: the dry run lists the closure and changes nothing,
-/// the restore leaves the database equal to its pre-incident copy.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_cascaded_delete_is_put_back_whole_with_referencing_rows() {
-    let db = server().create_database("cascade").await;
+/// Customers 3 and 7, deleted by mistake, and everything the delete did through foreign keys.
+const PUT_BACK_CUSTOMERS_3_AND_7: [&str; 5] = [
+    "--table",
+    "customer",
+    "--where",
+    "id IN (3, 7)",
+    "--with-referencing",
+];
+
+/// Customers, their rentals, payments (referencing both), refunds, reviews (SET NULL), audits
+/// (NO ACTION) and notes with replies to notes (CASCADE to itself).
+async fn cascade_shop(prefix: &str) -> TestDb {
+    let db = server().create_database(prefix).await;
     db.execute(
         "CREATE TABLE customer (id integer PRIMARY KEY, name text NOT NULL);
          CREATE TABLE rental (id integer PRIMARY KEY,
@@ -773,6 +779,16 @@ async fn a_cascaded_delete_is_put_back_whole_with_referencing_rows() {
            FROM generate_series(1, 100) g;",
     )
     .await;
+    db
+}
+
+/// `DELETE FROM customer` cascaded three levels down (rental → payment → refund; payment also
+/// references customer directly) and cleared the customer key of reviews (SET NULL).
+/// `--with-referencing` puts all of it back: the dry run lists the closure and changes nothing,
+/// the restore leaves the database equal to its pre-incident copy.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cascaded_delete_is_put_back_whole_with_referencing_rows() {
+    let db = cascade_shop("cascade").await;
     let before = contents(&db).await;
     let (_dest, backup) = dump_to_temp(&db, &[]).await;
     db.execute("DELETE FROM customer WHERE id IN (3, 7)").await;
@@ -783,13 +799,7 @@ async fn a_cascaded_delete_is_put_back_whole_with_referencing_rows() {
         (before.rows[&key].0 - incident.rows[&key].0) as u64
     };
 
-    let args = [
-        "--table",
-        "customer",
-        "--where",
-        "id IN (3, 7)",
-        "--with-referencing",
-    ];
+    let args = PUT_BACK_CUSTOMERS_3_AND_7;
     let mut dry = args.to_vec();
     dry.push("--dry-run");
     let run = restore(&backup, &db, &dry).await.success();
@@ -828,6 +838,54 @@ async fn a_cascaded_delete_is_put_back_whole_with_referencing_rows() {
         "{error}"
     );
     assert_eq!(contents(&db).await, before);
+}
+
+/// A failure in a referencing table (a lock held on it, a row put back that exists again) rolls
+/// back everything, the named table's rows included.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failure_in_a_referencing_table_changes_nothing() {
+    let db = cascade_shop("cascade_failure").await;
+    let (_dest, backup) = dump_to_temp(&db, &[]).await;
+    // A refund the delete takes (through its payment's customer).
+    let refund = query_strings(
+        &db,
+        "SELECT min(r.id)::text FROM refund r JOIN payment p ON p.id = r.payment_id \
+         WHERE p.customer_id IN (3, 7)",
+    )
+    .await
+    .remove(0);
+    db.execute("DELETE FROM customer WHERE id IN (3, 7)").await;
+    let incident = contents(&db).await;
+    let mut args = PUT_BACK_CUSTOMERS_3_AND_7.to_vec();
+    args.extend(["--lock-timeout", "500ms"]);
+
+    let holder = db.client().await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE refund IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("hold the lock");
+    let error = restore(&backup, &db, &args).await.failure();
+    assert!(
+        error.contains("could not lock") && error.contains("public.refund"),
+        "{error}"
+    );
+    holder.batch_execute("ROLLBACK").await.expect("release");
+    assert_eq!(contents(&db).await, incident);
+
+    // A refund the delete took was written again since, by hand: putting it back conflicts.
+    db.execute(&format!(
+        "INSERT INTO customer VALUES (99, 'new'); INSERT INTO rental VALUES (999, 99, 'x');
+         INSERT INTO payment VALUES (999, 999, 99, 1);
+         INSERT INTO refund VALUES ({refund}, 999, 'again');"
+    ))
+    .await;
+    let changed = contents(&db).await;
+    let error = restore(&backup, &db, &args).await.failure();
+    assert!(
+        error.contains("rows of the backup already exist in table public.refund"),
+        "{error}"
+    );
+    assert_eq!(contents(&db).await, changed);
 }
 
 /// Point lookups by keys that are not one integer column: a composite key whose leading column
