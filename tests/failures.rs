@@ -264,3 +264,44 @@ async fn restore_with_create_refuses_an_existing_database() {
         "an existing database must never be dropped"
     );
 }
+
+/// Backups started in the same second as others get distinct ids: with every second of the next
+/// half minute already taken (start markers of other dumps), the dump takes `<second>-01`, and it
+/// is the destination's latest complete backup.
+#[tokio::test(flavor = "multi_thread")]
+async fn dumps_in_the_same_second_get_distinct_ids() {
+    let source = small_source("same_second").await;
+    let dest = tempfile::tempdir().expect("temp dir");
+    let now = pgark_archive::Timestamp::now();
+    for later in 0..30 {
+        let id = pgark_archive::layout::backup_id(pgark_archive::Timestamp::from_unix(
+            now.unix() + later,
+        ));
+        let dir = dest.path().join(&id);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("started.json"), b"{}").expect("marker");
+    }
+    let run = pgark(&["dump", &source.url(), path_str(dest.path())])
+        .await
+        .success();
+    let ids: Vec<String> = std::fs::read_dir(dest.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| dest.path().join(name).join("manifest.json").exists())
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert!(ids[0].ends_with("-01"), "{ids:?}: {}", run.stdout);
+    assert!(run.stdout.contains(&ids[0]), "{}", run.stdout);
+
+    let target = server().database(&unique_name("same_second_target"));
+    pgark(&[
+        "restore",
+        &format!("{}/latest", path_str(dest.path())),
+        "--target",
+        &target.url(),
+        "--create",
+    ])
+    .await
+    .success();
+    assert_same_contents(&source, &target).await;
+}

@@ -48,9 +48,30 @@ pub fn backup_id(started: Timestamp) -> String {
     started.compact()
 }
 
+/// The ids a backup started at `started` may take, in order: [`backup_id`], then, when other
+/// backups took that second already, the same with `-01` to `-99` (two digits, so that they
+/// still sort in the order they were taken).
+pub fn backup_id_candidates(started: Timestamp) -> impl Iterator<Item = String> {
+    let base = backup_id(started);
+    std::iter::once(base.clone()).chain((1..=99).map(move |n| format!("{base}-{n:02}")))
+}
+
+/// The start time a backup id records (to the second), if `name` is one.
+pub fn backup_started(name: &str) -> Option<Timestamp> {
+    let base = match name.split_at_checked(18) {
+        Some((base, "")) => base,
+        Some((base, suffix)) => {
+            let n = suffix.strip_prefix('-')?;
+            (n.len() == 2 && n.bytes().all(|b| b.is_ascii_digit()) && n != "00").then_some(base)?
+        }
+        None => return None,
+    };
+    Timestamp::parse_compact(base).ok()
+}
+
 /// Whether `name` has the shape of a backup id.
 pub fn is_backup_id(name: &str) -> bool {
-    Timestamp::parse_compact(name).is_ok()
+    backup_started(name).is_some()
 }
 
 #[cfg(test)]
@@ -70,5 +91,24 @@ mod tests {
         assert_eq!(backup_id(started), "2025-11-17T030000Z");
         assert!(is_backup_id("2025-11-17T030000Z"));
         assert!(!is_backup_id("latest"));
+        let ids: Vec<String> = backup_id_candidates(started).take(3).collect();
+        assert_eq!(
+            ids,
+            [
+                "2025-11-17T030000Z",
+                "2025-11-17T030000Z-01",
+                "2025-11-17T030000Z-02"
+            ]
+        );
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "they sort in order");
+        assert_eq!(backup_started("2025-11-17T030000Z-07"), Some(started));
+        for not in [
+            "2025-11-17T030000Z-00",
+            "2025-11-17T030000Z-1",
+            "2025-11-17T030000Z-ab",
+            "2025-11-17T030000Zx01",
+        ] {
+            assert!(!is_backup_id(not), "{not}");
+        }
     }
 }

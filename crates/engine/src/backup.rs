@@ -127,6 +127,35 @@ impl BackupRef {
     }
 }
 
+/// Claims an id for a new backup started at `started`, under `prefix` (empty, or a folder such
+/// as `before-images/`) of `store`, by writing its start marker where none exists: the first of
+/// [`layout::backup_id_candidates`] no other backup has taken. Two backups started in the same
+/// second get distinct ids.
+pub(crate) async fn claim_backup_id(
+    store: &dyn ObjectStore,
+    prefix: &str,
+    started: pgark_archive::Timestamp,
+    database: &str,
+) -> Result<String, EngineError> {
+    for id in layout::backup_id_candidates(started) {
+        let key = ObjectKey::new(format!("{prefix}{}", layout::started_name(&id)))?;
+        let marker =
+            pgark_archive::StartedMarker::new(id.clone(), started.rfc3339(), database.to_owned());
+        match store.put_if_absent(&key, marker.to_bytes().into()).await {
+            Ok(()) => return Ok(id),
+            Err(StoreError::AlreadyExists { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(EngineError::BackupExists {
+        location: format!(
+            "{}/{prefix}{}",
+            store.location().trim_end_matches('/'),
+            layout::backup_id(started)
+        ),
+    })
+}
+
 /// Opens the backup at `location` (`PARENT/ID` or `PARENT/latest`) and reads its manifest.
 pub async fn open_backup(location: &str) -> Result<(BackupRef, Manifest), EngineError> {
     open_backup_with(location, &StoreOptions::default()).await

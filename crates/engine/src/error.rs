@@ -32,7 +32,7 @@ pub enum EngineError {
     IncompleteBackup { location: String },
 
     #[error(
-        "backup {location} already exists: refusing to overwrite it; wait a second or choose another destination"
+        "backup {location} already exists, and so do the 99 ids after it (backups started in the same second): refusing to overwrite them; wait a second or choose another destination"
     )]
     BackupExists { location: String },
 

@@ -61,7 +61,7 @@ pub async fn list_backups(store: &dyn ObjectStore) -> Result<Vec<BackupListing>,
     }
     let mut listings = Vec::with_capacity(sizes.len());
     for (id, (stored_bytes, has_manifest, has_marker)) in sizes {
-        let Ok(started_at) = Timestamp::parse_compact(&id) else {
+        let Some(started_at) = layout::backup_started(&id) else {
             continue;
         };
         let mut listing = BackupListing {

@@ -20,11 +20,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pgark_archive::{
-    ContentDigest, DumpSettings, LargeObjectsEntry, LookupKey, Manifest, ObjectKind, StartedMarker,
-    TableEntry, Timestamp, layout,
+    ContentDigest, DumpSettings, LargeObjectsEntry, LookupKey, Manifest, ObjectKind, TableEntry,
+    Timestamp, layout,
 };
 use pgark_pg::{ConnConfig, TableData};
-use pgark_storage::{ObjectKey, ObjectStore, StoreError};
+use pgark_storage::{ObjectKey, ObjectStore};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
@@ -77,17 +77,17 @@ pub async fn dump(
 ) -> Result<DumpSummary, EngineError> {
     let started = Instant::now();
     let started_at = Timestamp::now();
-    let backup_id = layout::backup_id(started_at);
 
     let leader = tokio::select! {
         leader = snapshot::Leader::start(&options) => leader?,
         () = cancel.cancelled() => return Err(EngineError::Interrupted),
     };
-    claim_backup_id(
+    // Only once the source has answered, so that a dump that cannot connect writes nothing.
+    let backup_id = crate::backup::claim_backup_id(
         options.dest.as_ref(),
-        &backup_id,
+        "",
         started_at,
-        &leader.source,
+        &leader.source.database,
     )
     .await?;
 
@@ -422,29 +422,6 @@ pub async fn size_change_ratio(
     Ok(previous
         .filter(|&raw| raw > 0)
         .map(|raw| summary.raw_bytes as f64 / raw as f64))
-}
-
-/// Writes the start marker, which fails if another dump already took this id. Done only once the
-/// source has answered, so a dump that cannot connect writes nothing.
-async fn claim_backup_id(
-    store: &dyn ObjectStore,
-    backup_id: &str,
-    started_at: Timestamp,
-    source: &pgark_archive::SourceInfo,
-) -> Result<(), EngineError> {
-    let key = ObjectKey::new(layout::started_name(backup_id))?;
-    let marker = StartedMarker::new(
-        backup_id.to_owned(),
-        started_at.rfc3339(),
-        source.database.clone(),
-    );
-    match store.put_if_absent(&key, marker.to_bytes().into()).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::AlreadyExists { .. }) => Err(EngineError::BackupExists {
-            location: format!("{}/{backup_id}", store.location().trim_end_matches('/')),
-        }),
-        Err(e) => Err(e.into()),
-    }
 }
 
 async fn remove_partial_backup(store: &dyn ObjectStore, backup_id: &str) {

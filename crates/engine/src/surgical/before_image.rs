@@ -10,11 +10,11 @@ use futures::StreamExt;
 use pgark_archive::key_summary::KeyOrder;
 use pgark_archive::{
     BeforeImageInfo, ChunkEntry, ColumnEntry, ContentDigest, DdlItem, DumpSettings, KeyRange,
-    LookupKey, Manifest, ObjectKind, Section, SequenceValue, SourceInfo, StartedMarker, TableEntry,
-    Timestamp, layout,
+    LookupKey, Manifest, ObjectKind, Section, SequenceValue, SourceInfo, TableEntry, Timestamp,
+    layout,
 };
 use pgark_pg::{ConnConfig, Connection, PgError, quote};
-use pgark_storage::{ObjectKey, ObjectStore, StoreError};
+use pgark_storage::{ObjectKey, ObjectStore};
 
 use crate::EngineError;
 use crate::cpu::CpuPool;
@@ -78,32 +78,14 @@ impl BeforeImage {
         chunk_size: u64,
     ) -> Result<BeforeImage, EngineError> {
         let source = source_info(session, target).await?;
-        let now = Timestamp::now();
-        // Ids are times to the second; another restore may have taken this second already.
-        let mut claimed = None;
-        for later in 0..60 {
-            let started = Timestamp::from_unix(now.unix() + later);
-            let id = layout::backup_id(started);
-            let marker = StartedMarker::new(id.clone(), started.rfc3339(), source.database.clone());
-            let key = dest.key(&layout::started_name(&id))?;
-            match dest
-                .store
-                .put_if_absent(&key, marker.to_bytes().into())
-                .await
-            {
-                Ok(()) => {
-                    claimed = Some((id, started));
-                    break;
-                }
-                Err(StoreError::AlreadyExists { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let Some((id, started)) = claimed else {
-            return Err(EngineError::BackupExists {
-                location: dest.location(&layout::backup_id(now)),
-            });
-        };
+        let started = Timestamp::now();
+        let id = crate::backup::claim_backup_id(
+            dest.store.as_ref(),
+            &dest.prefix,
+            started,
+            &source.database,
+        )
+        .await?;
         let mut manifest = Manifest::new(
             id.clone(),
             started.rfc3339(),
