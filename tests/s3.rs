@@ -434,3 +434,79 @@ async fn sigterm_during_a_multipart_upload_leaves_no_manifest_and_no_open_upload
         "partial backup removed"
     );
 }
+
+/// An S3 endpoint that accepts connections and never answers (a suspended server): the dump
+/// fails after its attempts, each given up after `--s3-timeout`, with an error saying the
+/// endpoint did not answer, instead of waiting forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_s3_endpoint_fails_the_dump_instead_of_hanging() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+    // Accepts every connection and holds it open without reading or answering.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let source = fixture_source("s3_stalled").await;
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "stalled"),
+        ("AWS_SECRET_ACCESS_KEY", "stalled-secret"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_CONFIG_FILE", "/nonexistent/pgark-test/config"),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/pgark-test/credentials",
+        ),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_MAX_ATTEMPTS", "2"),
+    ];
+    let error = pgark_with_env(
+        &[
+            "dump",
+            &source.url(),
+            "s3://stalled/prod",
+            "--s3-endpoint",
+            &endpoint,
+            "--s3-timeout",
+            "1s",
+        ],
+        env,
+    )
+    .await
+    .failure();
+    println!("{error}");
+    assert!(error.contains("did not answer"), "{error}");
+    assert!(!error.contains("stalled-secret"), "{error}");
+}
+
+/// An endpoint that stops answering in the middle of a multipart upload: the dump fails with the
+/// same error, and once the endpoint answers again no multipart upload is left open and no
+/// manifest was written.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_s3_endpoint_stalling_mid_upload_fails_the_dump_and_leaves_no_open_upload() {
+    let s3 = S3Server::start();
+    let source = large_source("s3_stall_parts").await;
+    s3.hold_parts();
+    let error = pgark_s3(
+        &s3,
+        &[
+            "dump",
+            &source.url(),
+            &s3.location("stall"),
+            "--s3-part-size",
+            "5MiB",
+            "--s3-timeout",
+            "1s",
+        ],
+        &[("AWS_MAX_ATTEMPTS", "2")],
+    )
+    .await
+    .failure();
+    println!("{error}");
+    assert!(error.contains("did not answer"), "{error}");
+    s3.release_parts();
+    assert_eq!(s3.open_uploads(), Vec::new());
+    assert!(manifests(&s3, "stall").await.is_empty());
+}

@@ -5,7 +5,7 @@
 use clap::Args;
 use pgark_storage::{S3Options, Sse, StoreOptions};
 
-use super::args::parse_size;
+use super::args::{parse_duration, parse_size};
 
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
@@ -25,6 +25,10 @@ pub struct StoreArgs {
     /// 10,000 parts always suffice). Memory per upload is about 3 parts.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     s3_part_size: Option<u64>,
+    /// How long one S3 request may go without an answer before it is retried (default 60s; 5
+    /// attempts, so a stalled endpoint fails the run within about 5 minutes).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    s3_timeout: Option<std::time::Duration>,
 }
 
 impl StoreArgs {
@@ -36,6 +40,7 @@ impl StoreArgs {
             sse_kms_key_id: self.sse_kms_key_id.clone(),
             storage_class: self.storage_class.clone(),
             part_size: self.s3_part_size,
+            stall_timeout: self.s3_timeout,
         };
         s3.validate().map_err(anyhow::Error::msg)?;
         Ok(StoreOptions { s3 })

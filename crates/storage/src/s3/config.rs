@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
@@ -71,7 +72,15 @@ pub struct S3Options {
     pub storage_class: Option<String>,
     /// The size of an upload's first parts; `None` is [`DEFAULT_PART_SIZE`].
     pub part_size: Option<u64>,
+    /// How long one request attempt may go without an answer (connecting, or waiting for the
+    /// response) before it is abandoned and retried; `None` is [`DEFAULT_STALL_TIMEOUT`]. A
+    /// stalled endpoint fails an operation after the retries, within about attempts × this.
+    pub stall_timeout: Option<std::time::Duration>,
 }
+
+/// See [`S3Options::stall_timeout`]: with 5 attempts, a stalled endpoint fails an operation
+/// within about 5 minutes.
+pub const DEFAULT_STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl S3Options {
     /// Refuses settings S3 would refuse later, before anything is written.
@@ -189,6 +198,15 @@ pub async fn build_client(
         // S3-compatible servers mostly ignore the region, but requests must be signed for one.
         builder = builder.region(Region::from_static("us-east-1"));
     }
+    // Without these an endpoint that accepts connections and never answers holds a request,
+    // and the run, forever.
+    let stall = options.stall_timeout.unwrap_or(DEFAULT_STALL_TIMEOUT);
+    builder = builder.timeout_config(
+        TimeoutConfig::builder()
+            .connect_timeout(stall.min(std::time::Duration::from_secs(10)))
+            .read_timeout(stall)
+            .build(),
+    );
     if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() {
         builder =
             builder.retry_config(RetryConfig::standard().with_max_attempts(DEFAULT_MAX_ATTEMPTS));

@@ -106,7 +106,17 @@ where
                 answer
             }
         }
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+        SdkError::TimeoutError(_) => format!(
+            "the S3 endpoint did not answer in time, on any attempt (it may be stalled or \
+             overloaded): {}",
+            chain(error)
+        ),
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => format!(
+            "the S3 endpoint did not answer in time, on any attempt (it accepts connections \
+             but does not respond: stalled or overloaded): {}",
+            chain(error)
+        ),
+        SdkError::DispatchFailure(_) => {
             format!(
                 "cannot reach the S3 endpoint (after retries): {}",
                 chain(error)
