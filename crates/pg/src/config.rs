@@ -77,6 +77,36 @@ pub struct ConnConfig {
     default_socket_dir: PathBuf,
     aws_iam: bool,
     role: Option<String>,
+    tcp: TcpSettings,
+}
+
+/// How a TCP connection notices a peer that went away without closing it (a host that lost
+/// power, a dropped NAT entry): libpq's `keepalives*` and `tcp_user_timeout`, with defaults
+/// that bound a dead peer to a few minutes where libpq leaves the system's (about two hours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpSettings {
+    /// `keepalives=0` turns them off.
+    pub keepalives: bool,
+    /// Idle time before the first probe (`keepalives_idle`, default 60 s).
+    pub idle: Duration,
+    /// Between probes (`keepalives_interval`, default 10 s).
+    pub interval: Duration,
+    /// Unanswered probes before the connection is dropped (`keepalives_count`, default 6).
+    pub count: u32,
+    /// How long sent data may stay unacknowledged (`tcp_user_timeout`, default 2 minutes).
+    pub user_timeout: Duration,
+}
+
+impl Default for TcpSettings {
+    fn default() -> Self {
+        TcpSettings {
+            keepalives: true,
+            idle: Duration::from_secs(60),
+            interval: Duration::from_secs(10),
+            count: 6,
+            user_timeout: Duration::from_secs(120),
+        }
+    }
 }
 
 impl ConnConfig {
@@ -291,6 +321,7 @@ impl ConnConfig {
             default_socket_dir: defaults.socket_dir.clone(),
             aws_iam,
             role: None,
+            tcp: tcp_settings(settings)?,
         })
     }
 
@@ -385,6 +416,11 @@ impl ConnConfig {
 
     pub fn application_name(&self) -> &str {
         &self.application_name
+    }
+
+    /// TCP keepalives and the user timeout (see [`TcpSettings`]).
+    pub fn tcp(&self) -> TcpSettings {
+        self.tcp
     }
 
     /// `None` waits indefinitely, like libpq's `connect_timeout=0`.
@@ -559,6 +595,52 @@ fn parse_bool(text: &str) -> Option<bool> {
         "0" | "false" | "off" | "no" | "" => Some(false),
         _ => None,
     }
+}
+
+/// `keepalives*` and `tcp_user_timeout`: whole numbers, as libpq takes them (seconds; a count;
+/// milliseconds); an unset or zero value keeps pgark's default, where libpq would keep the
+/// system's.
+fn tcp_settings(settings: &Settings) -> Result<TcpSettings, PgError> {
+    let mut tcp = TcpSettings::default();
+    let number = |key: Key| -> Result<Option<u64>, PgError> {
+        match settings.non_empty(key) {
+            None => Ok(None),
+            Some(text) => text
+                .trim()
+                .parse::<u64>()
+                .map(|n| Some(n).filter(|&n| n > 0))
+                .map_err(|_| {
+                    invalid(format!(
+                        "invalid {} \"{text}\" (expected a whole number)",
+                        key.name()
+                    ))
+                }),
+        }
+    };
+    if let Some(text) = settings.non_empty(Key::Keepalives) {
+        tcp.keepalives = match text.trim() {
+            "1" => true,
+            "0" => false,
+            _ => {
+                return Err(invalid(format!(
+                    "invalid keepalives \"{text}\" (expected 0 or 1)"
+                )));
+            }
+        };
+    }
+    if let Some(seconds) = number(Key::KeepalivesIdle)? {
+        tcp.idle = Duration::from_secs(seconds);
+    }
+    if let Some(seconds) = number(Key::KeepalivesInterval)? {
+        tcp.interval = Duration::from_secs(seconds);
+    }
+    if let Some(count) = number(Key::KeepalivesCount)? {
+        tcp.count = u32::try_from(count).unwrap_or(u32::MAX);
+    }
+    if let Some(ms) = number(Key::TcpUserTimeout)? {
+        tcp.user_timeout = Duration::from_millis(ms);
+    }
+    Ok(tcp)
 }
 
 /// libpq's rules: whole seconds; zero or negative waits forever; 1 is raised to 2, the minimum.

@@ -408,6 +408,13 @@ fn endpoint_config(
     if let Some(options) = cfg.options() {
         pg.options(options);
     }
+    // Unix sockets have no keepalives; tokio-postgres applies these to TCP only.
+    let tcp = cfg.tcp();
+    pg.keepalives(tcp.keepalives)
+        .keepalives_idle(tcp.idle)
+        .keepalives_interval(tcp.interval)
+        .keepalives_retries(tcp.count)
+        .tcp_user_timeout(tcp.user_timeout);
     pg
 }
 

@@ -31,12 +31,17 @@ pub(crate) enum Key {
     SslRootCert,
     SslCert,
     SslKeyFile,
+    Keepalives,
+    KeepalivesIdle,
+    KeepalivesInterval,
+    KeepalivesCount,
+    TcpUserTimeout,
     /// pgark's own option (libpq has none): authenticate with an RDS IAM token.
     AwsIam,
 }
 
 impl Key {
-    const ALL: [Key; 18] = [
+    const ALL: [Key; 23] = [
         Key::Host,
         Key::Port,
         Key::User,
@@ -54,6 +59,11 @@ impl Key {
         Key::SslRootCert,
         Key::SslCert,
         Key::SslKeyFile,
+        Key::Keepalives,
+        Key::KeepalivesIdle,
+        Key::KeepalivesInterval,
+        Key::KeepalivesCount,
+        Key::TcpUserTimeout,
         Key::AwsIam,
     ];
 
@@ -77,6 +87,11 @@ impl Key {
             Key::SslRootCert => "sslrootcert",
             Key::SslCert => "sslcert",
             Key::SslKeyFile => "sslkey",
+            Key::Keepalives => "keepalives",
+            Key::KeepalivesIdle => "keepalives_idle",
+            Key::KeepalivesInterval => "keepalives_interval",
+            Key::KeepalivesCount => "keepalives_count",
+            Key::TcpUserTimeout => "tcp_user_timeout",
             Key::AwsIam => "aws_iam",
         }
     }
@@ -101,6 +116,11 @@ impl Key {
             Key::SslRootCert => Some("PGSSLROOTCERT"),
             Key::SslCert => Some("PGSSLCERT"),
             Key::SslKeyFile => Some("PGSSLKEY"),
+            Key::Keepalives
+            | Key::KeepalivesIdle
+            | Key::KeepalivesInterval
+            | Key::KeepalivesCount
+            | Key::TcpUserTimeout => None,
             Key::AwsIam => None,
         }
     }
@@ -132,11 +152,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "require_auth",
     "channel_binding",
     "client_encoding",
-    "keepalives",
-    "keepalives_idle",
-    "keepalives_interval",
-    "keepalives_count",
-    "tcp_user_timeout",
     "replication",
     "gssencmode",
     "gsslib",

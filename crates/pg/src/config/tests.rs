@@ -86,6 +86,7 @@ impl Want {
             default_socket_dir: PathBuf::from(SOCKET_DIR),
             aws_iam: false,
             role: None,
+            tcp: super::TcpSettings::default(),
         }
     }
 }
@@ -795,5 +796,51 @@ fn bad_service_files_name_the_file_and_line_but_not_the_value() {
         assert!(message.contains(want), "{message}");
         assert!(message.contains(&file), "{message}");
         assert!(!message.contains("secret"), "{message}");
+    }
+}
+
+#[test]
+fn keepalives_and_tcp_user_timeout_follow_libpq_with_bounded_defaults() {
+    let cfg = parse("host=db", &[]).expect("parses");
+    assert_eq!(cfg.tcp(), super::TcpSettings::default());
+    assert!(cfg.tcp().keepalives);
+
+    let cfg = parse(
+        "postgresql://db/app?keepalives_idle=30&keepalives_interval=5&keepalives_count=3&tcp_user_timeout=15000",
+        &[],
+    )
+    .expect("parses");
+    let tcp = cfg.tcp();
+    assert_eq!(tcp.idle, Duration::from_secs(30));
+    assert_eq!(tcp.interval, Duration::from_secs(5));
+    assert_eq!(tcp.count, 3);
+    assert_eq!(tcp.user_timeout, Duration::from_millis(15000));
+
+    assert!(
+        !parse("host=db keepalives=0", &[])
+            .expect("parses")
+            .tcp()
+            .keepalives
+    );
+    // Zero keeps the default (libpq: the system's).
+    assert_eq!(
+        parse("host=db keepalives_idle=0", &[])
+            .expect("parses")
+            .tcp()
+            .idle,
+        super::TcpSettings::default().idle
+    );
+    for bad in [
+        "keepalives=2",
+        "keepalives_idle=soon",
+        "tcp_user_timeout=-1",
+    ] {
+        let err = parse(&format!("host=db {bad}"), &[])
+            .expect_err(bad)
+            .to_string();
+        assert!(
+            err.contains(bad.split('=').next().expect("name")),
+            "{bad}: {err}"
+        );
     }
 }
