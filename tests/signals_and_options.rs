@@ -275,3 +275,63 @@ async fn a_password_never_appears_in_output_logs_or_the_archive() {
         );
     }
 }
+
+/// `--timeout` bounds a whole run: a dump waiting forever for a lock (no `--lock-wait-timeout`)
+/// and a restore stuck behind a lock on its target both stop, clean up as on SIGTERM, and say so.
+#[tokio::test(flavor = "multi_thread")]
+async fn timeout_stops_a_stuck_run_and_cleans_up() {
+    let source = server().create_database("timeout").await;
+    source
+        .execute("CREATE TABLE busy (id integer); INSERT INTO busy VALUES (1);")
+        .await;
+    let dest = tempfile::tempdir().expect("temp dir");
+    let out = dest.path().join("backups");
+    pgark(&["dump", &source.url(), path_str(&out)])
+        .await
+        .success();
+    let holder = source.client().await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+
+    let run = pgark(&["--timeout", "2s", "dump", &source.url(), path_str(&out)]).await;
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    let error = run.failure();
+    assert!(error.contains("stopped after --timeout 2s"), "{error}");
+    assert_eq!(
+        std::fs::read_dir(&out).expect("list").count(),
+        1,
+        "only the earlier backup remains"
+    );
+
+    // A surgical restore into the locked table, with no lock timeout of its own.
+    let run = pgark(&[
+        "restore",
+        &format!("{}/latest", path_str(&out)),
+        "--target",
+        &source.url(),
+        "--table",
+        "busy",
+        "--conflict",
+        "skip",
+        "--lock-timeout",
+        "0s",
+        "--timeout",
+        "2s",
+    ])
+    .await;
+    let error = run.failure();
+    assert!(error.contains("stopped after --timeout 2s"), "{error}");
+    holder.batch_execute("ROLLBACK").await.expect("release");
+    assert_eq!(
+        source
+            .client()
+            .await
+            .query_one("SELECT count(*) FROM busy", &[])
+            .await
+            .expect("count")
+            .get::<_, i64>(0),
+        1
+    );
+}

@@ -42,6 +42,12 @@ struct Cli {
     #[command(flatten)]
     output: output::OutputArgs,
 
+    /// Stop the run if it has not finished after this long (e.g. 2h), cleaning up as on SIGTERM
+    /// (a dump removes what it wrote, a restore puts the target back), so that a stuck night's
+    /// run never collides with the next one. No limit by default.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = args::parse_duration)]
+    timeout: Option<std::time::Duration>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -94,19 +100,58 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
+    let timed_out = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let result = runtime.block_on(async {
         let (handle, cancel) = Cancel::new();
-        watch_signals(handle);
+        watch_signals(handle.clone());
+        if let Some(limit) = cli.timeout {
+            // The engines stop and clean up as on SIGTERM; commands that only read stop at once.
+            let timed_out = timed_out.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(limit).await;
+                timed_out.store(true, std::sync::atomic::Ordering::SeqCst);
+                handle.cancel();
+            });
+        }
+        let mut stopped = cancel.clone();
+        let reading = async {
+            match cli.timeout {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => stopped.cancelled().await,
+            }
+        };
         match cli.command {
             Command::Dump(args) => dump::run(args, &output, cancel).await,
             Command::Restore(args) => restore::run(args, &output, cancel).await,
-            Command::Ls(args) => ls::run(args, &output).await,
-            Command::Show(args) => show::run(args, &output).await,
             Command::Verify(args) => verify::run(args, &output, cancel).await,
-            Command::Cat(args) => cat::run(args, &output).await,
-            Command::Prune(args) => prune::run(args, &output).await,
+            read_only => tokio::select! {
+                result = async {
+                    match read_only {
+                        Command::Ls(args) => ls::run(args, &output).await,
+                        Command::Show(args) => show::run(args, &output).await,
+                        Command::Cat(args) => cat::run(args, &output).await,
+                        Command::Prune(args) => prune::run(args, &output).await,
+                        Command::Dump(_) | Command::Restore(_) | Command::Verify(_) => Ok(()),
+                    }
+                } => result,
+                () = reading => Err(EngineError::Interrupted.into()),
+            },
         }
     });
+    let result = match (result, cli.timeout) {
+        (Err(e), Some(limit))
+            if timed_out.load(std::sync::atomic::Ordering::SeqCst)
+                && e.downcast_ref::<EngineError>()
+                    .is_some_and(EngineError::is_interrupted) =>
+        {
+            Err(anyhow::anyhow!(
+                "stopped after --timeout {}: the run had not finished; what it had written was \
+                 cleaned up as on SIGTERM",
+                humantime_like(limit)
+            ))
+        }
+        (result, _) => result,
+    };
     match result {
         Ok(()) => ExitCode::from(exit::SUCCESS),
         Err(e) => {
@@ -123,6 +168,17 @@ pub fn main() -> ExitCode {
             };
             ExitCode::from(code)
         }
+    }
+}
+
+/// A duration as the user would write it: `90s`, `5m`, `2h`.
+fn humantime_like(duration: std::time::Duration) -> String {
+    let seconds = duration.as_secs();
+    match seconds {
+        0 => format!("{}ms", duration.as_millis()),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }
 
