@@ -889,8 +889,9 @@ async fn a_failure_in_a_referencing_table_changes_nothing() {
 }
 
 /// Point lookups by keys that are not one integer column: a composite key whose leading column
-/// is not clustered (tenants' rows interleaved at random), a random uuid, a timestamp and a text key. Each reads
-/// at most two of many chunks, said in the report, and restores exactly the deleted rows.
+/// is not clustered (tenants' rows interleaved at random), a random uuid, a timestamp and a text
+/// key. Each reads at most two of many chunks, said in the report, and restores exactly the
+/// deleted rows.
 #[tokio::test(flavor = "multi_thread")]
 async fn point_lookups_by_composite_uuid_timestamp_and_text_keys_read_at_most_two_chunks() {
     let db = server().create_database("key_kinds").await;

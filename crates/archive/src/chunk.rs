@@ -70,7 +70,7 @@ impl ChunkEncoder {
             }
         }
         let (key_range, key_filter) =
-            summary.map_or((None, None), |summary| summary.finish(rows_text));
+            summary.map_or((None, None), |summary| summary.finish(rows_text, rows));
         Ok(EncodedChunk {
             sha256: sha256_hex(&frame),
             raw_length: rows_text.len() as u64,
@@ -111,11 +111,10 @@ struct KeySummary<'k> {
     /// `None` once a row's leading value does not fit the order.
     range: Option<(String, String)>,
     ranged: bool,
-    /// Rows whose leading value is below the one before them, and rows seen: a chunk whose keys
-    /// are in order (give or take a stray row: at most 1% descents) is pruned by its range
-    /// alone, and no filter is built for it.
+    /// Rows whose leading value is below the one before them: a chunk whose keys are in order
+    /// (give or take a stray row: at most 1% descents) is pruned by its range alone, and no
+    /// filter is built for it.
     descents: u64,
-    rows: u64,
     last: Vec<u8>,
 }
 
@@ -126,7 +125,6 @@ impl<'k> KeySummary<'k> {
             range: None,
             ranged: key.order.is_some(),
             descents: 0,
-            rows: 0,
             last: Vec::new(),
         }
     }
@@ -147,7 +145,6 @@ impl<'k> KeySummary<'k> {
             self.range = None;
             return;
         };
-        self.rows += 1;
         match &mut self.range {
             None => self.range = Some((value.to_owned(), value.to_owned())),
             Some((min, max)) => {
@@ -167,8 +164,8 @@ impl<'k> KeySummary<'k> {
     }
 
     /// The range, and a filter over every row's whole key unless the rows' keys are in order.
-    fn finish(self, rows_text: &[u8]) -> (Option<(String, String)>, Option<Vec<u8>>) {
-        let in_order = self.ranged && self.descents * 100 <= self.rows;
+    fn finish(self, rows_text: &[u8], rows: u64) -> (Option<(String, String)>, Option<Vec<u8>>) {
+        let in_order = self.ranged && self.descents * 100 <= rows;
         let filter = (self.key.filtered && !in_order && !rows_text.is_empty()).then(|| {
             let mut joined = Vec::new();
             let hashes: Vec<(u64, u64)> = copy_text::rows(rows_text)

@@ -21,9 +21,9 @@ use std::collections::{BTreeSet, HashMap};
 use futures::StreamExt;
 use pgark_archive::key_summary::{KeyFilter, KeyOrder};
 use pgark_archive::{TableEntry, copy_text};
-use pgark_pg::{Connection, PgError};
+use pgark_pg::Connection;
 
-use crate::{BackupRef, EngineError};
+use crate::{BackupRef, EngineError, session};
 
 /// Filters fetched at once.
 const FILTERS_IN_FLIGHT: usize = 16;
@@ -306,41 +306,38 @@ fn literal(token: &Token) -> Option<Literal> {
     }
 }
 
-/// A parenthesised list of literals: `(1, 'a')`; returns it and the tokens after it.
-fn literal_list(tokens: &[Token]) -> Option<(Vec<Literal>, &[Token])> {
+/// A parenthesised, comma-separated list of items `item` reads, `(1, 'a')` or `(a, b)`; returns
+/// them and the tokens after the list.
+fn parenthesised<T>(
+    tokens: &[Token],
+    item: impl Fn(&Token) -> Option<T>,
+) -> Option<(Vec<T>, &[Token])> {
     let mut rest = match tokens.first()? {
         Token::Symbol("(") => &tokens[1..],
         _ => return None,
     };
-    let mut values = Vec::new();
+    let mut items = Vec::new();
     loop {
-        values.push(literal(rest.first()?)?);
+        items.push(item(rest.first()?)?);
         match rest.get(1)? {
             Token::Symbol(",") => rest = &rest[2..],
-            Token::Symbol(")") => return Some((values, &rest[2..])),
+            Token::Symbol(")") => return Some((items, &rest[2..])),
             _ => return None,
         }
     }
 }
 
+/// A parenthesised list of literals: `(1, 'a')`.
+fn literal_list(tokens: &[Token]) -> Option<(Vec<Literal>, &[Token])> {
+    parenthesised(tokens, literal)
+}
+
 /// A parenthesised list of column names: `(a, b)`.
 fn column_list(tokens: &[Token]) -> Option<(Vec<String>, &[Token])> {
-    let mut rest = match tokens.first()? {
-        Token::Symbol("(") => &tokens[1..],
-        _ => return None,
-    };
-    let mut columns = Vec::new();
-    loop {
-        match rest.first()? {
-            Token::Word(w) => columns.push(w.clone()),
-            _ => return None,
-        }
-        match rest.get(1)? {
-            Token::Symbol(",") => rest = &rest[2..],
-            Token::Symbol(")") => return Some((columns, &rest[2..])),
-            _ => return None,
-        }
-    }
+    parenthesised(tokens, |token| match token {
+        Token::Word(w) => Some(w.clone()),
+        _ => None,
+    })
 }
 
 /// What one AND term says about single columns (nothing, for any other form).
@@ -492,6 +489,16 @@ fn is_integer_type(type_name: &str) -> bool {
     matches!(type_name, "smallint" | "integer" | "bigint")
 }
 
+/// Whether `value` lies on the allowed side of `bound` (above it for a lower bound, below it for
+/// an upper one), equality counting when the bound is inclusive.
+fn within(order: KeyOrder, value: &str, bound: &str, lower: bool, inclusive: bool) -> bool {
+    match (order.compare(value, bound), lower) {
+        (std::cmp::Ordering::Equal, _) => inclusive,
+        (std::cmp::Ordering::Greater, lower) => lower,
+        (std::cmp::Ordering::Less, lower) => !lower,
+    }
+}
+
 /// The printed value of `literal` as a value of `type_name`, if it was printed; an integer
 /// constant only ever stands for an integer column's value.
 fn printed_value(printed: &Printed, literal: &Literal, type_name: &str) -> Option<String> {
@@ -519,9 +526,7 @@ pub(crate) async fn choose_chunks(
     else {
         return Ok(all);
     };
-    if literals_wanted(table, conditions).is_empty() {
-        return Ok(all);
-    }
+    // Without a printed value for the key's columns, nothing below prunes: every chunk is read.
     let type_of = |column: &str| type_of(table, column);
     let value = |literal: &Literal, type_name: &str| printed_value(printed, literal, type_name);
 
@@ -572,20 +577,14 @@ pub(crate) async fn choose_chunks(
                 .iter()
                 .any(|p| order.compare(p, min).is_ge() && order.compare(p, max).is_le());
         }
+        // The chunk overlaps the interval: its largest value is above the lower bound, its
+        // smallest below the upper one.
         let above_low = low
             .as_ref()
-            .is_none_or(|(l, inclusive)| match order.compare(max, l) {
-                std::cmp::Ordering::Greater => true,
-                std::cmp::Ordering::Equal => *inclusive,
-                std::cmp::Ordering::Less => false,
-            });
+            .is_none_or(|(l, inclusive)| within(order, max, l, true, *inclusive));
         let below_high = high
             .as_ref()
-            .is_none_or(|(h, inclusive)| match order.compare(min, h) {
-                std::cmp::Ordering::Less => true,
-                std::cmp::Ordering::Equal => *inclusive,
-                std::cmp::Ordering::Greater => false,
-            });
+            .is_none_or(|(h, inclusive)| within(order, min, h, false, *inclusive));
         above_low && below_high
     };
     let mut chunks: Vec<usize> = (0..table.chunks.len())
@@ -785,7 +784,7 @@ impl RowMatcher {
                     .ok_or_else(|| format!("{} is not a value of type {type_name}", literal.sql))
             };
             let order = || match type_name.as_str() {
-                "smallint" | "integer" | "bigint" => Ok(KeyOrder::Integer),
+                t if is_integer_type(t) => Ok(KeyOrder::Integer),
                 "uuid" => Ok(KeyOrder::Uuid),
                 _ => Err(format!(
                     "ranges on column {column} of type {type_name} follow the database's \
@@ -817,16 +816,8 @@ impl RowMatcher {
             };
             match test {
                 Test::AnyOf(values) => values.contains(raw),
-                Test::Above(v, inclusive, order) => match order.compare(raw, v) {
-                    std::cmp::Ordering::Greater => true,
-                    std::cmp::Ordering::Equal => *inclusive,
-                    std::cmp::Ordering::Less => false,
-                },
-                Test::Below(v, inclusive, order) => match order.compare(raw, v) {
-                    std::cmp::Ordering::Less => true,
-                    std::cmp::Ordering::Equal => *inclusive,
-                    std::cmp::Ordering::Greater => false,
-                },
+                Test::Above(v, inclusive, order) => within(*order, raw, v, true, *inclusive),
+                Test::Below(v, inclusive, order) => within(*order, raw, v, false, *inclusive),
             }
         })
     }
@@ -846,13 +837,7 @@ pub(crate) async fn print_literals(
     if new.is_empty() {
         return Ok(());
     }
-    let client = connection.client();
-    let savepoint = |sql: &'static str| async move {
-        client
-            .batch_execute(sql)
-            .await
-            .map_err(|e| PgError::query("printing the key values of --where", e))
-    };
+    let context = "printing the key values of --where";
     // All at once (a row of up to 1,000 columns); a batch with one that does not cast is
     // printed one by one, so that the others stay usable.
     for batch in new.chunks(1000) {
@@ -860,31 +845,26 @@ pub(crate) async fn print_literals(
             .iter()
             .map(|(literal, type_name)| format!("({literal})::{type_name}"))
             .collect();
-        savepoint("SAVEPOINT pgark_key_values").await?;
-        match copy_one_row(connection, &format!("SELECT {}", columns.join(", "))).await {
-            Ok(Some(fields)) if fields.len() == batch.len() => {
-                savepoint("RELEASE SAVEPOINT pgark_key_values").await?;
-                for (wanted, value) in batch.iter().zip(fields) {
-                    printed.insert(wanted.clone(), value);
-                }
-                continue;
+        let query = format!("SELECT {}", columns.join(", "));
+        if let Ok(Some(fields)) =
+            session::under_savepoint(connection, context, copy_one_row(connection, &query)).await?
+            && fields.len() == batch.len()
+        {
+            for (wanted, value) in batch.iter().zip(fields) {
+                printed.insert(wanted.clone(), value);
             }
-            Ok(_) => savepoint("RELEASE SAVEPOINT pgark_key_values").await?,
-            Err(_) => {
-                savepoint(
-                    "ROLLBACK TO SAVEPOINT pgark_key_values; RELEASE SAVEPOINT pgark_key_values",
-                )
-                .await?
-            }
+            continue;
         }
         for (literal, type_name) in batch {
-            savepoint("SAVEPOINT pgark_key_values").await?;
-            let sql = format!("SELECT ({literal})::{type_name}");
-            let value = match copy_one_row(connection, &sql).await {
-                Ok(fields) => {
-                    savepoint("RELEASE SAVEPOINT pgark_key_values").await?;
-                    fields.and_then(|f| f.into_iter().next()).flatten()
-                }
+            let query = format!("SELECT ({literal})::{type_name}");
+            let value = match session::under_savepoint(
+                connection,
+                context,
+                copy_one_row(connection, &query),
+            )
+            .await?
+            {
+                Ok(fields) => fields.and_then(|f| f.into_iter().next()).flatten(),
                 Err(e) => {
                     tracing::info!(
                         literal,
@@ -892,10 +872,6 @@ pub(crate) async fn print_literals(
                         reason = %pgark_pg::ServerMessage(&e),
                         "a --where value does not cast to the key's type; it prunes no chunks"
                     );
-                    savepoint(
-                        "ROLLBACK TO SAVEPOINT pgark_key_values; RELEASE SAVEPOINT pgark_key_values",
-                    )
-                    .await?;
                     None
                 }
             };

@@ -43,3 +43,28 @@ pub(crate) async fn execute(
         .await
         .map_err(|e| PgError::query(context(), e).into())
 }
+
+/// Runs `work` inside the current transaction under a savepoint: if it fails, what it did is
+/// rolled back and nothing else, and its error is handed back (`Ok(Err(e))`) for the caller to
+/// judge; the transaction goes on. Failing to set or end the savepoint is an error (`context`
+/// names the step).
+pub(crate) async fn under_savepoint<T>(
+    connection: &Connection,
+    context: &str,
+    work: impl Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<Result<T, tokio_postgres::Error>, EngineError> {
+    let run = |sql: &'static str| async move {
+        connection
+            .client()
+            .batch_execute(sql)
+            .await
+            .map_err(|e| EngineError::from(PgError::query(context.to_owned(), e)))
+    };
+    run("SAVEPOINT pgark_step").await?;
+    let outcome = work.await;
+    match outcome {
+        Ok(_) => run("RELEASE SAVEPOINT pgark_step").await?,
+        Err(_) => run("ROLLBACK TO SAVEPOINT pgark_step; RELEASE SAVEPOINT pgark_step").await?,
+    }
+    Ok(outcome)
+}

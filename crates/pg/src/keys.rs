@@ -1,6 +1,7 @@
-//! Which tables have a key whose range a chunk can record: a single-column primary key of an
-//! integer type. Chunk key ranges let filtered reads (`cat --where-key`, later filtered restores)
-//! fetch only the chunks that can hold matching rows.
+//! Tables' primary keys, as chunks summarise them (ranges of the leading column, membership
+//! filters) so that filtered reads (`cat --where-key`, a surgical restore's `--where`) fetch only
+//! the chunks that can hold matching rows; and among them the single-column integer keys that
+//! tables can be split by.
 
 use std::collections::HashMap;
 
@@ -10,30 +11,13 @@ use tokio_postgres::Client;
 
 use crate::PgError;
 
-/// Table oid → name of its single-column `smallint`/`integer`/`bigint` primary key column.
-pub async fn integer_keys(client: &Client) -> Result<HashMap<u32, String>, PgError> {
-    let rows = client
-        .query(
-            "SELECT c.conrelid, a.attname::text \
-             FROM pg_catalog.pg_constraint c \
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \
-             WHERE c.contype = 'p' AND pg_catalog.array_length(c.conkey, 1) = 1 \
-               AND a.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype, \
-                                  'pg_catalog.int4'::pg_catalog.regtype, \
-                                  'pg_catalog.int8'::pg_catalog.regtype)",
-            &[],
-        )
-        .await
-        .map_err(|e| PgError::query("reading the tables' integer keys", e))?;
-    rows.iter()
-        .map(|row| {
-            let oid: u32 = row
-                .try_get(0)
-                .map_err(|e| PgError::query("reading a key", e))?;
-            let column: String = row
-                .try_get(1)
-                .map_err(|e| PgError::query("reading a key", e))?;
-            Ok((oid, column))
+/// Table oid → name of its single-column `smallint`/`integer`/`bigint` primary key column, among
+/// the keys [`lookup_keys`] read (tables split by key ranges, and `key_column`).
+pub fn integer_keys(keys: &HashMap<u32, LookupKey>) -> HashMap<u32, String> {
+    keys.iter()
+        .filter_map(|(&oid, key)| match key.columns.as_slice() {
+            [column] if key.order == Some(KeyOrder::Integer) => Some((oid, column.clone())),
+            _ => None,
         })
         .collect()
 }

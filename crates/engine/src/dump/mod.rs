@@ -155,9 +155,10 @@ async fn write_backup(
     manifest.roles = schema.roles;
     manifest.warnings = schema.warnings;
     manifest.partitioned = schema.partitioned;
+    let lookup = pgark_pg::lookup_keys(leader.client()).await?;
     let mut keys = TableKeys {
-        integer: pgark_pg::integer_keys(leader.client()).await?,
-        lookup: pgark_pg::lookup_keys(leader.client()).await?,
+        integer: pgark_pg::integer_keys(&lookup),
+        lookup,
     };
     if !options.key_filters {
         for key in keys.lookup.values_mut() {

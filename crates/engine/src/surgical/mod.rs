@@ -559,13 +559,6 @@ async fn re_add_dependents(
     connection: &Connection,
     plans: &[plan::Plan<'_>],
 ) -> Result<(Vec<String>, Vec<String>), EngineError> {
-    let client = connection.client();
-    let savepoint = |sql: &'static str| async move {
-        client
-            .batch_execute(sql)
-            .await
-            .map_err(|e| pgark_pg::PgError::query("re-adding foreign keys and views", e))
-    };
     let (mut added, mut failed_items, mut not_added) = (Vec::new(), Vec::new(), Vec::new());
     let mut seen = std::collections::BTreeSet::new();
     for item in plans.iter().flat_map(|p| &p.dependents) {
@@ -579,19 +572,19 @@ async fn re_add_dependents(
                 | pgark_archive::ObjectKind::Acl
                 | pgark_archive::ObjectKind::MaterializedViewData
         );
-        savepoint("SAVEPOINT pgark_dependent").await?;
-        match client.batch_execute(&item.sql).await {
+        let added_again = session::under_savepoint(
+            connection,
+            "re-adding foreign keys and views",
+            connection.client().batch_execute(&item.sql),
+        )
+        .await?;
+        match added_again {
             Ok(()) => {
-                savepoint("RELEASE SAVEPOINT pgark_dependent").await?;
                 if listed {
                     added.push(describe(item));
                 }
             }
             Err(e) => {
-                savepoint(
-                    "ROLLBACK TO SAVEPOINT pgark_dependent; RELEASE SAVEPOINT pgark_dependent",
-                )
-                .await?;
                 failed_items.push(item.id);
                 not_added.push(format!(
                     "{}: {}",
