@@ -335,3 +335,231 @@ async fn timeout_stops_a_stuck_run_and_cleans_up() {
         1
     );
 }
+
+/// Starts `pgark args` and kills it with SIGKILL (nothing can clean up) as soon as `ready`
+/// holds, polling the server; returns what it had written to stderr.
+async fn kill_when<F, Fut>(args: &[&str], mut ready: F) -> String
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    use tokio::io::AsyncReadExt;
+    let mut child = pgark_command(args).spawn().expect("start pgark");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let reader = tokio::spawn(async move {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).await.expect("read stderr");
+        text
+    });
+    loop {
+        if let Some(status) = child.try_wait().expect("poll pgark") {
+            let stderr = reader.await.expect("stderr");
+            panic!("pgark ended ({status}) before the point to kill it at:\n{stderr}");
+        }
+        if ready().await {
+            break;
+        }
+        // Polling the server's state, not waiting for time to pass.
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    child.kill().await.expect("SIGKILL pgark");
+    reader.await.expect("stderr")
+}
+
+/// Whether a session on a database whose name starts with `prefix` runs a statement matching
+/// `query` (SQL LIKE) in `wait` (`Lock`, or any).
+async fn session_running(prefix: &str, query: &str, waiting_on_lock: bool) -> bool {
+    let client = server().database("postgres").client().await;
+    client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity \
+             WHERE starts_with(datname, $1) AND state = 'active' AND query ILIKE $2 \
+               AND (NOT $3 OR wait_event_type = 'Lock'))",
+            &[&prefix, &query, &waiting_on_lock],
+        )
+        .await
+        .expect("query pg_stat_activity")
+        .get(0)
+}
+
+/// Databases whose name starts with `prefix`, with their comments.
+async fn databases_named(prefix: &str) -> Vec<(String, Option<String>)> {
+    let client = server().database("postgres").client().await;
+    client
+        .query(
+            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_catalog.pg_database \
+             WHERE starts_with(datname, $1) ORDER BY 1",
+            &[&prefix],
+        )
+        .await
+        .expect("list databases")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+/// Exactly one leftover of an interrupted `--create` restore to `target_name`, marked as such;
+/// and no database under the name itself.
+async fn assert_only_a_marked_leftover(target_name: &str, phase: &str) -> String {
+    assert!(
+        !database_exists(target_name).await,
+        "killed during {phase}: no database may exist under the requested name"
+    );
+    let leftovers = databases_named(&format!("{target_name}~pgark-")).await;
+    assert_eq!(leftovers.len(), 1, "killed during {phase}: {leftovers:?}");
+    let (name, comment) = &leftovers[0];
+    let comment = comment.as_deref().unwrap_or_default();
+    assert!(
+        comment.starts_with("pgark: incomplete restore, not a usable database: {"),
+        "killed during {phase}: the leftover {name} must say what it is: {comment:?}"
+    );
+    name.clone()
+}
+
+/// SIGKILL during each phase of a `restore --create` (the schema, rows, index builds) leaves no
+/// database under the requested name, only a temporary one marked as incomplete; each next
+/// restore drops the leftover, saying so, and the last one completes.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_during_a_create_restore_never_leaves_the_requested_database() {
+    let source = large_source("kill_restore").await;
+    let role = unique_name("kill_restore_owner");
+    source
+        .execute(&format!(
+            "CREATE INDEX big_filler ON big (filler, id);
+             CREATE ROLE {role};
+             CREATE TABLE owned (id integer);
+             ALTER TABLE owned OWNER TO {role};"
+        ))
+        .await;
+    let (_dest, backup) = dump_to_temp(&source, &["--chunk-size", "256KiB"]).await;
+    // The role is missing at restore time, so that the restore creates it in its schema
+    // transaction: the point where the first kill holds it.
+    source
+        .execute(&format!(
+            "ALTER TABLE owned OWNER TO CURRENT_USER; DROP ROLE {role};"
+        ))
+        .await;
+
+    let target_name = unique_name("kill_restore_target");
+    let target = server().database(&target_name);
+    let temporary_prefix = format!("{target_name}~pgark-");
+    let url = target.url();
+    let args = [
+        "restore",
+        path_str(&backup),
+        "--target",
+        &url,
+        "--create",
+        "--create-roles",
+        "--jobs",
+        "2",
+    ];
+
+    // During the schema: another session creating the same role (uncommitted) holds the
+    // restore's CREATE ROLE.
+    let holder = server().database("postgres").client().await;
+    holder
+        .batch_execute(&format!("BEGIN; CREATE ROLE {role}"))
+        .await
+        .expect("hold the role");
+    let stderr = kill_when(&args, || {
+        session_running(&temporary_prefix, "CREATE ROLE%", true)
+    })
+    .await;
+    holder.batch_execute("ROLLBACK").await.expect("release");
+    let mut leftover = assert_only_a_marked_leftover(&target_name, "the schema").await;
+    assert!(!stderr.contains("error"), "{stderr}");
+
+    // During the rows, then during the index builds: each restore first drops the previous one's
+    // leftover and says so.
+    for (phase, query) in [("the rows", "COPY%"), ("the index builds", "CREATE INDEX%")] {
+        let stderr = kill_when(&args, || session_running(&temporary_prefix, query, false)).await;
+        assert!(
+            stderr.contains(&format!(
+                "dropped database {leftover:?}, left by an interrupted restore"
+            )),
+            "killed during {phase}: the previous leftover is dropped and named:\n{stderr}"
+        );
+        leftover = assert_only_a_marked_leftover(&target_name, phase).await;
+    }
+
+    let run = pgark(&args).await.success();
+    assert!(
+        run.stderr
+            .contains(&format!("dropped database {leftover:?}")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        databases_named(&temporary_prefix).await.is_empty(),
+        "no temporary database remains"
+    );
+    let comment = databases_named(&target_name).await;
+    assert_eq!(
+        comment,
+        vec![(target_name.clone(), None)],
+        "the mark is gone"
+    );
+    assert_same_contents(&source, &target).await;
+}
+
+/// A restore into an existing database killed midway leaves the database marked: the next
+/// restore refuses it and changes nothing, and with --force removes what the killed restore of
+/// the same backup created, then restores.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_an_interrupted_restore_marked_is_refused_until_forced() {
+    let source = large_source("kill_existing").await;
+    let (_dest, backup) = dump_to_temp(&source, &["--chunk-size", "256KiB"]).await;
+    let target = server().create_database("kill_existing_target").await;
+    target
+        .execute(&format!(
+            "COMMENT ON DATABASE {} IS 'reporting replica'",
+            target.name()
+        ))
+        .await;
+    let url = target.url();
+    let args = [
+        "restore",
+        path_str(&backup),
+        "--target",
+        &url,
+        "--jobs",
+        "2",
+    ];
+    kill_when(&args, || session_running(target.name(), "COPY%", false)).await;
+
+    let objects = user_objects(&target).await;
+    assert!(!objects.is_empty(), "the killed restore had created tables");
+    let error = pgark(&args).await.failure();
+    assert!(
+        error.contains("carries the mark of an interrupted restore (backup "),
+        "{error}"
+    );
+    assert!(error.contains("--force"), "{error}");
+    assert_eq!(user_objects(&target).await, objects, "nothing changed");
+    let error = pgark(&["restore", path_str(&backup), "--target", &url, "--create"])
+        .await
+        .failure();
+    assert!(
+        error.contains("is what an interrupted restore left"),
+        "{error}"
+    );
+
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    let run = pgark(&forced).await.success();
+    assert!(
+        run.stderr.contains("although an interrupted restore"),
+        "{}",
+        run.stderr
+    );
+    assert_same_contents(&source, &target).await;
+    assert_eq!(
+        databases_named(target.name()).await,
+        vec![(
+            target.name().to_owned(),
+            Some("reporting replica".to_owned())
+        )],
+        "the database's own comment is back"
+    );
+}

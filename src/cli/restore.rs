@@ -26,9 +26,15 @@ pub struct RestoreArgs {
     /// Target database: a libpq connection string or URL. Must be empty, unless --create.
     #[arg(long)]
     target: String,
-    /// Create the target database (it must not exist); it is dropped again if the restore fails.
+    /// Create the target database (it must not exist). It is built under a temporary name and
+    /// renamed last, so an interrupted restore never leaves a database under this name.
     #[arg(long)]
     create: bool,
+    /// Go on although the target carries the mark of an interrupted restore: with --create a
+    /// marked database of that name is dropped; otherwise what a restore of the same backup
+    /// created there is removed first.
+    #[arg(long)]
+    force: bool,
     /// Parallel sessions loading tables and building indexes.
     #[arg(short, long, default_value = "2", value_parser = parse_jobs)]
     jobs: usize,
@@ -190,6 +196,7 @@ pub async fn run(args: RestoreArgs, output: &Output, cancel: Cancel) -> anyhow::
         manifest: Arc::new(manifest),
         target,
         create: args.create,
+        force: args.force,
         jobs: args.jobs,
     };
     let progress = Arc::new(Progress::default());

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use clap::Args;
+use pgark_engine::restore::RestoreOptions;
 use pgark_engine::verify::{restore_check, verify};
 use pgark_engine::{Cancel, EngineError, Progress, open_backup_with};
 use pgark_pg::ConnConfig;
@@ -22,6 +23,9 @@ pub struct VerifyArgs {
     /// Keep the --restore-into database.
     #[arg(long, requires = "restore_into")]
     keep: bool,
+    /// Drop a --restore-into database that an interrupted restore left incomplete.
+    #[arg(long, requires = "restore_into")]
+    force: bool,
     /// Parallel chunk reads (and restore sessions).
     #[arg(short, long, default_value = "2", value_parser = parse_jobs)]
     jobs: usize,
@@ -139,16 +143,16 @@ pub async fn run(args: VerifyArgs, output: &Output, cancel: Cancel) -> anyhow::R
     let Some(target) = target else { return Ok(()) };
     let progress = Arc::new(Progress::default());
     let line = output.progress("test restore", progress.clone());
-    let check = restore_check(
-        backup.clone(),
-        manifest.clone(),
+    let options = RestoreOptions {
+        backup: backup.clone(),
+        manifest: manifest.clone(),
         target,
-        args.jobs,
-        args.keep,
-        progress,
-        cancel,
-    )
-    .await?;
+        create: true,
+        force: args.force,
+        jobs: args.jobs,
+        parts: Default::default(),
+    };
+    let check = restore_check(options, args.keep, progress, cancel).await?;
     drop(line);
     let mut mismatched: Vec<String> = check
         .tables

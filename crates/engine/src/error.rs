@@ -56,6 +56,21 @@ pub enum EngineError {
     )]
     DatabaseExists { database: String },
 
+    #[error(
+        "database {database:?} is what an interrupted restore left ({restore}), not a usable database: drop it, or pass --force to have this restore drop it"
+    )]
+    DatabaseIncomplete { database: String, restore: String },
+
+    #[error(
+        "database {database:?} carries the mark of an interrupted restore ({restore}), so it may hold part of a backup: recreate it empty, or pass --force to restore into it anyway (what a restore of the same backup created is removed first)"
+    )]
+    TargetIncomplete { database: String, restore: String },
+
+    #[error(
+        "another restore into database {database:?} is running (it still held the lock on that name after 10 seconds): wait for it to finish"
+    )]
+    RestoreRunning { database: String },
+
     #[error("table {table}: restored {actual} rows but the backup recorded {expected}")]
     RowCountMismatch {
         table: String,

@@ -270,25 +270,21 @@ impl RestoreCheck {
     }
 }
 
-/// Restores the backup into a new database, then compares every table's row count and content
-/// digest with what the dump recorded. The database is dropped afterwards unless `keep`.
+/// Restores the backup into a new database (`options.target`, always created: `create` is
+/// set here), then compares every table's row count and content digest with what the dump
+/// recorded. The database is dropped afterwards unless `keep`.
 pub async fn restore_check(
-    backup: BackupRef,
-    manifest: Arc<Manifest>,
-    target: ConnConfig,
-    jobs: usize,
+    options: RestoreOptions,
     keep: bool,
     progress: Arc<Progress>,
     cancel: Cancel,
 ) -> Result<RestoreCheck, EngineError> {
     let started = Instant::now();
+    let manifest = options.manifest.clone();
+    let target = options.target.clone();
     let options = RestoreOptions {
-        backup,
-        manifest: manifest.clone(),
-        target: target.clone(),
         create: true,
-        jobs,
-        parts: Default::default(),
+        ..options
     };
     let summary = restore(options, progress, cancel).await?;
     let restore_elapsed = started.elapsed();
@@ -413,5 +409,6 @@ async fn compare_tables(
 /// Drops the test database, connecting the way `--create` did.
 async fn drop_database(target: &ConnConfig) -> Result<(), EngineError> {
     let maintenance = crate::restore::target::maintenance_config(target).await?;
-    crate::restore::target::drop_database(&maintenance, target.dbname()).await
+    let connection = crate::session::open(&maintenance).await?;
+    crate::restore::target::drop_database(&connection, target.dbname()).await
 }

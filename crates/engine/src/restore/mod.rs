@@ -5,9 +5,11 @@
 //! with COPY, each chunk's SHA-256 checked before any of its rows are sent and every table's row
 //! count checked against the manifest; each index as soon as its table is loaded. If anything
 //! fails or the restore is cancelled, the target is put back as it was: a database the restore
-//! created is dropped, otherwise everything it created is.
+//! created is dropped, otherwise everything it created is. If it is killed where nothing can
+//! clean up, what it leaves is marked as such (`leftover`).
 
 mod large_objects;
+mod leftover;
 mod load;
 mod schedule;
 mod select;
@@ -34,6 +36,8 @@ pub struct RestoreOptions {
     /// The target database (created when `create` is set).
     pub target: ConnConfig,
     pub create: bool,
+    /// Restore although the target carries the mark of an interrupted restore (see `leftover`).
+    pub force: bool,
     pub jobs: usize,
     /// Sections, owners, privileges and roles.
     pub parts: RestoreParts,
@@ -62,6 +66,11 @@ pub async fn restore(
     let result = tokio::select! {
         result = run(&options, &target, &sessions, progress) => result,
         () = cancel.cancelled() => Err(EngineError::Interrupted),
+    };
+    // Not cancellable: once renamed, the database is the restored one and must not be undone.
+    let result = match result {
+        Ok(()) => target.finish().await,
+        Err(e) => Err(e),
     };
     match result {
         Ok(()) => Ok(RestoreSummary {
@@ -157,7 +166,12 @@ async fn run(
     };
     let mut items = in_section(Section::Data);
     items.extend(in_section(Section::PostData));
-    schedule::run(&pool, &loader, units, large_object_chunks, &items).await
+    schedule::run(&pool, &loader, units, large_object_chunks, &items).await?;
+    // The temporary database can only be renamed once nobody is connected to it.
+    for connection in pool {
+        connection.close().await?;
+    }
+    Ok(())
 }
 
 /// Settings of every restore session, for bulk work: commits need not wait for the WAL flush

@@ -6,6 +6,7 @@ use pgark_pg::{Canceller, ConnConfig, Connection, PgError, drop_statement, quote
 use tokio::sync::Mutex;
 
 use super::RestoreOptions;
+use super::leftover::{self, Marker};
 use crate::{EngineError, session};
 
 /// How many of a non-empty target's objects the error message lists.
@@ -13,10 +14,18 @@ const OBJECTS_NAMED: usize = 5;
 
 #[derive(Debug)]
 pub(super) struct Target {
+    /// Where the restore's sessions connect: the temporary database with `--create`.
     config: ConnConfig,
+    /// The database asked for.
     database: String,
-    /// Set when this restore created the database (and so may drop it again).
-    maintenance: Option<ConnConfig>,
+    /// With `--create`, the temporary database the restore builds and renames last.
+    temporary: Option<String>,
+    /// The session holding the restore's advisory lock (`leftover::lock_target`), on the
+    /// maintenance database with `--create`, else on the target; it also marks and renames.
+    guard: Connection,
+    /// Into an existing database: its comment before the restore marked it, put back last;
+    /// `None` when the mark could not be set (only the owner may comment on a database).
+    previous_comment: Option<Option<String>>,
     pre_data_committed: std::sync::atomic::AtomicBool,
     /// What the restore runs (sections, owners, privileges).
     parts: super::RestoreParts,
@@ -25,38 +34,122 @@ pub(super) struct Target {
 }
 
 impl Target {
-    /// Creates the database (`--create`) or checks that the existing one is empty. Changes
-    /// nothing when it fails.
+    /// Creates the temporary database (`--create`) or checks that the existing one is empty,
+    /// clearing what an interrupted restore left where allowed (see `leftover`), then marks what
+    /// is restored into as incomplete. Changes nothing else when it fails.
     pub(super) async fn prepare(options: &RestoreOptions) -> Result<Target, EngineError> {
-        let config = options.target.clone();
-        let database = config.dbname().to_owned();
         let roles_to_create = check_roles(options).await?;
-        let maintenance = if options.create {
-            let maintenance = maintenance_config(&config).await?;
-            create_database(&maintenance, &database, &options.manifest.source.encoding).await?;
-            Some(maintenance)
-        } else if !options.parts.pre_data {
-            check_tables_empty(&config, &options.manifest, options.parts.data).await?;
-            None
+        let database = options.target.dbname().to_owned();
+        let marker = |started: String, previous: Option<String>| Marker {
+            target: database.clone(),
+            backup: options.backup.id.clone(),
+            started,
+            previous,
+        };
+        if options.create {
+            let guard = session::open(&maintenance_config(&options.target).await?).await?;
+            leftover::lock_target(&guard, &database).await?;
+            if database_exists(&guard, &database).await? {
+                let comment = leftover::comment_of(&guard, &database).await?;
+                match comment.as_deref().and_then(Marker::parse) {
+                    Some(found) if options.force => {
+                        drop_database(&guard, &database).await?;
+                        tracing::warn!(
+                            "dropped database {database:?}: an interrupted restore ({}) left it \
+                             incomplete",
+                            found.describe()
+                        );
+                    }
+                    Some(found) => {
+                        return Err(EngineError::DatabaseIncomplete {
+                            database,
+                            restore: found.describe(),
+                        });
+                    }
+                    None => return Err(EngineError::DatabaseExists { database }),
+                }
+            }
+            for (name, found) in leftover::find(&guard, &database).await? {
+                drop_database(&guard, &name).await?;
+                tracing::warn!(
+                    "dropped database {name:?}, left by an interrupted restore into {database:?} \
+                     ({})",
+                    found.describe()
+                );
+            }
+            let temporary = leftover::temporary_name(&database, &options.backup.id);
+            let comment = marker(leftover::server_time(&guard).await?, None).comment();
+            create_database(&guard, &temporary, &options.manifest.source.encoding).await?;
+            if let Err(e) = leftover::set_comment(&guard, &temporary, Some(&comment)).await {
+                let _ = drop_database(&guard, &temporary).await;
+                return Err(e);
+            }
+            return Ok(Target {
+                config: options.target.with_dbname(&temporary),
+                database,
+                temporary: Some(temporary),
+                guard,
+                previous_comment: None,
+                pre_data_committed: std::sync::atomic::AtomicBool::new(false),
+                parts: options.parts.clone(),
+                roles_to_create,
+            });
+        }
+
+        let guard = session::open(&options.target).await?;
+        leftover::lock_target(&guard, &database).await?;
+        let mut comment = leftover::comment_of(&guard, &database).await?;
+        let mut target = Target {
+            config: options.target.clone(),
+            database: database.clone(),
+            temporary: None,
+            guard,
+            previous_comment: None,
+            pre_data_committed: std::sync::atomic::AtomicBool::new(true),
+            parts: options.parts.clone(),
+            roles_to_create,
+        };
+        if let Some(found) = comment.as_deref().and_then(Marker::parse) {
+            if !options.force {
+                return Err(EngineError::TargetIncomplete {
+                    database,
+                    restore: found.describe(),
+                });
+            }
+            // Of the same backup, what the interrupted restore may have created is known: it
+            // goes, as if that restore had failed cleanly. Otherwise the checks below decide.
+            if found.backup == options.backup.id {
+                target.remove_restored(&options.manifest).await?;
+            }
+            tracing::warn!(
+                "restoring into {database:?} although an interrupted restore ({}) marked it \
+                 incomplete",
+                found.describe()
+            );
+            comment = found.previous;
+        }
+        target.pre_data_committed = false.into();
+        if !options.parts.pre_data {
+            check_tables_empty(&target.config, &options.manifest, options.parts.data).await?;
         } else {
-            let connection = session::open(&config).await?;
-            let found = user_objects(connection.client(), OBJECTS_NAMED).await?;
+            let found = user_objects(target.guard.client(), OBJECTS_NAMED).await?;
             if !found.is_empty() {
                 return Err(EngineError::TargetNotEmpty {
                     database,
                     objects: found.join(", "),
                 });
             }
-            None
-        };
-        Ok(Target {
-            config,
-            database,
-            maintenance,
-            pre_data_committed: std::sync::atomic::AtomicBool::new(false),
-            parts: options.parts.clone(),
-            roles_to_create,
-        })
+        }
+        let started = leftover::server_time(&target.guard).await?;
+        let mark = marker(started, comment.clone()).comment();
+        match leftover::set_comment(&target.guard, &database, Some(&mark)).await {
+            Ok(()) => target.previous_comment = Some(comment),
+            Err(e) => tracing::warn!(
+                "database {database:?} cannot be marked as being restored ({e}): if this \
+                 restore is killed, nothing will show that the database is incomplete"
+            ),
+        }
+        Ok(target)
     }
 
     pub(super) fn config(&self) -> &ConnConfig {
@@ -65,6 +158,40 @@ impl Target {
 
     pub(super) fn database(&self) -> &str {
         &self.database
+    }
+
+    /// The restore's last step, once every row, index and constraint is in and checked: the
+    /// temporary database takes the target's name, or the target's mark is removed. The
+    /// restore's sessions on the temporary database must be closed.
+    pub(super) async fn finish(&self) -> Result<(), EngineError> {
+        let Some(temporary) = &self.temporary else {
+            return match &self.previous_comment {
+                Some(previous) => {
+                    leftover::set_comment(&self.guard, &self.database, previous.as_deref()).await
+                }
+                None => Ok(()),
+            };
+        };
+        if database_exists(&self.guard, &self.database).await? {
+            return Err(EngineError::DatabaseExists {
+                database: self.database.clone(),
+            });
+        }
+        // One transaction: the database never has the target's name and the mark at once.
+        let sql = format!(
+            "BEGIN; ALTER DATABASE {temporary} RENAME TO {database}; \
+             COMMENT ON DATABASE {database} IS NULL; COMMIT",
+            temporary = quote::ident(temporary),
+            database = quote::ident(&self.database),
+        );
+        let renamed = session::execute(&self.guard, &sql, || {
+            format!("renaming database {temporary:?} to {:?}", self.database)
+        })
+        .await;
+        if renamed.is_err() {
+            let _ = self.guard.client().batch_execute("ROLLBACK").await;
+        }
+        renamed
     }
 
     /// Runs the pre-data items in one transaction, so a failure among them leaves nothing.
@@ -102,39 +229,51 @@ impl Target {
 
     /// Puts the target back as it was and says what was done, for the error message.
     pub(super) async fn undo(&self, manifest: &Manifest) -> String {
-        let outcome = match &self.maintenance {
-            Some(maintenance) => drop_database(maintenance, &self.database).await.map(|()| {
+        let outcome = match &self.temporary {
+            Some(temporary) => drop_database(&self.guard, temporary).await.map(|()| {
                 format!(
-                    "database {:?}, which the restore created, was dropped",
+                    "database {:?} was not created (the restore's temporary database {temporary:?} was dropped)",
                     self.database
                 )
             }),
-            None if !self.parts.pre_data && self.parts.data => {
-                self.truncate_tables(manifest).await.map(|()| {
-                    format!(
-                        "the restored tables and large objects in {:?} were emptied again",
-                        self.database
-                    )
-                })
+            None => {
+                let removed = self.remove_restored(manifest).await;
+                let unmarked = self.finish().await;
+                match (removed, unmarked) {
+                    (Ok(None), Ok(())) => return "the target was not changed".to_owned(),
+                    (Ok(Some(done)), Ok(())) => Ok(done),
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                }
             }
-            None if !self.parts.pre_data
-                || !self
-                    .pre_data_committed
-                    .load(std::sync::atomic::Ordering::SeqCst) =>
-            {
-                return "the target was not changed".to_owned();
-            }
-            None => self.drop_created_objects(manifest).await.map(|()| {
-                format!(
-                    "everything the restore created in {:?} was removed",
-                    self.database
-                )
-            }),
         };
         match outcome {
             Ok(done) => format!("the target was left as it was ({done})"),
             Err(e) => format!("putting the target back failed as well: {e}"),
         }
+    }
+
+    /// Removes from an existing target what this restore may have put there, saying what was
+    /// done (`None`: nothing had been).
+    async fn remove_restored(&self, manifest: &Manifest) -> Result<Option<String>, EngineError> {
+        if !self.parts.pre_data && self.parts.data {
+            self.truncate_tables(manifest).await?;
+            return Ok(Some(format!(
+                "the restored tables and large objects in {:?} were emptied again",
+                self.database
+            )));
+        }
+        if !self.parts.pre_data
+            || !self
+                .pre_data_committed
+                .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Ok(None);
+        }
+        self.drop_created_objects(manifest).await?;
+        Ok(Some(format!(
+            "everything the restore created in {:?} was removed",
+            self.database
+        )))
     }
 
     async fn drop_created_objects(&self, manifest: &Manifest) -> Result<(), EngineError> {
@@ -383,13 +522,8 @@ pub(crate) async fn maintenance_config(target: &ConnConfig) -> Result<ConnConfig
     }
 }
 
-async fn create_database(
-    maintenance: &ConnConfig,
-    database: &str,
-    encoding: &str,
-) -> Result<(), EngineError> {
-    let connection = session::open(maintenance).await?;
-    let exists = connection
+async fn database_exists(connection: &Connection, database: &str) -> Result<bool, EngineError> {
+    let row = connection
         .client()
         .query_opt(
             "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1",
@@ -397,32 +531,35 @@ async fn create_database(
         )
         .await
         .map_err(|e| PgError::query("checking whether the target database exists", e))?;
-    if exists.is_some() {
-        return Err(EngineError::DatabaseExists {
-            database: database.to_owned(),
-        });
-    }
+    Ok(row.is_some())
+}
+
+async fn create_database(
+    connection: &Connection,
+    database: &str,
+    encoding: &str,
+) -> Result<(), EngineError> {
     let sql = format!(
         "CREATE DATABASE {} TEMPLATE template0 ENCODING {}",
         quote::ident(database),
         quote::literal(encoding)
     );
-    session::execute(&connection, &sql, || {
+    session::execute(connection, &sql, || {
         format!("creating database {database:?}")
     })
     .await
 }
 
+/// Drops `database` (its sessions terminated), from `connection`'s session on another one.
 pub(crate) async fn drop_database(
-    maintenance: &ConnConfig,
+    connection: &Connection,
     database: &str,
 ) -> Result<(), EngineError> {
-    let connection = session::open(maintenance).await?;
     let sql = format!(
         "DROP DATABASE IF EXISTS {} WITH (FORCE)",
         quote::ident(database)
     );
-    session::execute(&connection, &sql, || {
+    session::execute(connection, &sql, || {
         format!("dropping database {database:?}")
     })
     .await
