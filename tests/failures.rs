@@ -293,15 +293,6 @@ async fn dumps_in_the_same_second_get_distinct_ids() {
     assert!(ids[0].ends_with("-01"), "{ids:?}: {}", run.stdout);
     assert!(run.stdout.contains(&ids[0]), "{}", run.stdout);
 
-    let target = server().database(&unique_name("same_second_target"));
-    pgark(&[
-        "restore",
-        &format!("{}/latest", path_str(dest.path())),
-        "--target",
-        &target.url(),
-        "--create",
-    ])
-    .await
-    .success();
-    assert_same_contents(&source, &target).await;
+    let latest = format!("{}/latest", path_str(dest.path()));
+    restore_into_new_and_compare(&latest, &source, "same_second_target").await;
 }

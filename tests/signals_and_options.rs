@@ -563,3 +563,167 @@ async fn a_database_an_interrupted_restore_marked_is_refused_until_forced() {
         "the database's own comment is back"
     );
 }
+
+/// The pid of a backend running a COPY on database `database`, if one is.
+async fn copying_backend(database: &str) -> Option<i32> {
+    let client = server().database("postgres").client().await;
+    client
+        .query_opt(
+            "SELECT pid FROM pg_catalog.pg_stat_activity \
+             WHERE datname = $1 AND state = 'active' AND query LIKE 'COPY%' LIMIT 1",
+            &[&database],
+        )
+        .await
+        .expect("query pg_stat_activity")
+        .map(|r| r.get(0))
+}
+
+/// Starts `pgark args` and waits until it runs a COPY on `database`; returns the child and the
+/// COPY's backend pid.
+async fn start_until_copying(args: &[&str], database: &str) -> (tokio::process::Child, i32) {
+    let mut child = pgark_command(args).spawn().expect("start pgark");
+    loop {
+        if let Some(status) = child.try_wait().expect("poll pgark") {
+            panic!("pgark ended ({status}) before it started a COPY");
+        }
+        if let Some(pid) = copying_backend(database).await {
+            return (child, pid);
+        }
+        // Polling the server's state, not waiting for time to pass.
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// A server process stopped with SIGSTOP, continued again when dropped (whatever the test's
+/// outcome).
+struct Stopped(i32);
+
+impl Stopped {
+    fn new(pid: i32) -> Stopped {
+        signal(pid, "-STOP");
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        signal(self.0, "-CONT");
+    }
+}
+
+fn signal(pid: i32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// Waits for a child that must end by itself, failing (rather than hanging the suite) if it
+/// does not within `limit`.
+async fn output_within(child: tokio::process::Child, limit: std::time::Duration) -> Run {
+    let output = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("pgark still runs after {limit:?}: it hangs"))
+        .expect("wait for pgark");
+    Run {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A worker's backend stopped with SIGSTOP in the middle of a COPY still answers TCP keepalives
+/// (its kernel does); the stall timeout notices that no data comes, and the dump fails naming
+/// what stalled and leaves no backup.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dump_from_a_stopped_backend_fails_after_the_stall_timeout() {
+    let source = large_source("stall_dump").await;
+    let dest = tempfile::tempdir().expect("temp dir");
+    let out = dest.path().join("backups");
+    let url = source.url();
+    let args = [
+        "dump",
+        &url,
+        path_str(&out),
+        "--chunk-size",
+        "256KiB",
+        "--jobs",
+        "1",
+        "--stall-timeout",
+        "2s",
+    ];
+    let (child, pid) = start_until_copying(&args, source.name()).await;
+    let stopped = Stopped::new(pid);
+    let run = output_within(child, std::time::Duration::from_secs(120)).await;
+    drop(stopped);
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    let error = run.failure();
+    assert!(
+        error.contains("the PostgreSQL server sent nothing for 2s while copying table public.big"),
+        "{error}"
+    );
+    assert!(error.contains("--stall-timeout"), "{error}");
+    assert!(
+        files_under(&out).is_empty(),
+        "the failed dump removed what it wrote: {:?}",
+        files_under(&out)
+    );
+}
+
+/// A worker terminated by `pg_terminate_backend` mid-piece: the piece is read again by a new
+/// session in the same snapshot (rows committed since are not in the backup), the dump completes,
+/// the backup restores to the snapshot's contents, and the metrics file counts the retry.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_terminated_mid_piece_is_retried_in_the_same_snapshot() {
+    let source = large_source("retry_dump").await;
+    let dest = tempfile::tempdir().expect("temp dir");
+    let out = dest.path().join("backups");
+    let metrics = dest.path().join("pgark.prom");
+    let url = source.url();
+    let args = [
+        "dump",
+        &url,
+        path_str(&out),
+        "--chunk-size",
+        "256KiB",
+        "--jobs",
+        "2",
+        "--metrics-file",
+        path_str(&metrics),
+    ];
+    let (child, pid) = start_until_copying(&args, source.name()).await;
+    let admin = server().database("postgres").client().await;
+    let terminated: bool = admin
+        .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .expect("terminate the worker")
+        .get(0);
+    assert!(terminated);
+    // Committed after the snapshot: not part of the backup, retry or not.
+    source
+        .execute("INSERT INTO big SELECT g, 'late' FROM generate_series(700001, 700100) g")
+        .await;
+    let run = output_within(child, std::time::Duration::from_secs(300)).await;
+    let run = run.success();
+    assert!(
+        run.stderr
+            .contains("trying again on a new session in the same snapshot (1 of 3)"),
+        "{}",
+        run.stderr
+    );
+    let metrics = std::fs::read_to_string(&metrics).expect("read the metrics file");
+    assert!(
+        metrics.contains(&format!(
+            "pgark_dump_retries{{database=\"{}\"}} 1\n",
+            source.name()
+        )),
+        "{metrics}"
+    );
+
+    source
+        .execute("DELETE FROM big WHERE filler = 'late'")
+        .await;
+    let latest = format!("{}/latest", path_str(&out));
+    restore_into_new_and_compare(&latest, &source, "retry_dump_target").await;
+}

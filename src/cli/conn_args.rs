@@ -13,12 +13,19 @@ pub struct ConnArgs {
     /// Switch every session to this role after connecting (SET ROLE), like pg_dump --role.
     #[arg(long, value_name = "ROLE")]
     role: Option<String>,
+    /// Give up on a server that sends (or takes) no COPY data for this long: a stopped or hung
+    /// backend, which TCP keepalives cannot see. 0 waits forever.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = super::args::parse_duration)]
+    stall_timeout: std::time::Duration,
 }
 
 impl ConnArgs {
     /// Parses `conninfo` and applies these options to it.
     pub fn config(&self, conninfo: &str) -> Result<ConnConfig, PgError> {
-        let mut config = ConnConfig::parse(conninfo)?.with_role(self.role.clone());
+        let stall_timeout = Some(self.stall_timeout).filter(|t| !t.is_zero());
+        let mut config = ConnConfig::parse(conninfo)?
+            .with_role(self.role.clone())
+            .with_stall_timeout(stall_timeout);
         if self.aws_iam_auth {
             config = config.with_aws_iam()?;
         }

@@ -53,9 +53,10 @@ pub struct DumpArgs {
     /// bytes per row).
     #[arg(long)]
     no_key_filters: bool,
-    /// Give up if a table's ACCESS SHARE lock is not granted in this time (e.g. 30s); waits forever by default.
-    #[arg(long, value_parser = parse_duration)]
-    lock_wait_timeout: Option<Duration>,
+    /// Give up if a table's ACCESS SHARE lock is not granted in this time (a migration holding
+    /// an exclusive lock); 0 waits forever.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    lock_wait_timeout: Duration,
     /// Write Prometheus metrics (outcome, times, sizes, rows) to this file, atomically, on success
     /// and on failure — for node_exporter's textfile collector.
     #[arg(long)]
@@ -88,6 +89,7 @@ pub async fn run(args: DumpArgs, output: &Output, cancel: Cancel) -> anyhow::Res
                 stored_bytes: summary.stored_bytes,
                 rows: summary.rows,
                 tables: summary.tables as u64,
+                retries: summary.retries,
                 size_change_ratio: *ratio,
             },
             Err(_) => DumpMetrics {
@@ -99,6 +101,7 @@ pub async fn run(args: DumpArgs, output: &Output, cancel: Cancel) -> anyhow::Res
                 stored_bytes: 0,
                 rows: 0,
                 tables: 0,
+                retries: 0,
                 size_change_ratio: None,
             },
         };
@@ -128,7 +131,7 @@ async fn dump_and_report(
         jobs: args.jobs,
         chunk_size: args.chunk_size,
         compress_level: args.compress_level,
-        lock_wait_timeout: args.lock_wait_timeout,
+        lock_wait_timeout: Some(args.lock_wait_timeout).filter(|t| !t.is_zero()),
         key_filters: !args.no_key_filters,
         split: match args.split {
             Split::Auto => SplitMethod::Auto,

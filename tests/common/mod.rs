@@ -489,3 +489,13 @@ pub async fn large_object_sizes(db: &TestDb) -> Vec<(u32, i64)> {
         .map(|r| (r.get(0), r.get(1)))
         .collect()
 }
+
+/// Restores `backup` (a path, or `DEST/latest`) into a new database and checks that it holds what
+/// `source` holds now.
+pub async fn restore_into_new_and_compare(backup: &str, source: &TestDb, prefix: &str) {
+    let target = pgark_testkit::server().database(&pgark_testkit::unique_name(prefix));
+    pgark(&["restore", backup, "--target", &target.url(), "--create"])
+        .await
+        .success();
+    assert_same_contents(source, &target).await;
+}

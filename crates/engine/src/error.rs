@@ -188,6 +188,20 @@ pub enum EngineError {
     )]
     IntoTableNeedsOneTable { count: usize, tables: String },
 
+    #[error(
+        "the PostgreSQL server sent nothing for {waited} while {what}: its backend may be stopped or hung (a SIGSTOPped process, a stuck disk); giving up (raise --stall-timeout if the server is only slow)"
+    )]
+    ServerStalled { what: String, waited: String },
+
+    #[error(
+        "the dump's snapshot {snapshot} is gone (the session that exported it ended: terminated, or the server restarted), so the dump cannot go on consistently: {cause}; run the dump again"
+    )]
+    SnapshotLost {
+        snapshot: String,
+        #[source]
+        cause: Box<EngineError>,
+    },
+
     #[error("writing the output: {0}")]
     Output(#[source] std::io::Error),
 
@@ -209,6 +223,16 @@ pub enum EngineError {
 impl EngineError {
     pub(crate) fn output(e: std::io::Error) -> Self {
         EngineError::Output(e)
+    }
+
+    /// Whether work that ran in a transaction of its own may succeed on a new session: the
+    /// session was lost, or a remote store failed in a way that may pass.
+    pub(crate) fn is_retryable(&self) -> bool {
+        match self {
+            EngineError::Pg(e) => e.is_connection_lost(),
+            EngineError::Store(e) => e.is_transient(),
+            _ => false,
+        }
     }
 
     /// True when the error was caused by a cancellation request rather than a failure.

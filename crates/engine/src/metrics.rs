@@ -20,6 +20,9 @@ pub struct DumpMetrics {
     pub stored_bytes: u64,
     pub rows: u64,
     pub tables: u64,
+    /// Jobs (pieces of tables, the large objects) tried again after a lost session or a failed
+    /// upload.
+    pub retries: u64,
     /// This backup's raw size over the previous complete backup's, when there is one.
     pub size_change_ratio: Option<f64>,
 }
@@ -94,6 +97,11 @@ impl DumpMetrics {
                 "Tables in the last backup.",
                 self.tables.to_string(),
             );
+            gauge(
+                "pgark_dump_retries",
+                "Pieces of the last dump tried again after a lost session or a failed upload.",
+                self.retries.to_string(),
+            );
             if let Some(ratio) = self.size_change_ratio {
                 gauge(
                     "pgark_dump_size_change_ratio",
@@ -165,6 +173,7 @@ mod tests {
             stored_bytes: 20,
             rows: 7,
             tables: 2,
+            retries: 1,
             size_change_ratio: Some(2.5),
         }
     }

@@ -11,6 +11,8 @@ pub struct Progress {
     pub raw_bytes: AtomicU64,
     /// Compressed bytes written or read.
     pub stored_bytes: AtomicU64,
+    /// Jobs tried again after a lost session or a failed upload.
+    pub retries: AtomicU64,
 }
 
 impl Progress {

@@ -1,5 +1,7 @@
 //! Opening PostgreSQL sessions configured the same way for every dump and restore connection.
 
+use std::time::Duration;
+
 use pgark_pg::{ConnConfig, Connection, PgError, connect};
 
 use crate::EngineError;
@@ -67,4 +69,34 @@ pub(crate) async fn under_savepoint<T>(
         Err(_) => run("ROLLBACK TO SAVEPOINT pgark_step; RELEASE SAVEPOINT pgark_step").await?,
     }
     Ok(outcome)
+}
+
+/// Awaits `work`, a step that waits on the server to send or take data, giving up when it takes
+/// longer than `limit` (a connection's [`ConnConfig::stall_timeout`]; `None` waits forever).
+/// `what` names the step in the error.
+pub(crate) async fn unless_stalled<T>(
+    limit: Option<Duration>,
+    what: &dyn Fn() -> String,
+    work: impl Future<Output = T>,
+) -> Result<T, EngineError> {
+    let Some(limit) = limit else {
+        return Ok(work.await);
+    };
+    tokio::time::timeout(limit, work)
+        .await
+        .map_err(|_| EngineError::ServerStalled {
+            what: what(),
+            waited: describe_duration(limit),
+        })
+}
+
+/// `300s` as `5m`, `2s`, `1500ms`: the way durations are written on the command line.
+pub(crate) fn describe_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    match (millis % 1000, duration.as_secs()) {
+        (0, secs) if secs >= 3600 && secs % 3600 == 0 => format!("{}h", secs / 3600),
+        (0, secs) if secs >= 60 && secs % 60 == 0 => format!("{}m", secs / 60),
+        (0, secs) => format!("{secs}s"),
+        _ => format!("{millis}ms"),
+    }
 }

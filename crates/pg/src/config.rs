@@ -78,7 +78,13 @@ pub struct ConnConfig {
     aws_iam: bool,
     role: Option<String>,
     tcp: TcpSettings,
+    /// How long a session may wait for a server that sends nothing while data is expected (see
+    /// [`ConnConfig::stall_timeout`]).
+    stall_timeout: Option<Duration>,
 }
+
+/// The default of [`ConnConfig::stall_timeout`].
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How a TCP connection notices a peer that went away without closing it (a host that lost
 /// power, a dropped NAT entry): libpq's `keepalives*` and `tcp_user_timeout`, with defaults
@@ -322,6 +328,7 @@ impl ConnConfig {
             aws_iam,
             role: None,
             tcp: tcp_settings(settings)?,
+            stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
         })
     }
 
@@ -421,6 +428,20 @@ impl ConnConfig {
     /// TCP keepalives and the user timeout (see [`TcpSettings`]).
     pub fn tcp(&self) -> TcpSettings {
         self.tcp
+    }
+
+    /// How long a session waits for the next rows of a COPY (out or in) from a server that
+    /// sends or takes nothing, before giving up on it. Keepalives cannot see this: a backend
+    /// that is stopped (SIGSTOP, a hung storage device) still has a kernel that acknowledges
+    /// them. `None` waits forever. Not a libpq parameter: pgark's own.
+    pub fn stall_timeout(&self) -> Option<Duration> {
+        self.stall_timeout
+    }
+
+    /// The same connection with another [`ConnConfig::stall_timeout`].
+    pub fn with_stall_timeout(mut self, timeout: Option<Duration>) -> ConnConfig {
+        self.stall_timeout = timeout;
+        self
     }
 
     /// `None` waits indefinitely, like libpq's `connect_timeout=0`.

@@ -105,6 +105,28 @@ impl fmt::Display for ServerMessage<'_> {
 }
 
 impl PgError {
+    /// Whether the session itself was lost (the server ended it, as `pg_terminate_backend` or a
+    /// restart does, or its socket failed) rather than a statement failing in a live session:
+    /// work that ran in a transaction of its own can be retried on a new session.
+    pub fn is_connection_lost(&self) -> bool {
+        use tokio_postgres::error::SqlState;
+        let PgError::Query { source, .. } = self else {
+            return false;
+        };
+        if source.is_closed() {
+            return true;
+        }
+        if let Some(code) = source.code() {
+            return [
+                SqlState::ADMIN_SHUTDOWN,
+                SqlState::CRASH_SHUTDOWN,
+                SqlState::CANNOT_CONNECT_NOW,
+            ]
+            .contains(code);
+        }
+        std::error::Error::source(source).is_some_and(|cause| cause.is::<std::io::Error>())
+    }
+
     /// Wraps a server error with what pgark was doing when it happened.
     pub fn query(context: impl Into<String>, source: tokio_postgres::Error) -> Self {
         PgError::Query {

@@ -18,7 +18,7 @@ mod split;
 mod tls;
 
 pub use catalog::{relations_to_lock, user_objects};
-pub use config::{ConnConfig, Host, RootCert, SslMode};
+pub use config::{ConnConfig, DEFAULT_STALL_TIMEOUT, Host, RootCert, SslMode};
 pub use connect::{Canceller, Connection, connect};
 pub use ddl::{
     SchemaDump, TableData, copy_in_sql, copy_out_columns_sql, copy_out_sql, drop_statement,

@@ -59,3 +59,12 @@ pub enum StoreError {
         message: String,
     },
 }
+
+impl StoreError {
+    /// Whether trying the same request again later may succeed: a remote store's failure that
+    /// outlasted the client's own retries (a timeout, throttling, a server error). Not a refusal
+    /// (credentials, a missing bucket) nor a local disk's error.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Backend { .. })
+    }
+}

@@ -23,11 +23,56 @@ impl TableDumper {
     ) -> Result<LargeObjectsEntry, EngineError> {
         let object = layout::large_object_data_name(0);
         let mut writer = ObjectWriter::for_large_objects(self, &object)?;
-        let mut reader = LargeObjectReader::open(session.client(), self.chunk_size).await?;
+        let read = self
+            .read_large_objects(session, expected, &mut writer)
+            .await;
+        let (count, content_bytes) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                writer.abort().await;
+                return Err(e);
+            }
+        };
+        let written = writer.complete().await?;
+        let entry = LargeObjectsEntry {
+            count,
+            content_bytes,
+            raw_bytes: written.chunks.iter().map(|c| c.raw_length).sum(),
+            stored_bytes: written.stored_bytes,
+            piece_size: PIECE_SIZE,
+            content_digest: written.content_digest.to_hex(),
+            chunks: written.chunks,
+        };
+        info!(
+            large_objects = entry.count,
+            content_bytes = entry.content_bytes,
+            stored_bytes = entry.stored_bytes,
+            chunks = entry.chunks.len(),
+            "large objects dumped"
+        );
+        Ok(entry)
+    }
+
+    /// Reads every large object into `writer`; returns how many there were and their bytes.
+    async fn read_large_objects(
+        &self,
+        session: &Connection,
+        expected: u64,
+        writer: &mut ObjectWriter<'_>,
+    ) -> Result<(u64, u64), EngineError> {
+        let reading = || "reading large objects".to_owned();
+        let mut reader = crate::session::unless_stalled(
+            self.stall_timeout,
+            &reading,
+            LargeObjectReader::open(session.client(), self.chunk_size),
+        )
+        .await??;
         let mut chunker = RecordChunker::new(self.chunk_size);
         let mut compressing = VecDeque::new();
         let mut content_bytes = 0u64;
-        while let Some(piece) = reader.next().await? {
+        while let Some(piece) =
+            crate::session::unless_stalled(self.stall_timeout, &reading, reader.next()).await??
+        {
             content_bytes += piece.data.len() as u64;
             let piece = LargeObjectPiece {
                 oid: piece.oid,
@@ -55,24 +100,7 @@ impl TableDumper {
                 "the snapshot holds {expected} large objects in the catalog but {count} were read"
             )));
         }
-        let written = writer.complete().await?;
-        let entry = LargeObjectsEntry {
-            count,
-            content_bytes,
-            raw_bytes: written.chunks.iter().map(|c| c.raw_length).sum(),
-            stored_bytes: written.stored_bytes,
-            piece_size: PIECE_SIZE,
-            content_digest: written.content_digest.to_hex(),
-            chunks: written.chunks,
-        };
-        info!(
-            large_objects = entry.count,
-            content_bytes = entry.content_bytes,
-            stored_bytes = entry.stored_bytes,
-            chunks = entry.chunks.len(),
-            "large objects dumped"
-        );
-        Ok(entry)
+        Ok((count, content_bytes))
     }
 }
 

@@ -65,6 +65,8 @@ pub struct DumpSummary {
     pub rows: u64,
     pub raw_bytes: u64,
     pub stored_bytes: u64,
+    /// Jobs tried again after a lost session or a failed upload.
+    pub retries: u64,
     pub elapsed: Duration,
 }
 
@@ -93,7 +95,7 @@ pub async fn dump(
 
     // From here on the id is ours: a failure removes what was written under it.
     let result = tokio::select! {
-        result = write_backup(&options, leader, &backup_id, started_at, progress) => result,
+        result = write_backup(&options, leader, &backup_id, started_at, progress.clone()) => result,
         () = cancel.cancelled() => Err(EngineError::Interrupted),
     };
     let manifest = match result {
@@ -119,6 +121,7 @@ pub async fn dump(
         rows: manifest.total_rows(),
         raw_bytes: manifest.raw_bytes(),
         stored_bytes: manifest.stored_bytes(),
+        retries: Progress::get(&progress.retries),
         elapsed: started.elapsed(),
     })
 }
@@ -131,7 +134,9 @@ async fn write_backup(
     started_at: Timestamp,
     progress: Arc<Progress>,
 ) -> Result<Manifest, EngineError> {
-    let schema = leader.read_schema().await?;
+    let reading = || "reading the schema".to_owned();
+    let stall = options.source.stall_timeout();
+    let schema = crate::session::unless_stalled(stall, &reading, leader.read_schema()).await??;
     info!(
         snapshot = %leader.source.snapshot_id,
         tables = schema.tables.len(),
@@ -198,6 +203,35 @@ enum Job {
     LargeObjects(u64),
 }
 
+impl Job {
+    /// Names the job in messages: `table public.orders, piece 3`.
+    fn describe(&self, tables: &[TableData]) -> String {
+        match self {
+            Job::Piece(piece) => {
+                let table = &tables[piece.table];
+                format!(
+                    "table {}.{}, piece {}",
+                    table.schema, table.name, piece.part
+                )
+            }
+            Job::LargeObjects(_) => "large objects".to_owned(),
+        }
+    }
+}
+
+/// What a finished job stored.
+enum Finished {
+    Piece(table::WrittenObject),
+    LargeObjects(LargeObjectsEntry),
+}
+
+/// How many times a job is tried again after its session was lost or the store failed.
+const PIECE_RETRIES: u32 = 3;
+
+/// The pause before a job's retry, times the retry's number: a restarting server or a throttling
+/// store gets a moment.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
 /// Runs the worker sessions over the tables' pieces, largest first, and the large objects'
 /// contents; returns the tables' entries by id and the large objects' entry if there are any.
 /// Tables' keys by table oid: single-column integer primary keys (for splitting tables into
@@ -253,6 +287,7 @@ async fn dump_data(
         budget: ByteBudget::new((cpu.threads() as u64 + 2) * 2 * options.chunk_size),
         cpu,
         progress: progress.clone(),
+        stall_timeout: options.source.stall_timeout(),
     });
     let snapshot_id = &leader.source.snapshot_id;
     let tables = &tables;
@@ -264,23 +299,58 @@ async fn dump_data(
         let pieces_left = pieces_left.clone();
         let progress = progress.clone();
         async move {
-            let session = snapshot::import(&options.source, snapshot_id).await?;
+            let mut session = snapshot::import(&options.source, snapshot_id).await?;
             let mut done = Vec::new();
             let mut large_objects = None;
-            loop {
-                let next = next_job(&queue, wide_budget).await?;
-                let (piece, _reserved) = match next {
-                    None => break,
-                    Some((Job::Piece(piece), reserved)) => (piece, reserved),
-                    Some((Job::LargeObjects(count), _)) => {
-                        large_objects = Some(dumper.dump_large_objects(&session, count).await?);
-                        continue;
+            while let Some((job, _reserved)) = next_job(&queue, wide_budget).await? {
+                let mut retries = 0;
+                // A piece runs in a transaction of its own on its session: if the session is
+                // lost or the store fails, a new session importing the same snapshot reads the
+                // very same rows again.
+                let finished = loop {
+                    let attempt = match &job {
+                        Job::Piece(piece) => {
+                            let table = &tables[piece.table];
+                            let key = keys.lookup.get(&table.oid);
+                            let id = table_id(piece.table);
+                            dumper
+                                .dump(&session, id, table, piece, key)
+                                .await
+                                .map(Finished::Piece)
+                        }
+                        Job::LargeObjects(count) => dumper
+                            .dump_large_objects(&session, *count)
+                            .await
+                            .map(Finished::LargeObjects),
+                    };
+                    match attempt {
+                        Err(e) if e.is_retryable() && retries < PIECE_RETRIES => {
+                            retries += 1;
+                            Progress::add(&progress.retries, 1);
+                            warn!(
+                                "{}: {e}; trying again on a new session in the same snapshot \
+                                 ({retries} of {PIECE_RETRIES})",
+                                job.describe(tables)
+                            );
+                            tokio::time::sleep(RETRY_PAUSE * retries).await;
+                            session = snapshot::import(&options.source, snapshot_id).await?;
+                        }
+                        other => break other?,
                     }
                 };
-                let table = &tables[piece.table];
-                let id = table_id(piece.table);
-                let key = keys.lookup.get(&table.oid);
-                let data = dumper.dump(&session, id, table, &piece, key).await?;
+                let data = match (finished, job) {
+                    (Finished::LargeObjects(entry), _) => {
+                        large_objects = Some(entry);
+                        continue;
+                    }
+                    (Finished::Piece(data), Job::Piece(piece)) => (piece, data),
+                    (Finished::Piece(_), Job::LargeObjects(_)) => {
+                        return Err(EngineError::Internal(
+                            "a large-object job produced a table piece".into(),
+                        ));
+                    }
+                };
+                let (piece, data) = data;
                 let table_done = {
                     let mut left = pieces_left
                         .lock()

@@ -149,6 +149,10 @@ pub(super) async fn import(
     session::execute(&connection, &sql, || {
         format!("importing snapshot {snapshot_id}")
     })
-    .await?;
+    .await
+    .map_err(|cause| EngineError::SnapshotLost {
+        snapshot: snapshot_id.to_owned(),
+        cause: Box::new(cause),
+    })?;
     Ok(connection)
 }

@@ -31,6 +31,8 @@ pub(super) struct TableDumper {
     /// Shared by every session: raw chunks waiting for or in compression, and their frames.
     pub(super) budget: ByteBudget,
     pub(super) progress: Arc<Progress>,
+    /// The source connection's [`pgark_pg::ConnConfig::stall_timeout`].
+    pub(super) stall_timeout: Option<std::time::Duration>,
 }
 
 /// What an object writer stored: its chunks, in order, and their rows' digest.
@@ -47,6 +49,8 @@ type Compressing = VecDeque<(
 )>;
 
 impl TableDumper {
+    /// Dumps one piece into its data object. On failure the object's upload is aborted, so a
+    /// retry of the piece starts from nothing.
     pub(super) async fn dump(
         &self,
         session: &Connection,
@@ -55,32 +59,64 @@ impl TableDumper {
         piece: &Piece,
         key: Option<&LookupKey>,
     ) -> Result<WrittenObject, EngineError> {
-        let name = format!("{}.{}", table.schema, table.name);
         let key_fields = key.and_then(|k| k.fields(&table.columns)).map(Arc::new);
-        let stream = session
-            .client()
-            .copy_out(&copy_out_range_sql(table, &piece.range))
-            .await
-            .map_err(|e| PgError::query(format!("starting COPY of table {name}"), e))?;
-        let mut stream = std::pin::pin!(stream);
-
         let object = layout::data_object_name(id, piece.part);
         let key = key.filter(|_| key_fields.is_some());
         let mut writer = ObjectWriter::new(self, &object, key)?;
+        let copied = self
+            .copy_piece(session, table, piece, key_fields, &mut writer)
+            .await;
+        if let Err(e) = copied {
+            writer.abort().await;
+            return Err(e);
+        }
+        let data = writer.complete().await?;
+        tracing::debug!(
+            table = %format_args!("{}.{}", table.schema, table.name),
+            piece = piece.part,
+            chunks = data.chunks.len(),
+            "piece dumped"
+        );
+        Ok(data)
+    }
+
+    async fn copy_piece(
+        &self,
+        session: &Connection,
+        table: &TableData,
+        piece: &Piece,
+        key_fields: Option<Arc<KeyFields>>,
+        writer: &mut ObjectWriter<'_>,
+    ) -> Result<(), EngineError> {
+        let name = format!("{}.{}", table.schema, table.name);
+        let copying = || format!("copying table {name}");
+        let stream = crate::session::unless_stalled(
+            self.stall_timeout,
+            &copying,
+            session
+                .client()
+                .copy_out(&copy_out_range_sql(table, &piece.range)),
+        )
+        .await?
+        .map_err(|e| PgError::query(format!("starting COPY of table {name}"), e))?;
+        let mut stream = std::pin::pin!(stream);
+
         let mut buffer = BytesMut::new();
         let mut compressing: Compressing = VecDeque::new();
-        while let Some(row) = stream.next().await {
+        while let Some(row) =
+            crate::session::unless_stalled(self.stall_timeout, &copying, stream.next()).await?
+        {
             let row = row.map_err(|e| PgError::query(format!("reading table {name}"), e))?;
             // Rows arrive one per message, so cutting between messages cuts between rows. A
             // chunk is cut before it would pass the chunk size; a row larger than a chunk is a
             // chunk of its own, sent without copying it.
             if !buffer.is_empty() && buffer.len() + row.len() > self.chunk_size {
                 let full = std::mem::take(&mut buffer).freeze();
-                self.compress(full, key_fields.clone(), &mut compressing, &mut writer)
+                self.compress(full, key_fields.clone(), &mut compressing, writer)
                     .await?;
             }
             if buffer.is_empty() && row.len() >= self.chunk_size {
-                self.compress(row, key_fields.clone(), &mut compressing, &mut writer)
+                self.compress(row, key_fields.clone(), &mut compressing, writer)
                     .await?;
             } else {
                 if buffer.capacity() == 0 {
@@ -94,7 +130,7 @@ impl TableDumper {
                 buffer.freeze(),
                 key_fields.clone(),
                 &mut compressing,
-                &mut writer,
+                writer,
             )
             .await?;
         }
@@ -102,14 +138,7 @@ impl TableDumper {
             writer.append(done.await?).await?;
             drop(share);
         }
-        let data = writer.complete().await?;
-        tracing::debug!(
-            table = %name,
-            piece = piece.part,
-            chunks = data.chunks.len(),
-            "piece dumped"
-        );
-        Ok(data)
+        Ok(())
     }
 
     /// Hands `rows` to the CPU pool once the budget has room, appending finished chunks (which
@@ -273,6 +302,16 @@ impl<'a> ObjectWriter<'a> {
         Progress::add(&self.dumper.progress.stored_bytes, length);
         self.offset += length;
         Ok(())
+    }
+
+    /// Abandons the object: its upload (if one was started) is aborted, so that no part of it
+    /// stays behind, billed and invisible.
+    pub(super) async fn abort(self) {
+        if let Some(upload) = self.upload
+            && let Err(e) = upload.abort().await
+        {
+            tracing::warn!("could not abort the upload of {}: {e}", self.key);
+        }
     }
 
     /// Completes the object; the manifest may only record stored data.

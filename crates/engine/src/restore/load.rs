@@ -90,6 +90,8 @@ pub(super) struct TableLoader {
     /// Per table: rows loaded so far, and units not yet done.
     rows_loaded: Vec<AtomicU64>,
     units_left: Vec<AtomicUsize>,
+    /// The target connection's [`pgark_pg::ConnConfig::stall_timeout`].
+    stall_timeout: Option<std::time::Duration>,
 }
 
 impl TableLoader {
@@ -100,6 +102,7 @@ impl TableLoader {
         budget: ByteBudget,
         progress: Arc<Progress>,
         units: &[LoadUnit],
+        stall_timeout: Option<std::time::Duration>,
     ) -> Self {
         let tables = manifest.tables.len();
         let units_left: Vec<AtomicUsize> = (0..tables).map(|_| AtomicUsize::new(0)).collect();
@@ -114,6 +117,7 @@ impl TableLoader {
             progress,
             rows_loaded: (0..tables).map(|_| AtomicU64::new(0)).collect(),
             units_left,
+            stall_timeout,
         }
     }
 
@@ -141,6 +145,7 @@ impl TableLoader {
             .await
             .map_err(|e| PgError::query(format!("starting COPY into table {name}"), e))?;
         let mut sink = std::pin::pin!(sink);
+        let loading = || format!("loading table {name}");
 
         let mut fetching: VecDeque<(Share, usize, ChunkFetch)> = VecDeque::new();
         let mut chunks = unit.chunks.clone();
@@ -171,20 +176,19 @@ impl TableLoader {
                 break;
             };
             let rows_text = next.rows().await?;
-            send_rows(sink.as_mut(), Bytes::from(rows_text))
-                .await
-                .map_err(|e| PgError::query(format!("loading table {name}"), e))?;
+            let sent = send_rows(sink.as_mut(), Bytes::from(rows_text));
+            session::unless_stalled(self.stall_timeout, &loading, sent)
+                .await?
+                .map_err(|e| PgError::query(loading(), e))?;
             let chunk = &table.chunks[i];
             Progress::add(&self.progress.rows, chunk.rows);
             Progress::add(&self.progress.raw_bytes, chunk.raw_length);
             Progress::add(&self.progress.stored_bytes, chunk.length);
             drop(share);
         }
-        let rows = sink
-            .as_mut()
-            .finish()
-            .await
-            .map_err(|e| PgError::query(format!("loading table {name}"), e))?;
+        let rows = session::unless_stalled(self.stall_timeout, &loading, sink.as_mut().finish())
+            .await?
+            .map_err(|e| PgError::query(loading(), e))?;
         if unit.freeze {
             session::execute(session, "COMMIT", || format!("committing table {name}")).await?;
         }

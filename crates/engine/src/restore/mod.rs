@@ -158,6 +158,7 @@ async fn run(
         budget,
         progress,
         &units,
+        options.target.stall_timeout(),
     );
     // Large-object chunks are independent units of work, loaded like pieces of a table.
     let large_object_chunks = match &manifest.large_objects {

@@ -87,6 +87,7 @@ impl Want {
             aws_iam: false,
             role: None,
             tcp: super::TcpSettings::default(),
+            stall_timeout: Some(super::DEFAULT_STALL_TIMEOUT),
         }
     }
 }
