@@ -296,3 +296,39 @@ async fn dumps_in_the_same_second_get_distinct_ids() {
     let latest = format!("{}/latest", path_str(dest.path()));
     restore_into_new_and_compare(&latest, &source, "same_second_target").await;
 }
+
+/// The corpus of damaged archives in testdata/damaged: each gives exactly its documented exit
+/// code and error line, and nothing panics.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_damaged_archive_gives_its_documented_error() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/damaged");
+    let mut cases: Vec<_> = std::fs::read_dir(&corpus)
+        .expect("list testdata/damaged")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.join("expected.txt").is_file())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 13, "the corpus is missing: {cases:?}");
+    for case in cases {
+        let backup = case.join("2026-12-04T183330Z");
+        let expected = std::fs::read_to_string(case.join("expected.txt"))
+            .expect("read expected.txt")
+            .replace("{backup}", path_str(&backup))
+            .replace("{version}", env!("CARGO_PKG_VERSION"));
+        let (code, line) = expected.split_once('\n').expect("two lines");
+        let run = pgark(&["verify", path_str(&backup)]).await;
+        assert_eq!(
+            format!("exit {}", run.status.code().unwrap_or(-1)),
+            code,
+            "{}: {}",
+            case.display(),
+            run.stderr
+        );
+        let error = run
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("pgark: error:"))
+            .unwrap_or_else(|| panic!("{}: no error line in {}", case.display(), run.stderr));
+        assert_eq!(error, line.trim_end(), "{}", case.display());
+    }
+}

@@ -6,6 +6,8 @@
 //! an ordinary object.
 
 use crate::key_summary::{KeyFields, KeyOrder};
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{ArchiveError, sha256_hex};
@@ -17,6 +19,9 @@ pub const FORMAT_NAME: &str = "pgark-backup";
 pub const FORMAT_VERSION: u32 = 1;
 
 const PGARK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The largest chunk size a dump may be asked for (and a manifest may record).
+pub const MAX_CHUNK_SIZE: u64 = 1 << 30;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -565,7 +570,99 @@ impl Manifest {
                 pgark_version: PGARK_VERSION,
             });
         }
-        serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))
+        let manifest: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+        manifest.check_chunks().map_err(corrupt)?;
+        Ok(manifest)
+    }
+
+    /// Checks what readers size memory and reads by: every chunk's sizes are possible (no chunk
+    /// decodes to more than a chunk or one row can be, no more rows than bytes), chunks and key
+    /// filters do not overlap within their object (nor repeat), and each table's totals are its
+    /// chunks' sums. A manifest whose checksum matches was written by a dump, but the checksum
+    /// is no signature: these checks keep a crafted one from making a reader allocate without
+    /// bound or read the same bytes twice.
+    fn check_chunks(&self) -> Result<(), String> {
+        let chunk_size = self.settings.chunk_size;
+        if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
+            return Err(format!(
+                "chunk size {chunk_size} is outside 1..={MAX_CHUNK_SIZE}"
+            ));
+        }
+        // A chunk holds rows up to the chunk size, or one larger row: a row is one protocol
+        // message, whose length is a 32-bit signed integer.
+        let max_raw = chunk_size.max(i32::MAX as u64);
+        let mut extents: BTreeMap<&str, Vec<(u64, u64, String)>> = BTreeMap::new();
+        let large_objects = self
+            .large_objects
+            .iter()
+            .map(|lo| ("the large objects".to_owned(), &lo.chunks));
+        let tables = self
+            .tables
+            .iter()
+            .map(|t| (format!("table {}", t.display_name()), &t.chunks));
+        for (of, chunks) in tables.chain(large_objects) {
+            for (index, chunk) in chunks.iter().enumerate() {
+                let at = || format!("{of}, chunk {index}");
+                if chunk.length == 0 || chunk.raw_length > max_raw || chunk.rows > chunk.raw_length
+                {
+                    return Err(format!(
+                        "{}: impossible sizes ({} bytes stored, {} decoded, {} rows)",
+                        at(),
+                        chunk.length,
+                        chunk.raw_length,
+                        chunk.rows
+                    ));
+                }
+                let object = extents.entry(chunk.object.as_str()).or_default();
+                object.push((chunk.offset, chunk.length, at()));
+                if let Some(filter) = &chunk.key_filter {
+                    object.push((
+                        filter.offset,
+                        filter.length,
+                        format!("{}'s key filter", at()),
+                    ));
+                }
+            }
+        }
+        for (object, mut spans) in extents {
+            spans.sort_by_key(|(offset, length, _)| (*offset, *length));
+            let mut end = 0u64;
+            let mut previous = None;
+            for (offset, length, what) in spans {
+                if offset < end {
+                    return Err(format!(
+                        "{what} overlaps {} in {object}",
+                        previous.unwrap_or_default()
+                    ));
+                }
+                end = offset.checked_add(length).ok_or_else(|| {
+                    format!("{what}: offset {offset} + length {length} overflows")
+                })?;
+                previous = Some(what);
+            }
+        }
+        for table in &self.tables {
+            let rows = table
+                .chunks
+                .iter()
+                .try_fold(0u64, |sum, c| sum.checked_add(c.rows));
+            let raw = table
+                .chunks
+                .iter()
+                .try_fold(0u64, |sum, c| sum.checked_add(c.raw_length));
+            if rows != Some(table.row_count) || raw != Some(table.raw_bytes) {
+                return Err(format!(
+                    "table {} records {} rows and {} bytes, its chunks hold {} and {}",
+                    table.display_name(),
+                    table.row_count,
+                    table.raw_bytes,
+                    rows.map_or_else(|| "too many".to_owned(), |n| n.to_string()),
+                    raw.map_or_else(|| "too many".to_owned(), |n| n.to_string()),
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn total_rows(&self) -> u64 {

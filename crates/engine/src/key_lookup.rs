@@ -993,3 +993,57 @@ mod tests {
         assert_eq!(terms("id = 5 -1"), Some(vec![]));
     }
 }
+
+/// Any `--where-key` text, made of the grammar's own pieces or of anything: conditions or a
+/// reason, never a panic or a loop.
+#[cfg(test)]
+mod fuzzed {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn tokens() -> impl Strategy<Value = String> {
+        let token = prop::sample::select(vec![
+            "id",
+            "\"Id\"",
+            "tenant",
+            "=",
+            "IN",
+            "in",
+            "(",
+            ")",
+            ",",
+            "BETWEEN",
+            "AND",
+            "and",
+            "OR",
+            "'a''b'",
+            "'",
+            "''",
+            "-",
+            "1",
+            "-9223372036854775808",
+            "99999999999999999999",
+            "1e5",
+            "NULL",
+            " ",
+            "\t",
+            "\\",
+            "\"",
+            "::int",
+            ">=",
+            "<",
+        ]);
+        prop::collection::vec(token, 0..16).prop_map(|tokens| tokens.join(" "))
+    }
+
+    proptest! {
+        #[test]
+        fn any_where_key_text_parses_or_fails(text in prop_oneof![tokens(), "\\PC{0,60}"]) {
+            if let Ok(conditions) = KeyConditions::parse_strict(&text) {
+                prop_assert!(!conditions.columns().is_empty());
+            }
+            let _ = KeyConditions::parse(&text);
+        }
+    }
+}

@@ -213,3 +213,28 @@ mod tests {
         assert_eq!(lookup(&dir.path().join("missing"), QUERY), None);
     }
 }
+
+/// Any file text and any query: a password or none, never a panic (escapes at line ends, `:` in
+/// multi-byte text).
+#[cfg(test)]
+mod fuzzed {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_pgpass_text_is_read(
+            text in "(\\PC|[:*\\\\\r\n#]){0,200}",
+            host in "\\PC{0,8}",
+            dbname in "\\PC{0,8}",
+            user in "\\PC{0,8}",
+            port in any::<u16>(),
+        ) {
+            let found = find(&text, Query { host: &host, port, dbname: &dbname, user: &user });
+            if let Some(password) = found {
+                prop_assert!(password.len() <= text.len());
+            }
+        }
+    }
+}

@@ -140,3 +140,21 @@ fn invalid(reason: impl Into<String>) -> PgError {
         reason: reason.into(),
     }
 }
+
+/// Any service file text: the service's options, none, or an error naming the line.
+#[cfg(test)]
+mod fuzzed {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_service_file_text_is_read(
+            text in "(\\PC|[\\[\\]=#\n ]|host|port|service|dbname){0,120}",
+            name in "[a-z]{0,4}",
+        ) {
+            let _ = find_service(&text, &name, Path::new("pg_service.conf"));
+        }
+    }
+}
