@@ -564,13 +564,14 @@ async fn a_database_an_interrupted_restore_marked_is_refused_until_forced() {
     );
 }
 
-/// The pid of a backend running a COPY on database `database`, if one is.
+/// The pid of a backend running a COPY on a database whose name starts with `database`, if one
+/// is.
 async fn copying_backend(database: &str) -> Option<i32> {
     let client = server().database("postgres").client().await;
     client
         .query_opt(
             "SELECT pid FROM pg_catalog.pg_stat_activity \
-             WHERE datname = $1 AND state = 'active' AND query LIKE 'COPY%' LIMIT 1",
+             WHERE starts_with(datname, $1) AND state = 'active' AND query LIKE 'COPY%' LIMIT 1",
             &[&database],
         )
         .await
@@ -592,6 +593,17 @@ async fn start_until_copying(args: &[&str], database: &str) -> (tokio::process::
         // Polling the server's state, not waiting for time to pass.
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+}
+
+/// Ends a server session the way an administrator (or a failover) does.
+async fn terminate_backend(pid: i32) {
+    let admin = server().database("postgres").client().await;
+    let terminated: bool = admin
+        .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .expect("pg_terminate_backend")
+        .get(0);
+    assert!(terminated, "backend {pid} was not terminated");
 }
 
 /// A server process stopped with SIGSTOP, continued again when dropped (whatever the test's
@@ -693,13 +705,7 @@ async fn a_worker_terminated_mid_piece_is_retried_in_the_same_snapshot() {
         path_str(&metrics),
     ];
     let (child, pid) = start_until_copying(&args, source.name()).await;
-    let admin = server().database("postgres").client().await;
-    let terminated: bool = admin
-        .query_one("SELECT pg_terminate_backend($1)", &[&pid])
-        .await
-        .expect("terminate the worker")
-        .get(0);
-    assert!(terminated);
+    terminate_backend(pid).await;
     // Committed after the snapshot: not part of the backup, retry or not.
     source
         .execute("INSERT INTO big SELECT g, 'late' FROM generate_series(700001, 700100) g")
@@ -726,4 +732,36 @@ async fn a_worker_terminated_mid_piece_is_retried_in_the_same_snapshot() {
         .await;
     let latest = format!("{}/latest", path_str(&out));
     restore_into_new_and_compare(&latest, &source, "retry_dump_target").await;
+}
+
+/// A restore session terminated in the middle of loading a table: the unit, not yet committed,
+/// is loaded again on a new session, and the restore completes with every row once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_session_terminated_mid_load_is_replaced_and_the_unit_loaded_again() {
+    let source = large_source("retry_restore").await;
+    let (_dest, backup) = dump_to_temp(&source, &["--chunk-size", "256KiB"]).await;
+    let target_name = unique_name("retry_restore_target");
+    let target = server().database(&target_name);
+    let url = target.url();
+    let args = [
+        "restore",
+        path_str(&backup),
+        "--target",
+        &url,
+        "--create",
+        "--jobs",
+        "2",
+    ];
+    let (child, pid) = start_until_copying(&args, &format!("{target_name}~pgark-")).await;
+    terminate_backend(pid).await;
+    let run = output_within(child, std::time::Duration::from_secs(300))
+        .await
+        .success();
+    assert!(
+        run.stderr
+            .contains("running it again on a new session (1 of 3)"),
+        "{}",
+        run.stderr
+    );
+    assert_same_contents(&source, &target).await;
 }

@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures::SinkExt;
@@ -25,6 +25,15 @@ use crate::backup::ChunkFetch;
 use crate::budget::{ByteBudget, Share};
 use crate::cpu::CpuPool;
 use crate::{BackupRef, EngineError, Progress, session};
+
+/// A unit whose load failed.
+#[derive(Debug)]
+pub(super) struct LoadFailed {
+    pub(super) error: EngineError,
+    /// Nothing of the unit can have been committed: the failure came before the step that
+    /// commits (a COPY's end, or the COMMIT of a frozen load), so the unit may run again.
+    pub(super) uncommitted: bool,
+}
 
 /// Chunks fetched and decoded ahead of the one being sent, per session.
 const PREFETCH: usize = 2;
@@ -121,11 +130,49 @@ impl TableLoader {
         }
     }
 
+    /// Loads one unit. On failure, says whether the unit's rows can have been committed: if
+    /// not, it may run again on another session.
     pub(super) async fn load(
         &self,
         session: &Connection,
         unit: &LoadUnit,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), LoadFailed> {
+        let committing = AtomicBool::new(false);
+        let rows = self
+            .copy_unit(session, unit, &committing)
+            .await
+            .map_err(|error| LoadFailed {
+                error,
+                uncommitted: !committing.load(Ordering::SeqCst),
+            })?;
+        let table = &self.manifest.tables[unit.table];
+        let name = table.display_name();
+        let loaded = self.rows_loaded[unit.table].fetch_add(rows, Ordering::Relaxed) + rows;
+        if self.units_left[unit.table].fetch_sub(1, Ordering::AcqRel) == 1 {
+            if loaded != table.row_count {
+                return Err(LoadFailed {
+                    error: EngineError::RowCountMismatch {
+                        table: name,
+                        expected: table.row_count,
+                        actual: loaded,
+                    },
+                    uncommitted: false,
+                });
+            }
+            Progress::add(&self.progress.tables_done, 1);
+            info!(table = %name, rows = loaded, raw_bytes = table.raw_bytes, "table restored");
+        }
+        Ok(())
+    }
+
+    /// Sends the unit's rows with one COPY (in a transaction with a TRUNCATE for a frozen load);
+    /// returns the rows the server took. `committing` is set just before the step that commits.
+    async fn copy_unit(
+        &self,
+        session: &Connection,
+        unit: &LoadUnit,
+        committing: &AtomicBool,
+    ) -> Result<u64, EngineError> {
         let table = &self.manifest.tables[unit.table];
         let name = table.display_name();
         if unit.freeze {
@@ -186,25 +233,16 @@ impl TableLoader {
             Progress::add(&self.progress.stored_bytes, chunk.length);
             drop(share);
         }
+        // Without a transaction of its own, the COPY commits when it ends.
+        committing.store(!unit.freeze, Ordering::SeqCst);
         let rows = session::unless_stalled(self.stall_timeout, &loading, sink.as_mut().finish())
             .await?
             .map_err(|e| PgError::query(loading(), e))?;
         if unit.freeze {
+            committing.store(true, Ordering::SeqCst);
             session::execute(session, "COMMIT", || format!("committing table {name}")).await?;
         }
-        let loaded = self.rows_loaded[unit.table].fetch_add(rows, Ordering::Relaxed) + rows;
-        if self.units_left[unit.table].fetch_sub(1, Ordering::AcqRel) == 1 {
-            if loaded != table.row_count {
-                return Err(EngineError::RowCountMismatch {
-                    table: name,
-                    expected: table.row_count,
-                    actual: loaded,
-                });
-            }
-            Progress::add(&self.progress.tables_done, 1);
-            info!(table = %name, rows = loaded, raw_bytes = table.raw_bytes, "table restored");
-        }
-        Ok(())
+        Ok(rows)
     }
 
     /// Gathers the planner's statistics on a loaded table, after a VACUUM that marks its pages

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pgark_archive::{DdlItem, Manifest, Section};
-use pgark_pg::ConnConfig;
+use pgark_pg::{ConnConfig, Connection};
 
 use crate::budget::ByteBudget;
 use crate::cpu::CpuPool;
@@ -114,27 +114,31 @@ async fn run(
             .await?;
     }
 
-    let jobs = options.jobs.max(1);
-    let mut pool = vec![first];
-    for _ in 1..jobs {
-        pool.push(sessions.open(target.config()).await?);
-    }
-    for connection in &pool {
-        session::execute(connection, BULK_SESSION_SETTINGS, || {
+    // Every restore session is tuned for bulk work; into an existing schema (`--data-only`) the
+    // tables' triggers and foreign keys are live: replica mode keeps them from firing while rows
+    // that were consistent in the source arrive in parallel (as pg_restore's
+    // --disable-triggers; it needs a superuser).
+    let data_only = parts.data && !parts.pre_data;
+    let tune = async |connection: Connection| -> Result<Connection, EngineError> {
+        session::execute(&connection, BULK_SESSION_SETTINGS, || {
             "tuning a restore session".to_owned()
         })
         .await?;
-    }
-    // Into an existing schema (`--data-only`) the tables' triggers and foreign keys are live:
-    // replica mode keeps them from firing while rows that were consistent in the source arrive
-    // in parallel (as pg_restore's --disable-triggers; it needs a superuser).
-    if parts.data && !parts.pre_data {
-        for connection in &pool {
-            session::execute(connection, "SET session_replication_role = replica", || {
-                "disabling triggers for a data-only restore (needs a superuser)".to_owned()
-            })
+        if data_only {
+            session::execute(
+                &connection,
+                "SET session_replication_role = replica",
+                || "disabling triggers for a data-only restore (needs a superuser)".to_owned(),
+            )
             .await?;
         }
+        Ok(connection)
+    };
+    let reopen = async || tune(sessions.open(target.config()).await?).await;
+    let jobs = options.jobs.max(1);
+    let mut pool = vec![tune(first).await?];
+    for _ in 1..jobs {
+        pool.push(reopen().await?);
     }
 
     progress.tables_total.store(
@@ -167,7 +171,7 @@ async fn run(
     };
     let mut items = in_section(Section::Data);
     items.extend(in_section(Section::PostData));
-    schedule::run(&pool, &loader, units, large_object_chunks, &items).await?;
+    let pool = schedule::run(pool, &reopen, &loader, units, large_object_chunks, &items).await?;
     // The temporary database can only be renamed once nobody is connected to it.
     for connection in pool {
         connection.close().await?;

@@ -29,7 +29,7 @@ use pgark_archive::{DdlItem, Manifest, ObjectKind};
 use pgark_pg::Connection;
 
 use super::load::{LoadUnit, TableLoader};
-use crate::{EngineError, session};
+use crate::{EngineError, Progress, session};
 
 enum Task<'a> {
     Load(LoadUnit),
@@ -89,14 +89,21 @@ impl Lock {
     }
 }
 
-/// Runs `loads`, the large-object chunks (index, stored bytes) and `items` on `sessions`.
+/// How many times a step is run again on a new session after its session was lost, where that
+/// is safe (see [`retry_safe`]).
+const STEP_RETRIES: u32 = 3;
+
+/// Runs `loads`, the large-object chunks (index, stored bytes) and `items` on `sessions`, which
+/// it hands back at the end. A step whose session is lost runs again on a session from `reopen`
+/// when that is safe (see [`retry_safe`]).
 pub(super) async fn run(
-    sessions: &[Connection],
+    sessions: Vec<Connection>,
+    reopen: &impl AsyncFn() -> Result<Connection, EngineError>,
     loader: &TableLoader,
     loads: Vec<LoadUnit>,
     large_object_chunks: Vec<(usize, u64)>,
     items: &[&DdlItem],
-) -> Result<(), EngineError> {
+) -> Result<Vec<Connection>, EngineError> {
     if sessions.is_empty() {
         return Err(EngineError::Internal("no session to restore with".into()));
     }
@@ -109,13 +116,13 @@ pub(super) async fn run(
             ready.insert((graph.rank[task], Reverse(task)));
         }
     }
-    let mut idle: Vec<usize> = (0..sessions.len()).rev().collect();
+    let mut idle = sessions;
     let mut running_tasks: Vec<usize> = Vec::new();
     let mut running = FuturesUnordered::new();
     let mut finished = 0;
 
     loop {
-        while let Some(&s) = idle.last() {
+        while !idle.is_empty() {
             let Some(&entry) = ready.iter().rev().find(|(_, Reverse(task))| {
                 running_tasks
                     .iter()
@@ -123,31 +130,40 @@ pub(super) async fn run(
             }) else {
                 break;
             };
+            let Some(connection) = idle.pop() else {
+                break;
+            };
             ready.remove(&entry);
             let task = entry.1.0;
-            idle.pop();
             running_tasks.push(task);
-            let connection = &sessions[s];
             let work = &graph.tasks[task];
             running.push(async move {
-                match work {
-                    Task::Load(unit) => loader.load(connection, unit).await,
-                    Task::Maintain { table, vacuum } => {
-                        loader.maintain(connection, *table, *vacuum).await
+                let mut connection = connection;
+                let mut retries = 0;
+                loop {
+                    let failure = match run_task(&connection, loader, work).await {
+                        Ok(()) => return Ok((task, connection)),
+                        Err(failure) => failure,
+                    };
+                    if !failure.safe_to_retry || retries == STEP_RETRIES {
+                        return Err(failure.error);
                     }
-                    Task::LargeObjects(index, _) => {
-                        loader.load_large_object_chunk(connection, *index).await
-                    }
-                    Task::Item(item, step) => run_item(connection, item, *step).await,
+                    retries += 1;
+                    Progress::add(&loader.progress.retries, 1);
+                    tracing::warn!(
+                        "{}: {}; running it again on a new session ({retries} of {STEP_RETRIES})",
+                        work.describe(&loader.manifest),
+                        failure.error
+                    );
+                    connection = reopen().await?;
                 }
-                .map(|()| (task, s))
             });
         }
         let Some(result) = running.next().await else {
             break;
         };
-        let (task, s) = result?;
-        idle.push(s);
+        let (task, connection) = result?;
+        idle.push(connection);
         running_tasks.retain(|&t| t != task);
         finished += 1;
         for &d in &graph.dependents[task] {
@@ -163,7 +179,74 @@ pub(super) async fn run(
             graph.tasks.len() - finished
         )));
     }
-    Ok(())
+    Ok(idle)
+}
+
+/// A step that failed, and whether running it again on a new session is safe.
+struct StepFailed {
+    error: EngineError,
+    safe_to_retry: bool,
+}
+
+/// Runs one step. Safe to run again after the session was lost ([`EngineError::is_retryable`]):
+/// a table's load unit that failed before its commit (nothing of it is in the table), statistics
+/// (`VACUUM`/`ANALYZE` change no data) and a chunk of large-object contents (it writes the same
+/// bytes at the same offsets). Not an index or constraint, whose statement may have committed
+/// just before the session was lost.
+async fn run_task(
+    connection: &Connection,
+    loader: &TableLoader,
+    work: &Task<'_>,
+) -> Result<(), StepFailed> {
+    let repeatable = |error: EngineError| StepFailed {
+        safe_to_retry: error.is_retryable(),
+        error,
+    };
+    match work {
+        Task::Load(unit) => loader
+            .load(connection, unit)
+            .await
+            .map_err(|failed| StepFailed {
+                safe_to_retry: failed.uncommitted && failed.error.is_retryable(),
+                error: failed.error,
+            }),
+        Task::Maintain { table, vacuum } => loader
+            .maintain(connection, *table, *vacuum)
+            .await
+            .map_err(repeatable),
+        Task::LargeObjects(index, _) => loader
+            .load_large_object_chunk(connection, *index)
+            .await
+            .map_err(repeatable),
+        Task::Item(item, step) => {
+            run_item(connection, item, *step)
+                .await
+                .map_err(|error| StepFailed {
+                    error,
+                    safe_to_retry: false,
+                })
+        }
+    }
+}
+
+impl Task<'_> {
+    /// Names the step in messages.
+    fn describe(&self, manifest: &Manifest) -> String {
+        let table = |index: usize| {
+            manifest.tables.get(index).map_or_else(
+                || format!("table #{index}"),
+                |t| format!("table {}", t.display_name()),
+            )
+        };
+        match self {
+            Task::Load(unit) => format!("loading {}, chunks {:?}", table(unit.table), unit.chunks),
+            Task::Maintain { table: index, .. } => {
+                format!("gathering statistics on {}", table(*index))
+            }
+            Task::LargeObjects(index, _) => format!("loading large-object chunk {index}"),
+            Task::Item(item, _) => super::describe(item),
+        }
+    }
 }
 
 async fn run_item(connection: &Connection, item: &DdlItem, step: Step) -> Result<(), EngineError> {
