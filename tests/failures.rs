@@ -332,3 +332,24 @@ async fn every_damaged_archive_gives_its_documented_error() {
         assert_eq!(error, line.trim_end(), "{}", case.display());
     }
 }
+
+/// A server that accepts the connection and never answers the startup (a stopped process, a
+/// stuck proxy) ends the attempt after connect_timeout, with one clear error; nothing is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_never_answers_the_startup_times_out() {
+    let address = silent_endpoint();
+    let dest = tempfile::tempdir().expect("temp dir");
+    let url = format!(
+        "postgres://app@{}:{}/prod?connect_timeout=2&sslmode=disable",
+        address.ip(),
+        address.port()
+    );
+    let run = pgark(&["dump", &url, path_str(dest.path())]).await;
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    let error = run.failure();
+    assert!(
+        error.contains("timed out after 2 s (connect_timeout)"),
+        "{error}"
+    );
+    assert!(files_under(dest.path()).is_empty());
+}

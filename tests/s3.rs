@@ -440,15 +440,7 @@ async fn sigterm_during_a_multipart_upload_leaves_no_manifest_and_no_open_upload
 /// endpoint did not answer, instead of waiting forever.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_s3_endpoint_fails_the_dump_instead_of_hanging() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let endpoint = format!("http://{}", listener.local_addr().expect("address"));
-    // Accepts every connection and holds it open without reading or answering.
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-        }
-    });
+    let endpoint = format!("http://{}", silent_endpoint());
     let source = fixture_source("s3_stalled").await;
     let env = [
         ("AWS_ACCESS_KEY_ID", "stalled"),

@@ -499,3 +499,17 @@ pub async fn restore_into_new_and_compare(backup: &str, source: &TestDb, prefix:
         .success();
     assert_same_contents(source, &target).await;
 }
+
+/// A TCP endpoint on localhost that accepts every connection and holds it open without reading
+/// or answering: a stalled server, whatever the protocol.
+pub fn silent_endpoint() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    address
+}

@@ -83,6 +83,10 @@ pub struct ConnConfig {
     stall_timeout: Option<Duration>,
 }
 
+/// How long one host's connection attempt (name lookup, TCP, TLS, startup) may take when
+/// `connect_timeout` is not set: pgark's default, where libpq waits forever.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The default of [`ConnConfig::stall_timeout`].
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -239,7 +243,9 @@ impl ConnConfig {
 
         let connect_timeout = match settings.get(Key::ConnectTimeout) {
             Some(setting) if !setting.value.trim().is_empty() => connect_timeout(setting)?,
-            _ => None,
+            // libpq waits forever; a run must not hang on a name that never resolves or a
+            // server that accepts the connection and never answers the startup.
+            _ => Some(DEFAULT_CONNECT_TIMEOUT),
         };
         let explicit_sslmode = match settings.get(Key::SslMode) {
             Some(setting) if !setting.value.is_empty() => {
@@ -444,7 +450,8 @@ impl ConnConfig {
         self
     }
 
-    /// `None` waits indefinitely, like libpq's `connect_timeout=0`.
+    /// `None` waits indefinitely, like libpq's `connect_timeout=0`; unset, it is
+    /// [`DEFAULT_CONNECT_TIMEOUT`].
     pub fn connect_timeout(&self) -> Option<Duration> {
         self.connect_timeout
     }
