@@ -99,6 +99,7 @@ macro_rules! on_both_stores {
 on_both_stores!(
     ls_shows_complete_incomplete_and_damaged_backups,
     ls_check_max_age_exits_3_when_the_newest_complete_backup_is_too_old,
+    latest_is_the_newest_usable_backup_and_names_the_newer_ones_it_skipped,
     show_describes_a_backup_in_text_and_json,
     verify_passes_a_good_backup_and_names_every_kind_of_damage,
     verify_restore_into_reports_the_restore_time_and_drops_the_test_database,
@@ -216,6 +217,62 @@ async fn ls_shows_complete_incomplete_and_damaged_backups(store: Store) {
         listed.iter().any(|b| b["state"] == "damaged"
             && b["damage"].as_str().is_some_and(|d| d.contains("checksum")))
     );
+}
+
+/// With the newest backup damaged (its manifest edited) and a newer one incomplete,
+/// `DEST/latest` is the newest usable backup: restore takes it and warns naming the two it
+/// passed over, and `ls --check-max-age` judges by it.
+async fn latest_is_the_newest_usable_backup_and_names_the_newer_ones_it_skipped(store: Store) {
+    let source = source("latest_usable").await;
+    let backup = store.dump(&source, &[]).await;
+    let usable = backup.file_name().expect("name").to_str().expect("utf-8");
+    // Newer ids than the dump's: damaged, then (newest) incomplete.
+    let damaged = clone_backup(&backup, "2099-01-01T000000Z");
+    let manifest = std::fs::read_to_string(damaged.join("manifest.json")).expect("read");
+    std::fs::write(
+        damaged.join("manifest.json"),
+        manifest.replacen("\"row_count\": 3", "\"row_count\": 4", 1),
+    )
+    .expect("edit");
+    let incomplete = clone_backup(&backup, "2099-01-02T000000Z");
+    std::fs::remove_file(incomplete.join("manifest.json")).expect("remove manifest");
+
+    let target = server().database(&unique_name("latest_usable_target"));
+    let run = store
+        .pgark(&[
+            "restore",
+            &store.latest(),
+            "--target",
+            &target.url(),
+            "--create",
+        ])
+        .await
+        .success();
+    for (id, why) in [
+        ("2099-01-01T000000Z", "as it is damaged: manifest"),
+        ("2099-01-02T000000Z", "as it is incomplete"),
+    ] {
+        assert!(
+            run.stderr.contains(&format!(
+                "{} is backup {usable}: the newer backup {id} was skipped, {why}",
+                store.latest()
+            )),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_same_contents(&source, &target).await;
+
+    let shown = store
+        .pgark(&["show", &store.latest(), "--json"])
+        .await
+        .success();
+    let shown: serde_json::Value = serde_json::from_str(&shown.stdout).expect("JSON");
+    assert_eq!(shown["id"], usable, "{shown}");
+    let fresh = store
+        .pgark(&["ls", &store.location(), "--check-max-age", "25h"])
+        .await;
+    assert_eq!(run_code(&fresh), Some(0), "{}", fresh.stderr);
 }
 
 async fn ls_check_max_age_exits_3_when_the_newest_complete_backup_is_too_old(store: Store) {

@@ -1,6 +1,6 @@
-//! Finding a backup from what a user typed (`DIR/ID`, `DIR/latest`) and reading its manifest.
-//! This is the one place that decides whether a backup is complete (SPEC I1: it is iff its
-//! manifest exists) and trustworthy (the manifest's checksum and version are checked here).
+//! Finding a backup from what a user typed (`DIR/ID`, `DIR/latest`), reading its manifest and
+//! chunks, and claiming ids for new backups. Whether a backup is usable is decided in one place,
+//! `inventory::classify`; the manifest is read by `inventory::read_manifest`.
 
 use std::sync::Arc;
 
@@ -104,13 +104,8 @@ impl BackupRef {
 
     /// Reads and checks the manifest: missing means incomplete (or no backup at all).
     pub async fn read_manifest(&self) -> Result<Manifest, EngineError> {
-        let key = ObjectKey::new(layout::manifest_name(&self.id))?;
-        match self.store.get(&key).await {
-            Ok(bytes) => Ok(Manifest::from_bytes(
-                &format!("{}/{}", self.location(), layout::MANIFEST_NAME),
-                &bytes,
-            )?),
-            Err(StoreError::NotFound { .. }) => {
+        match crate::inventory::read_manifest(self.store.as_ref(), &self.id).await {
+            Err(EngineError::Store(StoreError::NotFound { .. })) => {
                 let prefix = ObjectKey::new(self.id.clone())?;
                 if self.store.list(Some(&prefix)).await?.is_empty() {
                     Err(EngineError::BackupNotFound {
@@ -122,7 +117,7 @@ impl BackupRef {
                     })
                 }
             }
-            Err(e) => Err(e.into()),
+            other => other,
         }
     }
 }
@@ -178,39 +173,40 @@ pub async fn open_backup_with(
         },
         other => other.into(),
     })?;
-    let backup = if id == "latest" {
-        latest_complete(store).await?
-    } else {
-        // Validate the id as a key segment before using it.
-        ObjectKey::new(id.to_owned())?;
-        BackupRef {
-            store,
-            id: id.to_owned(),
-        }
+    if id == "latest" {
+        return newest_usable(store, location).await;
+    }
+    // Validate the id as a key segment before using it.
+    ObjectKey::new(id.to_owned())?;
+    let backup = BackupRef {
+        store,
+        id: id.to_owned(),
     };
     let manifest = backup.read_manifest().await?;
     Ok((backup, manifest))
 }
 
-/// The newest backup under `store` that has a manifest. Backup ids sort in time order.
-async fn latest_complete(store: Arc<dyn ObjectStore>) -> Result<BackupRef, EngineError> {
-    let objects = store.list(None).await?;
-    let newest = objects
-        .iter()
-        .filter_map(|meta| {
-            let mut segments = meta.key.segments();
-            match (segments.next(), segments.next(), segments.next()) {
-                (Some(id), Some(layout::MANIFEST_NAME), None) if layout::is_backup_id(id) => {
-                    Some(id.to_owned())
-                }
-                _ => None,
-            }
-        })
-        .max();
-    match newest {
-        Some(id) => Ok(BackupRef { store, id }),
-        None => Err(EngineError::NoCompleteBackup {
+/// `PARENT/latest`: the newest usable backup, saying which newer ones it passed over and why.
+async fn newest_usable(
+    store: Arc<dyn ObjectStore>,
+    location: &str,
+) -> Result<(BackupRef, Manifest), EngineError> {
+    let Some((id, manifest, skipped)) = crate::inventory::newest_usable(store.as_ref()).await?
+    else {
+        return Err(EngineError::NoCompleteBackup {
             location: store.location(),
-        }),
+        });
+    };
+    for newer in skipped {
+        let why = match &newer.state {
+            crate::inventory::BackupState::Damaged(reason) => format!("it is damaged: {reason}"),
+            _ => "it is incomplete (no manifest: its dump failed, was killed or still runs)"
+                .to_owned(),
+        };
+        tracing::warn!(
+            "{location} is backup {id}: the newer backup {} was skipped, as {why}",
+            newer.id
+        );
     }
+    Ok((BackupRef { store, id }, manifest))
 }

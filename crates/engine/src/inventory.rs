@@ -1,4 +1,6 @@
-//! What backups a store holds, and in what state, for `ls`, `prune` and the dump's size check.
+//! What backups a store holds and in what state — the one decision of whether a backup is usable
+//! (`classify`), for `ls`, `--check-max-age`, `prune`, the dump's size check and `latest` — and
+//! the one manifest reader.
 
 use std::collections::BTreeMap;
 
@@ -45,51 +47,82 @@ pub struct BackupListing {
     pub rows: Option<u64>,
 }
 
-/// Every backup under `store`, oldest first. Objects outside backup ids are ignored.
-pub async fn list_backups(store: &dyn ObjectStore) -> Result<Vec<BackupListing>, EngineError> {
-    let mut sizes: BTreeMap<String, (u64, bool, bool)> = BTreeMap::new();
+/// What a listing of the store shows of one backup id: its objects' bytes, and whether it has
+/// a manifest and a start marker.
+#[derive(Debug, Default, Clone, Copy)]
+struct BackupObjects {
+    stored_bytes: u64,
+    has_manifest: bool,
+    has_marker: bool,
+}
+
+/// The backup ids under `store` (objects outside backup ids are ignored), oldest first.
+async fn scan(store: &dyn ObjectStore) -> Result<BTreeMap<String, BackupObjects>, EngineError> {
+    let mut ids: BTreeMap<String, BackupObjects> = BTreeMap::new();
     for object in store.list(None).await? {
         let mut segments = object.key.segments();
         let Some(id) = segments.next().filter(|id| layout::is_backup_id(id)) else {
             continue;
         };
         let rest: Vec<&str> = segments.collect();
-        let entry = sizes.entry(id.to_owned()).or_default();
-        entry.0 += object.size;
-        entry.1 |= rest == [layout::MANIFEST_NAME];
-        entry.2 |= rest == [layout::STARTED_NAME];
+        let entry = ids.entry(id.to_owned()).or_default();
+        entry.stored_bytes += object.size;
+        entry.has_manifest |= rest == [layout::MANIFEST_NAME];
+        entry.has_marker |= rest == [layout::STARTED_NAME];
     }
-    let mut listings = Vec::with_capacity(sizes.len());
-    for (id, (stored_bytes, has_manifest, has_marker)) in sizes {
+    Ok(ids)
+}
+
+/// Whether backup `id` is usable: the one decision every command takes (SPEC I1: complete iff
+/// its manifest exists; here also: it reads back with a valid checksum, a known format version
+/// and possible sizes). Returns the manifest of a complete backup.
+async fn classify(
+    store: &dyn ObjectStore,
+    id: &str,
+    objects: BackupObjects,
+) -> Result<(BackupState, Option<Manifest>), EngineError> {
+    if !objects.has_manifest {
+        return Ok((BackupState::Incomplete, None));
+    }
+    match read_manifest(store, id).await {
+        Ok(manifest) => Ok((BackupState::Complete, Some(manifest))),
+        // A store that cannot be read is not a verdict on the backup.
+        Err(EngineError::Store(e)) if !matches!(e, pgark_storage::StoreError::NotFound { .. }) => {
+            Err(EngineError::Store(e))
+        }
+        Err(e) => Ok((BackupState::Damaged(e.to_string()), None)),
+    }
+}
+
+/// Every backup under `store`, oldest first.
+pub async fn list_backups(store: &dyn ObjectStore) -> Result<Vec<BackupListing>, EngineError> {
+    let ids = scan(store).await?;
+    let mut listings = Vec::with_capacity(ids.len());
+    for (id, objects) in ids {
         let Some(started_at) = layout::backup_started(&id) else {
             continue;
         };
+        let (state, manifest) = classify(store, &id, objects).await?;
         let mut listing = BackupListing {
             id: id.clone(),
-            state: BackupState::Incomplete,
+            state,
             started_at,
             finished_at: None,
             database: None,
             server_version: None,
-            stored_bytes,
+            stored_bytes: objects.stored_bytes,
             raw_bytes: None,
             tables: None,
             rows: None,
         };
-        if has_manifest {
-            match read_manifest(store, &id).await {
-                Ok(manifest) => {
-                    listing.state = BackupState::Complete;
-                    listing.finished_at = Timestamp::parse_rfc3339(&manifest.finished_at).ok();
-                    listing.database = Some(manifest.source.database.clone());
-                    listing.server_version = Some(manifest.source.server_version.clone());
-                    listing.raw_bytes = Some(manifest.raw_bytes());
-                    listing.tables = Some(manifest.tables.len());
-                    listing.rows = Some(manifest.total_rows());
-                }
-                Err(e) => listing.state = BackupState::Damaged(e.to_string()),
-            }
-        } else if has_marker {
+        if let Some(manifest) = manifest {
+            listing.finished_at = Timestamp::parse_rfc3339(&manifest.finished_at).ok();
+            listing.database = Some(manifest.source.database.clone());
+            listing.server_version = Some(manifest.source.server_version.clone());
+            listing.raw_bytes = Some(manifest.raw_bytes());
+            listing.tables = Some(manifest.tables.len());
+            listing.rows = Some(manifest.total_rows());
+        } else if objects.has_marker {
             let key = ObjectKey::new(layout::started_name(&id))?;
             if let Ok(bytes) = store.get(&key).await
                 && let Ok(marker) = StartedMarker::from_bytes(key.as_str(), &bytes)
@@ -102,7 +135,34 @@ pub async fn list_backups(store: &dyn ObjectStore) -> Result<Vec<BackupListing>,
     Ok(listings)
 }
 
-async fn read_manifest(store: &dyn ObjectStore, id: &str) -> Result<Manifest, EngineError> {
+/// A backup newer than the one `latest` chose, and why it was passed over.
+#[derive(Debug, Clone)]
+pub struct SkippedBackup {
+    pub id: String,
+    pub state: BackupState,
+}
+
+/// The newest usable backup under `store` (what `latest` means): its id and manifest, and the
+/// newer backups passed over because they are incomplete or damaged. Reads manifests newest
+/// first and stops at the first usable one.
+pub(crate) async fn newest_usable(
+    store: &dyn ObjectStore,
+) -> Result<Option<(String, Manifest, Vec<SkippedBackup>)>, EngineError> {
+    let mut skipped = Vec::new();
+    for (id, objects) in scan(store).await?.into_iter().rev() {
+        match classify(store, &id, objects).await? {
+            (BackupState::Complete, Some(manifest)) => return Ok(Some((id, manifest, skipped))),
+            (state, _) => skipped.push(SkippedBackup { id, state }),
+        }
+    }
+    Ok(None)
+}
+
+/// Reads and checks backup `id`'s manifest: the one manifest reader.
+pub(crate) async fn read_manifest(
+    store: &dyn ObjectStore,
+    id: &str,
+) -> Result<Manifest, EngineError> {
     let key = ObjectKey::new(layout::manifest_name(id))?;
     let bytes = store.get(&key).await?;
     Ok(Manifest::from_bytes(

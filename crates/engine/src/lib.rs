@@ -16,6 +16,7 @@ mod error;
 mod key_lookup;
 mod progress;
 mod session;
+mod writer;
 
 pub mod dump;
 pub mod inventory;

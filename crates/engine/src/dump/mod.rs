@@ -8,10 +8,8 @@
 //! (large objects: one object of record chunks). The manifest is written last, only after every
 //! object is stored.
 
-mod large_objects;
 mod plan;
 mod snapshot;
-mod table;
 
 pub use plan::{CHUNKS_PER_PIECE, SplitMethod};
 
@@ -23,13 +21,14 @@ use pgark_archive::{
     ContentDigest, DumpSettings, LargeObjectsEntry, LookupKey, Manifest, ObjectKind, TableEntry,
     Timestamp, layout,
 };
-use pgark_pg::{ConnConfig, TableData};
-use pgark_storage::{ObjectKey, ObjectStore};
+use pgark_pg::{ConnConfig, TableData, copy_out_range_sql};
+use pgark_storage::ObjectStore;
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
 use crate::budget::{ByteBudget, Share};
 use crate::cpu::CpuPool;
+use crate::writer::{BackupWriter, WriterSettings, WrittenObject};
 use crate::{Cancel, EngineError, Progress};
 
 /// Default target size of a chunk, uncompressed.
@@ -85,28 +84,33 @@ pub async fn dump(
         () = cancel.cancelled() => return Err(EngineError::Interrupted),
     };
     // Only once the source has answered, so that a dump that cannot connect writes nothing.
-    let backup_id = crate::backup::claim_backup_id(
-        options.dest.as_ref(),
+    let cpu = Arc::new(CpuPool::for_machine()?);
+    let settings = WriterSettings {
+        chunk_size: options.chunk_size,
+        compress_level: options.compress_level,
+        stall_timeout: options.source.stall_timeout(),
+    };
+    let writer = BackupWriter::start(
+        options.dest.clone(),
         "",
         started_at,
         &leader.source.database,
+        settings,
+        cpu,
+        progress.clone(),
     )
     .await?;
+    let backup_id = writer.id().to_owned();
 
     // From here on the id is ours: a failure removes what was written under it.
     let result = tokio::select! {
-        result = write_backup(&options, leader, &backup_id, started_at, progress.clone()) => result,
+        result = write_backup(&options, leader, &writer, started_at) => result,
         () = cancel.cancelled() => Err(EngineError::Interrupted),
     };
     let manifest = match result {
         Ok(manifest) => manifest,
         Err(e) => {
-            // Uploads dropped by the failed or cancelled tasks: abort them (S3 multipart uploads
-            // would otherwise stay behind, invisible and billed) before removing what was stored.
-            if let Err(abort) = options.dest.abort_pending_uploads().await {
-                tracing::warn!("could not abort every upload of the failed backup: {abort}");
-            }
-            remove_partial_backup(options.dest.as_ref(), &backup_id).await;
+            writer.abort().await;
             return Err(e);
         }
     };
@@ -130,9 +134,8 @@ pub async fn dump(
 async fn write_backup(
     options: &DumpOptions,
     leader: snapshot::Leader,
-    backup_id: &str,
+    writer: &BackupWriter,
     started_at: Timestamp,
-    progress: Arc<Progress>,
 ) -> Result<Manifest, EngineError> {
     let reading = || "reading the schema".to_owned();
     let stall = options.source.stall_timeout();
@@ -144,7 +147,7 @@ async fn write_backup(
     );
 
     let mut manifest = Manifest::new(
-        backup_id.to_owned(),
+        writer.id().to_owned(),
         started_at.rfc3339(),
         leader.source.clone(),
         DumpSettings {
@@ -178,21 +181,16 @@ async fn write_backup(
     (manifest.tables, manifest.large_objects) = dump_data(
         options,
         &leader,
-        backup_id,
+        writer,
         schema.tables,
         large_objects,
         &keys,
-        progress,
     )
     .await?;
     leader.finish().await?;
 
     manifest.finished_at = Timestamp::now().rfc3339();
-    let key = ObjectKey::new(layout::manifest_name(backup_id))?;
-    options
-        .dest
-        .put_if_absent(&key, manifest.to_bytes()?.into())
-        .await?;
+    writer.finish(&manifest).await?;
     Ok(manifest)
 }
 
@@ -221,7 +219,7 @@ impl Job {
 
 /// What a finished job stored.
 enum Finished {
-    Piece(table::WrittenObject),
+    Piece(WrittenObject),
     LargeObjects(LargeObjectsEntry),
 }
 
@@ -244,12 +242,12 @@ struct TableKeys {
 async fn dump_data(
     options: &DumpOptions,
     leader: &snapshot::Leader,
-    backup_id: &str,
+    writer: &BackupWriter,
     tables: Vec<TableData>,
     large_objects: u64,
     keys: &TableKeys,
-    progress: Arc<Progress>,
 ) -> Result<(Vec<TableEntry>, Option<LargeObjectsEntry>), EngineError> {
+    let progress = &writer.progress;
     progress
         .tables_total
         .store(tables.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -278,26 +276,13 @@ async fn dump_data(
     let sessions = options.jobs.clamp(1, queue.len().max(1));
     let queue = Arc::new(Mutex::new(queue));
 
-    let cpu = Arc::new(CpuPool::for_machine()?);
-    let dumper = Arc::new(table::TableDumper {
-        store: options.dest.clone(),
-        backup_id: backup_id.to_owned(),
-        chunk_size: usize::try_from(options.chunk_size).unwrap_or(usize::MAX),
-        compress_level: options.compress_level,
-        budget: ByteBudget::new((cpu.threads() as u64 + 2) * 2 * options.chunk_size),
-        cpu,
-        progress: progress.clone(),
-        stall_timeout: options.source.stall_timeout(),
-    });
     let snapshot_id = &leader.source.snapshot_id;
     let tables = &tables;
     let wide_budget = &ByteBudget::new(WIDE_BUDGET);
     // No more sessions than pieces: each idle one would only hold a snapshot open.
     let workers = (0..sessions).map(|_| {
         let queue = queue.clone();
-        let dumper = dumper.clone();
         let pieces_left = pieces_left.clone();
-        let progress = progress.clone();
         async move {
             let mut session = snapshot::import(&options.source, snapshot_id).await?;
             let mut done = Vec::new();
@@ -311,14 +296,21 @@ async fn dump_data(
                     let attempt = match &job {
                         Job::Piece(piece) => {
                             let table = &tables[piece.table];
-                            let key = keys.lookup.get(&table.oid);
-                            let id = table_id(piece.table);
-                            dumper
-                                .dump(&session, id, table, piece, key)
+                            let object =
+                                layout::data_object_name(table_id(piece.table), piece.part);
+                            writer
+                                .copy_out(
+                                    &session,
+                                    &copy_out_range_sql(table, &piece.range),
+                                    &format!("table {}.{}", table.schema, table.name),
+                                    &object,
+                                    &table.columns,
+                                    keys.lookup.get(&table.oid),
+                                )
                                 .await
                                 .map(Finished::Piece)
                         }
-                        Job::LargeObjects(count) => dumper
+                        Job::LargeObjects(count) => writer
                             .dump_large_objects(&session, *count)
                             .await
                             .map(Finished::LargeObjects),
@@ -493,22 +485,4 @@ pub async fn size_change_ratio(
     Ok(previous
         .filter(|&raw| raw > 0)
         .map(|raw| summary.raw_bytes as f64 / raw as f64))
-}
-
-async fn remove_partial_backup(store: &dyn ObjectStore, backup_id: &str) {
-    let Ok(prefix) = ObjectKey::new(backup_id) else {
-        return;
-    };
-    let objects = match store.list(Some(&prefix)).await {
-        Ok(objects) => objects,
-        Err(e) => {
-            tracing::warn!("could not list the partial backup {prefix} to remove it: {e}");
-            return;
-        }
-    };
-    for object in objects {
-        if let Err(e) = store.delete(&object.key).await {
-            tracing::warn!("could not remove {} of the failed backup: {e}", object.key);
-        }
-    }
 }

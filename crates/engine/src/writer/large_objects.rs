@@ -10,13 +10,13 @@ use pgark_archive::{LargeObjectsEntry, layout};
 use pgark_pg::{Connection, LargeObjectReader};
 use tracing::info;
 
-use super::table::{MAX_COMPRESSING, ObjectWriter, TableDumper};
+use super::{BackupWriter, MAX_COMPRESSING, ObjectWriter};
 use crate::EngineError;
 
-impl TableDumper {
+impl BackupWriter {
     /// Dumps every large object's contents. `expected` is how many large objects the schema
     /// recorded, in the same snapshot: the two must agree.
-    pub(super) async fn dump_large_objects(
+    pub(crate) async fn dump_large_objects(
         &self,
         session: &Connection,
         expected: u64,

@@ -1,5 +1,5 @@
-//! Dumping one piece of a table: COPY out, cut into chunks of whole rows, compress and hash on the
-//! CPU pool, append the frames to the piece's data object.
+//! Writing one data object from a COPY stream: rows cut into chunks of whole rows, compressed
+//! and hashed on the CPU pool, the frames appended to the object.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -8,39 +8,25 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use pgark_archive::key_summary::KeyFields;
 use pgark_archive::{
-    ChunkEntry, ContentDigest, EncodedChunk, FilterEntry, KeyRange, LookupKey, layout,
+    ChunkEntry, ColumnEntry, ContentDigest, EncodedChunk, FilterEntry, KeyRange, LookupKey,
 };
-use pgark_pg::{Connection, PgError, TableData, copy_out_range_sql};
-use pgark_storage::{ObjectKey, ObjectStore, Upload};
+use pgark_pg::{Connection, PgError};
+use pgark_storage::{ObjectKey, Upload};
 
-use super::plan::Piece;
-use crate::budget::{ByteBudget, Share};
-use crate::cpu::CpuPool;
+use super::BackupWriter;
+use crate::budget::Share;
 use crate::{EngineError, Progress};
 
 /// Chunks one piece may have compressing at once, so that one session keeps the CPU pool busy
 /// while it reads on; the shared [`ByteBudget`] bounds them across sessions.
-pub(super) const MAX_COMPRESSING: usize = 2;
-
-pub(super) struct TableDumper {
-    pub(super) store: Arc<dyn ObjectStore>,
-    pub(super) backup_id: String,
-    pub(super) chunk_size: usize,
-    pub(super) compress_level: i32,
-    pub(super) cpu: Arc<CpuPool>,
-    /// Shared by every session: raw chunks waiting for or in compression, and their frames.
-    pub(super) budget: ByteBudget,
-    pub(super) progress: Arc<Progress>,
-    /// The source connection's [`pgark_pg::ConnConfig::stall_timeout`].
-    pub(super) stall_timeout: Option<std::time::Duration>,
-}
+pub(crate) const MAX_COMPRESSING: usize = 2;
 
 /// What an object writer stored: its chunks, in order, and their rows' digest.
 #[derive(Debug)]
-pub(super) struct WrittenObject {
-    pub(super) chunks: Vec<ChunkEntry>,
-    pub(super) stored_bytes: u64,
-    pub(super) content_digest: ContentDigest,
+pub(crate) struct WrittenObject {
+    pub(crate) chunks: Vec<ChunkEntry>,
+    pub(crate) stored_bytes: u64,
+    pub(crate) content_digest: ContentDigest,
 }
 
 type Compressing = VecDeque<(
@@ -48,57 +34,51 @@ type Compressing = VecDeque<(
     std::pin::Pin<Box<dyn Future<Output = Result<EncodedChunk, EngineError>> + Send>>,
 )>;
 
-impl TableDumper {
-    /// Dumps one piece into its data object. On failure the object's upload is aborted, so a
-    /// retry of the piece starts from nothing.
-    pub(super) async fn dump(
+impl BackupWriter {
+    /// Writes the rows `copy_sql` (a `COPY ... TO STDOUT`) sends on `session` into data object
+    /// `object`, recording the ranges (and filters) of `key` over `columns`. `what` names the
+    /// rows in messages (`table public.orders`). On failure the object's upload is aborted, so
+    /// the object can be written again from nothing.
+    pub(crate) async fn copy_out(
         &self,
         session: &Connection,
-        id: u32,
-        table: &TableData,
-        piece: &Piece,
+        copy_sql: &str,
+        what: &str,
+        object: &str,
+        columns: &[ColumnEntry],
         key: Option<&LookupKey>,
     ) -> Result<WrittenObject, EngineError> {
-        let key_fields = key.and_then(|k| k.fields(&table.columns)).map(Arc::new);
-        let object = layout::data_object_name(id, piece.part);
+        let key_fields = key.and_then(|k| k.fields(columns)).map(Arc::new);
         let key = key.filter(|_| key_fields.is_some());
-        let mut writer = ObjectWriter::new(self, &object, key)?;
+        let mut writer = ObjectWriter::new(self, object, key)?;
         let copied = self
-            .copy_piece(session, table, piece, key_fields, &mut writer)
+            .copy_rows(session, copy_sql, what, key_fields, &mut writer)
             .await;
         if let Err(e) = copied {
             writer.abort().await;
             return Err(e);
         }
         let data = writer.complete().await?;
-        tracing::debug!(
-            table = %format_args!("{}.{}", table.schema, table.name),
-            piece = piece.part,
-            chunks = data.chunks.len(),
-            "piece dumped"
-        );
+        tracing::debug!(%what, object, chunks = data.chunks.len(), "object written");
         Ok(data)
     }
 
-    async fn copy_piece(
+    async fn copy_rows(
         &self,
         session: &Connection,
-        table: &TableData,
-        piece: &Piece,
+        copy_sql: &str,
+        what: &str,
         key_fields: Option<Arc<KeyFields>>,
         writer: &mut ObjectWriter<'_>,
     ) -> Result<(), EngineError> {
-        let name = format!("{}.{}", table.schema, table.name);
-        let copying = || format!("copying table {name}");
+        let copying = || format!("copying {what}");
         let stream = crate::session::unless_stalled(
             self.stall_timeout,
             &copying,
-            session
-                .client()
-                .copy_out(&copy_out_range_sql(table, &piece.range)),
+            session.client().copy_out(copy_sql),
         )
         .await?
-        .map_err(|e| PgError::query(format!("starting COPY of table {name}"), e))?;
+        .map_err(|e| PgError::query(format!("starting COPY of {what}"), e))?;
         let mut stream = std::pin::pin!(stream);
 
         let mut buffer = BytesMut::new();
@@ -106,7 +86,7 @@ impl TableDumper {
         while let Some(row) =
             crate::session::unless_stalled(self.stall_timeout, &copying, stream.next()).await?
         {
-            let row = row.map_err(|e| PgError::query(format!("reading table {name}"), e))?;
+            let row = row.map_err(|e| PgError::query(format!("reading {what}"), e))?;
             // Rows arrive one per message, so cutting between messages cuts between rows. A
             // chunk is cut before it would pass the chunk size; a row larger than a chunk is a
             // chunk of its own, sent without copying it.
@@ -174,8 +154,8 @@ impl TableDumper {
 
 /// Appends frames to one data object, opening the upload only when the first frame arrives so
 /// that empty pieces leave no object behind.
-pub(super) struct ObjectWriter<'a> {
-    dumper: &'a TableDumper,
+pub(crate) struct ObjectWriter<'a> {
+    dumper: &'a BackupWriter,
     object: &'a str,
     key: ObjectKey,
     upload: Option<Box<dyn Upload>>,
@@ -194,12 +174,12 @@ pub(super) struct ObjectWriter<'a> {
 }
 
 impl<'a> ObjectWriter<'a> {
-    pub(super) fn new(
-        dumper: &'a TableDumper,
+    pub(crate) fn new(
+        dumper: &'a BackupWriter,
         object: &'a str,
         lookup_key: Option<&'a LookupKey>,
     ) -> Result<Self, EngineError> {
-        let key = ObjectKey::new(layout::object_name(&dumper.backup_id, object))?;
+        let key = dumper.key(object)?;
         Ok(ObjectWriter {
             dumper,
             object,
@@ -215,8 +195,8 @@ impl<'a> ObjectWriter<'a> {
     }
 
     /// A writer for large-object chunks, whose `rows` count records.
-    pub(super) fn for_large_objects(
-        dumper: &'a TableDumper,
+    pub(crate) fn for_large_objects(
+        dumper: &'a BackupWriter,
         object: &'a str,
     ) -> Result<Self, EngineError> {
         let mut writer = Self::new(dumper, object, None)?;
@@ -224,7 +204,7 @@ impl<'a> ObjectWriter<'a> {
         Ok(writer)
     }
 
-    pub(super) async fn append(&mut self, chunk: EncodedChunk) -> Result<(), EngineError> {
+    pub(crate) async fn append(&mut self, chunk: EncodedChunk) -> Result<(), EngineError> {
         let upload = match &mut self.upload {
             Some(upload) => upload,
             None => self
@@ -306,7 +286,7 @@ impl<'a> ObjectWriter<'a> {
 
     /// Abandons the object: its upload (if one was started) is aborted, so that no part of it
     /// stays behind, billed and invisible.
-    pub(super) async fn abort(self) {
+    pub(crate) async fn abort(self) {
         if let Some(upload) = self.upload
             && let Err(e) = upload.abort().await
         {
@@ -315,7 +295,7 @@ impl<'a> ObjectWriter<'a> {
     }
 
     /// Completes the object; the manifest may only record stored data.
-    pub(super) async fn complete(mut self) -> Result<WrittenObject, EngineError> {
+    pub(crate) async fn complete(mut self) -> Result<WrittenObject, EngineError> {
         if let Some(frame) = self.held_filter.take() {
             let n = self.chunks.len() - 1;
             if self.overlaps(n, n.checked_sub(1)) {
