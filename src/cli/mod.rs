@@ -6,6 +6,7 @@ mod cat;
 mod check;
 mod conn_args;
 mod dump;
+mod hints;
 mod ls;
 mod output;
 mod prune;

@@ -206,8 +206,18 @@ pub fn bytes(n: u64) -> String {
 }
 
 /// The error and those of its causes whose text it does not already contain, joined by `: `.
+/// Engine errors are worded for the command line (see `hints`).
 fn render_error(error: &anyhow::Error) -> String {
-    let mut message = error.to_string();
+    let text_of = |cause: &(dyn std::error::Error + 'static)| match cause
+        .downcast_ref::<pgark_engine::EngineError>()
+    {
+        Some(engine) => super::hints::message(engine),
+        None => cause.to_string(),
+    };
+    let mut message = match error.downcast_ref::<pgark_engine::EngineError>() {
+        Some(engine) => super::hints::message(engine),
+        None => error.to_string(),
+    };
     for cause in error.chain().skip(1) {
         // Server errors are already rendered (message, SQLSTATE, hint) by the error wrapping them.
         if let Some(server) = cause.downcast_ref::<tokio_postgres::Error>()
@@ -217,7 +227,7 @@ fn render_error(error: &anyhow::Error) -> String {
         {
             continue;
         }
-        let text = cause.to_string();
+        let text = text_of(cause);
         if !message.contains(&text) {
             message.push_str(": ");
             message.push_str(&text);

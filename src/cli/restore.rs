@@ -4,7 +4,7 @@ use clap::Args;
 use pgark_engine::restore::{RestoreOptions, RestoreParts, restore};
 use pgark_engine::surgical::{
     BeforeImageDest, ColumnFate, Conflict, SelectedTable, SurgicalOptions, TableSelection,
-    describe_counts, restore_rows, target_has_objects,
+    UndoRestore, describe_counts, restore_rows, target_has_objects,
 };
 use pgark_engine::{Cancel, Progress, open_backup_with};
 use pgark_storage::open_location_with;
@@ -351,8 +351,8 @@ async fn run_surgical(
         output.summary(&format!(
             "before-image saved to {location}; to undo this restore run:"
         ));
-        for command in &report.undo {
-            output.summary(&format!("  {command}"));
+        for undo in &report.undo {
+            output.summary(&format!("  {}", undo_command(undo)));
         }
     }
     if report.dry_run {
@@ -378,5 +378,54 @@ fn parse_column_map(text: &str) -> Result<(String, String), String> {
         _ => Err(format!(
             "{text:?} is not OLD=NEW: the backup's column name, '=', the target's column name"
         )),
+    }
+}
+
+/// The command that undoes one table of a surgical restore.
+fn undo_command(undo: &UndoRestore) -> String {
+    let mut words = vec![
+        "pgark".to_owned(),
+        "restore".to_owned(),
+        shell_quote(&undo.before_image),
+        "--target".to_owned(),
+        shell_quote(&undo.target),
+        "--table".to_owned(),
+        shell_quote(&undo.table),
+        "--conflict".to_owned(),
+        "replace".to_owned(),
+    ];
+    if let Some(condition) = &undo.condition {
+        words.push("--where".to_owned());
+        words.push(shell_quote(condition));
+    }
+    if undo.disable_triggers {
+        words.push("--disable-triggers".to_owned());
+    }
+    words.join(" ")
+}
+
+/// Quotes a word for a POSIX shell, leaving plain ones bare.
+fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@%_-+=:,./".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_quote("/backups/x"), "/backups/x");
+        assert_eq!(shell_quote("id IN (1, 2)"), "'id IN (1, 2)'");
+        assert_eq!(shell_quote("name = 'o'"), "'name = '\\''o'\\'''");
+        assert_eq!(shell_quote(""), "''");
     }
 }

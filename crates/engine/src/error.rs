@@ -39,30 +39,22 @@ pub enum EngineError {
     #[error("PostgreSQL {version} is not supported: pgark works with PostgreSQL 13 and later")]
     UnsupportedServer { version: String },
 
-    #[error(
-        "target database {database:?} is not empty ({objects}): restore into an empty database, or pass --create with a new database name"
-    )]
+    #[error("target database {database:?} is not empty ({objects})")]
     TargetNotEmpty { database: String, objects: String },
 
-    #[error(
-        "the target lacks roles that the backup's owners and privileges name: {roles}. Create \
-         them, restore with --create-roles, or leave owners and privileges out with --no-owner \
-         --no-acl"
-    )]
+    #[error("the target lacks roles that the backup's owners and privileges name: {roles}")]
     MissingRoles { roles: String },
 
-    #[error(
-        "database {database:?} already exists: drop it first, or restore into it without --create if it is empty"
-    )]
+    #[error("database {database:?} already exists")]
     DatabaseExists { database: String },
 
     #[error(
-        "database {database:?} is what an interrupted restore left ({restore}), not a usable database: drop it, or pass --force to have this restore drop it"
+        "database {database:?} is what an interrupted restore left ({restore}), not a usable database"
     )]
     DatabaseIncomplete { database: String, restore: String },
 
     #[error(
-        "database {database:?} carries the mark of an interrupted restore ({restore}), so it may hold part of a backup: recreate it empty, or pass --force to restore into it anyway (what a restore of the same backup created is removed first)"
+        "database {database:?} carries the mark of an interrupted restore ({restore}), so it may hold part of a backup"
     )]
     TargetIncomplete { database: String, restore: String },
 
@@ -79,7 +71,7 @@ pub enum EngineError {
     },
 
     #[error(
-        "could not lock table {table} within the lock wait timeout ({timeout}): another session holds a conflicting lock; retry later or raise --lock-wait-timeout"
+        "could not lock table {table} within the lock wait timeout ({timeout}): another session holds a conflicting lock"
     )]
     LockTimeout { table: String, timeout: String },
 
@@ -91,17 +83,13 @@ pub enum EngineError {
     )]
     AmbiguousTable { table: String, candidates: String },
 
-    #[error(
-        "invalid --where-key {expression:?}: {reason}; write e.g. \"id BETWEEN 1000 AND 2000\", \"id IN (1, 2)\", \"tenant = 42 AND seq = 7\" or \"id = '550e8400-e29b-41d4-a716-446655440000'\""
-    )]
+    #[error("invalid key condition {expression:?}: {reason}")]
     InvalidKeyFilter { expression: String, reason: String },
 
-    #[error(
-        "table {table} has no primary key in the backup, so --where-key cannot be used; read it whole"
-    )]
+    #[error("table {table} has no primary key in the backup, so it cannot be searched by key")]
     NoKey { table: String },
 
-    #[error("--where-key names column {column}, but the key of table {table} is {key}")]
+    #[error("the key condition names column {column}, but the key of table {table} is {key}")]
     WrongKeyColumn {
         table: String,
         column: String,
@@ -109,7 +97,7 @@ pub enum EngineError {
     },
 
     #[error(
-        "--split blocks needs PostgreSQL 14 or later (TID range scans) and the source runs {major}: use --split keys or --split auto"
+        "splitting tables by block ranges needs PostgreSQL 14 or later (TID range scans) and the source runs {major}"
     )]
     SplitUnsupported { major: u32 },
 
@@ -118,18 +106,14 @@ pub enum EngineError {
     )]
     InvalidPattern { pattern: String },
 
-    #[error(
-        "--table, --schema and --exclude-table together select no table; loosen --exclude-table"
-    )]
+    #[error("the table selection and its exclusions together select no table")]
     NothingSelected,
 
-    #[error(
-        "the columns of table {table} differ between the backup and the target: {differences}; restore with --ignore-missing-columns to restore the common columns only (target-only columns get their defaults), or beside with --into-schema NAME"
-    )]
+    #[error("the columns of table {table} differ between the backup and the target: {differences}")]
     ColumnMismatch { table: String, differences: String },
 
     #[error(
-        "column {column} of table {table} is {from} in the backup but {to} in the target, and {from} cannot be cast to {to} ({reason}); nothing was written; restore it beside with --into-schema NAME"
+        "column {column} of table {table} is {from} in the backup but {to} in the target, and {from} cannot be cast to {to} ({reason}); nothing was written"
     )]
     UncastableColumn {
         table: String,
@@ -140,27 +124,25 @@ pub enum EngineError {
     },
 
     #[error(
-        "the backup's rows of table {table} do not convert to the target's column types ({reason}); nothing was written; restore them beside with --into-schema NAME and convert by hand"
+        "the backup's rows of table {table} do not convert to the target's column types ({reason}); nothing was written"
     )]
     RowsDoNotConvert { table: String, reason: String },
 
-    #[error(
-        "rows of the backup already exist in table {table} ({reason}); choose what to do with them: --conflict skip keeps the target's rows, upsert overwrites them, replace deletes the target's rows matching --where first"
-    )]
+    #[error("rows of the backup already exist in table {table} ({reason})")]
     RowsExist { table: String, reason: String },
 
     #[error(
-        "rows of the backup have no partition in table {table} of the target ({reason}): its partitioning has changed since the backup (a partition detached, or none created for these rows); attach or create a partition that holds them, or leave them out with --where"
+        "rows of the backup have no partition in table {table} of the target ({reason}): its partitioning has changed since the backup (a partition detached, or none created for these rows)"
     )]
     NoPartitionForRows { table: String, reason: String },
 
     #[error(
-        "table {table} has no primary key in the target, so --conflict upsert cannot tell which row to update; use --conflict skip, error or replace"
+        "table {table} has no primary key in the target, so an upsert cannot tell which row to update"
     )]
     NoPrimaryKey { table: String },
 
     #[error(
-        "--with-referencing cannot be combined with --conflict replace (which would delete referencing rows it did not select); use --conflict error, skip or upsert"
+        "putting back referencing rows cannot be combined with replacing rows (which would delete referencing rows it did not select)"
     )]
     ReferencingWithReplace,
 
@@ -173,23 +155,21 @@ pub enum EngineError {
         reason: String,
     },
 
-    #[error(
-        "invalid --where {predicate:?}: {reason}; it is an SQL condition on the table's columns, e.g. \"id IN (1, 2, 3)\" or \"created_at > '2026-11-01'\" (other names must be schema-qualified)"
-    )]
+    #[error("invalid row condition {predicate:?}: {reason}")]
     InvalidWhere { predicate: String, reason: String },
 
     #[error(
-        "could not lock {tables} within --lock-timeout {timeout}: another session holds a conflicting lock; retry later or raise --lock-timeout"
+        "could not lock {tables} within the lock timeout {timeout}: another session holds a conflicting lock"
     )]
     TargetLockTimeout { tables: String, timeout: String },
 
     #[error(
-        "--into-table names one table, but the selection has {count} ({tables}); select one table with --table, or use --into-schema"
+        "a restore into one named table needs one selected table, but the selection has {count} ({tables})"
     )]
     IntoTableNeedsOneTable { count: usize, tables: String },
 
     #[error(
-        "the PostgreSQL server sent nothing for {waited} while {what}: its backend may be stopped or hung (a SIGSTOPped process, a stuck disk); giving up (raise --stall-timeout if the server is only slow)"
+        "the PostgreSQL server sent nothing for {waited} while {what}: its backend may be stopped or hung (a SIGSTOPped process, a stuck disk); giving up"
     )]
     ServerStalled { what: String, waited: String },
 

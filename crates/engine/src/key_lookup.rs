@@ -837,7 +837,7 @@ pub(crate) async fn print_literals(
     if new.is_empty() {
         return Ok(());
     }
-    let context = "printing the key values of --where";
+    let context = "printing the key values of the row condition";
     // All at once (a row of up to 1,000 columns); a batch with one that does not cast is
     // printed one by one, so that the others stay usable.
     for batch in new.chunks(1000) {
@@ -870,7 +870,7 @@ pub(crate) async fn print_literals(
                         literal,
                         type_name,
                         reason = %pgark_pg::ServerMessage(&e),
-                        "a --where value does not cast to the key's type; it prunes no chunks"
+                        "a value of the row condition does not cast to the key's type; it prunes no chunks"
                     );
                     None
                 }

@@ -170,7 +170,7 @@ mod tests {
             "id = 1 -- comment",
         ] {
             let err = matcher(bad, &t).expect_err(bad);
-            assert!(err.contains("--where-key"), "{bad}: {err}");
+            assert!(err.contains("invalid key condition"), "{bad}: {err}");
         }
         let err = matcher("v = 'x'", &t).expect_err("not the key");
         assert!(err.contains("the key of table public.t is id"), "{err}");

@@ -211,7 +211,7 @@ impl Target {
         .await?;
         for statement in create_roles_sql(&self.roles_to_create) {
             session::execute(connection, &statement, || {
-                "creating the missing roles (--create-roles)".into()
+                "creating the missing roles".into()
             })
             .await?;
         }

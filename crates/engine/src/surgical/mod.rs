@@ -38,7 +38,8 @@ use crate::key_lookup;
 use crate::{BackupRef, Cancel, EngineError, session};
 use plan::{describe, order_by_foreign_keys, prepare};
 use referencing::Reach;
-use undo::{undo_command, undo_condition};
+pub use undo::UndoRestore;
+use undo::{undo_condition, undo_restore};
 use write::{
     advance_sequences, delete_replaced, insert, key_list, key_tuple, lock, owned_sequences,
     sequence_values,
@@ -159,8 +160,8 @@ pub struct SurgicalReport {
     pub dry_run: bool,
     /// The before-image's location, when one was written.
     pub before_image: Option<String>,
-    /// Commands that undo the restore, one per table, when a before-image was written.
-    pub undo: Vec<String>,
+    /// How to undo the restore, one per table, when a before-image was written.
+    pub undo: Vec<UndoRestore>,
     /// What `--with-referencing` could not follow.
     pub notes: Vec<String>,
     /// Foreign keys and views that dropping a re-created table had taken with it, added again.
@@ -250,13 +251,13 @@ async fn run(
             "SET LOCAL lock_timeout = '{}ms'",
             options.lock_timeout.as_millis()
         ),
-        "setting --lock-timeout".into(),
+        "setting the lock timeout".into(),
     )
     .await?;
     if options.disable_triggers {
         exec(
             "SET LOCAL session_replication_role = replica".into(),
-            "disabling triggers (--disable-triggers needs a superuser)".into(),
+            "disabling triggers (needs a superuser)".into(),
         )
         .await?;
     }
@@ -490,7 +491,7 @@ async fn run(
                 plan,
             )
             .await?;
-            undo.push(undo_command(&location, options, plan, condition.as_deref()));
+            undo.push(undo_restore(&location, options, plan, condition));
         }
     }
 

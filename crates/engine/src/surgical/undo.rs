@@ -60,55 +60,33 @@ pub(super) async fn undo_condition(
     }))
 }
 
-pub(super) fn undo_command(
+/// How to undo one table of a surgical restore: restore the before-image's rows of `table`
+/// into `target` in place of the rows the restore wrote (those matching `condition`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndoRestore {
+    /// The before-image, as commands take a backup.
+    pub before_image: String,
+    /// The target, with its password removed.
+    pub target: String,
+    /// The table, quoted and qualified.
+    pub table: String,
+    /// The rows the restore wrote or deleted, as a condition on the table (`None`: all).
+    pub condition: Option<String>,
+    /// The restore ran without firing triggers, and so must its undo.
+    pub disable_triggers: bool,
+}
+
+pub(super) fn undo_restore(
     location: &str,
     options: &SurgicalOptions,
     plan: &Plan<'_>,
-    condition: Option<&str>,
-) -> String {
-    let mut words = vec![
-        "pgark".to_owned(),
-        "restore".to_owned(),
-        shell_quote(location),
-        "--target".to_owned(),
-        shell_quote(&options.target.redacted()),
-        "--table".to_owned(),
-        shell_quote(&plan.qualified()),
-        "--conflict".to_owned(),
-        "replace".to_owned(),
-    ];
-    if let Some(condition) = condition {
-        words.push("--where".to_owned());
-        words.push(shell_quote(condition));
-    }
-    if options.disable_triggers {
-        words.push("--disable-triggers".to_owned());
-    }
-    words.join(" ")
-}
-
-/// Quotes a word for a POSIX shell, leaving plain ones bare.
-pub(super) fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "@%_-+=:,./".contains(c));
-    if plain {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::shell_quote;
-
-    #[test]
-    fn shell_words_are_quoted_only_when_needed() {
-        assert_eq!(shell_quote("/backups/x"), "/backups/x");
-        assert_eq!(shell_quote("id IN (1, 2)"), "'id IN (1, 2)'");
-        assert_eq!(shell_quote("name = 'o'"), "'name = '\\''o'\\'''");
-        assert_eq!(shell_quote(""), "''");
+    condition: Option<String>,
+) -> UndoRestore {
+    UndoRestore {
+        before_image: location.to_owned(),
+        target: options.target.redacted(),
+        table: plan.qualified(),
+        condition,
+        disable_triggers: options.disable_triggers,
     }
 }
