@@ -82,6 +82,18 @@ fn any_number() -> impl Strategy<Value = Value> {
     ]
 }
 
+/// COPY text rows: tab-separated fields of printable text, escapes and `\N`, each row ending in
+/// a newline.
+fn copy_rows() -> impl Strategy<Value = Vec<u8>> {
+    let field = prop_oneof![
+        "[ -~&&[^\\\t]]{0,12}",
+        Just("\\N".to_owned()),
+        "\\\\[ntrb\\\\]"
+    ];
+    let row = prop::collection::vec(field, 1..5).prop_map(|fields| fields.join("\t") + "\n");
+    prop::collection::vec(row, 0..40).prop_map(|rows| rows.concat().into_bytes())
+}
+
 #[test]
 fn the_valid_manifest_reads() {
     let bytes = with_checksum(&valid_manifest());
@@ -89,6 +101,58 @@ fn the_valid_manifest_reads() {
 }
 
 proptest! {
+    /// A chunk encoded from rows decodes to exactly those rows, with their count and digest.
+    #[test]
+    fn a_chunk_round_trips(rows in copy_rows(), level in 1i32..4) {
+        let chunk = ChunkEncoder::new(level).expect("encoder").encode(&rows, None).expect("encode");
+        let entry = ChunkEntry {
+            object: "data/00001.0000.copy.zst".to_owned(),
+            offset: 0,
+            length: chunk.frame.len() as u64,
+            raw_length: chunk.raw_length,
+            rows: chunk.rows,
+            sha256: chunk.sha256.clone(),
+            key_range: None,
+            key_filter: None,
+        };
+        let decoded = ChunkDecoder::new()
+            .expect("decoder")
+            .decode(&chunk.frame, &entry, "public.t", 0)
+            .expect("decode");
+        prop_assert_eq!(&decoded, &rows);
+        prop_assert_eq!(chunk.rows, copy_text::rows(&rows).count() as u64);
+    }
+
+    /// What the manifest writer writes, the reader reads back as it was.
+    #[test]
+    fn a_manifest_round_trips(
+        chunk_rows in prop::collection::vec((1u64..1000, 1u64..100), 0..6),
+        database in "\\PC{0,16}",
+    ) {
+        let mut value = valid_manifest();
+        let mut offset = 0;
+        let chunks: Vec<Value> = chunk_rows
+            .iter()
+            .map(|(rows, extra)| {
+                let chunk = json!({
+                    "object": "data/00001.0000.copy.zst", "offset": offset, "length": 10,
+                    "raw_length": rows + extra, "rows": rows, "sha256": "00".repeat(32),
+                });
+                offset += 10;
+                chunk
+            })
+            .collect();
+        value["tables"][0]["chunks"] = Value::from(chunks);
+        value["tables"][0]["row_count"] = json!(chunk_rows.iter().map(|(r, _)| r).sum::<u64>());
+        value["tables"][0]["raw_bytes"] = json!(chunk_rows.iter().map(|(r, e)| r + e).sum::<u64>());
+        value["source"]["database"] = json!(database);
+        let manifest = Manifest::from_bytes("manifest.json", &with_checksum(&value)).expect("valid");
+        let written = manifest.to_bytes().expect("write");
+        let read = Manifest::from_bytes("manifest.json", &written).expect("read back");
+        prop_assert_eq!(read.to_bytes().expect("write again"), written);
+        prop_assert_eq!(read.source.database, database);
+    }
+
     #[test]
     fn the_manifest_reader_takes_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
         let _ = Manifest::from_bytes("manifest.json", &bytes);

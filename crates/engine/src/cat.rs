@@ -5,8 +5,6 @@
 mod filter;
 mod format;
 
-use std::sync::Arc;
-
 use pgark_archive::{ColumnEntry, Manifest, TableEntry, copy_text};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
@@ -190,7 +188,7 @@ pub async fn cat(
         };
         filters.push(part_filter);
     }
-    let cpu = Arc::new(CpuPool::for_machine()?);
+    let cpu = CpuPool::shared()?;
     let mut summary = CatSummary {
         rows: 0,
         chunks_read: wanted.len(),

@@ -21,9 +21,17 @@ thread_local! {
 }
 
 impl CpuPool {
-    /// A pool with one thread per core: compression and hashing are CPU-bound.
-    pub(crate) fn for_machine() -> Result<Self, EngineError> {
-        Self::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    /// The process's pool, with one thread per core (compression and hashing are CPU-bound),
+    /// started on first use and shared by every operation: threads are not started per
+    /// operation, nor more of them than there are cores.
+    pub(crate) fn shared() -> Result<Arc<CpuPool>, EngineError> {
+        static SHARED: std::sync::OnceLock<Arc<CpuPool>> = std::sync::OnceLock::new();
+        if let Some(pool) = SHARED.get() {
+            return Ok(pool.clone());
+        }
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let pool = Arc::new(Self::new(threads)?);
+        Ok(SHARED.get_or_init(|| pool).clone())
     }
 
     pub(crate) fn new(threads: usize) -> Result<Self, EngineError> {

@@ -65,7 +65,7 @@ pub async fn verify(
     jobs: usize,
     progress: Arc<Progress>,
 ) -> Result<VerifyReport, EngineError> {
-    let cpu = Arc::new(CpuPool::for_machine()?);
+    let cpu = CpuPool::shared()?;
     progress.tables_total.store(
         manifest.tables.len() as u64,
         std::sync::atomic::Ordering::Relaxed,
@@ -163,12 +163,19 @@ async fn verify_table(
         let fetch = backup.fetch_rows(cpu, chunk.clone(), name.clone(), index);
         let rows = chunk.rows;
         let (name, chunk) = (name.clone(), chunk.clone());
+        let cpu = cpu.clone();
         async move {
             backup.read_key_filter(&chunk, &name, index).await?;
             let text = fetch.rows().await?;
-            let mut digest = ContentDigest::default();
-            digest.add_rows(&text);
-            Ok::<_, EngineError>((rows, text.len() as u64, digest))
+            // Hashing a whole chunk is CPU work: on the pool, not on a runtime thread.
+            let (raw, digest) = cpu
+                .run(move || {
+                    let mut digest = ContentDigest::default();
+                    digest.add_rows(&text);
+                    (text.len() as u64, digest)
+                })
+                .await?;
+            Ok::<_, EngineError>((rows, raw, digest))
         }
     }))
     .buffered(in_flight);

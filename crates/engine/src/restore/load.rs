@@ -175,13 +175,17 @@ impl TableLoader {
     ) -> Result<u64, EngineError> {
         let table = &self.manifest.tables[unit.table];
         let name = table.display_name();
-        if unit.freeze {
-            let sql = format!(
+        // Every unit in a transaction of its own, so that only its COMMIT commits: a session
+        // lost before that (during the rows or the COPY's end) leaves nothing of the unit.
+        let sql = if unit.freeze {
+            format!(
                 "BEGIN; TRUNCATE ONLY {}",
                 quote::qualified(&table.schema, &table.name)
-            );
-            session::execute(session, &sql, || format!("preparing to load table {name}")).await?;
-        }
+            )
+        } else {
+            "BEGIN".to_owned()
+        };
+        session::execute(session, &sql, || format!("preparing to load table {name}")).await?;
         let mut copy = copy_in_sql(&table.schema, &table.name, &table.columns);
         if unit.freeze {
             copy.push_str(" (FREEZE)");
@@ -233,15 +237,11 @@ impl TableLoader {
             Progress::add(&self.progress.stored_bytes, chunk.length);
             drop(share);
         }
-        // Without a transaction of its own, the COPY commits when it ends.
-        committing.store(!unit.freeze, Ordering::SeqCst);
         let rows = session::unless_stalled(self.stall_timeout, &loading, sink.as_mut().finish())
             .await?
             .map_err(|e| PgError::query(loading(), e))?;
-        if unit.freeze {
-            committing.store(true, Ordering::SeqCst);
-            session::execute(session, "COMMIT", || format!("committing table {name}")).await?;
-        }
+        committing.store(true, Ordering::SeqCst);
+        session::execute(session, "COMMIT", || format!("committing table {name}")).await?;
         Ok(rows)
     }
 

@@ -151,7 +151,7 @@ async fn run(
     } else {
         Vec::new()
     };
-    let cpu = Arc::new(CpuPool::for_machine()?);
+    let cpu = CpuPool::shared()?;
     // Enough for every decompressing thread and a few chunks waiting to be sent, whatever
     // `--jobs` is: more sessions share it rather than each adding their own.
     let budget = ByteBudget::new((cpu.threads() as u64 + 4) * 2 * manifest.settings.chunk_size);

@@ -290,7 +290,7 @@ async fn run(
     // tables' rows, before those of the tables referencing them.
     order_by_foreign_keys(connection, &mut plans).await?;
 
-    let cpu = Arc::new(CpuPool::for_machine()?);
+    let cpu = CpuPool::shared()?;
     let mut printed = key_lookup::Printed::new();
     for plan in &mut plans {
         let (mut by_range, mut by_filter) = (false, false);
