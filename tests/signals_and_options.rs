@@ -336,34 +336,46 @@ async fn timeout_stops_a_stuck_run_and_cleans_up() {
     );
 }
 
+/// Starts `pgark args` and polls the server with `poll` until it finds what it waits for;
+/// returns the running child and what was found. Fails, with pgark's stderr, if pgark ends first.
+async fn start_until<T, F, Fut>(args: &[&str], mut poll: F) -> (tokio::process::Child, T)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let mut child = pgark_command(args).spawn().expect("start pgark");
+    loop {
+        if child.try_wait().expect("poll pgark").is_some() {
+            let output = child.wait_with_output().await.expect("pgark's output");
+            panic!(
+                "pgark ended ({}) before the point awaited:\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        if let Some(found) = poll().await {
+            return (child, found);
+        }
+        // Polling the server's state, not waiting for time to pass.
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// Starts `pgark args` and kills it with SIGKILL (nothing can clean up) as soon as `ready`
-/// holds, polling the server; returns what it had written to stderr.
+/// holds; returns what it had written to stderr.
 async fn kill_when<F, Fut>(args: &[&str], mut ready: F) -> String
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    use tokio::io::AsyncReadExt;
-    let mut child = pgark_command(args).spawn().expect("start pgark");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let reader = tokio::spawn(async move {
-        let mut text = String::new();
-        stderr.read_to_string(&mut text).await.expect("read stderr");
-        text
-    });
-    loop {
-        if let Some(status) = child.try_wait().expect("poll pgark") {
-            let stderr = reader.await.expect("stderr");
-            panic!("pgark ended ({status}) before the point to kill it at:\n{stderr}");
-        }
-        if ready().await {
-            break;
-        }
-        // Polling the server's state, not waiting for time to pass.
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let (mut child, ()) = start_until(args, || {
+        let ready = ready();
+        async move { ready.await.then_some(()) }
+    })
+    .await;
     child.kill().await.expect("SIGKILL pgark");
-    reader.await.expect("stderr")
+    let output = child.wait_with_output().await.expect("pgark's output");
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// Whether a session on a database whose name starts with `prefix` runs a statement matching
@@ -582,17 +594,7 @@ async fn copying_backend(database: &str) -> Option<i32> {
 /// Starts `pgark args` and waits until it runs a COPY on `database`; returns the child and the
 /// COPY's backend pid.
 async fn start_until_copying(args: &[&str], database: &str) -> (tokio::process::Child, i32) {
-    let mut child = pgark_command(args).spawn().expect("start pgark");
-    loop {
-        if let Some(status) = child.try_wait().expect("poll pgark") {
-            panic!("pgark ended ({status}) before it started a COPY");
-        }
-        if let Some(pid) = copying_backend(database).await {
-            return (child, pid);
-        }
-        // Polling the server's state, not waiting for time to pass.
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    start_until(args, || copying_backend(database)).await
 }
 
 /// Ends a server session the way an administrator (or a failover) does.

@@ -148,7 +148,7 @@ pub fn main() -> ExitCode {
             Err(anyhow::anyhow!(
                 "stopped after --timeout {}: the run had not finished; what it had written was \
                  cleaned up as on SIGTERM",
-                humantime_like(limit)
+                pgark_engine::describe_duration(limit)
             ))
         }
         (result, _) => result,
@@ -169,17 +169,6 @@ pub fn main() -> ExitCode {
             };
             ExitCode::from(code)
         }
-    }
-}
-
-/// A duration as the user would write it: `90s`, `5m`, `2h`.
-fn humantime_like(duration: std::time::Duration) -> String {
-    let seconds = duration.as_secs();
-    match seconds {
-        0 => format!("{}ms", duration.as_millis()),
-        s if s % 3600 == 0 => format!("{}h", s / 3600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
     }
 }
 

@@ -214,10 +214,7 @@ fn render_error(error: &anyhow::Error) -> String {
         Some(engine) => super::hints::message(engine),
         None => cause.to_string(),
     };
-    let mut message = match error.downcast_ref::<pgark_engine::EngineError>() {
-        Some(engine) => super::hints::message(engine),
-        None => error.to_string(),
-    };
+    let mut message = text_of(error.as_ref());
     for cause in error.chain().skip(1) {
         // Server errors are already rendered (message, SQLSTATE, hint) by the error wrapping them.
         if let Some(server) = cause.downcast_ref::<tokio_postgres::Error>()

@@ -30,3 +30,4 @@ pub use backup::{BackupRef, open_backup, open_backup_with};
 pub use cancel::{Cancel, CancelHandle};
 pub use error::EngineError;
 pub use progress::Progress;
+pub use session::describe_duration;

@@ -91,7 +91,7 @@ pub(crate) async fn unless_stalled<T>(
 }
 
 /// `300s` as `5m`, `2s`, `1500ms`: the way durations are written on the command line.
-pub(crate) fn describe_duration(duration: Duration) -> String {
+pub fn describe_duration(duration: Duration) -> String {
     let millis = duration.as_millis();
     match (millis % 1000, duration.as_secs()) {
         (0, secs) if secs >= 3600 && secs % 3600 == 0 => format!("{}h", secs / 3600),

@@ -34,7 +34,7 @@ pub(crate) struct Marker {
     /// The database the restore was to produce.
     pub target: String,
     pub backup: String,
-    /// When the restore started (RFC 3339, the server's clock).
+    /// When the restore started (RFC 3339, UTC).
     pub started: String,
     /// The comment a database restored into had before it was marked, put back when the
     /// restore ends (however many tries that takes).
@@ -115,20 +115,6 @@ pub(crate) async fn lock_target(connection: &Connection, target: &str) -> Result
         }
         Err(e) => Err(PgError::query(context(), e).into()),
     }
-}
-
-/// The server's current time, for a marker.
-pub(crate) async fn server_time(connection: &Connection) -> Result<String, EngineError> {
-    let row = connection
-        .client()
-        .query_one(
-            "SELECT pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC', \
-             'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
-            &[],
-        )
-        .await
-        .map_err(|e| PgError::query("reading the server's time", e))?;
-    Ok(row.get(0))
 }
 
 /// The comment of database `database` (`None` when it has none or does not exist).

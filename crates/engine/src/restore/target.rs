@@ -1,7 +1,7 @@
 //! The target database: making sure it may be restored into, and putting it back as it was when
 //! a restore fails.
 
-use pgark_archive::{DdlItem, Manifest, ObjectKind, RoleEntry, TableEntry};
+use pgark_archive::{DdlItem, Manifest, ObjectKind, RoleEntry, TableEntry, Timestamp};
 use pgark_pg::{Canceller, ConnConfig, Connection, PgError, drop_statement, quote, user_objects};
 use tokio::sync::Mutex;
 
@@ -40,10 +40,11 @@ impl Target {
     pub(super) async fn prepare(options: &RestoreOptions) -> Result<Target, EngineError> {
         let roles_to_create = check_roles(options).await?;
         let database = options.target.dbname().to_owned();
-        let marker = |started: String, previous: Option<String>| Marker {
+        // Marks what is restored into as incomplete, started now.
+        let marker = |previous: Option<String>| Marker {
             target: database.clone(),
             backup: options.backup.id.clone(),
-            started,
+            started: Timestamp::now().rfc3339(),
             previous,
         };
         if options.create {
@@ -78,7 +79,7 @@ impl Target {
                 );
             }
             let temporary = leftover::temporary_name(&database, &options.backup.id);
-            let comment = marker(leftover::server_time(&guard).await?, None).comment();
+            let comment = marker(None).comment();
             create_database(&guard, &temporary, &options.manifest.source.encoding).await?;
             if let Err(e) = leftover::set_comment(&guard, &temporary, Some(&comment)).await {
                 let _ = drop_database(&guard, &temporary).await;
@@ -105,7 +106,7 @@ impl Target {
             temporary: None,
             guard,
             previous_comment: None,
-            pre_data_committed: std::sync::atomic::AtomicBool::new(true),
+            pre_data_committed: std::sync::atomic::AtomicBool::new(false),
             parts: options.parts.clone(),
             roles_to_create,
         };
@@ -119,7 +120,7 @@ impl Target {
             // Of the same backup, what the interrupted restore may have created is known: it
             // goes, as if that restore had failed cleanly. Otherwise the checks below decide.
             if found.backup == options.backup.id {
-                target.remove_restored(&options.manifest).await?;
+                target.remove_restored(&options.manifest, true).await?;
             }
             tracing::warn!(
                 "restoring into {database:?} although an interrupted restore ({}) marked it \
@@ -128,7 +129,6 @@ impl Target {
             );
             comment = found.previous;
         }
-        target.pre_data_committed = false.into();
         if !options.parts.pre_data {
             check_tables_empty(&target.config, &options.manifest, options.parts.data).await?;
         } else {
@@ -140,8 +140,7 @@ impl Target {
                 });
             }
         }
-        let started = leftover::server_time(&target.guard).await?;
-        let mark = marker(started, comment.clone()).comment();
+        let mark = marker(comment.clone()).comment();
         match leftover::set_comment(&target.guard, &database, Some(&mark)).await {
             Ok(()) => target.previous_comment = Some(comment),
             Err(e) => tracing::warn!(
@@ -237,7 +236,10 @@ impl Target {
                 )
             }),
             None => {
-                let removed = self.remove_restored(manifest).await;
+                let schema_created = self
+                    .pre_data_committed
+                    .load(std::sync::atomic::Ordering::SeqCst);
+                let removed = self.remove_restored(manifest, schema_created).await;
                 let unmarked = self.finish().await;
                 match (removed, unmarked) {
                     (Ok(None), Ok(())) => return "the target was not changed".to_owned(),
@@ -252,9 +254,13 @@ impl Target {
         }
     }
 
-    /// Removes from an existing target what this restore may have put there, saying what was
-    /// done (`None`: nothing had been).
-    async fn remove_restored(&self, manifest: &Manifest) -> Result<Option<String>, EngineError> {
+    /// Removes from an existing target what a restore of `manifest` may have put there — its
+    /// schema too when `schema_created` — saying what was done (`None`: nothing had been).
+    async fn remove_restored(
+        &self,
+        manifest: &Manifest,
+        schema_created: bool,
+    ) -> Result<Option<String>, EngineError> {
         if !self.parts.pre_data && self.parts.data {
             self.truncate_tables(manifest).await?;
             return Ok(Some(format!(
@@ -262,11 +268,7 @@ impl Target {
                 self.database
             )));
         }
-        if !self.parts.pre_data
-            || !self
-                .pre_data_committed
-                .load(std::sync::atomic::Ordering::SeqCst)
-        {
+        if !self.parts.pre_data || !schema_created {
             return Ok(None);
         }
         self.drop_created_objects(manifest).await?;
