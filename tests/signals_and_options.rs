@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::*;
 use pgark_testkit::{TestDb, server, unique_name};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -118,6 +120,8 @@ async fn sigterm_during_a_dump_leaves_no_backup_behind() {
     let dest = tempfile::tempdir().expect("temp dir");
     let (code, stderr) = terminate_when(
         &[
+            "--log-format",
+            "json",
             "dump",
             &source.url(),
             path_str(dest.path()),
@@ -131,6 +135,7 @@ async fn sigterm_during_a_dump_leaves_no_backup_behind() {
     )
     .await;
     assert_eq!(code, Some(130), "stderr:\n{stderr}");
+    assert_eq!(json_error(&stderr)["class"], "interrupted", "{stderr}");
     let left: Vec<_> = files_under(dest.path());
     assert!(
         left.is_empty(),
@@ -766,4 +771,100 @@ async fn a_restore_session_terminated_mid_load_is_replaced_and_the_unit_loaded_a
         run.stderr
     );
     assert_same_contents(&source, &target).await;
+}
+
+/// The last stderr line of a `--log-format json` run: the error that ended it.
+fn json_error(stderr: &str) -> serde_json::Value {
+    let line = stderr.lines().last().unwrap_or_else(|| panic!("no stderr"));
+    let event: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(event["level"], "ERROR", "{line}");
+    event
+}
+
+/// Each class of failure has its exit code, and `--log-format json` names the class, so a wrapper
+/// can tell a failure worth retrying later (`transient`) from one that needs a person.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_class_of_failure_has_its_exit_code_and_its_class() {
+    let source = large_source("classes").await;
+    let (_dest, backup) = dump_to_temp(&source, &["--chunk-size", "256KiB"]).await;
+    let backup = path_str(&backup).to_owned();
+    let json = ["--log-format", "json"];
+    let run_json = |args: Vec<String>| async move {
+        let mut all: Vec<&str> = json.to_vec();
+        all.extend(args.iter().map(String::as_str));
+        let run = pgark(&all).await;
+        let event = json_error(&run.stderr);
+        (
+            run.status.code(),
+            event["class"].as_str().unwrap_or("").to_owned(),
+            run.stderr,
+        )
+    };
+    let strings = |args: &[&str]| args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+
+    // The command line itself is wrong: clap's usage error.
+    let run = pgark(&["restore", &backup, "--conflict", "sometimes"]).await;
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+
+    // What was asked for does not exist in the backup.
+    let target = server().create_database("classes_request").await;
+    let (code, class, stderr) = run_json(strings(&[
+        "restore",
+        &backup,
+        "--target",
+        &target.url(),
+        "--table",
+        "no_such_table",
+    ]))
+    .await;
+    assert_eq!((code, class.as_str()), (Some(1), "request"), "{stderr}");
+
+    // The target refuses: it is not empty.
+    target.execute("CREATE TABLE occupied (x integer)").await;
+    let (code, class, stderr) =
+        run_json(strings(&["restore", &backup, "--target", &target.url()])).await;
+    assert_eq!((code, class.as_str()), (Some(1), "refused"), "{stderr}");
+
+    // The server never answers: worth retrying later.
+    let address = silent_endpoint();
+    let url = format!(
+        "postgres://app@{}:{}/prod?connect_timeout=1&sslmode=disable",
+        address.ip(),
+        address.port()
+    );
+    let out = tempfile::tempdir().expect("temp dir");
+    let (code, class, stderr) = run_json(strings(&["dump", &url, path_str(out.path())])).await;
+    assert_eq!((code, class.as_str()), (Some(1), "transient"), "{stderr}");
+
+    // A damaged backup: a restore fails on it, `verify` reports it as a failed check.
+    let manifest = read_manifest(Path::new(&backup));
+    let chunk = &manifest["tables"][0]["chunks"][0];
+    let object = Path::new(&backup).join(chunk["object"].as_str().expect("object"));
+    let mut bytes = std::fs::read(&object).expect("read data object");
+    let middle =
+        chunk["offset"].as_u64().expect("offset") + chunk["length"].as_u64().expect("length") / 2;
+    bytes[usize::try_from(middle).expect("fits")] ^= 0x40;
+    std::fs::write(&object, bytes).expect("damage the object");
+    let fresh = unique_name("classes_damaged");
+    let (code, class, stderr) = run_json(strings(&[
+        "restore",
+        &backup,
+        "--target",
+        &server().database(&fresh).url(),
+        "--create",
+    ]))
+    .await;
+    assert_eq!((code, class.as_str()), (Some(1), "damaged"), "{stderr}");
+    let (code, class, stderr) = run_json(strings(&["verify", &backup])).await;
+    assert_eq!((code, class.as_str()), (Some(3), "check"), "{stderr}");
+
+    // Anything else: a destination below a plain file cannot be used.
+    let file = out.path().join("plain-file");
+    std::fs::write(&file, b"").expect("write a file");
+    let below = file.join("backups");
+    let (code, class, stderr) = run_json(strings(&["ls", path_str(&below)])).await;
+    assert_eq!((code, class.as_str()), (Some(1), "failed"), "{stderr}");
+
+    // Interrupted (130, `interrupted`): see sigterm_during_a_dump_leaves_no_backup_behind.
 }

@@ -3,6 +3,7 @@
 //! mapping engine errors to flags.
 
 use pgark_engine::EngineError;
+use pgark_storage::StoreError;
 
 /// The full message for `error` (its causes are added by the caller).
 pub fn message(error: &EngineError) -> String {
@@ -85,6 +86,9 @@ pub fn message(error: &EngineError) -> String {
             "--into-table names one table, but the selection has {count} ({tables}); select \
              one table with --table, or use --into-schema"
         ),
+        E::Store(StoreError::TooManyParts { .. }) => {
+            format!("{error}; raise --s3-part-size")
+        }
         E::ServerStalled { .. } => {
             format!("{error} (raise --stall-timeout if the server is only slow)")
         }

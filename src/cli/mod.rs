@@ -18,7 +18,7 @@ mod verify;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use pgark_engine::{Cancel, CancelHandle, EngineError};
+use pgark_engine::{Cancel, CancelHandle, EngineError, ErrorClass};
 
 /// Exit codes, documented in the README.
 pub mod exit {
@@ -145,31 +145,56 @@ pub fn main() -> ExitCode {
                 && e.downcast_ref::<EngineError>()
                     .is_some_and(EngineError::is_interrupted) =>
         {
-            Err(anyhow::anyhow!(
-                "stopped after --timeout {}: the run had not finished; what it had written was \
-                 cleaned up as on SIGTERM",
-                pgark_engine::describe_duration(limit)
-            ))
+            Err(TimedOut(limit).into())
         }
         (result, _) => result,
     };
     match result {
         Ok(()) => ExitCode::from(exit::SUCCESS),
         Err(e) => {
-            output.error(&e);
-            let code = if e.downcast_ref::<check::CheckFailed>().is_some() {
-                exit::CHECK_FAILED
-            } else if e
-                .downcast_ref::<EngineError>()
-                .is_some_and(EngineError::is_interrupted)
-            {
-                exit::INTERRUPTED
-            } else {
-                exit::FAILURE
-            };
+            let (code, class) = outcome(&e);
+            output.error(&e, class);
             ExitCode::from(code)
         }
     }
+}
+
+/// The run was stopped by `--timeout`; what it wrote was cleaned up as on SIGTERM.
+#[derive(Debug)]
+struct TimedOut(std::time::Duration);
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "stopped after --timeout {}: the run had not finished; what it had written was \
+             cleaned up as on SIGTERM",
+            pgark_engine::describe_duration(self.0)
+        )
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
+/// The exit code of a failed run and the class of its failure, as `--log-format json` reports it
+/// (`check`, or one of [`ErrorClass`]'s names). The error's first cause that has a class decides.
+fn outcome(error: &anyhow::Error) -> (u8, &'static str) {
+    if error.downcast_ref::<check::CheckFailed>().is_some() {
+        return (exit::CHECK_FAILED, "check");
+    }
+    if error.downcast_ref::<TimedOut>().is_some() {
+        // Another night's run, or a longer limit, may finish.
+        return (exit::FAILURE, ErrorClass::Transient.name());
+    }
+    let class = error
+        .chain()
+        .find_map(ErrorClass::of)
+        .unwrap_or(ErrorClass::Failed);
+    let code = match class {
+        ErrorClass::Interrupted => exit::INTERRUPTED,
+        _ => exit::FAILURE,
+    };
+    (code, class.name())
 }
 
 /// Opens a store that must already exist (for listing and pruning).

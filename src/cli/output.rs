@@ -115,11 +115,12 @@ impl Output {
     }
 
     /// An error, as one line on stderr.
-    pub fn error(&self, error: &anyhow::Error) {
+    /// Prints the error that ended the run; in JSON with its class (see `super::outcome`).
+    pub fn error(&self, error: &anyhow::Error, class: &str) {
         let message = render_error(error);
         if self.json {
-            let escaped = serde_json::to_string(&message).unwrap_or_default();
-            eprintln!("{{\"level\":\"ERROR\",\"message\":{escaped}}}");
+            let line = serde_json::json!({"level": "ERROR", "class": class, "message": message});
+            eprintln!("{line}");
         } else {
             eprintln!("pgark: error: {message}");
         }
@@ -214,7 +215,19 @@ fn render_error(error: &anyhow::Error) -> String {
         Some(engine) => super::hints::message(engine),
         None => cause.to_string(),
     };
+    // A store's error already words what its SDK error says (server code and message, or what
+    // failed on the way), so the SDK's own layers are not added after it.
+    let is_store_error = |cause: &(dyn std::error::Error + 'static)| {
+        cause.is::<pgark_storage::StoreError>()
+            || matches!(
+                cause.downcast_ref::<pgark_engine::EngineError>(),
+                Some(pgark_engine::EngineError::Store(_))
+            )
+    };
     let mut message = text_of(error.as_ref());
+    if is_store_error(error.as_ref()) {
+        return message.replace('\n', " ");
+    }
     for cause in error.chain().skip(1) {
         // Server errors are already rendered (message, SQLSTATE, hint) by the error wrapping them.
         if let Some(server) = cause.downcast_ref::<tokio_postgres::Error>()
@@ -228,6 +241,9 @@ fn render_error(error: &anyhow::Error) -> String {
         if !message.contains(&text) {
             message.push_str(": ");
             message.push_str(&text);
+        }
+        if is_store_error(cause) {
+            break;
         }
     }
     message.replace('\n', " ")

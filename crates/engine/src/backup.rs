@@ -24,9 +24,10 @@ pub(crate) struct ChunkFetch(tokio::task::JoinHandle<Result<Vec<u8>, EngineError
 impl ChunkFetch {
     /// The chunk's rows (COPY text), once fetched and checked.
     pub(crate) async fn rows(self) -> Result<Vec<u8>, EngineError> {
-        self.0
-            .await
-            .map_err(|e| EngineError::Internal(format!("chunk fetch task failed: {e}")))?
+        self.0.await.map_err(|e| EngineError::TaskFailed {
+            task: "fetching a chunk",
+            source: Some(e),
+        })?
     }
 }
 

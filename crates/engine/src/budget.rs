@@ -50,7 +50,7 @@ impl ByteBudget {
             .acquire_many_owned(self.units_for(bytes))
             .await
             .map(|permit| Share { _permit: permit })
-            .map_err(|_| EngineError::Internal("the memory budget was closed".into()))
+            .map_err(|_| EngineError::bug("the memory budget was closed"))
     }
 
     /// A share of `bytes` if it is free now.

@@ -39,9 +39,7 @@ impl CpuPool {
             .num_threads(threads.max(1))
             .thread_name(|i| format!("pgark-cpu-{i}"))
             .build()
-            .map_err(|e| {
-                EngineError::Internal(format!("cannot start the compression pool: {e}"))
-            })?;
+            .map_err(|source| EngineError::CpuPool { threads, source })?;
         Ok(CpuPool { pool })
     }
 
@@ -61,8 +59,10 @@ impl CpuPool {
             let _ = tx.send(work());
         });
         async move {
-            rx.await
-                .map_err(|_| EngineError::Internal("a compression worker panicked".into()))
+            rx.await.map_err(|_| EngineError::TaskFailed {
+                task: "a CPU worker",
+                source: None,
+            })
         }
     }
 

@@ -1,9 +1,74 @@
+//! The engine's one error type, and the rules its variants follow:
+//!
+//! - A variant says what happened in the engine's terms and names its subject (backup location,
+//!   `schema.table`, database); it never names a command-line option: the binary words the way
+//!   forward (`src/cli/hints.rs`).
+//! - A failure of another layer keeps its own error as the `source` ([`PgError`], [`StoreError`],
+//!   [`ArchiveError`], a worker's join error); causes are never flattened into strings.
+//! - Every variant belongs to one [`ErrorClass`], decided in one place ([`EngineError::class`]),
+//!   which tells a caller whether running again may help.
+
 use pgark_archive::ArchiveError;
 use pgark_pg::PgError;
 use pgark_storage::StoreError;
 
-/// What can stop a dump or restore. Each message names its subject and, where there is one, the
-/// way forward.
+/// What kind of failure an [`EngineError`] is, for callers that act on it (exit codes, retries,
+/// alerts) rather than print it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// What was asked for cannot be done as asked: a connection string, table pattern, key or
+    /// row condition, or combination of options is wrong, or names what the backup does not
+    /// hold. Nothing was changed.
+    Request,
+    /// The target or the destination refuses the operation in its present state: a database
+    /// that is not empty, exists already or carries an interrupted restore's mark, missing
+    /// roles, rows that conflict, columns that differ, credentials the server rejects. Nothing
+    /// was changed.
+    Refused,
+    /// A server or store failed in a way that may pass: a lost or unreachable connection, a
+    /// stalled backend, a lock not granted in time, a store that timed out or throttled. What was
+    /// written was removed or put back; running again later may succeed.
+    Transient,
+    /// A backup is damaged or incomplete, or data read back differs from what the backup
+    /// recorded.
+    Damaged,
+    /// The operation was cancelled (a signal or a time limit).
+    Interrupted,
+    /// Any other failure: a statement the server refused, a local file that could not be
+    /// written, a bug.
+    Failed,
+}
+
+impl ErrorClass {
+    /// The class of an error from any layer the engine is built on, or `None` for an error that
+    /// is not the engine's nor one of its layers'.
+    pub fn of(error: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
+        if let Some(e) = error.downcast_ref::<EngineError>() {
+            Some(e.class())
+        } else if let Some(e) = error.downcast_ref::<PgError>() {
+            Some(pg_class(e))
+        } else if let Some(e) = error.downcast_ref::<StoreError>() {
+            Some(store_class(e))
+        } else {
+            error.downcast_ref::<ArchiveError>().map(archive_class)
+        }
+    }
+
+    /// The class's name in machine-readable output (`request`, `refused`, `transient`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::Request => "request",
+            ErrorClass::Refused => "refused",
+            ErrorClass::Transient => "transient",
+            ErrorClass::Damaged => "damaged",
+            ErrorClass::Interrupted => "interrupted",
+            ErrorClass::Failed => "failed",
+        }
+    }
+}
+
+/// What can stop a dump or restore. Each message names its subject; see the module's rules.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EngineError {
@@ -196,13 +261,98 @@ pub enum EngineError {
         cleanup: String,
     },
 
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error("{object} was stored with {stored} bytes, but {written} were written to it")]
+    StoredSizeMismatch {
+        object: String,
+        stored: u64,
+        written: u64,
+    },
+
+    #[error("the snapshot's catalog lists {listed} large objects, but {read} were read from it")]
+    LargeObjectsChanged { listed: u64, read: u64 },
+
+    #[error("table {table} was created but is not there (was it dropped at the same time?)")]
+    TableVanished { table: String },
+
+    #[error("{task} failed (a bug in pgark: the worker panicked or was stopped)")]
+    TaskFailed {
+        task: &'static str,
+        #[source]
+        source: Option<tokio::task::JoinError>,
+    },
+
+    #[error("cannot start {threads} CPU worker threads")]
+    CpuPool {
+        threads: usize,
+        #[source]
+        source: rayon::ThreadPoolBuildError,
+    },
+
+    /// An invariant of the engine's own making did not hold.
+    #[error("internal error (a bug in pgark; please report it): {what}")]
+    Bug { what: String },
 }
 
 impl EngineError {
     pub(crate) fn output(e: std::io::Error) -> Self {
         EngineError::Output(e)
+    }
+
+    pub(crate) fn bug(what: impl Into<String>) -> Self {
+        EngineError::Bug { what: what.into() }
+    }
+
+    /// The class of this failure: the one place each variant is classified.
+    pub fn class(&self) -> ErrorClass {
+        use ErrorClass as C;
+        match self {
+            EngineError::Pg(e) => pg_class(e),
+            EngineError::Store(e) => store_class(e),
+            EngineError::Archive(e) => archive_class(e),
+            EngineError::BackupNotFound { .. }
+            | EngineError::UnknownTable { .. }
+            | EngineError::AmbiguousTable { .. }
+            | EngineError::InvalidKeyFilter { .. }
+            | EngineError::NoKey { .. }
+            | EngineError::WrongKeyColumn { .. }
+            | EngineError::InvalidPattern { .. }
+            | EngineError::NothingSelected
+            | EngineError::ReferencingWithReplace
+            | EngineError::InvalidWhere { .. }
+            | EngineError::IntoTableNeedsOneTable { .. }
+            | EngineError::SplitUnsupported { .. } => C::Request,
+            EngineError::NoCompleteBackup { .. }
+            | EngineError::BackupExists { .. }
+            | EngineError::UnsupportedServer { .. }
+            | EngineError::TargetNotEmpty { .. }
+            | EngineError::MissingRoles { .. }
+            | EngineError::DatabaseExists { .. }
+            | EngineError::DatabaseIncomplete { .. }
+            | EngineError::TargetIncomplete { .. }
+            | EngineError::ColumnMismatch { .. }
+            | EngineError::UncastableColumn { .. }
+            | EngineError::RowsDoNotConvert { .. }
+            | EngineError::RowsExist { .. }
+            | EngineError::NoPartitionForRows { .. }
+            | EngineError::NoPrimaryKey { .. }
+            | EngineError::ReferencingNotRestorable { .. } => C::Refused,
+            EngineError::RestoreRunning { .. }
+            | EngineError::LockTimeout { .. }
+            | EngineError::TargetLockTimeout { .. }
+            | EngineError::ServerStalled { .. }
+            | EngineError::SnapshotLost { .. } => C::Transient,
+            EngineError::IncompleteBackup { .. }
+            | EngineError::RowCountMismatch { .. }
+            | EngineError::StoredSizeMismatch { .. } => C::Damaged,
+            EngineError::Interrupted => C::Interrupted,
+            EngineError::RestoreFailed { cause, .. } => cause.class(),
+            EngineError::Output(_)
+            | EngineError::LargeObjectsChanged { .. }
+            | EngineError::TableVanished { .. }
+            | EngineError::TaskFailed { .. }
+            | EngineError::CpuPool { .. }
+            | EngineError::Bug { .. } => C::Failed,
+        }
     }
 
     /// Whether work that ran in a transaction of its own may succeed on a new session: the
@@ -222,5 +372,35 @@ impl EngineError {
             EngineError::RestoreFailed { cause, .. } => cause.is_interrupted(),
             _ => false,
         }
+    }
+}
+
+fn pg_class(error: &PgError) -> ErrorClass {
+    match error {
+        _ if error.is_transient() => ErrorClass::Transient,
+        PgError::InvalidConfig { .. } | PgError::PasswordMissing { .. } => ErrorClass::Request,
+        PgError::AuthFailed { .. } | PgError::DatabaseNotFound { .. } => ErrorClass::Refused,
+        _ => ErrorClass::Failed,
+    }
+}
+
+fn store_class(error: &StoreError) -> ErrorClass {
+    match error {
+        StoreError::Unavailable { .. } => ErrorClass::Transient,
+        StoreError::InvalidKey { .. } | StoreError::InvalidLocation { .. } => ErrorClass::Request,
+        StoreError::AccessDenied { .. }
+        | StoreError::NoSuchBucket { .. }
+        | StoreError::AlreadyExists { .. } => ErrorClass::Refused,
+        // A backup's object missing or shorter than its manifest says.
+        StoreError::NotFound { .. } | StoreError::RangeNotSatisfiable { .. } => ErrorClass::Damaged,
+        _ => ErrorClass::Failed,
+    }
+}
+
+fn archive_class(error: &ArchiveError) -> ErrorClass {
+    match error {
+        ArchiveError::Compress(_) => ErrorClass::Failed,
+        ArchiveError::UnsupportedFormatVersion { .. } => ErrorClass::Refused,
+        _ => ErrorClass::Damaged,
     }
 }

@@ -28,6 +28,6 @@ pub mod verify;
 
 pub use backup::{BackupRef, open_backup, open_backup_with};
 pub use cancel::{Cancel, CancelHandle};
-pub use error::EngineError;
+pub use error::{EngineError, ErrorClass};
 pub use progress::Progress;
 pub use session::describe_duration;

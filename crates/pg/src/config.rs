@@ -153,168 +153,24 @@ impl ConnConfig {
     /// Turns the gathered settings into checked values, applying defaults where a setting is
     /// absent or empty.
     fn resolve(settings: &Settings, defaults: &Defaults) -> Result<ConnConfig, PgError> {
-        let hostaddrs: Vec<Option<IpAddr>> = match settings.get(Key::Hostaddr) {
-            Some(setting) if !setting.value.is_empty() => setting
-                .value
-                .split(',')
-                .map(|text| {
-                    let text = text.trim();
-                    if text.is_empty() {
-                        return Ok(None);
-                    }
-                    text.parse().map(Some).map_err(|_| {
-                        invalid(format!(
-                            "invalid hostaddr \"{text}\" in {setting} (expected a numeric IPv4 or \
-                             IPv6 address; put host names in host=)"
-                        ))
-                    })
-                })
-                .collect::<Result<_, _>>()?,
-            _ => Vec::new(),
-        };
-        let host_text = settings.get(Key::Host).map_or("", |s| s.value.as_str());
-        let hosts: Vec<Host> = if host_text.is_empty() && !hostaddrs.is_empty() {
-            // libpq: hostaddr alone names the servers; each is reached (and named) by address.
-            hostaddrs
-                .iter()
-                .map(|addr| match addr {
-                    Some(addr) => Host::Tcp(addr.to_string()),
-                    None => Host::Socket(defaults.socket_dir.clone()),
-                })
-                .collect()
-        } else {
-            host_text
-                .split(',')
-                .map(|text| Host::from_setting(text, defaults))
-                .collect()
-        };
-        if !hostaddrs.is_empty() && hostaddrs.len() != hosts.len() {
-            return Err(invalid(format!(
-                "could not match {} host names to {} hostaddr values",
-                hosts.len(),
-                hostaddrs.len()
-            )));
-        }
-
-        let ports = match settings.get(Key::Port) {
-            None => vec![DEFAULT_PORT],
-            Some(setting) => setting
-                .value
-                .split(',')
-                .map(|text| {
-                    if text.trim().is_empty() {
-                        Ok(DEFAULT_PORT)
-                    } else {
-                        parse_port(text).ok_or_else(|| {
-                            invalid(format!(
-                                "invalid port \"{text}\" in {setting} (expected a number from 1 \
-                                 to 65535)"
-                            ))
-                        })
-                    }
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        };
-        if ports.len() > 1 && ports.len() != hosts.len() {
-            return Err(invalid(format!(
-                "could not match {} port numbers to {} hosts",
-                ports.len(),
-                hosts.len()
-            )));
-        }
-
-        let user = match settings.non_empty(Key::User) {
-            Some(user) => user.to_owned(),
-            None => defaults.os_user.clone().ok_or_else(|| {
-                invalid(
-                    "could not determine the operating-system user name to connect as; set \
-                     user= in the connection string or PGUSER",
-                )
-            })?,
-        };
-        let dbname = settings
-            .non_empty(Key::Dbname)
-            .map_or_else(|| user.clone(), str::to_owned);
-        let application_name = settings
-            .non_empty(Key::ApplicationName)
-            .or_else(|| settings.non_empty(Key::FallbackApplicationName))
-            .unwrap_or(DEFAULT_APPLICATION_NAME)
-            .to_owned();
-
+        let Endpoints {
+            hosts,
+            hostaddrs,
+            ports,
+        } = resolve_endpoints(settings, defaults)?;
+        let (user, dbname, application_name) = resolve_names(settings, defaults)?;
         let connect_timeout = match settings.get(Key::ConnectTimeout) {
             Some(setting) if !setting.value.trim().is_empty() => connect_timeout(setting)?,
             // libpq waits forever; a run must not hang on a name that never resolves or a
             // server that accepts the connection and never answers the startup.
             _ => Some(DEFAULT_CONNECT_TIMEOUT),
         };
-        let explicit_sslmode = match settings.get(Key::SslMode) {
-            Some(setting) if !setting.value.is_empty() => {
-                Some(SslMode::from_libpq(&setting.value).ok_or_else(|| {
-                    invalid(format!(
-                        "invalid sslmode \"{}\" in {setting} (expected disable, allow, prefer, \
-                         require, verify-ca or verify-full)",
-                        setting.value
-                    ))
-                })?)
-            }
-            _ => None,
-        };
-
         let home_file = |name: &str| defaults.home_dir.as_ref().map(|home| home.join(name));
         let path_setting = |key: Key, default: Option<PathBuf>| {
             settings.non_empty(key).map(PathBuf::from).or(default)
         };
-        let sslrootcert = match settings.non_empty(Key::SslRootCert) {
-            Some("system") => Some(RootCert::System),
-            Some(path) => Some(RootCert::File(PathBuf::from(path))),
-            None => home_file(".postgresql/root.crt").map(RootCert::File),
-        };
-        let aws_iam = match settings.get(Key::AwsIam) {
-            Some(setting) => parse_bool(&setting.value).ok_or_else(|| {
-                invalid(format!(
-                    "invalid value \"{}\" for {setting} (expected 1 or 0)",
-                    setting.value
-                ))
-            })?,
-            None => false,
-        };
-
-        // libpq: sslrootcert=system means verify-full, and refuses anything weaker.
-        let mut sslmode = explicit_sslmode.unwrap_or_default();
-        if sslrootcert == Some(RootCert::System) {
-            match explicit_sslmode {
-                None => sslmode = SslMode::VerifyFull,
-                Some(SslMode::VerifyFull) => {}
-                Some(weak) => {
-                    return Err(invalid(format!(
-                        "weak sslmode \"{weak}\" may not be used with sslrootcert=system (use \
-                         \"verify-full\")"
-                    )));
-                }
-            }
-        }
         let password = settings.non_empty(Key::Password).map(str::to_owned);
-        if aws_iam {
-            if password.is_some() {
-                return Err(invalid(
-                    "aws_iam=1 (--aws-iam-auth) generates the password; remove the password from \
-                     the connection string and PGPASSWORD",
-                ));
-            }
-            // An IAM token is a bearer credential: never send it unencrypted.
-            match explicit_sslmode {
-                None => sslmode = sslmode.max_with(SslMode::Require),
-                Some(mode) if mode.requires_tls() => {}
-                Some(weak) => {
-                    return Err(invalid(format!(
-                        "sslmode={weak} could send the IAM authentication token unencrypted; \
-                         use sslmode=require or stronger (verify-full with the RDS CA bundle \
-                         is recommended)"
-                    )));
-                }
-            }
-        }
-
+        let security = resolve_security(settings, defaults, password.is_some())?;
         Ok(ConnConfig {
             hosts,
             ports,
@@ -323,15 +179,15 @@ impl ConnConfig {
             dbname,
             application_name,
             connect_timeout,
-            sslmode,
+            sslmode: security.sslmode,
             options: settings.non_empty(Key::Options).map(str::to_owned),
             hostaddrs,
-            sslrootcert,
+            sslrootcert: security.sslrootcert,
             sslcert: path_setting(Key::SslCert, home_file(".postgresql/postgresql.crt")),
             sslkey: path_setting(Key::SslKeyFile, home_file(".postgresql/postgresql.key")),
             passfile: path_setting(Key::Passfile, home_file(".pgpass")),
             default_socket_dir: defaults.socket_dir.clone(),
-            aws_iam,
+            aws_iam: security.aws_iam,
             role: None,
             tcp: tcp_settings(settings)?,
             stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
@@ -628,6 +484,209 @@ fn parse_bool(text: &str) -> Option<bool> {
 /// `keepalives*` and `tcp_user_timeout`: whole numbers, as libpq takes them (seconds; a count;
 /// milliseconds); an unset or zero value keeps pgark's default, where libpq would keep the
 /// system's.
+/// The servers to try, as the connection settings give them.
+struct Endpoints {
+    hosts: Vec<Host>,
+    /// Empty, or one numeric address per host.
+    hostaddrs: Vec<Option<IpAddr>>,
+    /// One port for every host, or one per host.
+    ports: Vec<u16>,
+}
+
+/// The hosts (with their numeric addresses, if given) and ports, checked to match up as libpq
+/// matches them.
+fn resolve_endpoints(settings: &Settings, defaults: &Defaults) -> Result<Endpoints, PgError> {
+    let hostaddrs: Vec<Option<IpAddr>> = match settings.get(Key::Hostaddr) {
+        Some(setting) if !setting.value.is_empty() => setting
+            .value
+            .split(',')
+            .map(|text| {
+                let text = text.trim();
+                if text.is_empty() {
+                    return Ok(None);
+                }
+                text.parse().map(Some).map_err(|_| {
+                    invalid(format!(
+                        "invalid hostaddr \"{text}\" in {setting} (expected a numeric IPv4 or \
+                             IPv6 address; put host names in host=)"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        _ => Vec::new(),
+    };
+    let host_text = settings.get(Key::Host).map_or("", |s| s.value.as_str());
+    let hosts: Vec<Host> = if host_text.is_empty() && !hostaddrs.is_empty() {
+        // libpq: hostaddr alone names the servers; each is reached (and named) by address.
+        hostaddrs
+            .iter()
+            .map(|addr| match addr {
+                Some(addr) => Host::Tcp(addr.to_string()),
+                None => Host::Socket(defaults.socket_dir.clone()),
+            })
+            .collect()
+    } else {
+        host_text
+            .split(',')
+            .map(|text| Host::from_setting(text, defaults))
+            .collect()
+    };
+    if !hostaddrs.is_empty() && hostaddrs.len() != hosts.len() {
+        return Err(invalid(format!(
+            "could not match {} host names to {} hostaddr values",
+            hosts.len(),
+            hostaddrs.len()
+        )));
+    }
+
+    let ports = match settings.get(Key::Port) {
+        None => vec![DEFAULT_PORT],
+        Some(setting) => setting
+            .value
+            .split(',')
+            .map(|text| {
+                if text.trim().is_empty() {
+                    Ok(DEFAULT_PORT)
+                } else {
+                    parse_port(text).ok_or_else(|| {
+                        invalid(format!(
+                            "invalid port \"{text}\" in {setting} (expected a number from 1 \
+                                 to 65535)"
+                        ))
+                    })
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    if ports.len() > 1 && ports.len() != hosts.len() {
+        return Err(invalid(format!(
+            "could not match {} port numbers to {} hosts",
+            ports.len(),
+            hosts.len()
+        )));
+    }
+
+    Ok(Endpoints {
+        hosts,
+        hostaddrs,
+        ports,
+    })
+}
+
+/// The user (the operating-system user by default), the database (the user's name by default)
+/// and the application name.
+fn resolve_names(
+    settings: &Settings,
+    defaults: &Defaults,
+) -> Result<(String, String, String), PgError> {
+    let user = match settings.non_empty(Key::User) {
+        Some(user) => user.to_owned(),
+        None => defaults.os_user.clone().ok_or_else(|| {
+            invalid(
+                "could not determine the operating-system user name to connect as; set \
+                     user= in the connection string or PGUSER",
+            )
+        })?,
+    };
+    let dbname = settings
+        .non_empty(Key::Dbname)
+        .map_or_else(|| user.clone(), str::to_owned);
+    let application_name = settings
+        .non_empty(Key::ApplicationName)
+        .or_else(|| settings.non_empty(Key::FallbackApplicationName))
+        .unwrap_or(DEFAULT_APPLICATION_NAME)
+        .to_owned();
+
+    Ok((user, dbname, application_name))
+}
+
+/// The TLS settings and IAM authentication, resolved together because each constrains the
+/// other.
+struct Security {
+    sslmode: SslMode,
+    sslrootcert: Option<RootCert>,
+    aws_iam: bool,
+}
+
+/// The sslmode, root certificate and IAM authentication: `sslrootcert=system` means
+/// `verify-full` and refuses weaker modes (as libpq does); an IAM token is a bearer credential,
+/// so IAM authentication needs TLS and no configured password.
+fn resolve_security(
+    settings: &Settings,
+    defaults: &Defaults,
+    has_password: bool,
+) -> Result<Security, PgError> {
+    let home_file = |name: &str| defaults.home_dir.as_ref().map(|home| home.join(name));
+    let explicit_sslmode = match settings.get(Key::SslMode) {
+        Some(setting) if !setting.value.is_empty() => {
+            Some(SslMode::from_libpq(&setting.value).ok_or_else(|| {
+                invalid(format!(
+                    "invalid sslmode \"{}\" in {setting} (expected disable, allow, prefer, \
+                         require, verify-ca or verify-full)",
+                    setting.value
+                ))
+            })?)
+        }
+        _ => None,
+    };
+
+    let sslrootcert = match settings.non_empty(Key::SslRootCert) {
+        Some("system") => Some(RootCert::System),
+        Some(path) => Some(RootCert::File(PathBuf::from(path))),
+        None => home_file(".postgresql/root.crt").map(RootCert::File),
+    };
+    let aws_iam = match settings.get(Key::AwsIam) {
+        Some(setting) => parse_bool(&setting.value).ok_or_else(|| {
+            invalid(format!(
+                "invalid value \"{}\" for {setting} (expected 1 or 0)",
+                setting.value
+            ))
+        })?,
+        None => false,
+    };
+
+    // libpq: sslrootcert=system means verify-full, and refuses anything weaker.
+    let mut sslmode = explicit_sslmode.unwrap_or_default();
+    if sslrootcert == Some(RootCert::System) {
+        match explicit_sslmode {
+            None => sslmode = SslMode::VerifyFull,
+            Some(SslMode::VerifyFull) => {}
+            Some(weak) => {
+                return Err(invalid(format!(
+                    "weak sslmode \"{weak}\" may not be used with sslrootcert=system (use \
+                         \"verify-full\")"
+                )));
+            }
+        }
+    }
+    if aws_iam {
+        if has_password {
+            return Err(invalid(
+                "aws_iam=1 (--aws-iam-auth) generates the password; remove the password from \
+                     the connection string and PGPASSWORD",
+            ));
+        }
+        // An IAM token is a bearer credential: never send it unencrypted.
+        match explicit_sslmode {
+            None => sslmode = sslmode.max_with(SslMode::Require),
+            Some(mode) if mode.requires_tls() => {}
+            Some(weak) => {
+                return Err(invalid(format!(
+                    "sslmode={weak} could send the IAM authentication token unencrypted; \
+                         use sslmode=require or stronger (verify-full with the RDS CA bundle \
+                         is recommended)"
+                )));
+            }
+        }
+    }
+
+    Ok(Security {
+        sslmode,
+        sslrootcert,
+        aws_iam,
+    })
+}
+
 fn tcp_settings(settings: &Settings) -> Result<TcpSettings, PgError> {
     let mut tcp = TcpSettings::default();
     let number = |key: Key| -> Result<Option<u64>, PgError> {

@@ -127,6 +127,12 @@ impl PgError {
         std::error::Error::source(source).is_some_and(|cause| cause.is::<std::io::Error>())
     }
 
+    /// Whether running again later may succeed: the session was lost, or no server answered at
+    /// any host (down, restarting, unreachable, timed out).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, PgError::Unreachable { .. }) || self.is_connection_lost()
+    }
+
     /// Wraps a server error with what pgark was doing when it happened.
     pub fn query(context: impl Into<String>, source: tokio_postgres::Error) -> Self {
         PgError::Query {

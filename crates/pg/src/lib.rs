@@ -14,6 +14,7 @@ mod keys;
 mod large_object_data;
 mod pgpass;
 pub mod quote;
+pub mod rows;
 mod split;
 mod tls;
 

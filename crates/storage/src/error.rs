@@ -50,21 +50,50 @@ pub enum StoreError {
     )]
     NoSuchBucket { bucket: String, location: String },
 
-    /// Any other failure of a remote store, after retries: the message says what the store or
-    /// the network answered.
+    /// A remote store failed in a way that may pass: it did not answer in time, could not be
+    /// reached, throttled the client or answered with a server error, on every one of the
+    /// client's own retries. Trying again later may succeed.
     #[error("{operation} {location}: {message}")]
-    Backend {
+    Unavailable {
         operation: &'static str,
         location: String,
+        /// What the store or the network answered, on one line.
         message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// A remote store refused a request, or answered it in a way the client cannot use, for a
+    /// reason that trying again will not change.
+    #[error("{operation} {location}: {message}")]
+    Rejected {
+        operation: &'static str,
+        location: String,
+        /// What the store answered, on one line.
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// An upload of unknown size outgrew what its part size allows (S3: 10,000 parts).
+    #[error(
+        "{location} needs more than {max_parts} parts of at most {part_size} bytes: the object is too large for this part size"
+    )]
+    TooManyParts {
+        location: String,
+        max_parts: i32,
+        part_size: u64,
     },
 }
+
+/// The underlying error of a remote store's failure (the SDK's, with its own causes).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 impl StoreError {
     /// Whether trying the same request again later may succeed: a remote store's failure that
     /// outlasted the client's own retries (a timeout, throttling, a server error). Not a refusal
-    /// (credentials, a missing bucket) nor a local disk's error.
+    /// (credentials, a missing bucket, a malformed request) nor a local disk's error.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Backend { .. })
+        matches!(self, StoreError::Unavailable { .. })
     }
 }

@@ -132,6 +132,27 @@ async fn a_part_failing_once_is_retried_and_the_upload_completes() {
 }
 
 #[tokio::test]
+async fn a_refused_request_is_permanent_and_keeps_the_store_answer_as_its_cause() {
+    let server = S3Server::start();
+    let store = store_on(&server, "refused", S3Options::default());
+    server.fail(Operation::PutObject, FailWith::InvalidRequest, None);
+    let error = store
+        .put(&key("object"), Bytes::from_static(b"x"))
+        .await
+        .expect_err("the put must fail");
+    assert!(
+        matches!(error, StoreError::Rejected { .. }),
+        "a 400 is a refusal: {error:?}"
+    );
+    assert!(!error.is_transient(), "{error:?}");
+    assert!(error.to_string().contains("InvalidRequest"), "{error}");
+    // The SDK's error stays reachable as the cause, for callers that inspect it.
+    assert!(std::error::Error::source(&error).is_some(), "{error:?}");
+    // A refusal is not retried: one request reached the server.
+    assert_eq!(server.requests(Operation::PutObject), 1);
+}
+
+#[tokio::test]
 async fn a_part_failing_every_time_fails_the_upload_and_aborts_it() {
     let server = S3Server::start();
     let store = store_on(&server, "broken", S3Options::default());
@@ -156,6 +177,10 @@ async fn a_part_failing_every_time_fails_the_upload_and_aborts_it() {
         "{message}"
     );
     assert!(message.contains("InternalError"), "{message}");
+    assert!(
+        error.is_transient(),
+        "a server error is worth retrying later: {error:?}"
+    );
     assert!(open_uploads_listed(&server).await.is_empty());
     assert_eq!(store.open_uploads(), 0);
     assert!(matches!(

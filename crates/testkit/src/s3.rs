@@ -47,6 +47,8 @@ pub enum FailWith {
     InternalError,
     /// 503 SlowDown.
     SlowDown,
+    /// 400 InvalidRequest: a refusal that retrying does not change.
+    InvalidRequest,
 }
 
 #[derive(Debug, Default)]
@@ -93,6 +95,7 @@ impl Shared {
         Err(match with {
             FailWith::InternalError => s3_error!(InternalError, "injected fault"),
             FailWith::SlowDown => s3_error!(SlowDown, "injected fault"),
+            FailWith::InvalidRequest => s3_error!(InvalidRequest, "injected fault"),
         })
     }
 }

@@ -145,16 +145,17 @@ pub(super) async fn run(
                     }
                     (Finished::Piece(data), Job::Piece(piece)) => (piece, data),
                     (Finished::Piece(_), Job::LargeObjects(_)) => {
-                        return Err(EngineError::Internal(
-                            "a large-object job produced a table piece".into(),
+                        return Err(EngineError::bug(
+                            "a large-object job produced a table piece",
                         ));
                     }
                 };
                 let (piece, data) = data;
                 let table_done = {
-                    let mut left = pieces_left
-                        .lock()
-                        .map_err(|_| EngineError::Internal("a dump worker panicked".into()))?;
+                    let mut left = pieces_left.lock().map_err(|_| EngineError::TaskFailed {
+                        task: "a dump worker",
+                        source: None,
+                    })?;
                     left[piece.table] -= 1;
                     left[piece.table] == 0
                 };

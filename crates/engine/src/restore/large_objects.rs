@@ -27,7 +27,7 @@ impl TableLoader {
             .as_ref()
             .and_then(|lo| lo.chunks.get(index))
         else {
-            return Err(EngineError::Internal(format!(
+            return Err(EngineError::bug(format!(
                 "no large-object chunk {index} in the manifest"
             )));
         };
@@ -40,7 +40,7 @@ impl TableLoader {
         let mut batch = Vec::new();
         let mut batch_bytes = 0;
         for piece in records(&stream) {
-            let piece = piece.map_err(EngineError::Internal)?;
+            let piece = piece.map_err(EngineError::bug)?;
             if batch_bytes + piece.data.len() > WRITE_BATCH_BYTES && !batch.is_empty() {
                 write_large_object_pieces(session.client(), &batch).await?;
                 batch.clear();

@@ -117,11 +117,12 @@ pub(crate) async fn lock_target(connection: &Connection, target: &str) -> Result
     }
 }
 
-/// The comment of database `database` (`None` when it has none or does not exist).
-pub(crate) async fn comment_of(
+/// Whether database `database` exists and, if it does, its comment: `None` when there is no such
+/// database, `Some(None)` when it has no comment.
+pub(crate) async fn database_comment(
     connection: &Connection,
     database: &str,
-) -> Result<Option<String>, EngineError> {
+) -> Result<Option<Option<String>>, EngineError> {
     let row = connection
         .client()
         .query_opt(
@@ -131,7 +132,7 @@ pub(crate) async fn comment_of(
         )
         .await
         .map_err(|e| PgError::query(format!("reading the comment of database {database:?}"), e))?;
-    Ok(row.and_then(|r| r.get(0)))
+    Ok(row.map(|r| r.get(0)))
 }
 
 /// Sets (or with `None` removes) the comment of database `database`.

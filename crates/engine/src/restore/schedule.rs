@@ -105,7 +105,7 @@ pub(super) async fn run(
     items: &[&DdlItem],
 ) -> Result<Vec<Connection>, EngineError> {
     if sessions.is_empty() {
-        return Err(EngineError::Internal("no session to restore with".into()));
+        return Err(EngineError::bug("no session to restore with"));
     }
     let graph = Graph::new(&loader.manifest, loads, large_object_chunks, items);
     let mut waiting_on = graph.waiting_on.clone();
@@ -174,7 +174,7 @@ pub(super) async fn run(
         }
     }
     if finished != graph.tasks.len() {
-        return Err(EngineError::Internal(format!(
+        return Err(EngineError::bug(format!(
             "{} restore steps could not run because their dependencies form a cycle",
             graph.tasks.len() - finished
         )));
@@ -278,14 +278,57 @@ impl<'a> Graph<'a> {
         large_object_chunks: Vec<(usize, u64)>,
         items: &[&'a DdlItem],
     ) -> Self {
-        let table_bytes: HashMap<u32, u64> = manifest
+        let tables = Tables::new(manifest, items);
+        let layout = Layout::new(&tables, loads, large_object_chunks, items);
+        let (waiting_on, dependents) = layout.dependencies(manifest, &tables);
+        let locks: Vec<Vec<(u32, Lock)>> = layout
+            .tasks
+            .iter()
+            .map(|task| task_locks(manifest, &tables, task))
+            .collect();
+        let cost: Vec<u64> = layout
+            .tasks
+            .iter()
+            .map(|task| task_cost(manifest, &tables, task))
+            .collect();
+        let rank = ranks(&cost, &waiting_on, &dependents);
+        Graph {
+            tasks: layout.tasks,
+            locks,
+            rank,
+            waiting_on,
+            dependents,
+        }
+    }
+
+    /// Whether tasks `a` and `b` take conflicting locks on some table.
+    fn conflict(&self, a: usize, b: usize) -> bool {
+        self.locks[a].iter().any(|&(table, mode)| {
+            self.locks[b]
+                .iter()
+                .any(|&(other, other_mode)| table == other && mode.conflicts_with(other_mode))
+        })
+    }
+}
+
+/// What the graph needs to know of the tables: sizes, and the tables each foreign key joins.
+struct Tables<'i> {
+    /// Raw bytes by the id of the item creating the table.
+    bytes: HashMap<u32, u64>,
+    item_by_id: HashMap<u32, &'i DdlItem>,
+    /// Each foreign key's tables (its own and the referenced one), by item id.
+    fk_tables: HashMap<u32, Vec<u32>>,
+}
+
+impl<'i> Tables<'i> {
+    fn new(manifest: &Manifest, items: &[&'i DdlItem]) -> Self {
+        let bytes: HashMap<u32, u64> = manifest
             .tables
             .iter()
             .map(|t| (t.item, t.raw_bytes))
             .collect();
         let item_by_id: HashMap<u32, &DdlItem> = items.iter().map(|i| (i.id, *i)).collect();
-        // Each foreign key's tables (its own and the referenced one), by item id.
-        let fk_tables: HashMap<u32, Vec<u32>> = items
+        let fk_tables = items
             .iter()
             .filter(|i| i.kind == ObjectKind::ForeignKey)
             .map(|item| {
@@ -293,7 +336,7 @@ impl<'a> Graph<'a> {
                     .table
                     .into_iter()
                     .chain(item.deps.iter().filter_map(|d| {
-                        if table_bytes.contains_key(d) {
+                        if bytes.contains_key(d) {
                             Some(*d)
                         } else {
                             // The referenced key: its table is the referenced one.
@@ -306,10 +349,53 @@ impl<'a> Graph<'a> {
                 (item.id, tables)
             })
             .collect();
-        let tables_of = |item: &DdlItem| fk_tables.get(&item.id).map_or(&[][..], Vec::as_slice);
-        let keyed_tables: HashSet<u32> = fk_tables.values().flatten().copied().collect();
+        Tables {
+            bytes,
+            item_by_id,
+            fk_tables,
+        }
+    }
 
-        // Each table's load units, by the id of the item that creates the table.
+    /// The tables a foreign key joins; none for other items.
+    fn of(&self, item: &DdlItem) -> &[u32] {
+        self.fk_tables.get(&item.id).map_or(&[][..], Vec::as_slice)
+    }
+
+    fn raw_bytes(&self, table_item: Option<u32>) -> u64 {
+        table_item
+            .and_then(|t| self.bytes.get(&t))
+            .map_or(0, |b| *b)
+    }
+}
+
+/// The tasks, and which task does what for each table and item.
+struct Layout<'a> {
+    tasks: Vec<Task<'a>>,
+    /// Each table's load units, by the id of the item that creates the table.
+    loads_of: HashMap<u32, Vec<usize>>,
+    /// Every load task (table rows and large objects).
+    all_loads: Vec<usize>,
+    /// Each table's statistics task, by the id of the item creating it.
+    maintain_of: HashMap<u32, usize>,
+    /// The task others wait for, by item id (a split constraint's attach).
+    done_by: HashMap<u32, usize>,
+    /// The task that takes over each item's own dependencies (its index build).
+    starts: Vec<(usize, &'a DdlItem)>,
+    /// A split constraint's attach and its index build.
+    attaches: Vec<(usize, usize)>,
+    /// Index builds per table (a split constraint's attach), which a foreign key on the table
+    /// waits for.
+    index_builds: HashMap<u32, Vec<usize>>,
+}
+
+impl<'a> Layout<'a> {
+    fn new(
+        tables: &Tables<'_>,
+        loads: Vec<LoadUnit>,
+        large_object_chunks: Vec<(usize, u64)>,
+        items: &[&'a DdlItem],
+    ) -> Self {
+        let keyed_tables: HashSet<u32> = tables.fk_tables.values().flatten().copied().collect();
         let mut loads_of: HashMap<u32, Vec<usize>> = HashMap::new();
         let mut maintained: HashMap<u32, (usize, bool)> = HashMap::new();
         let mut tasks: Vec<Task<'a>> = Vec::with_capacity(loads.len() + items.len());
@@ -338,13 +424,9 @@ impl<'a> Graph<'a> {
             maintain_of.insert(item, tasks.len());
             tasks.push(Task::Maintain { table, vacuum });
         }
-        // The task others wait for, by item id (a split constraint's attach), and the task
-        // that takes over the item's own dependencies (its index build).
         let mut done_by: HashMap<u32, usize> = HashMap::new();
         let mut starts: Vec<(usize, &DdlItem)> = Vec::new();
         let mut attaches: Vec<(usize, usize)> = Vec::new();
-        // Index builds per table (a split constraint's attach), which a foreign key on the
-        // table waits for.
         let mut index_builds: HashMap<u32, Vec<usize>> = HashMap::new();
         for item in items {
             let split = item.kind == ObjectKind::Constraint && item.via_index.is_some();
@@ -364,9 +446,26 @@ impl<'a> Graph<'a> {
                 index_builds.entry(table).or_default().push(tasks.len() - 1);
             }
         }
+        Layout {
+            tasks,
+            loads_of,
+            all_loads,
+            maintain_of,
+            done_by,
+            starts,
+            attaches,
+            index_builds,
+        }
+    }
 
-        let mut waiting_on = vec![0usize; tasks.len()];
-        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); tasks.len()];
+    /// For each task, how many tasks it waits for, and which tasks wait for it.
+    fn dependencies(
+        &self,
+        manifest: &Manifest,
+        tables: &Tables<'_>,
+    ) -> (Vec<usize>, Vec<Vec<usize>>) {
+        let mut waiting_on = vec![0usize; self.tasks.len()];
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); self.tasks.len()];
         let mut depend = |task: usize, on: usize| {
             waiting_on[task] += 1;
             dependents[on].push(task);
@@ -375,10 +474,10 @@ impl<'a> Graph<'a> {
         // a table's rows wait for those of the configuration tables its item depends on.
         for table in manifest.tables.iter().filter(|t| t.row_filter.is_some()) {
             let item = manifest.schema.iter().find(|i| i.id == table.item);
-            let (Some(item), Some(units)) = (item, loads_of.get(&table.item)) else {
+            let (Some(item), Some(units)) = (item, self.loads_of.get(&table.item)) else {
                 continue;
             };
-            for referenced in item.deps.iter().filter_map(|d| loads_of.get(d)) {
+            for referenced in item.deps.iter().filter_map(|d| self.loads_of.get(d)) {
                 for &unit in units {
                     for &on in referenced {
                         depend(unit, on);
@@ -386,37 +485,37 @@ impl<'a> Graph<'a> {
                 }
             }
         }
-        for (item, &maintain) in &maintain_of {
-            for &unit in &loads_of[item] {
+        for (item, &maintain) in &self.maintain_of {
+            for &unit in self.loads_of.get(item).map_or(&[][..], Vec::as_slice) {
                 depend(maintain, unit);
             }
         }
-        for &(attach, build) in &attaches {
+        for &(attach, build) in &self.attaches {
             depend(attach, build);
         }
-        for &(task, item) in &starts {
+        for &(task, item) in &self.starts {
             // A refresh reads other tables and an event trigger would fire on the restore's own
             // work: both wait for every table's rows.
             if matches!(
                 item.kind,
                 ObjectKind::MaterializedViewData | ObjectKind::EventTrigger
             ) {
-                for &load in &all_loads {
+                for &load in &self.all_loads {
                     depend(task, load);
                 }
             }
             let mut on: Vec<u32> = item.deps.iter().copied().chain(item.table).collect();
-            on.extend(tables_of(item));
+            on.extend(tables.of(item));
             on.sort_unstable();
             on.dedup();
             for dep in on {
-                if let Some(&d) = done_by.get(&dep) {
+                if let Some(&d) = self.done_by.get(&dep) {
                     depend(task, d);
                 } else if item.kind == ObjectKind::ForeignKey
-                    && let Some(&maintain) = maintain_of.get(&dep)
+                    && let Some(&maintain) = self.maintain_of.get(&dep)
                 {
                     depend(task, maintain);
-                } else if let Some(units) = loads_of.get(&dep) {
+                } else if let Some(units) = self.loads_of.get(&dep) {
                     for &unit in units {
                         depend(task, unit);
                     }
@@ -424,69 +523,55 @@ impl<'a> Graph<'a> {
             }
             // The check can then read the new indexes (and they conflict on locks anyway).
             if item.kind == ObjectKind::ForeignKey
-                && let Some(builds) = item.table.and_then(|t| index_builds.get(&t))
+                && let Some(builds) = item.table.and_then(|t| self.index_builds.get(&t))
             {
                 for &build in builds {
-                    if !builds_on_foreign_key(&tasks[build], &item_by_id) {
+                    if !builds_on_foreign_key(&self.tasks[build], &tables.item_by_id) {
                         depend(task, build);
                     }
                 }
             }
         }
-
-        let raw = |item: Option<u32>| item.and_then(|t| table_bytes.get(&t)).map_or(0, |b| *b);
-        let locks: Vec<Vec<(u32, Lock)>> = tasks
-            .iter()
-            .map(|task| match task {
-                Task::Load(unit) if unit.freeze => vec![(unit.table_item, Lock::AccessExclusive)],
-                Task::Load(unit) => vec![(unit.table_item, Lock::RowExclusive)],
-                Task::Maintain { table, .. } => {
-                    vec![(manifest.tables[*table].item, Lock::ShareUpdateExclusive)]
-                }
-                Task::LargeObjects(..) => Vec::new(),
-                Task::Item(item, step) => item_locks(item, *step, tables_of(item)),
-            })
-            .collect();
-        let cost: Vec<u64> = tasks
-            .iter()
-            .map(|task| match task {
-                Task::Load(unit) => unit.raw_bytes,
-                Task::LargeObjects(_, bytes) => *bytes,
-                Task::Maintain { table, vacuum } => {
-                    manifest.tables[*table].raw_bytes / if *vacuum { 8 } else { 16 }
-                }
-                Task::Item(_, Step::AddConstraint) => 0,
-                Task::Item(item, _) => match item.kind {
-                    ObjectKind::Index | ObjectKind::Constraint => raw(item.table) / 4,
-                    ObjectKind::ForeignKey => {
-                        let referenced: u64 = tables_of(item)
-                            .iter()
-                            .filter(|&&t| Some(t) != item.table)
-                            .map(|&t| raw(Some(t)))
-                            .sum();
-                        raw(item.table) / 4 + referenced / 16
-                    }
-                    _ => 0,
-                },
-            })
-            .collect();
-        let rank = ranks(&cost, &waiting_on, &dependents);
-        Graph {
-            tasks,
-            locks,
-            rank,
-            waiting_on,
-            dependents,
-        }
+        (waiting_on, dependents)
     }
+}
 
-    /// Whether tasks `a` and `b` take conflicting locks on some table.
-    fn conflict(&self, a: usize, b: usize) -> bool {
-        self.locks[a].iter().any(|&(table, mode)| {
-            self.locks[b]
-                .iter()
-                .any(|&(other, other_mode)| table == other && mode.conflicts_with(other_mode))
-        })
+/// The table locks a task takes, by the id of the item creating the table.
+fn task_locks(manifest: &Manifest, tables: &Tables<'_>, task: &Task<'_>) -> Vec<(u32, Lock)> {
+    match task {
+        Task::Load(unit) if unit.freeze => vec![(unit.table_item, Lock::AccessExclusive)],
+        Task::Load(unit) => vec![(unit.table_item, Lock::RowExclusive)],
+        Task::Maintain { table, .. } => {
+            vec![(manifest.tables[*table].item, Lock::ShareUpdateExclusive)]
+        }
+        Task::LargeObjects(..) => Vec::new(),
+        Task::Item(item, step) => item_locks(item, *step, tables.of(item)),
+    }
+}
+
+/// A task's estimated cost, in bytes of rows it reads or writes (index builds and foreign-key
+/// checks weighed by how much of their tables they read).
+fn task_cost(manifest: &Manifest, tables: &Tables<'_>, task: &Task<'_>) -> u64 {
+    match task {
+        Task::Load(unit) => unit.raw_bytes,
+        Task::LargeObjects(_, bytes) => *bytes,
+        Task::Maintain { table, vacuum } => {
+            manifest.tables[*table].raw_bytes / if *vacuum { 8 } else { 16 }
+        }
+        Task::Item(_, Step::AddConstraint) => 0,
+        Task::Item(item, _) => match item.kind {
+            ObjectKind::Index | ObjectKind::Constraint => tables.raw_bytes(item.table) / 4,
+            ObjectKind::ForeignKey => {
+                let referenced: u64 = tables
+                    .of(item)
+                    .iter()
+                    .filter(|&&t| Some(t) != item.table)
+                    .map(|&t| tables.raw_bytes(Some(t)))
+                    .sum();
+                tables.raw_bytes(item.table) / 4 + referenced / 16
+            }
+            _ => 0,
+        },
     }
 }
 

@@ -50,8 +50,7 @@ impl Target {
         if options.create {
             let guard = session::open(&maintenance_config(&options.target).await?).await?;
             leftover::lock_target(&guard, &database).await?;
-            if database_exists(&guard, &database).await? {
-                let comment = leftover::comment_of(&guard, &database).await?;
+            if let Some(comment) = leftover::database_comment(&guard, &database).await? {
                 match comment.as_deref().and_then(Marker::parse) {
                     Some(found) if options.force => {
                         drop_database(&guard, &database).await?;
@@ -99,7 +98,9 @@ impl Target {
 
         let guard = session::open(&options.target).await?;
         leftover::lock_target(&guard, &database).await?;
-        let mut comment = leftover::comment_of(&guard, &database).await?;
+        let mut comment = leftover::database_comment(&guard, &database)
+            .await?
+            .flatten();
         let mut target = Target {
             config: options.target.clone(),
             database: database.clone(),

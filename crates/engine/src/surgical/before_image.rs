@@ -9,9 +9,13 @@ use pgark_archive::{
     BeforeImageInfo, ColumnEntry, DdlItem, DumpSettings, LookupKey, Manifest, ObjectKind, Section,
     SequenceValue, SourceInfo, TableEntry, Timestamp, layout,
 };
-use pgark_pg::{ConnConfig, Connection, PgError, quote};
+use pgark_pg::{ConnConfig, Connection, PgError, quote, rows};
 use pgark_storage::ObjectStore;
 
+use super::plan::Plan;
+use super::sequences::{owned_sequences, sequence_values};
+use super::undo::{UndoRestore, undo_condition, undo_restore};
+use super::{Conflict, SurgicalOptions};
 use crate::cpu::CpuPool;
 use crate::writer::{BackupWriter, WriterSettings};
 use crate::{EngineError, Progress};
@@ -26,6 +30,65 @@ pub struct BeforeImageDest {
     pub store: Arc<dyn ObjectStore>,
     /// `""` or `folder/`.
     pub prefix: String,
+}
+
+/// Saves what the restore is about to overwrite or delete (`upsert`: the target's rows with the
+/// restored keys; `replace`: the rows matching the row condition) and the sequences it may move,
+/// as one before-image under `dest`; returns, per table, the command that undoes the restore.
+/// `written` names the before-image as soon as it exists, for removal if the restore fails.
+pub(super) async fn save(
+    options: &SurgicalOptions,
+    connection: &Connection,
+    dest: &BeforeImageDest,
+    cpu: &Arc<CpuPool>,
+    plans: &[Plan<'_>],
+    written: &mut Option<String>,
+) -> Result<Vec<UndoRestore>, EngineError> {
+    let mut image = BeforeImage::start(
+        dest.clone(),
+        connection,
+        &options.target,
+        &options.backup.id,
+        cpu.clone(),
+        options.manifest.settings.chunk_size,
+    )
+    .await?;
+    *written = Some(image.location());
+    for plan in plans {
+        // The sequences the restore may move, as they are now: the undo puts them back.
+        let owned = owned_sequences(connection, plan).await?;
+        image.add_sequences(sequence_values(connection, &owned).await?);
+        let saved = match options.conflict {
+            Conflict::Upsert => Some(rows::key_in(&plan.key, &plan.rows)),
+            _ => options.predicate.clone(),
+        };
+        image
+            .add_table(
+                connection,
+                ImageTable {
+                    schema: &plan.schema,
+                    name: &plan.name,
+                    columns: plan.target_columns.clone(),
+                    key_column: plan.integer_key.clone(),
+                    partitioned: plan.target_partitioned,
+                    condition: saved,
+                },
+            )
+            .await?;
+    }
+    let location = image.finish().await?;
+    let mut undo = Vec::with_capacity(plans.len());
+    for plan in plans {
+        let condition = undo_condition(
+            connection,
+            options.conflict,
+            plan.condition.as_deref(),
+            plan,
+        )
+        .await?;
+        undo.push(undo_restore(&location, options, plan, condition));
+    }
+    Ok(undo)
 }
 
 /// One table of the before-image: the target table and which of its rows to save.
@@ -103,22 +166,20 @@ impl BeforeImage {
     ) -> Result<u64, EngineError> {
         let id = u32::try_from(self.manifest.tables.len() + 1).unwrap_or(u32::MAX);
         let qualified = quote::qualified(table.schema, table.name);
-        let columns: Vec<String> = table
+        let columns: Vec<(&str, &str)> = table
             .columns
             .iter()
-            .map(|c| quote::ident(&c.name))
+            .map(|c| (c.name.as_str(), c.type_name.as_str()))
             .collect();
-        let condition = table
-            .condition
-            .as_deref()
-            .map(|c| format!(" WHERE ({c})"))
-            .unwrap_or_default();
+        let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
         // A partitioned table's rows are in its partitions.
-        let only = if table.partitioned { "" } else { "ONLY " };
-        let sql = format!(
-            "COPY (SELECT {} FROM {only}{qualified}{condition}) TO STDOUT",
-            columns.join(", ")
-        );
+        let source = if table.partitioned {
+            qualified.clone()
+        } else {
+            format!("ONLY {qualified}")
+        };
+        let sql = rows::copy_out_rows(&source, &names, table.condition.as_deref());
+        let create = rows::create_table(&qualified, &columns);
         let lookup_key = table.key_column.as_ref().map(|column| LookupKey {
             columns: vec![column.clone()],
             order: Some(KeyOrder::Integer),
@@ -138,11 +199,6 @@ impl BeforeImage {
                 lookup_key.as_ref(),
             )
             .await?;
-        let definitions: Vec<String> = table
-            .columns
-            .iter()
-            .map(|c| format!("    {} {}", quote::ident(&c.name), c.type_name))
-            .collect();
         self.manifest.schema.push(DdlItem {
             id,
             kind: ObjectKind::Table,
@@ -150,10 +206,7 @@ impl BeforeImage {
             schema: Some(table.schema.to_owned()),
             name: table.name.to_owned(),
             table: None,
-            sql: format!(
-                "CREATE TABLE {qualified} (\n{}\n);",
-                definitions.join(",\n")
-            ),
+            sql: create,
             deps: Vec::new(),
             roles: Vec::new(),
             via_index: None,

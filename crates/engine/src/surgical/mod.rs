@@ -1,13 +1,20 @@
 //! Surgical restore: put back one table, or some rows of it, into a live database, in one
-//! transaction that either puts back every row or changes nothing.
+//! transaction that either puts back every row or changes nothing. `run` calls the phases in
+//! order, each in its file; the statements they send are built in `pgark_pg::rows`.
 //!
 //! ```text
-//! BEGIN; SET LOCAL lock_timeout
-//! CREATE TEMP TABLE staging (the backup's columns and types); COPY the chunks that can match
-//! LOCK the target tables IN SHARE ROW EXCLUSIVE MODE (readers go on, writers wait)
-//! CREATE TEMP TABLE rows AS SELECT columns cast to the target's types FROM staging WHERE (--where)
-//! save the before-image (upsert, replace); DELETE (replace); INSERT ... ON CONFLICT ...
-//! move owned sequences past the restored keys; COMMIT (ROLLBACK for --dry-run)
+//! begin            BEGIN; SET LOCAL lock_timeout (and session_replication_role)
+//! plan.rs          find (or re-create) each target table and match its columns; add the tables
+//!                  referencing restored rows; parents first
+//! stage.rs         CREATE TEMP TABLE staging (the backup's columns and types); COPY the chunks
+//!                  (and partitions) that can hold matching rows
+//! write.rs lock    LOCK the target tables IN SHARE ROW EXCLUSIVE MODE (readers go on)
+//! convert.rs       CREATE TEMP TABLE rows AS SELECT columns cast to the target's types
+//!                  FROM staging WHERE (condition)
+//! before_image.rs  save the rows upsert/replace overwrite or delete, and the sequences
+//! write.rs         DELETE (replace); INSERT ... ON CONFLICT ...; re-created tables' indexes and
+//!                  what dropping them took; move owned sequences past the restored keys
+//!                  COMMIT (ROLLBACK for a dry run)
 //! ```
 //!
 //! Columns are matched by name. A column present on one side only, or a type that does not cast,
@@ -16,10 +23,12 @@
 //! target table); it is sent as a single statement, so it cannot smuggle in another one.
 
 mod before_image;
+mod convert;
 mod plan;
 mod prune;
 mod referencing;
 pub mod select;
+mod sequences;
 mod stage;
 mod undo;
 mod write;
@@ -28,22 +37,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pgark_archive::Manifest;
-use pgark_pg::{ConnConfig, Connection, quote};
+use pgark_pg::{ConnConfig, Connection, rows};
 
 pub use before_image::{BeforeImageDest, DEFAULT_FOLDER};
 pub use select::{SelectedTable, TablePattern, TableSelection};
 
 use crate::cpu::CpuPool;
-use crate::key_lookup;
 use crate::{BackupRef, Cancel, EngineError, session};
-use plan::{describe, order_by_foreign_keys, prepare};
+use plan::{order_by_foreign_keys, prepare};
 use referencing::Reach;
 pub use undo::UndoRestore;
-use undo::{undo_condition, undo_restore};
-use write::{
-    advance_sequences, delete_replaced, insert, key_list, key_tuple, lock, owned_sequences,
-    sequence_values,
-};
 
 /// What happens when a restored row meets a row already in the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -235,33 +238,72 @@ pub async fn restore_rows(
     }
 }
 
+/// The restore's phases, in one transaction on `connection` (see the module's outline).
 async fn run(
     options: &SurgicalOptions,
     connection: &Connection,
     dest: &BeforeImageDest,
     written_image: &mut Option<String>,
 ) -> Result<SurgicalReport, EngineError> {
-    let predicate = options.predicate.as_deref();
-    let exec = |sql: String, context: String| async move {
-        session::execute(connection, &sql, || context).await
+    begin(options, connection).await?;
+    let (mut plans, notes) = plan_tables(options, connection).await?;
+    let cpu = CpuPool::shared()?;
+    stage::stage_rows(options, connection, &cpu, &mut plans).await?;
+    write::lock(connection, options, &plans).await?;
+    convert::convert_rows(options, connection, &mut plans).await?;
+    let undo =
+        if matches!(options.conflict, Conflict::Upsert | Conflict::Replace) && !options.dry_run {
+            before_image::save(options, connection, dest, &cpu, &plans, written_image).await?
+        } else {
+            Vec::new()
+        };
+    let (re_added, not_re_added) = write::write_rows(options, connection, &mut plans).await?;
+    let (finish, context) = if options.dry_run {
+        ("ROLLBACK", "ending the dry run")
+    } else {
+        ("COMMIT", "committing the restore")
     };
-    exec("BEGIN".into(), "starting the restore transaction".into()).await?;
-    exec(
-        format!(
-            "SET LOCAL lock_timeout = '{}ms'",
-            options.lock_timeout.as_millis()
-        ),
-        "setting the lock timeout".into(),
+    session::execute(connection, finish, || context.into()).await?;
+    Ok(SurgicalReport {
+        tables: plans.into_iter().map(|p| p.report).collect(),
+        dry_run: options.dry_run,
+        before_image: written_image.clone(),
+        undo,
+        notes,
+        re_added,
+        not_re_added,
+        elapsed: Duration::ZERO,
+    })
+}
+
+/// Starts the transaction, bounds its lock waits and, when asked, turns triggers off in it.
+async fn begin(options: &SurgicalOptions, connection: &Connection) -> Result<(), EngineError> {
+    session::execute(connection, "BEGIN", || {
+        "starting the restore transaction".into()
+    })
+    .await?;
+    session::execute(
+        connection,
+        &rows::set_local_lock_timeout(options.lock_timeout),
+        || "setting the lock timeout".into(),
     )
     .await?;
     if options.disable_triggers {
-        exec(
-            "SET LOCAL session_replication_role = replica".into(),
-            "disabling triggers (needs a superuser)".into(),
-        )
+        session::execute(connection, rows::DISABLE_TRIGGERS_FOR_TRANSACTION, || {
+            "disabling triggers (needs a superuser)".into()
+        })
         .await?;
     }
+    Ok(())
+}
 
+/// A plan for each selected table and, with referencing rows, each table referencing them,
+/// parents first: their rows are inserted, and their restored rows select their referencing
+/// tables' rows, before those of the tables referencing them.
+async fn plan_tables<'m>(
+    options: &'m SurgicalOptions,
+    connection: &Connection,
+) -> Result<(Vec<plan::Plan<'m>>, Vec<String>), EngineError> {
     let mut plans = Vec::new();
     for (n, selected) in options.tables.iter().enumerate() {
         plans.push(prepare(options, connection, selected, n).await?);
@@ -286,316 +328,8 @@ async fn run(
             };
         }
     }
-    // Parents first: their rows are inserted, and their restored rows select their referencing
-    // tables' rows, before those of the tables referencing them.
     order_by_foreign_keys(connection, &mut plans).await?;
-
-    let cpu = CpuPool::shared()?;
-    let mut printed = key_lookup::Printed::new();
-    for plan in &mut plans {
-        let (mut by_range, mut by_filter) = (false, false);
-        let conditions = plan
-            .condition
-            .as_deref()
-            .and_then(key_lookup::KeyConditions::parse);
-        let definitions: Vec<String> = plan
-            .source
-            .columns
-            .iter()
-            .map(|c| format!("{} {}", quote::ident(&c.name), c.type_name))
-            .collect();
-        exec(
-            format!(
-                "CREATE TEMP TABLE {} ({}) ON COMMIT DROP",
-                plan.staging,
-                definitions.join(", ")
-            ),
-            format!(
-                "creating the staging table for {} (the backup's column types must exist in the target)",
-                plan.source.display_name()
-            ),
-        )
-        .await?;
-        if let Some(predicate) = predicate.filter(|_| plan.reach == Reach::Selected) {
-            // Checked on the empty staging table, before any chunk is fetched.
-            connection
-                .client()
-                .execute(
-                    &format!("SELECT 1 FROM {} WHERE ({predicate}) LIMIT 0", plan.staging),
-                    &[],
-                )
-                .await
-                .map_err(|e| EngineError::InvalidWhere {
-                    predicate: predicate.to_owned(),
-                    reason: pgark_pg::ServerMessage(&e).to_string(),
-                })?;
-        }
-        // Partitions whose bounds cannot hold a row matching `--where` are not read at all.
-        // A referencing table's condition names its parents' rows, which do not exist yet.
-        let prunable = plan
-            .condition
-            .as_deref()
-            .filter(|_| plan.reach == Reach::Selected);
-        let partitions = match (plan.source.partitioned, prunable) {
-            (Some(root), Some(predicate)) => {
-                prune::partitions_to_read(connection, &options.manifest, root, predicate).await?
-            }
-            _ => None,
-        };
-        plan.chunks = Vec::with_capacity(plan.source.parts.len());
-        for part in &plan.source.parts {
-            let wanted = partitions
-                .as_ref()
-                .is_none_or(|p| p.contains(&(part.schema.as_str(), part.name.as_str())));
-            let choice = match (&conditions, wanted) {
-                (_, false) => Vec::new(),
-                (None, true) => (0..part.chunks.len()).collect(),
-                (Some(conditions), true) => {
-                    let wanted = key_lookup::literals_wanted(part, conditions);
-                    key_lookup::print_literals(connection, wanted, &mut printed).await?;
-                    let choice =
-                        key_lookup::choose_chunks(&options.backup, part, conditions, &printed)
-                            .await?;
-                    by_range |= choice.by_range;
-                    by_filter |= choice.by_filter;
-                    choice.chunks
-                }
-            };
-            plan.chunks.push(choice);
-        }
-        plan.report.pruned_by = match (by_range, by_filter) {
-            (true, true) => Some("key ranges and filters"),
-            (true, false) => Some("key ranges"),
-            (false, true) => Some("key filters"),
-            (false, false) => None,
-        };
-        plan.report.chunks_read = plan.chunks.iter().map(Vec::len).sum();
-        plan.report.chunks_total = plan.source.parts.iter().map(|t| t.chunks.len()).sum();
-        plan.report.partitions = partitions
-            .as_ref()
-            .map(|p| (p.len(), plan.source.parts.len()));
-        for (part, chunks) in plan.source.parts.iter().zip(&plan.chunks) {
-            if chunks.is_empty() {
-                continue;
-            }
-            // A partition's columns may stand in another order than its parent's.
-            let copy_sql = format!(
-                "COPY {} ({}) FROM STDIN",
-                plan.staging,
-                part.columns
-                    .iter()
-                    .map(|c| quote::ident(&c.name))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            stage::load(connection, &options.backup, &cpu, part, chunks, &copy_sql).await?;
-        }
-        tracing::info!(
-            table = %plan.source.display_name(),
-            chunks_read = plan.report.chunks_read,
-            chunks_total = plan.report.chunks_total,
-            "backup rows staged"
-        );
-    }
-
-    lock(connection, options, &plans).await?;
-
-    for plan in &mut plans {
-        let casts: Vec<String> = plan
-            .columns
-            .iter()
-            .map(|c| {
-                let (from, to) = (quote::ident(&c.backup), quote::ident(&c.target));
-                match (c.from_type == c.to_type, from == to) {
-                    (true, true) => from,
-                    (true, false) => format!("{from} AS {to}"),
-                    (false, _) => format!("{from}::{} AS {to}", c.to_type),
-                }
-            })
-            .collect();
-        let filter = plan
-            .condition
-            .as_deref()
-            .map(|p| format!(" WHERE ({p})"))
-            .unwrap_or_default();
-        let sql = format!(
-            "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {}{filter}",
-            plan.rows,
-            casts.join(", "),
-            plan.staging
-        );
-        plan.report.rows = connection.client().execute(&sql, &[]).await.map_err(|e| {
-            EngineError::RowsDoNotConvert {
-                table: plan.source.display_name(),
-                reason: pgark_pg::ServerMessage(&e).to_string(),
-            }
-        })?;
-        exec(
-            format!("DROP TABLE {}", plan.staging),
-            "dropping a staging table".into(),
-        )
-        .await?;
-        if options.conflict == Conflict::Upsert && plan.key.is_empty() {
-            return Err(EngineError::NoPrimaryKey {
-                table: plan.qualified(),
-            });
-        }
-    }
-
-    let mut undo = Vec::new();
-    if matches!(options.conflict, Conflict::Upsert | Conflict::Replace) && !options.dry_run {
-        let chunk_size = options.manifest.settings.chunk_size;
-        let mut image = before_image::BeforeImage::start(
-            dest.clone(),
-            connection,
-            &options.target,
-            &options.backup.id,
-            cpu.clone(),
-            chunk_size,
-        )
-        .await?;
-        *written_image = Some(image.location());
-        for plan in &plans {
-            // The sequences the restore may move, as they are now: the undo puts them back.
-            let owned = owned_sequences(connection, plan).await?;
-            image.add_sequences(sequence_values(connection, &owned).await?);
-            let saved = match options.conflict {
-                Conflict::Upsert => Some(format!(
-                    "{} IN (SELECT {} FROM {})",
-                    key_tuple(&plan.key),
-                    key_list(&plan.key),
-                    plan.rows
-                )),
-                _ => predicate.map(str::to_owned),
-            };
-            image
-                .add_table(
-                    connection,
-                    before_image::ImageTable {
-                        schema: &plan.schema,
-                        name: &plan.name,
-                        columns: plan.target_columns.clone(),
-                        key_column: plan.integer_key.clone(),
-                        partitioned: plan.target_partitioned,
-                        condition: saved,
-                    },
-                )
-                .await?;
-        }
-        let location = image.finish().await?;
-        for plan in &plans {
-            let condition = undo_condition(
-                connection,
-                options.conflict,
-                plan.condition.as_deref(),
-                plan,
-            )
-            .await?;
-            undo.push(undo_restore(&location, options, plan, condition));
-        }
-    }
-
-    if options.conflict == Conflict::Replace {
-        for plan in plans.iter_mut().rev() {
-            delete_replaced(connection, predicate, plan).await?;
-        }
-    }
-    for plan in &mut plans {
-        match &plan.reach {
-            Reach::Relink {
-                columns, to_null, ..
-            } => {
-                let (columns, to_null) = (columns.clone(), *to_null);
-                referencing::relink(connection, plan, &columns, to_null).await?;
-            }
-            _ => insert(connection, options.conflict, plan).await?,
-        }
-    }
-    for plan in &plans {
-        for item in &plan.post_data {
-            exec(
-                item.sql.clone(),
-                format!(
-                    "re-creating {} of table {}",
-                    describe(item),
-                    plan.qualified()
-                ),
-            )
-            .await?;
-        }
-    }
-    let (re_added, not_re_added) = re_add_dependents(connection, &plans).await?;
-    for plan in &mut plans {
-        let recorded = options
-            .manifest
-            .before_image
-            .as_ref()
-            .map_or(&[][..], |b| b.sequences.as_slice());
-        plan.report.sequences =
-            advance_sequences(connection, plan, recorded, options.dry_run).await?;
-    }
-
-    let finish = if options.dry_run {
-        "ROLLBACK"
-    } else {
-        "COMMIT"
-    };
-    exec(finish.into(), "committing the restore".into()).await?;
-    Ok(SurgicalReport {
-        tables: plans.into_iter().map(|p| p.report).collect(),
-        dry_run: options.dry_run,
-        before_image: written_image.clone(),
-        undo,
-        notes,
-        re_added,
-        not_re_added,
-        elapsed: Duration::ZERO,
-    })
-}
-
-/// Runs the statements of what dropping the re-created tables had dropped elsewhere (foreign
-/// keys to them, views over them), each under a savepoint: one that fails (its other side is
-/// gone too, a new object has its name) is rolled back alone and listed with the reason.
-async fn re_add_dependents(
-    connection: &Connection,
-    plans: &[plan::Plan<'_>],
-) -> Result<(Vec<String>, Vec<String>), EngineError> {
-    let (mut added, mut failed_items, mut not_added) = (Vec::new(), Vec::new(), Vec::new());
-    let mut seen = std::collections::BTreeSet::new();
-    for item in plans.iter().flat_map(|p| &p.dependents) {
-        if !seen.insert(item.id) || item.deps.iter().any(|d| failed_items.contains(d)) {
-            continue;
-        }
-        let listed = !matches!(
-            item.kind,
-            pgark_archive::ObjectKind::Comment
-                | pgark_archive::ObjectKind::Owner
-                | pgark_archive::ObjectKind::Acl
-                | pgark_archive::ObjectKind::MaterializedViewData
-        );
-        let added_again = session::under_savepoint(
-            connection,
-            "re-adding foreign keys and views",
-            connection.client().batch_execute(&item.sql),
-        )
-        .await?;
-        match added_again {
-            Ok(()) => {
-                if listed {
-                    added.push(describe(item));
-                }
-            }
-            Err(e) => {
-                failed_items.push(item.id);
-                not_added.push(format!(
-                    "{}: {}",
-                    describe(item),
-                    pgark_pg::ServerMessage(&e)
-                ));
-            }
-        }
-    }
-    Ok((added, not_added))
+    Ok((plans, notes))
 }
 
 /// Counts per table for messages: `3 inserted, 1 updated, 0 skipped, 0 deleted`.

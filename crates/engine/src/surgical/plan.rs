@@ -2,7 +2,7 @@
 //! with the backup's, its primary key, and the order tables go in.
 
 use pgark_archive::{ColumnEntry, DdlItem, Manifest, ObjectKind, PartitionedEntry, TableEntry};
-use pgark_pg::{Connection, PgError, quote};
+use pgark_pg::{Connection, PgError, quote, rows};
 
 use super::referencing::Reach;
 use super::select::SelectedTable;
@@ -192,10 +192,8 @@ pub(super) async fn prepare<'m>(
             created = true;
             relation_oid(connection, &schema, &name)
                 .await?
-                .ok_or_else(|| {
-                    EngineError::Internal(format!(
-                        "table {schema}.{name} was created but is not there"
-                    ))
+                .ok_or_else(|| EngineError::TableVanished {
+                    table: quote::qualified(&schema, &name),
                 })?
         }
     };
@@ -399,12 +397,12 @@ pub(super) async fn create_beside(
             1,
         )),
         None => {
-            let definitions: Vec<String> = backup
+            let columns: Vec<(&str, &str)> = backup
                 .columns
                 .iter()
-                .map(|c| format!("{} {}", quote::ident(&c.name), c.type_name))
+                .map(|c| (c.name.as_str(), c.type_name.as_str()))
                 .collect();
-            statements.push(format!("CREATE TABLE {new} ({})", definitions.join(", ")));
+            statements.push(rows::create_table(&new, &columns));
         }
     }
     if let Some(key) = primary_key_item(manifest, backup.item) {

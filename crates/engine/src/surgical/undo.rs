@@ -1,9 +1,9 @@
 //! The command that undoes a surgical restore from its before-image.
 
+use pgark_pg::rows::key_tuple;
 use pgark_pg::{Connection, PgError, quote};
 
 use super::plan::Plan;
-use super::write::key_tuple;
 use super::{Conflict, SurgicalOptions};
 use crate::EngineError;
 

@@ -1,12 +1,62 @@
-//! The writing statements: locking, deleting (`replace`), inserting under each conflict mode,
-//! and moving sequences forward.
+//! The writing statements: locking, deleting (`replace`), inserting under each conflict mode.
 
-use pgark_archive::SequenceValue;
-use pgark_pg::{Connection, PgError, quote};
+use pgark_pg::{Connection, PgError, rows};
 
-use super::plan::Plan;
+use super::plan::{Plan, describe};
+use super::referencing::{self, Reach};
+use super::sequences::advance_sequences;
 use super::{Conflict, SurgicalOptions};
-use crate::EngineError;
+use crate::{EngineError, session};
+
+/// Writes every plan's rows: deletes what `replace` replaces (children first), inserts under
+/// the conflict rule or sets back cleared keys (parents first), re-creates re-created tables'
+/// indexes and constraints, re-adds what dropping them took elsewhere, and moves sequences.
+/// Returns the dependents re-added and those that could not be, with the reason.
+pub(super) async fn write_rows(
+    options: &SurgicalOptions,
+    connection: &Connection,
+    plans: &mut [Plan<'_>],
+) -> Result<(Vec<String>, Vec<String>), EngineError> {
+    if options.conflict == Conflict::Replace {
+        for plan in plans.iter_mut().rev() {
+            delete_replaced(connection, options.predicate.as_deref(), plan).await?;
+        }
+    }
+    for plan in plans.iter_mut() {
+        match &plan.reach {
+            Reach::Relink {
+                columns, to_null, ..
+            } => {
+                let (columns, to_null) = (columns.clone(), *to_null);
+                referencing::relink(connection, plan, &columns, to_null).await?;
+            }
+            _ => insert(connection, options.conflict, plan).await?,
+        }
+    }
+    for plan in plans.iter() {
+        for item in &plan.post_data {
+            session::execute(connection, &item.sql, || {
+                format!(
+                    "re-creating {} of table {}",
+                    describe(item),
+                    plan.qualified()
+                )
+            })
+            .await?;
+        }
+    }
+    let dependents = re_add_dependents(connection, plans).await?;
+    let recorded = options
+        .manifest
+        .before_image
+        .as_ref()
+        .map_or(&[][..], |b| b.sequences.as_slice());
+    for plan in plans.iter_mut() {
+        plan.report.sequences =
+            advance_sequences(connection, plan, recorded, options.dry_run).await?;
+    }
+    Ok(dependents)
+}
 
 pub(super) async fn lock(
     connection: &Connection,
@@ -16,10 +66,7 @@ pub(super) async fn lock(
     let tables: Vec<String> = plans.iter().map(Plan::qualified).collect();
     // A partitioned table's partitions are locked with it.
     let locked: Vec<String> = plans.iter().map(Plan::only).collect();
-    let sql = format!(
-        "LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE",
-        locked.join(", ")
-    );
+    let sql = rows::lock_against_writers(&locked);
     match connection.client().batch_execute(&sql).await {
         Ok(()) => Ok(()),
         Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
@@ -32,38 +79,19 @@ pub(super) async fn lock(
     }
 }
 
-pub(super) fn key_tuple(key: &[String]) -> String {
-    format!("({})", key_list(key))
-}
-
-pub(super) fn key_list(key: &[String]) -> String {
-    key.iter()
-        .map(|k| quote::ident(k))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-pub(super) async fn insert(
+async fn insert(
     connection: &Connection,
     conflict: Conflict,
     plan: &mut Plan<'_>,
 ) -> Result<(), EngineError> {
     let table = plan.qualified();
-    let columns: Vec<String> = plan
-        .columns
-        .iter()
-        .map(|c| quote::ident(&c.target))
-        .collect();
-    let list = columns.join(", ");
-    let overriding = if plan.identity_always.is_empty() {
-        ""
-    } else {
-        " OVERRIDING SYSTEM VALUE"
+    let columns: Vec<String> = plan.columns.iter().map(|c| c.target.clone()).collect();
+    let insert = rows::Insert {
+        table: &table,
+        columns: &columns,
+        overriding_system_value: !plan.identity_always.is_empty(),
+        from: &plan.rows,
     };
-    let insert = format!(
-        "INSERT INTO {table} AS t ({list}){overriding} SELECT {list} FROM {}",
-        plan.rows
-    );
     let context = || format!("inserting the backup's rows into table {table}");
     // Rows go in through a partitioned table to whichever partition the target has for them.
     let failed = |e: tokio_postgres::Error| -> EngineError {
@@ -82,82 +110,48 @@ pub(super) async fn insert(
     // `replace` has deleted what goes; with a key, what stays is overwritten in place.
     match (conflict, plan.key.is_empty()) {
         (Conflict::Error, _) | (Conflict::Replace, true) => {
-            plan.report.inserted =
-                connection
-                    .client()
-                    .execute(&insert, &[])
-                    .await
-                    .map_err(|e| {
-                        if conflict == Conflict::Error
-                            && e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
-                        {
-                            EngineError::RowsExist {
-                                table: table.clone(),
-                                reason: pgark_pg::ServerMessage(&e).to_string(),
-                            }
-                        } else {
-                            failed(e)
+            plan.report.inserted = connection
+                .client()
+                .execute(&insert.sql(), &[])
+                .await
+                .map_err(|e| {
+                    if conflict == Conflict::Error
+                        && e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+                    {
+                        EngineError::RowsExist {
+                            table: table.clone(),
+                            reason: pgark_pg::ServerMessage(&e).to_string(),
                         }
-                    })?;
+                    } else {
+                        failed(e)
+                    }
+                })?;
         }
         (Conflict::Skip, _) => {
             plan.report.inserted = connection
                 .client()
-                .execute(&format!("{insert} ON CONFLICT DO NOTHING"), &[])
+                .execute(&insert.skipping_conflicts(), &[])
                 .await
                 .map_err(failed)?;
             plan.report.skipped = plan.report.rows - plan.report.inserted;
         }
         (Conflict::Upsert | Conflict::Replace, _) => {
-            let updated: Vec<&String> = columns
+            let updated: Vec<&str> = columns
                 .iter()
-                .zip(&plan.columns)
-                .filter(|(_, c)| {
-                    !plan.key.contains(&c.target) && !plan.identity_always.contains(&c.target)
-                })
-                .map(|(quoted, _)| quoted)
+                .filter(|c| !plan.key.contains(c) && !plan.identity_always.contains(c))
+                .map(String::as_str)
                 .collect();
-            let action = if updated.is_empty() {
-                "DO NOTHING".to_owned()
-            } else {
-                let set: Vec<String> = updated
-                    .iter()
-                    .map(|c| format!("{c} = EXCLUDED.{c}"))
-                    .collect();
-                let old: Vec<String> = updated.iter().map(|c| format!("t.{c}")).collect();
-                let new: Vec<String> = updated.iter().map(|c| format!("EXCLUDED.{c}")).collect();
-                // Compared as text, which every type has (json has no equality operator).
-                format!(
-                    "DO UPDATE SET {} WHERE ROW({})::text IS DISTINCT FROM ROW({})::text",
-                    set.join(", "),
-                    old.join(", "),
-                    new.join(", ")
-                )
-            };
             // The rows whose key the target has (the table is locked against other writers)
             // are the ones the upsert may update; the others it inserts. (A partitioned table
             // cannot return its rows' xmax, which would tell the two apart.)
-            let same_key: Vec<String> = plan
-                .key
-                .iter()
-                .map(|k| format!("r.{0} = t.{0}", quote::ident(k)))
-                .collect();
-            let existing_sql = format!(
-                "SELECT count(*) FROM {} r WHERE EXISTS (SELECT 1 FROM {} t WHERE {})",
-                plan.rows,
-                plan.only(),
-                same_key.join(" AND ")
-            );
+            let existing_sql = rows::count_existing_keys(&plan.rows, &plan.only(), &plan.key);
             let existing: i64 = connection
                 .client()
                 .query_one(&existing_sql, &[])
                 .await
                 .map_err(|e| PgError::query(context(), e))?
                 .get(0);
-            let sql = format!(
-                "WITH w AS ({insert} ON CONFLICT {} {action} RETURNING 1) SELECT count(*) FROM w",
-                key_tuple(&plan.key)
-            );
+            let sql = insert.upserting(&plan.key, &updated);
             let row = connection
                 .client()
                 .query_one(&sql, &[])
@@ -177,33 +171,18 @@ pub(super) async fn insert(
 /// With a primary key, rows the backup has too are left for the upsert that follows, so they are
 /// overwritten in place rather than deleted: foreign keys referencing them (`ON DELETE CASCADE`)
 /// and delete triggers do not act on rows that are put back.
-pub(super) async fn delete_replaced(
+async fn delete_replaced(
     connection: &Connection,
     predicate: Option<&str>,
     plan: &mut Plan<'_>,
 ) -> Result<(), EngineError> {
-    let mut conditions: Vec<String> = predicate.map(|p| format!("({p})")).into_iter().collect();
-    if !plan.key.is_empty() {
-        let same: Vec<String> = plan
-            .key
-            .iter()
-            .map(|k| format!("r.{0} = t.{0}", quote::ident(k)))
-            .collect();
-        conditions.push(format!(
-            "NOT EXISTS (SELECT 1 FROM {} r WHERE {})",
-            plan.rows,
-            same.join(" AND ")
-        ));
-    }
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
-    };
     let table = plan.qualified();
     plan.report.deleted = connection
         .client()
-        .execute(&format!("DELETE FROM {} t{filter}", plan.only()), &[])
+        .execute(
+            &rows::delete_replaced(&plan.only(), predicate, Some((&plan.rows, &plan.key))),
+            &[],
+        )
         .await
         .map_err(|e| {
             PgError::query(
@@ -214,110 +193,47 @@ pub(super) async fn delete_replaced(
     Ok(())
 }
 
-/// The sequences owned by `plan`'s table's integer columns (serial and identity), as
-/// `(sequence, column)`; the sequence as `regclass` prints it.
-pub(super) async fn owned_sequences(
+/// Runs the statements of what dropping the re-created tables had dropped elsewhere (foreign
+/// keys to them, views over them), each under a savepoint: one that fails (its other side is
+/// gone too, a new object has its name) is rolled back alone and listed with the reason.
+async fn re_add_dependents(
     connection: &Connection,
-    plan: &Plan<'_>,
-) -> Result<Vec<(String, String)>, EngineError> {
-    let table = plan.qualified();
-    let owned = connection
-        .client()
-        .query(
-            "SELECT s.oid::regclass::text, a.attname::text \
-             FROM pg_catalog.pg_depend d \
-             JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S' \
-             JOIN pg_catalog.pg_sequence q ON q.seqrelid = s.oid AND q.seqincrement > 0 \
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
-             WHERE d.classid = 'pg_catalog.pg_class'::regclass \
-               AND d.refclassid = 'pg_catalog.pg_class'::regclass \
-               AND d.refobjid = $1 AND d.deptype IN ('a', 'i') \
-               AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) \
-             ORDER BY 1",
-            &[&plan.oid],
-        )
-        .await
-        .map_err(|e| PgError::query(format!("reading the sequences table {table} owns"), e))?;
-    Ok(owned.iter().map(|r| (r.get(0), r.get(1))).collect())
-}
-
-/// The state of each of `sequences`, to put back what a restore moves.
-pub(super) async fn sequence_values(
-    connection: &Connection,
-    sequences: &[(String, String)],
-) -> Result<Vec<SequenceValue>, EngineError> {
-    let mut values = Vec::with_capacity(sequences.len());
-    for (sequence, _) in sequences {
-        let row = connection
-            .client()
-            .query_one(
-                &format!("SELECT last_value, is_called FROM {sequence}"),
-                &[],
-            )
-            .await
-            .map_err(|e| PgError::query(format!("reading sequence {sequence}"), e))?;
-        values.push(SequenceValue {
-            sequence: sequence.clone(),
-            last_value: row.get(0),
-            is_called: row.get(1),
-        });
-    }
-    Ok(values)
-}
-
-/// Moves sequences owned by the table's integer columns forward to the largest value in the
-/// table, where they are behind it (never backward); restoring a before-image (an undo), puts
-/// them back where it recorded them instead. Sequences are not transactional, so a dry run only
-/// says what it would do.
-pub(super) async fn advance_sequences(
-    connection: &Connection,
-    plan: &Plan<'_>,
-    recorded: &[SequenceValue],
-    dry_run: bool,
-) -> Result<Vec<(String, i64)>, EngineError> {
-    let table = plan.only();
-    let mut moved = Vec::new();
-    for (sequence, column) in owned_sequences(connection, plan).await? {
-        let context = || format!("moving sequence {sequence} past the restored keys");
-        if let Some(before) = recorded.iter().find(|r| r.sequence == sequence) {
-            if !dry_run {
-                connection
-                    .client()
-                    .execute(
-                        "SELECT pg_catalog.setval($1::text::regclass, $2, $3)",
-                        &[&sequence, &before.last_value, &before.is_called],
-                    )
-                    .await
-                    .map_err(|e| PgError::query(context(), e))?;
-            }
-            moved.push((sequence, before.last_value));
+    plans: &[Plan<'_>],
+) -> Result<(Vec<String>, Vec<String>), EngineError> {
+    let (mut added, mut failed_items, mut not_added) = (Vec::new(), Vec::new(), Vec::new());
+    let mut seen = std::collections::BTreeSet::new();
+    for item in plans.iter().flat_map(|p| &p.dependents) {
+        if !seen.insert(item.id) || item.deps.iter().any(|d| failed_items.contains(d)) {
             continue;
         }
-        let sql = format!(
-            "SELECT m FROM (SELECT max({})::int8 AS m FROM {table}) x \
-             WHERE m >= (SELECT last_value FROM {sequence})",
-            quote::ident(&column),
+        let listed = !matches!(
+            item.kind,
+            pgark_archive::ObjectKind::Comment
+                | pgark_archive::ObjectKind::Owner
+                | pgark_archive::ObjectKind::Acl
+                | pgark_archive::ObjectKind::MaterializedViewData
         );
-        let Some(row) = connection
-            .client()
-            .query_opt(&sql, &[])
-            .await
-            .map_err(|e| PgError::query(context(), e))?
-        else {
-            continue;
-        };
-        let value: i64 = row.get(0);
-        if !dry_run {
-            connection
-                .client()
-                .execute(
-                    "SELECT pg_catalog.setval($1::text::regclass, $2)",
-                    &[&sequence, &value],
-                )
-                .await
-                .map_err(|e| PgError::query(context(), e))?;
+        let added_again = session::under_savepoint(
+            connection,
+            "re-adding foreign keys and views",
+            connection.client().batch_execute(&item.sql),
+        )
+        .await?;
+        match added_again {
+            Ok(()) => {
+                if listed {
+                    added.push(describe(item));
+                }
+            }
+            Err(e) => {
+                failed_items.push(item.id);
+                not_added.push(format!(
+                    "{}: {}",
+                    describe(item),
+                    pgark_pg::ServerMessage(&e)
+                ));
+            }
         }
-        moved.push((sequence, value));
     }
-    Ok(moved)
+    Ok((added, not_added))
 }

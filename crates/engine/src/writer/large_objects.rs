@@ -96,9 +96,10 @@ impl BackupWriter {
         }
         let count = reader.objects();
         if count != expected {
-            return Err(EngineError::Internal(format!(
-                "the snapshot holds {expected} large objects in the catalog but {count} were read"
-            )));
+            return Err(EngineError::LargeObjectsChanged {
+                listed: expected,
+                read: count,
+            });
         }
         Ok((count, content_bytes))
     }
@@ -137,7 +138,7 @@ impl RecordChunker {
                 .reserve_exact(self.chunk_size.max(piece.record_len()));
         }
         if !append_record(&mut self.buffer, piece) {
-            return Err(EngineError::Internal(format!(
+            return Err(EngineError::bug(format!(
                 "a piece of large object {} is {} bytes, more than a record holds",
                 piece.oid,
                 piece.data.len()

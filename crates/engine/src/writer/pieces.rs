@@ -305,10 +305,11 @@ impl<'a> ObjectWriter<'a> {
         if let Some(upload) = self.upload {
             let size = upload.complete().await?;
             if size != self.offset {
-                return Err(EngineError::Internal(format!(
-                    "{} was stored with {size} bytes, {} were written",
-                    self.key, self.offset
-                )));
+                return Err(EngineError::StoredSizeMismatch {
+                    object: self.key.to_string(),
+                    stored: size,
+                    written: self.offset,
+                });
             }
         }
         Ok(WrittenObject {

@@ -74,14 +74,52 @@ where
                     location,
                     hint: format!("the AWS credentials could not be loaded: {message}"),
                 }
-            } else {
-                StoreError::Backend {
+            } else if is_transient(&error, status, code.as_deref()) {
+                StoreError::Unavailable {
                     operation: subject.operation,
                     location,
                     message,
+                    source: Some(Box::new(error)),
+                }
+            } else {
+                StoreError::Rejected {
+                    operation: subject.operation,
+                    location,
+                    message,
+                    source: Some(Box::new(error)),
                 }
             }
         }
+    }
+}
+
+/// Whether a failure that outlasted the SDK's retries may still pass later: the endpoint did not
+/// answer or could not be reached, answered with a server error, or asked the client to slow down.
+/// Other answers (a malformed request, a precondition, an unsupported feature) will not change.
+fn is_transient<E>(
+    error: &SdkError<E, HttpResponse>,
+    status: Option<u16>,
+    code: Option<&str>,
+) -> bool {
+    match error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(_) => {
+            status.is_some_and(|status| status >= 500 || status == 408 || status == 429)
+                || matches!(
+                    code,
+                    Some(
+                        "SlowDown"
+                            | "Throttling"
+                            | "ThrottlingException"
+                            | "RequestTimeout"
+                            | "InternalError"
+                            | "ServiceUnavailable"
+                    )
+                )
+        }
+        _ => false,
     }
 }
 

@@ -250,10 +250,11 @@ impl Shared {
             .body
             .collect()
             .await
-            .map_err(|e| StoreError::Backend {
+            .map_err(|e| StoreError::Unavailable {
                 operation: "get",
                 location: location.clone(),
                 message: format!("reading the response body failed: {e}"),
+                source: Some(Box::new(e)),
             })?
             .into_bytes();
         if let Some(range) = range

@@ -99,10 +99,10 @@ impl S3Upload {
     /// Starts sending one part, first waiting until fewer than `PARTS_IN_FLIGHT` are in flight.
     async fn send_part(&mut self, part: Bytes) -> Result<(), StoreError> {
         if self.next_part > MAX_PARTS {
-            return Err(StoreError::Backend {
-                operation: "upload",
+            return Err(StoreError::TooManyParts {
                 location: self.location(),
-                message: format!("more than {MAX_PARTS} parts; use a larger --s3-part-size"),
+                max_parts: MAX_PARTS,
+                part_size: part_size(self.base_part_size, self.next_part - 1),
             });
         }
         let upload_id = match &self.upload_id {
@@ -167,10 +167,11 @@ impl S3Upload {
             .send()
             .await
             .map_err(|e| error::map(&shared.subject("start multipart upload of", &location), e))?;
-        let id = output.upload_id().ok_or_else(|| StoreError::Backend {
+        let id = output.upload_id().ok_or_else(|| StoreError::Rejected {
             operation: "start multipart upload of",
             location,
             message: "the server returned no upload id".into(),
+            source: None,
         })?;
         shared
             .pending()
@@ -185,10 +186,11 @@ impl S3Upload {
             return Ok(());
         };
         let result = joined.unwrap_or_else(|e| {
-            Err(StoreError::Backend {
+            Err(StoreError::Rejected {
                 operation: "upload part to",
                 location: self.location(),
-                message: format!("the upload task failed: {e}"),
+                message: "the upload task failed".into(),
+                source: Some(Box::new(e)),
             })
         });
         match result {
@@ -277,28 +279,23 @@ impl S3Upload {
     }
 
     fn already_failed(&self) -> StoreError {
-        StoreError::Backend {
+        StoreError::Rejected {
             operation: "upload",
             location: self.location(),
             message: "the upload already failed and was aborted".into(),
+            source: None,
         }
     }
 }
 
-/// Adds the part number to a backend error's message.
-fn with_part(error: StoreError, number: i32) -> StoreError {
-    match error {
-        StoreError::Backend {
-            operation,
-            location,
-            message,
-        } => StoreError::Backend {
-            operation,
-            location,
-            message: format!("part {number}: {message}"),
-        },
-        other => other,
+/// Adds the part number to a remote store's error message.
+fn with_part(mut error: StoreError, number: i32) -> StoreError {
+    if let StoreError::Unavailable { message, .. } | StoreError::Rejected { message, .. } =
+        &mut error
+    {
+        *message = format!("part {number}: {message}");
     }
+    error
 }
 
 impl Upload for S3Upload {
