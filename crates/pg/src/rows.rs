@@ -134,6 +134,29 @@ pub fn key_in(key: &[String], rows: &str) -> String {
     )
 }
 
+/// One row, one column: the distinct keys of `rows` written as SQL literals and joined with
+/// commas (`1, 2` for an integer key, `'a', 'b'` otherwise, `('a', '1'), ...` for a key of
+/// several columns), NULL when `rows` is empty: a list for `key IN (...)` in a later command.
+pub fn key_literals(rows: &str, key: &[String], integer: bool) -> String {
+    let value = |k: &String| {
+        if integer {
+            format!("{}::text", quote::ident(k))
+        } else {
+            format!("pg_catalog.quote_literal({}::text)", quote::ident(k))
+        }
+    };
+    let element = match key {
+        [one] => value(one),
+        several => format!(
+            "'(' || concat_ws(', ', {}) || ')'",
+            several.iter().map(value).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    format!(
+        "SELECT string_agg(e, ', ' ORDER BY e) FROM (SELECT DISTINCT {element} AS e FROM {rows}) s"
+    )
+}
+
 /// Inserting every row of a (temporary) table into the target.
 #[derive(Debug, Clone, Copy)]
 pub struct Insert<'a> {
@@ -229,6 +252,95 @@ pub fn delete_replaced(
     }
     let filter = (!conditions.is_empty()).then(|| conditions.join(" AND "));
     format!("DELETE FROM {target} t{}", where_clause(filter))
+}
+
+/// A condition on a referencing table's rows: its foreign-key `columns` hold a key (the
+/// `referenced` columns) of one of `parent_rows`.
+pub fn references_any(columns: &[String], referenced: &[String], parent_rows: &str) -> String {
+    format!(
+        "({}) IN (SELECT {} FROM {parent_rows})",
+        column_list(columns),
+        column_list(referenced)
+    )
+}
+
+/// A condition selecting the rows of `table` that `condition` selects (all without one) and,
+/// transitively, every row of `table` whose `columns` reference (by its `referenced` key) one of
+/// them: a foreign key from a table to itself, walked recursively.
+pub fn with_self_references(
+    table: &str,
+    condition: Option<&str>,
+    columns: &[String],
+    referenced: &[String],
+) -> String {
+    let list = column_list(referenced);
+    let s_list: Vec<String> = referenced
+        .iter()
+        .map(|c| format!("s.{}", quote::ident(c)))
+        .collect();
+    let join: Vec<String> = columns
+        .iter()
+        .zip(referenced)
+        .map(|(f, r)| format!("s.{} = c.{}", quote::ident(f), quote::ident(r)))
+        .collect();
+    format!(
+        "({list}) IN (WITH RECURSIVE c AS (SELECT {list} FROM {table}{} \
+         UNION SELECT {} FROM {table} s JOIN c ON {}) SELECT {list} FROM c)",
+        where_clause(condition.map(|c| format!("({c})"))),
+        s_list.join(", "),
+        join.join(" AND "),
+    )
+}
+
+/// Sets the foreign-key `columns` of `target`'s rows (by `key`) back to their values in `rows`,
+/// where a delete cleared them: NULL (`to_null`), or otherwise (`SET DEFAULT`) differing from
+/// `rows`. One row, one column: how many rows were changed.
+pub fn set_back_cleared(
+    target: &str,
+    rows: &str,
+    key: &[String],
+    columns: &[String],
+    to_null: bool,
+) -> String {
+    let set: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{0} = r.{0}", quote::ident(c)))
+        .collect();
+    let side = |alias: &str| -> Vec<String> {
+        columns
+            .iter()
+            .map(|c| format!("{alias}.{}", quote::ident(c)))
+            .collect()
+    };
+    let cleared = if to_null {
+        side("t")
+            .iter()
+            .map(|c| format!("{c} IS NULL"))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    } else {
+        format!(
+            "ROW({}) IS DISTINCT FROM ROW({})",
+            side("t").join(", "),
+            side("r").join(", ")
+        )
+    };
+    format!(
+        "WITH u AS (UPDATE {target} AS t SET {} FROM {rows} r WHERE {} AND ({cleared}) \
+         RETURNING 1) SELECT count(*) FROM u",
+        set.join(", "),
+        same_key(key)
+    )
+}
+
+/// One row, one column: the largest value of `column` in `table` if it has reached `sequence`'s
+/// last value (no row when the sequence is ahead).
+pub fn column_max_reaching(table: &str, column: &str, sequence: &str) -> String {
+    format!(
+        "SELECT m FROM (SELECT max({})::int8 AS m FROM {table}) x \
+         WHERE m >= (SELECT last_value FROM {sequence})",
+        quote::ident(column)
+    )
 }
 
 fn where_clause(condition: Option<String>) -> String {
@@ -362,6 +474,30 @@ mod tests {
         assert_eq!(
             lock_against_writers(&strings(&["ONLY public.t", "public.p"])),
             "LOCK TABLE ONLY public.t, public.p IN SHARE ROW EXCLUSIVE MODE"
+        );
+    }
+
+    #[test]
+    fn referencing_rows_are_selected_and_set_back_by_key() {
+        let (columns, referenced) = (strings(&["parent_id"]), strings(&["id"]));
+        assert_eq!(
+            references_any(&columns, &referenced, "pg_temp.r0"),
+            "(parent_id) IN (SELECT id FROM pg_temp.r0)"
+        );
+        assert_eq!(
+            with_self_references("pg_temp.s", Some("id = 1"), &columns, &referenced),
+            "(id) IN (WITH RECURSIVE c AS (SELECT id FROM pg_temp.s WHERE (id = 1) UNION SELECT \
+             s.id FROM pg_temp.s s JOIN c ON s.parent_id = c.id) SELECT id FROM c)"
+        );
+        let key = strings(&["id"]);
+        assert_eq!(
+            set_back_cleared("ONLY app.child", "pg_temp.r1", &key, &columns, true),
+            "WITH u AS (UPDATE ONLY app.child AS t SET parent_id = r.parent_id FROM pg_temp.r1 r \
+             WHERE r.id = t.id AND (t.parent_id IS NULL) RETURNING 1) SELECT count(*) FROM u"
+        );
+        assert!(
+            set_back_cleared("app.child", "pg_temp.r1", &key, &columns, false)
+                .contains("ROW(t.parent_id) IS DISTINCT FROM ROW(r.parent_id)")
         );
     }
 }

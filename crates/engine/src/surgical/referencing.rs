@@ -14,7 +14,7 @@
 //! references (`(fk) IN (SELECT key FROM restored rows)`), so parents are staged first; its
 //! chunks are read whole and filtered by the server.
 
-use pgark_pg::{Connection, PgError, quote};
+use pgark_pg::{Connection, PgError, quote, rows};
 
 use super::SurgicalOptions;
 use super::plan::{Plan, prepare};
@@ -105,17 +105,8 @@ pub(super) async fn add_referencing<'m>(
                     _ => "SET DEFAULT",
                 }
             );
-            let columns: Vec<String> = reference.columns.iter().map(|c| quote::ident(c)).collect();
-            let referenced: Vec<String> = reference
-                .referenced
-                .iter()
-                .map(|c| quote::ident(c))
-                .collect();
-            let condition = format!(
-                "({}) IN (SELECT {} FROM {parent_rows})",
-                columns.join(", "),
-                referenced.join(", ")
-            );
+            let condition =
+                rows::references_any(&reference.columns, &reference.referenced, &parent_rows);
             if let Some(existing) = plans.iter_mut().find(|p| p.oid == reference.oid) {
                 existing.condition = Some(match existing.condition.take() {
                     Some(c) => format!("({c}) OR {condition}"),
@@ -232,31 +223,11 @@ async fn references_to(connection: &Connection, oid: u32) -> Result<Vec<Referenc
 /// same table referencing one of them through `reference` (a foreign key to itself): a
 /// recursive walk over the staged rows, by the referenced key.
 fn self_closure(staging: &str, condition: Option<&str>, reference: &Reference) -> String {
-    let referenced: Vec<String> = reference
-        .referenced
-        .iter()
-        .map(|c| quote::ident(c))
-        .collect();
-    let join: Vec<String> = reference
-        .columns
-        .iter()
-        .zip(&reference.referenced)
-        .map(|(f, r)| format!("s.{} = c.{}", quote::ident(f), quote::ident(r)))
-        .collect();
-    let selected = condition
-        .map(|c| format!(" WHERE ({c})"))
-        .unwrap_or_default();
-    format!(
-        "({}) IN (WITH RECURSIVE c AS (SELECT {list} FROM {staging}{selected} \
-         UNION SELECT {s_list} FROM {staging} s JOIN c ON {join}) SELECT {list} FROM c)",
-        referenced.join(", "),
-        list = referenced.join(", "),
-        s_list = referenced
-            .iter()
-            .map(|c| format!("s.{c}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        join = join.join(" AND "),
+    rows::with_self_references(
+        staging,
+        condition,
+        &reference.columns,
+        &reference.referenced,
     )
 }
 
@@ -270,42 +241,7 @@ pub(super) async fn relink(
     to_null: bool,
 ) -> Result<(), EngineError> {
     let table = plan.qualified();
-    let set: Vec<String> = columns
-        .iter()
-        .map(|c| format!("{0} = r.{0}", quote::ident(c)))
-        .collect();
-    let same_key: Vec<String> = plan
-        .key
-        .iter()
-        .map(|k| format!("t.{0} = r.{0}", quote::ident(k)))
-        .collect();
-    let column = |side: &str| {
-        columns
-            .iter()
-            .map(|c| format!("{side}.{}", quote::ident(c)))
-            .collect::<Vec<_>>()
-    };
-    let cleared = if to_null {
-        column("t")
-            .iter()
-            .map(|c| format!("{c} IS NULL"))
-            .collect::<Vec<_>>()
-            .join(" OR ")
-    } else {
-        format!(
-            "ROW({}) IS DISTINCT FROM ROW({})",
-            column("t").join(", "),
-            column("r").join(", ")
-        )
-    };
-    let sql = format!(
-        "WITH u AS (UPDATE {} AS t SET {} FROM {} r WHERE {} AND ({cleared}) RETURNING 1) \
-         SELECT count(*) FROM u",
-        plan.only(),
-        set.join(", "),
-        plan.rows,
-        same_key.join(" AND ")
-    );
+    let sql = rows::set_back_cleared(&plan.only(), &plan.rows, &plan.key, columns, to_null);
     let updated: i64 = connection
         .client()
         .query_one(&sql, &[])

@@ -2,7 +2,7 @@
 //! before-image), and moved past the restored keys after it.
 
 use pgark_archive::SequenceValue;
-use pgark_pg::{Connection, PgError, quote};
+use pgark_pg::{Connection, PgError, rows};
 
 use super::plan::Plan;
 use crate::EngineError;
@@ -86,11 +86,7 @@ pub(super) async fn advance_sequences(
             moved.push((sequence, before.last_value));
             continue;
         }
-        let sql = format!(
-            "SELECT m FROM (SELECT max({})::int8 AS m FROM {table}) x \
-             WHERE m >= (SELECT last_value FROM {sequence})",
-            quote::ident(&column),
-        );
+        let sql = rows::column_max_reaching(&table, &column, &sequence);
         let Some(row) = connection
             .client()
             .query_opt(&sql, &[])

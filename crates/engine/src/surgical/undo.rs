@@ -1,6 +1,6 @@
 //! The command that undoes a surgical restore from its before-image.
 
-use pgark_pg::rows::key_tuple;
+use pgark_pg::rows::{self, key_tuple};
 use pgark_pg::{Connection, PgError, quote};
 
 use super::plan::Plan;
@@ -21,25 +21,7 @@ pub(super) async fn undo_condition(
     if conflict == Conflict::Replace && predicate.is_none() {
         return Ok(None);
     }
-    let integer = plan.integer_key.is_some();
-    let value = |k: &String| {
-        if integer {
-            format!("{}::text", quote::ident(k))
-        } else {
-            format!("pg_catalog.quote_literal({}::text)", quote::ident(k))
-        }
-    };
-    let element = match plan.key.as_slice() {
-        [one] => value(one),
-        several => format!(
-            "'(' || concat_ws(', ', {}) || ')'",
-            several.iter().map(value).collect::<Vec<_>>().join(", ")
-        ),
-    };
-    let sql = format!(
-        "SELECT string_agg(e, ', ' ORDER BY e) FROM (SELECT DISTINCT {element} AS e FROM {}) s",
-        plan.rows
-    );
+    let sql = rows::key_literals(&plan.rows, &plan.key, plan.integer_key.is_some());
     let keys: Option<String> = connection
         .client()
         .query_one(&sql, &[])
