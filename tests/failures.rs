@@ -353,3 +353,64 @@ async fn a_server_that_never_answers_the_startup_times_out() {
     );
     assert!(files_under(dest.path()).is_empty());
 }
+
+/// Format 2's metadata beside the head is checked too: a missing chunk index makes the backup
+/// damaged in `ls` (and `latest` passes it over); a changed byte in the catalog or the chunk
+/// index fails `verify` (exit 3) and a restore, naming the object, before anything is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn damaged_catalog_or_chunk_index_is_found_before_any_row_is_restored() {
+    let source = small_source("damaged_metadata").await;
+    let (dest, backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
+    let copy = |id: &str| {
+        let copied = dest.path().join(id);
+        std::fs::create_dir_all(copied.join("data")).expect("mkdir");
+        for entry in files_under(&backup) {
+            let relative = entry.strip_prefix(&backup).expect("below the backup");
+            std::fs::copy(&entry, copied.join(relative)).expect("copy");
+        }
+        copied
+    };
+    let flip_middle = |path: &Path| {
+        let mut bytes = std::fs::read(path).expect("read");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x20;
+        std::fs::write(path, bytes).expect("write");
+    };
+
+    let no_index = copy("2099-01-01T000000Z");
+    std::fs::remove_file(no_index.join("chunks.jsonl.zst")).expect("remove");
+    let listed = pgark(&["ls", path_str(dest.path())]).await.success();
+    let line = listed
+        .stdout
+        .lines()
+        .find(|l| l.contains("2099-01-01T000000Z"))
+        .unwrap_or_else(|| panic!("{}", listed.stdout));
+    assert!(line.contains("damaged"), "{}", listed.stdout);
+
+    for (object, id) in [
+        ("catalog.json.zst", "2099-01-02T000000Z"),
+        ("chunks.jsonl.zst", "2099-01-03T000000Z"),
+    ] {
+        let damaged = copy(id);
+        flip_middle(&damaged.join(object));
+        let run = pgark(&["verify", path_str(&damaged)]).await;
+        assert_eq!(run.status.code(), Some(3), "{}", run.stderr);
+        assert!(run.stderr.contains(object), "{object}: {}", run.stderr);
+        let target_name = unique_name("damaged_metadata_target");
+        let error = pgark(&[
+            "restore",
+            path_str(&damaged),
+            "--target",
+            &server().database(&target_name).url(),
+            "--create",
+        ])
+        .await
+        .failure();
+        assert!(error.contains(object), "{object}: {error}");
+        assert!(error.contains("checksum"), "{object}: {error}");
+        assert!(
+            !database_exists(&target_name).await,
+            "nothing may be created"
+        );
+    }
+}

@@ -166,7 +166,7 @@ async fn ls_shows_complete_incomplete_and_damaged_backups(store: Store) {
     let manifest = std::fs::read_to_string(damaged.join("manifest.json")).expect("read");
     std::fs::write(
         damaged.join("manifest.json"),
-        manifest.replacen("\"row_count\": 3", "\"row_count\": 4", 1),
+        manifest.replacen("\"rows\": ", "\"rows\": 9", 1),
     )
     .expect("edit");
 
@@ -231,7 +231,7 @@ async fn latest_is_the_newest_usable_backup_and_names_the_newer_ones_it_skipped(
     let manifest = std::fs::read_to_string(damaged.join("manifest.json")).expect("read");
     std::fs::write(
         damaged.join("manifest.json"),
-        manifest.replacen("\"row_count\": 3", "\"row_count\": 4", 1),
+        manifest.replacen("\"rows\": ", "\"rows\": 9", 1),
     )
     .expect("edit");
     let incomplete = clone_backup(&backup, "2099-01-02T000000Z");
@@ -416,7 +416,7 @@ async fn verify_passes_a_good_backup_and_names_every_kind_of_damage(store: Store
     let text = std::fs::read_to_string(edited.join("manifest.json")).expect("read");
     std::fs::write(
         edited.join("manifest.json"),
-        text.replacen("\"row_count\": 50000", "\"row_count\": 49999", 1),
+        text.replacen("\"rows\": ", "\"rows\": 9", 1),
     )
     .expect("edit");
     let run = store.pgark(&["verify", &store.backup(&edited)]).await;

@@ -172,7 +172,9 @@ async fn schema_only_creates_large_objects_empty_and_data_only_fills_them() {
     // A damaged chunk fails a data-only restore, and what it wrote is emptied again.
     let damaged = backup.parent().expect("parent").join("2020-01-01T000000Z");
     std::fs::create_dir_all(damaged.join("data")).expect("mkdir");
-    std::fs::copy(backup.join("manifest.json"), damaged.join("manifest.json")).expect("copy");
+    for metadata in ["manifest.json", "catalog.json.zst", "chunks.jsonl.zst"] {
+        std::fs::copy(backup.join(metadata), damaged.join(metadata)).expect("copy");
+    }
     for entry in std::fs::read_dir(backup.join("data")).expect("data dir") {
         let entry = entry.expect("entry");
         std::fs::copy(entry.path(), damaged.join("data").join(entry.file_name())).expect("copy");

@@ -206,7 +206,7 @@ async fn archive_is_readable_with_standard_tools() {
     assert_eq!(checksum_line, format!("  \"manifest_sha256\": \"{sha}\","));
 
     let manifest = read_manifest(&backup);
-    assert_eq!(manifest["format_version"], 1);
+    assert_eq!(manifest["format_version"], 2);
     assert!(
         manifest["source"]["snapshot_id"]
             .as_str()
@@ -419,4 +419,46 @@ async fn dump_is_consistent_under_concurrent_transfers() {
         savings > 0,
         "the snapshot must include the transfers committed before the dump"
     );
+}
+
+/// A format 1 backup — one whole `manifest.json`, as pgark wrote before format 2 split it into a
+/// head, a catalog and a chunk index — is still listed, shown, verified, read and restored.
+#[tokio::test(flavor = "multi_thread")]
+async fn format_1_backups_are_still_listed_verified_and_restored() {
+    let source = server().create_database("format1").await;
+    load_fixture(&source).await;
+    let (dest, backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
+
+    let mut whole = read_manifest(&backup);
+    let object = whole.as_object_mut().expect("an object");
+    for member in ["manifest_sha256", "totals", "catalog", "chunk_index"] {
+        object.remove(member);
+    }
+    object.insert("format_version".into(), 1.into());
+    for table in object["tables"].as_array_mut().expect("tables") {
+        table
+            .as_object_mut()
+            .expect("a table")
+            .remove("chunk_index");
+    }
+    // Format 1's file: the whole manifest, its checksum first.
+    let body = serde_json::to_string_pretty(&whole).expect("JSON");
+    let rest = format!("{}\n", body.strip_prefix("{\n").expect("an object"));
+    let file = format!(
+        "{{\n  \"manifest_sha256\": \"{}\",\n{rest}",
+        sha256_of(rest.as_bytes())
+    );
+    std::fs::write(backup.join("manifest.json"), file).expect("write the format 1 manifest");
+    for format_2_only in ["catalog.json.zst", "chunks.jsonl.zst"] {
+        std::fs::remove_file(backup.join(format_2_only)).expect("remove");
+    }
+
+    let listed = pgark(&["ls", path_str(dest.path())]).await.success();
+    assert!(listed.stdout.contains("complete"), "{}", listed.stdout);
+    let verified = pgark(&["verify", path_str(&backup)]).await.success();
+    assert!(verified.stdout.contains("is intact"), "{}", verified.stdout);
+    pgark(&["show", path_str(&backup)]).await.success();
+    let table = whole["tables"][0]["name"].as_str().expect("a table name");
+    pgark(&["cat", path_str(&backup), table]).await.success();
+    restore_into_new_and_compare(path_str(&backup), &source, "format1_restored").await;
 }

@@ -502,3 +502,93 @@ async fn an_s3_endpoint_stalling_mid_upload_fails_the_dump_and_leaves_no_open_up
     assert_eq!(s3.open_uploads(), Vec::new());
     assert!(manifests(&s3, "stall").await.is_empty());
 }
+
+/// A one-table restore reads the backup's head, its catalog and one ranged read of the chunk
+/// index — that table's chunk list — whether it goes into a live database (one transaction) or
+/// into an empty one; `ls` reads only heads.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_table_restore_reads_only_that_tables_chunk_list() {
+    let s3 = S3Server::start();
+    let source = server().create_database("s3_one_index").await;
+    source
+        .execute(
+            "CREATE TABLE a (id integer PRIMARY KEY, v text);
+             CREATE TABLE b (id integer PRIMARY KEY, v text);
+             CREATE TABLE c (id integer PRIMARY KEY, v text);
+             INSERT INTO a SELECT g, md5(g::text) FROM generate_series(1, 8000) g;
+             INSERT INTO b SELECT g, md5(g::text) FROM generate_series(1, 3000) g;
+             INSERT INTO c SELECT g, md5(g::text) FROM generate_series(1, 3000) g;",
+        )
+        .await;
+    let dest = s3.location("one/index");
+    pgark_s3(
+        &s3,
+        &["dump", &source.url(), &dest, "--chunk-size", "64KiB"],
+        &[],
+    )
+    .await
+    .success();
+    let backup = format!("{dest}/latest");
+    let index_reads = |since: usize| -> Vec<bool> {
+        s3.gets()[since..]
+            .iter()
+            .filter(|(key, _)| key.ends_with("/chunks.jsonl.zst"))
+            .map(|(_, ranged)| *ranged)
+            .collect()
+    };
+
+    let before = s3.gets().len();
+    pgark_s3(&s3, &["ls", &dest], &[]).await.success();
+    let keys: Vec<String> = s3.gets()[before..].iter().map(|(k, _)| k.clone()).collect();
+    assert!(
+        keys.iter().all(|k| k.ends_with("/manifest.json")),
+        "ls reads heads only: {keys:?}"
+    );
+
+    // Into the live source: rows of `b` put back in one transaction.
+    source.execute("DELETE FROM b WHERE id <= 10").await;
+    let before = s3.gets().len();
+    pgark_s3(
+        &s3,
+        &[
+            "restore",
+            &backup,
+            "--target",
+            &source.url(),
+            "--table",
+            "b",
+            "--conflict",
+            "skip",
+        ],
+        &[],
+    )
+    .await
+    .success();
+    assert_eq!(index_reads(before), [true], "one ranged read of the index");
+    let count: i64 = source
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM b", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(count, 3000);
+
+    // Into a new database: the selection alone.
+    let before = s3.gets().len();
+    let restored = restore_new(&s3, &backup, &["--table", "c"]).await;
+    assert_eq!(index_reads(before), [true], "one ranged read of the index");
+    let count: i64 = restored
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM c", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(count, 3000);
+
+    // A whole restore reads the index once, whole.
+    let before = s3.gets().len();
+    restore_new(&s3, &backup, &[]).await;
+    assert_eq!(index_reads(before), [false], "one read of the whole index");
+}

@@ -36,7 +36,10 @@ pub async fn run(args: CatArgs, _output: &Output) -> anyhow::Result<()> {
         .as_deref()
         .map(KeyFilter::parse)
         .transpose()?;
-    let (backup, manifest) = open_backup_with(&args.backup, &args.store.options()?).await?;
+    let (backup, mut manifest) = open_backup_with(&args.backup, &args.store.options()?).await?;
+    // Only the table's own chunk lists are read.
+    let parts = find_table(&manifest, &args.table)?.part_indexes(&manifest);
+    backup.load_chunks(&mut manifest, Some(&parts)).await?;
     let table = find_table(&manifest, &args.table)?;
     let format = match args.format {
         Format::Csv => CatFormat::Csv,

@@ -186,9 +186,18 @@ pub async fn run(args: RestoreArgs, output: &Output, cancel: Cancel) -> anyhow::
             && !whole_database
             && (args.surgical_options() || (!args.create && target_has_objects(&target).await?));
         if surgical {
+            // The selected tables' chunk lists, or every table's when referencing rows (in
+            // tables found later) come back too.
+            let parts: Vec<usize> = selected.iter().flat_map(|t| t.parts.clone()).collect();
+            let wanted = (!args.with_referencing).then_some(parts.as_slice());
+            backup.load_chunks(&mut manifest, wanted).await?;
             return run_surgical(args, output, cancel, target, backup, manifest, selected).await;
         }
         manifest = selection.apply(&manifest)?;
+        let every: Vec<usize> = (0..manifest.tables.len()).collect();
+        backup.load_chunks(&mut manifest, Some(&every)).await?;
+    } else {
+        backup.load_chunks(&mut manifest, None).await?;
     }
     let options = RestoreOptions {
         parts: args.parts(),

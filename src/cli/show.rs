@@ -32,7 +32,7 @@ pub async fn run(args: ShowArgs, output: &Output) -> anyhow::Result<()> {
                 serde_json::json!({
                     "schema": t.schema, "name": t.name, "rows": t.row_count,
                     "raw_bytes": t.raw_bytes, "stored_bytes": t.stored_bytes,
-                    "chunks": t.chunks.len(), "key_column": t.key_column,
+                    "chunks": t.chunk_count(), "key_column": t.key_column,
                 })
             })
             .collect();
@@ -113,7 +113,7 @@ pub async fn run(args: ShowArgs, output: &Output) -> anyhow::Result<()> {
             thousands(t.row_count),
             bytes(t.raw_bytes),
             bytes(t.stored_bytes),
-            t.chunks.len()
+            t.chunk_count()
         ));
     }
     if let Some(lo) = &manifest.large_objects {

@@ -37,7 +37,14 @@ pub async fn run(args: VerifyArgs, output: &Output, cancel: Cancel) -> anyhow::R
         .as_deref()
         .map(ConnConfig::parse)
         .transpose()?;
-    let (backup, manifest) = match open_backup_with(&args.backup, &args.store.options()?).await {
+    let opened = match open_backup_with(&args.backup, &args.store.options()?).await {
+        Ok((backup, mut manifest)) => backup
+            .load_chunks(&mut manifest, None)
+            .await
+            .map(|()| (backup, manifest)),
+        Err(e) => Err(e),
+    };
+    let (backup, manifest) = match opened {
         Ok(opened) => opened,
         // A manifest that fails its checks is damage found, not a failure to run.
         Err(EngineError::Archive(e)) => return Err(CheckFailed(e.to_string()).into()),

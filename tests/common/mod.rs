@@ -142,10 +142,46 @@ pub fn path_str(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
 }
 
-/// The manifest of a backup directory, as JSON.
+/// The whole manifest of a backup directory as one JSON document, as format 1 had it: for format
+/// 2, the head with the catalog's members and every table's chunks put back in — read with
+/// `zstd` as the README says a person would.
 pub fn read_manifest(backup: &Path) -> serde_json::Value {
     let bytes = std::fs::read(backup.join("manifest.json")).expect("read manifest.json");
-    serde_json::from_slice(&bytes).expect("manifest is JSON")
+    let mut manifest: serde_json::Value = serde_json::from_slice(&bytes).expect("manifest is JSON");
+    if manifest["format_version"] == 1 {
+        return manifest;
+    }
+    let unzstd = |name: &str| {
+        let stored =
+            std::fs::read(backup.join(name)).unwrap_or_else(|e| panic!("read {name}: {e}"));
+        zstd::decode_all(stored.as_slice()).unwrap_or_else(|e| panic!("decode {name}: {e}"))
+    };
+    let catalog: serde_json::Value =
+        serde_json::from_slice(&unzstd("catalog.json.zst")).expect("catalog is JSON");
+    let mut chunks: std::collections::BTreeMap<u64, Vec<serde_json::Value>> = Default::default();
+    for line in String::from_utf8(unzstd("chunks.jsonl.zst"))
+        .expect("UTF-8")
+        .lines()
+    {
+        let mut chunk: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        let table = chunk["table"].as_u64().expect("the chunk's table");
+        chunk.as_object_mut().expect("object").remove("table");
+        chunks.entry(table).or_default().push(chunk);
+    }
+    let (Some(head), serde_json::Value::Object(catalog)) = (manifest.as_object_mut(), catalog)
+    else {
+        panic!("the head and the catalog are JSON objects");
+    };
+    for (member, mut value) in catalog {
+        if member == "tables" {
+            for table in value.as_array_mut().expect("tables") {
+                let id = table["id"].as_u64().expect("table id");
+                table["chunks"] = serde_json::Value::Array(chunks.remove(&id).unwrap_or_default());
+            }
+        }
+        head.insert(member, value);
+    }
+    manifest
 }
 
 /// Dumps `source` into a new temporary destination with the real binary; returns the destination

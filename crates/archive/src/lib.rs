@@ -10,6 +10,7 @@
 //! offset, length, sizes, row count and SHA-256, so that readers can fetch single chunks with ranged
 //! reads and check each before use.
 
+mod catalog;
 mod chunk;
 pub mod copy_text;
 mod digest;
@@ -21,14 +22,17 @@ mod manifest;
 mod marker;
 mod time;
 
+pub use catalog::{
+    CATALOG_NAME, CHUNK_INDEX_NAME, ChunkIndexRef, EncodedMetadata, ManifestHead, ObjectRef, Totals,
+};
 pub use chunk::{ChunkDecoder, ChunkEncoder, EncodedChunk, LARGE_OBJECTS, count_rows, sha256_hex};
 pub use digest::ContentDigest;
 pub use error::ArchiveError;
 pub use manifest::{
     BeforeImageInfo, ChunkEntry, ColumnEntry, ConstraintViaIndex, DdlItem, DumpSettings,
     FORMAT_NAME, FORMAT_VERSION, FilterEntry, KeyRange, LargeObjectsEntry, LookupKey, Manifest,
-    ObjectKind, PartitionNode, PartitionRef, PartitionedEntry, RoleEntry, Section, SequenceValue,
-    SourceInfo, TableEntry, kind_word,
+    OLDEST_FORMAT_VERSION, ObjectKind, PartitionNode, PartitionRef, PartitionedEntry, RoleEntry,
+    Section, SequenceValue, SourceInfo, TableEntry, kind_word,
 };
 pub use marker::StartedMarker;
 pub use time::{Timestamp, TimestampError};

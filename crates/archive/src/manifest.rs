@@ -15,8 +15,13 @@ use crate::{ArchiveError, sha256_hex};
 /// Written into every manifest; readers refuse other formats.
 pub const FORMAT_NAME: &str = "pgark-backup";
 
-/// Bumped on any change a reader of the previous version would misread.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bumped on any change a reader of the previous version would misread. Version 2 split the
+/// manifest into a head, a catalog and a chunk index (see `catalog`); version 1 backups are
+/// still read.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest format version this pgark reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
 const PGARK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -57,6 +62,9 @@ pub struct Manifest {
     /// about to overwrite or delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before_image: Option<BeforeImageInfo>,
+    /// Format 2: the chunk index object the tables' chunk lists are loaded from (from the head).
+    #[serde(skip)]
+    pub chunk_index: Option<crate::catalog::ObjectRef>,
 }
 
 /// What a before-image belongs to and what its undo puts back besides rows.
@@ -381,6 +389,12 @@ pub struct TableEntry {
     /// dumped. The table's other rows are the extension's own, created with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub row_filter: Option<String>,
+    /// Format 2: where the chunk list is in the chunk index. `chunks` is empty until it is
+    /// loaded (see [`TableEntry::chunks_loaded`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk_index: Option<crate::catalog::ChunkIndexRef>,
+    /// Format 1 always; format 2 once loaded.
+    #[serde(default)]
     pub chunks: Vec<ChunkEntry>,
 }
 
@@ -478,6 +492,77 @@ struct FormatHeader {
 
 const CHECKSUM_LINE_PREFIX: &str = "  \"manifest_sha256\": \"";
 
+/// `value` as pretty JSON whose first member is the checksum of the rest (see the module docs).
+/// `name` names the document in errors.
+pub(crate) fn checksummed_json<T: Serialize>(
+    value: &T,
+    name: &str,
+) -> Result<Vec<u8>, ArchiveError> {
+    let body = serde_json::to_string_pretty(value).map_err(|e| ArchiveError::ManifestCorrupt {
+        object: name.to_owned(),
+        reason: format!("cannot serialize: {e}"),
+    })?;
+    // `body` is "{\n  ...\n}"; the checksum covers everything after its opening line.
+    let mut rest = body.strip_prefix("{\n").unwrap_or(&body).to_owned();
+    rest.push('\n');
+    let mut out = String::with_capacity(rest.len() + 100);
+    out.push_str("{\n");
+    out.push_str(CHECKSUM_LINE_PREFIX);
+    out.push_str(&sha256_hex(rest.as_bytes()));
+    out.push_str("\",\n");
+    out.push_str(&rest);
+    Ok(out.into_bytes())
+}
+
+/// Checks a manifest file's checksum line, its format name and that this pgark reads its format
+/// version, before anything else is parsed; returns the version.
+pub(crate) fn checked_format_version(object: &str, bytes: &[u8]) -> Result<u32, ArchiveError> {
+    let corrupt = |reason: String| ArchiveError::ManifestCorrupt {
+        object: object.to_owned(),
+        reason,
+    };
+    let header_end = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(1)
+        .map(|(i, _)| i + 1)
+        .ok_or_else(|| corrupt("too short to be a manifest".to_owned()))?;
+    let header = std::str::from_utf8(&bytes[..header_end])
+        .map_err(|_| corrupt("the checksum line is not UTF-8".to_owned()))?;
+    let expected = header
+        .strip_prefix("{\n")
+        .and_then(|line| line.strip_prefix(CHECKSUM_LINE_PREFIX))
+        .and_then(|line| line.strip_suffix("\",\n"))
+        .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| corrupt("it does not start with its manifest_sha256 line".to_owned()))?;
+    let actual = sha256_hex(&bytes[header_end..]);
+    if actual != expected {
+        return Err(ArchiveError::ManifestChecksumMismatch {
+            object: object.to_owned(),
+            expected: expected.to_owned(),
+            actual,
+        });
+    }
+    let header: FormatHeader =
+        serde_json::from_slice(bytes).map_err(|e| corrupt(format!("not a pgark manifest: {e}")))?;
+    if header.format != FORMAT_NAME {
+        return Err(corrupt(format!(
+            "format is {:?}, expected {FORMAT_NAME:?}",
+            header.format
+        )));
+    }
+    match u32::try_from(header.format_version) {
+        Ok(version) if (OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) => Ok(version),
+        _ => Err(ArchiveError::UnsupportedFormatVersion {
+            object: object.to_owned(),
+            found: header.format_version,
+            supported: FORMAT_VERSION,
+            pgark_version: PGARK_VERSION,
+        }),
+    }
+}
+
 impl Manifest {
     /// A manifest for this pgark version, with no schema or tables yet.
     pub fn new(
@@ -502,76 +587,43 @@ impl Manifest {
             warnings: Vec::new(),
             partitioned: Vec::new(),
             before_image: None,
+            chunk_index: None,
         }
     }
 
-    /// The manifest file's bytes, checksum first (see the module docs).
+    /// The whole manifest as one format 1 document, checksum first (see the module docs): what
+    /// pgark wrote before format 2, kept to read and test old backups. Every table's chunk list
+    /// must be loaded.
     pub fn to_bytes(&self) -> Result<Vec<u8>, ArchiveError> {
-        let body =
-            serde_json::to_string_pretty(self).map_err(|e| ArchiveError::ManifestCorrupt {
-                object: self.backup_id.clone(),
-                reason: format!("cannot serialize: {e}"),
-            })?;
-        // `body` is "{\n  ...\n}"; the checksum covers everything after its opening line.
-        let mut rest = body.strip_prefix("{\n").unwrap_or(&body).to_owned();
-        rest.push('\n');
-        let mut out = String::with_capacity(rest.len() + 100);
-        out.push_str("{\n");
-        out.push_str(CHECKSUM_LINE_PREFIX);
-        out.push_str(&sha256_hex(rest.as_bytes()));
-        out.push_str("\",\n");
-        out.push_str(&rest);
-        Ok(out.into_bytes())
+        let mut v1 = self.clone();
+        v1.format_version = 1;
+        for table in &mut v1.tables {
+            table.chunk_index = None;
+        }
+        checksummed_json(&v1, &self.backup_id)
     }
 
-    /// Parses a manifest file, checking its checksum and format version before anything else.
-    /// `object` names the file in errors.
+    /// Parses a whole-manifest (format 1) file, checking its checksum and format version before
+    /// anything else. `object` names the file in errors. A format 2 file is a head: see
+    /// `ManifestHead::from_bytes`.
     pub fn from_bytes(object: &str, bytes: &[u8]) -> Result<Manifest, ArchiveError> {
         let corrupt = |reason: String| ArchiveError::ManifestCorrupt {
             object: object.to_owned(),
             reason,
         };
-        let header_end = bytes
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| **b == b'\n')
-            .nth(1)
-            .map(|(i, _)| i + 1)
-            .ok_or_else(|| corrupt("too short to be a manifest".to_owned()))?;
-        let header = std::str::from_utf8(&bytes[..header_end])
-            .map_err(|_| corrupt("the checksum line is not UTF-8".to_owned()))?;
-        let expected = header
-            .strip_prefix("{\n")
-            .and_then(|line| line.strip_prefix(CHECKSUM_LINE_PREFIX))
-            .and_then(|line| line.strip_suffix("\",\n"))
-            .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-            .ok_or_else(|| corrupt("it does not start with its manifest_sha256 line".to_owned()))?;
-        let actual = sha256_hex(&bytes[header_end..]);
-        if actual != expected {
-            return Err(ArchiveError::ManifestChecksumMismatch {
-                object: object.to_owned(),
-                expected: expected.to_owned(),
-                actual,
-            });
-        }
-        let header: FormatHeader = serde_json::from_slice(bytes)
-            .map_err(|e| corrupt(format!("not a pgark manifest: {e}")))?;
-        if header.format != FORMAT_NAME {
+        let version = checked_format_version(object, bytes)?;
+        if version != 1 {
             return Err(corrupt(format!(
-                "format is {:?}, expected {FORMAT_NAME:?}",
-                header.format
+                "it is a format {version} head, not a whole manifest"
             )));
-        }
-        if header.format_version != u64::from(FORMAT_VERSION) {
-            return Err(ArchiveError::UnsupportedFormatVersion {
-                object: object.to_owned(),
-                found: header.format_version,
-                supported: FORMAT_VERSION,
-                pgark_version: PGARK_VERSION,
-            });
         }
         let manifest: Manifest =
             serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+        if manifest.tables.iter().any(|t| t.chunk_index.is_some()) {
+            return Err(corrupt(
+                "a format 1 table refers to a chunk index".to_owned(),
+            ));
+        }
         manifest.check_chunks().map_err(corrupt)?;
         Ok(manifest)
     }
@@ -582,7 +634,7 @@ impl Manifest {
     /// chunks' sums. A manifest whose checksum matches was written by a dump, but the checksum
     /// is no signature: these checks keep a crafted one from making a reader allocate without
     /// bound or read the same bytes twice.
-    fn check_chunks(&self) -> Result<(), String> {
+    pub(crate) fn check_chunks(&self) -> Result<(), String> {
         let chunk_size = self.settings.chunk_size;
         if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
             return Err(format!(
@@ -642,7 +694,7 @@ impl Manifest {
                 previous = Some(what);
             }
         }
-        for table in &self.tables {
+        for table in self.tables.iter().filter(|t| t.chunks_loaded()) {
             let rows = table
                 .chunks
                 .iter()
@@ -804,6 +856,7 @@ mod tests {
             key_column: Some("id".into()),
             lookup_key: None,
             row_filter: None,
+            chunk_index: None,
             chunks: vec![ChunkEntry {
                 object: "data/00001.0000.copy.zst".into(),
                 offset: 0,
@@ -872,11 +925,20 @@ mod tests {
         assert!(manifest.partition_tree(&manifest.partitioned[0]).len() <= 6);
     }
 
+    /// `sample()` as a format 1 file reads it back.
+    fn as_format_1(mut manifest: Manifest) -> Manifest {
+        manifest.format_version = 1;
+        manifest
+    }
+
     #[test]
     fn manifest_round_trips_through_its_file_form() {
         let manifest = sample();
         let bytes = manifest.to_bytes().expect("serializes");
-        assert_eq!(Manifest::from_bytes("m", &bytes).expect("parses"), manifest);
+        assert_eq!(
+            Manifest::from_bytes("m", &bytes).expect("parses"),
+            as_format_1(manifest)
+        );
     }
 
     #[test]
@@ -903,7 +965,10 @@ mod tests {
             }],
         });
         let bytes = manifest.to_bytes().expect("serializes");
-        assert_eq!(Manifest::from_bytes("m", &bytes).expect("parses"), manifest);
+        assert_eq!(
+            Manifest::from_bytes("m", &bytes).expect("parses"),
+            as_format_1(manifest.clone())
+        );
         assert_eq!(manifest.raw_bytes(), 4 + 42);
         assert_eq!(manifest.stored_bytes(), 20 + 30);
     }
@@ -943,7 +1008,7 @@ mod tests {
     fn unknown_format_versions_are_refused_with_an_upgrade_hint() {
         let mut manifest = sample();
         manifest.format_version = 99;
-        let bytes = manifest.to_bytes().expect("serializes");
+        let bytes = checksummed_json(&manifest, "m").expect("serializes");
         let err = Manifest::from_bytes("m", &bytes).expect_err("newer version");
         assert!(matches!(
             err,

@@ -1,10 +1,10 @@
 //! Finding a backup from what a user typed (`DIR/ID`, `DIR/latest`), reading its manifest and
 //! chunks, and claiming ids for new backups. Whether a backup is usable is decided in one place,
-//! `inventory::classify`; the manifest is read by `inventory::read_manifest`.
+//! `inventory::classify`; manifest files are read by `inventory::read_head`.
 
 use std::sync::Arc;
 
-use pgark_archive::{ChunkEntry, Manifest, layout};
+use pgark_archive::{ChunkEntry, Manifest, ManifestHead, layout};
 use pgark_storage::{ObjectKey, ObjectStore, StoreError, StoreOptions, open_location_with};
 
 use crate::EngineError;
@@ -103,9 +103,57 @@ impl BackupRef {
         Ok(Some(stored))
     }
 
-    /// Reads and checks the manifest: missing means incomplete (or no backup at all).
+    /// Reads and checks the manifest (head and catalog; the chunk lists are loaded by
+    /// [`BackupRef::load_chunks`]): missing means incomplete (or no backup at all).
     pub async fn read_manifest(&self) -> Result<Manifest, EngineError> {
-        match crate::inventory::read_manifest(self.store.as_ref(), &self.id).await {
+        let head = self.read_head().await?;
+        crate::inventory::read_catalog(self.store.as_ref(), &self.id, head).await
+    }
+
+    /// Loads the chunk lists of the tables `tables` (indexes into `manifest.tables`; `None`: every
+    /// table) that are not loaded yet: each with one ranged read of its frame of the chunk index,
+    /// or every one with one read of the whole index. Each frame is checked against the catalog.
+    pub async fn load_chunks(
+        &self,
+        manifest: &mut Manifest,
+        tables: Option<&[usize]>,
+    ) -> Result<(), EngineError> {
+        let Some(index) = manifest.chunk_index.clone() else {
+            return Ok(());
+        };
+        let key = ObjectKey::new(layout::object_name(&self.id, &index.object))?;
+        let object = format!("{}/{}", self.location(), index.object);
+        match tables {
+            None => {
+                if !manifest.all_chunks_loaded() {
+                    let bytes = self.store.get(&key).await?;
+                    manifest.load_all_chunks(&object, &bytes)?;
+                }
+            }
+            Some(tables) => {
+                for &table in tables {
+                    let Some(entry) = manifest.tables.get(table) else {
+                        continue;
+                    };
+                    let Some(at) = entry.chunk_index.clone().filter(|_| !entry.chunks_loaded())
+                    else {
+                        continue;
+                    };
+                    let frame = self
+                        .store
+                        .get_range(&key, at.offset..at.offset.saturating_add(at.length))
+                        .await?;
+                    manifest.load_chunks(table, &object, &frame)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads and checks the manifest file (see `inventory::read_head`): missing means incomplete
+    /// (or no backup at all).
+    async fn read_head(&self) -> Result<(ManifestHead, Option<Manifest>), EngineError> {
+        match crate::inventory::read_head(self.store.as_ref(), &self.id).await {
             Err(EngineError::Store(StoreError::NotFound { .. })) => {
                 let prefix = ObjectKey::new(self.id.clone())?;
                 if self.store.list(Some(&prefix)).await?.is_empty() {
@@ -120,6 +168,20 @@ impl BackupRef {
             }
             other => other,
         }
+    }
+}
+
+/// Fails unless the chunk lists of `tables` are loaded: every reader of chunks checks this first,
+/// so that a table whose list was never loaded is an error rather than a table with no rows.
+pub(crate) fn require_chunks<'t>(
+    tables: impl IntoIterator<Item = &'t pgark_archive::TableEntry>,
+) -> Result<(), EngineError> {
+    match tables.into_iter().find(|t| !t.chunks_loaded()) {
+        Some(table) => Err(EngineError::bug(format!(
+            "the chunk list of table {} was not loaded before its rows were read",
+            table.display_name()
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -192,8 +254,7 @@ async fn newest_usable(
     store: Arc<dyn ObjectStore>,
     location: &str,
 ) -> Result<(BackupRef, Manifest), EngineError> {
-    let Some((id, manifest, skipped)) = crate::inventory::newest_usable(store.as_ref()).await?
-    else {
+    let Some((id, skipped)) = crate::inventory::newest_usable(store.as_ref()).await? else {
         return Err(EngineError::NoCompleteBackup {
             location: store.location(),
         });
@@ -209,5 +270,7 @@ async fn newest_usable(
             newer.id
         );
     }
-    Ok((BackupRef { store, id }, manifest))
+    let backup = BackupRef { store, id };
+    let manifest = backup.read_manifest().await?;
+    Ok((backup, manifest))
 }

@@ -37,6 +37,15 @@ pub struct CatTable<'m> {
 }
 
 impl CatTable<'_> {
+    /// The tables holding the rows, as indexes into `manifest.tables` (whose chunk lists must be
+    /// loaded before the table is read).
+    pub fn part_indexes(&self, manifest: &Manifest) -> Vec<usize> {
+        self.parts
+            .iter()
+            .filter_map(|part| manifest.tables.iter().position(|t| t.id == part.id))
+            .collect()
+    }
+
     /// `schema.name` for messages (unquoted; not for SQL).
     pub fn display_name(&self) -> String {
         format!("{}.{}", self.schema, self.name)
@@ -165,6 +174,7 @@ pub async fn cat(
     filter: Option<&KeyFilter>,
     out: &mut (dyn AsyncWrite + Unpin + Send),
 ) -> Result<CatSummary, EngineError> {
+    crate::backup::require_chunks(table.parts.iter().copied())?;
     let mut filters = Vec::with_capacity(table.parts.len());
     let mut wanted = Vec::new();
     for (part_index, part) in table.parts.iter().enumerate() {

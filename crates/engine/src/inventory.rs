@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use pgark_archive::{Manifest, StartedMarker, Timestamp, layout};
+use pgark_archive::{Manifest, ManifestHead, StartedMarker, Timestamp, layout};
 use pgark_storage::{ObjectKey, ObjectStore};
 
 use crate::EngineError;
@@ -47,13 +47,15 @@ pub struct BackupListing {
     pub rows: Option<u64>,
 }
 
-/// What a listing of the store shows of one backup id: its objects' bytes, and whether it has
-/// a manifest and a start marker.
+/// What a listing of the store shows of one backup id: its objects' bytes, whether it has a
+/// manifest and a start marker, and the sizes of its other metadata objects (format 2).
 #[derive(Debug, Default, Clone, Copy)]
 struct BackupObjects {
     stored_bytes: u64,
     has_manifest: bool,
     has_marker: bool,
+    catalog_bytes: Option<u64>,
+    chunk_index_bytes: Option<u64>,
 }
 
 /// The backup ids under `store` (objects outside backup ids are ignored), oldest first.
@@ -69,23 +71,49 @@ async fn scan(store: &dyn ObjectStore) -> Result<BTreeMap<String, BackupObjects>
         entry.stored_bytes += object.size;
         entry.has_manifest |= rest == [layout::MANIFEST_NAME];
         entry.has_marker |= rest == [layout::STARTED_NAME];
+        if rest == [pgark_archive::CATALOG_NAME] {
+            entry.catalog_bytes = Some(object.size);
+        } else if rest == [pgark_archive::CHUNK_INDEX_NAME] {
+            entry.chunk_index_bytes = Some(object.size);
+        }
     }
     Ok(ids)
 }
 
 /// Whether backup `id` is usable: the one decision every command takes (SPEC I1: complete iff
-/// its manifest exists; here also: it reads back with a valid checksum, a known format version
-/// and possible sizes). Returns the manifest of a complete backup.
+/// its manifest exists; here also: its head reads back with a valid checksum, a known format
+/// version and possible sizes, and the metadata objects it names are there with their recorded
+/// sizes). Reads only the head (and, for format 1, the whole manifest, which is the head).
 async fn classify(
     store: &dyn ObjectStore,
     id: &str,
     objects: BackupObjects,
-) -> Result<(BackupState, Option<Manifest>), EngineError> {
+) -> Result<(BackupState, Option<ManifestHead>), EngineError> {
     if !objects.has_manifest {
         return Ok((BackupState::Incomplete, None));
     }
-    match read_manifest(store, id).await {
-        Ok(manifest) => Ok((BackupState::Complete, Some(manifest))),
+    match read_head(store, id).await {
+        Ok((head, _)) => {
+            let listed = [
+                (&head.catalog, objects.catalog_bytes),
+                (&head.chunk_index, objects.chunk_index_bytes),
+            ];
+            for (recorded, size) in listed {
+                if let Some(recorded) = recorded
+                    && size != Some(recorded.length)
+                {
+                    let found = size.map_or_else(|| "missing".to_owned(), |s| format!("{s} bytes"));
+                    return Ok((
+                        BackupState::Damaged(format!(
+                            "{} is {found}, its manifest records {} bytes",
+                            recorded.object, recorded.length
+                        )),
+                        None,
+                    ));
+                }
+            }
+            Ok((BackupState::Complete, Some(head)))
+        }
         // A store that cannot be read is not a verdict on the backup.
         Err(EngineError::Store(e)) if !matches!(e, pgark_storage::StoreError::NotFound { .. }) => {
             Err(EngineError::Store(e))
@@ -115,13 +143,13 @@ pub async fn list_backups(store: &dyn ObjectStore) -> Result<Vec<BackupListing>,
             tables: None,
             rows: None,
         };
-        if let Some(manifest) = manifest {
-            listing.finished_at = Timestamp::parse_rfc3339(&manifest.finished_at).ok();
-            listing.database = Some(manifest.source.database.clone());
-            listing.server_version = Some(manifest.source.server_version.clone());
-            listing.raw_bytes = Some(manifest.raw_bytes());
-            listing.tables = Some(manifest.tables.len());
-            listing.rows = Some(manifest.total_rows());
+        if let Some(head) = manifest {
+            listing.finished_at = Timestamp::parse_rfc3339(&head.finished_at).ok();
+            listing.database = Some(head.source.database.clone());
+            listing.server_version = Some(head.source.server_version.clone());
+            listing.raw_bytes = Some(head.totals.raw_bytes);
+            listing.tables = usize::try_from(head.totals.tables).ok();
+            listing.rows = Some(head.totals.rows);
         } else if objects.has_marker {
             let key = ObjectKey::new(layout::started_name(&id))?;
             if let Ok(bytes) = store.get(&key).await
@@ -142,30 +170,58 @@ pub struct SkippedBackup {
     pub state: BackupState,
 }
 
-/// The newest usable backup under `store` (what `latest` means): its id and manifest, and the
-/// newer backups passed over because they are incomplete or damaged. Reads manifests newest
-/// first and stops at the first usable one.
+/// The newest usable backup under `store` (what `latest` means): its id, and the newer backups
+/// passed over because they are incomplete or damaged. Reads heads newest first and stops at the
+/// first usable one.
 pub(crate) async fn newest_usable(
     store: &dyn ObjectStore,
-) -> Result<Option<(String, Manifest, Vec<SkippedBackup>)>, EngineError> {
+) -> Result<Option<(String, Vec<SkippedBackup>)>, EngineError> {
     let mut skipped = Vec::new();
     for (id, objects) in scan(store).await?.into_iter().rev() {
         match classify(store, &id, objects).await? {
-            (BackupState::Complete, Some(manifest)) => return Ok(Some((id, manifest, skipped))),
+            (BackupState::Complete, Some(_)) => return Ok(Some((id, skipped))),
             (state, _) => skipped.push(SkippedBackup { id, state }),
         }
     }
     Ok(None)
 }
 
-/// Reads and checks backup `id`'s manifest: the one manifest reader.
-pub(crate) async fn read_manifest(
+/// Reads and checks backup `id`'s manifest file: the head, and for a format 1 backup the whole
+/// manifest it is. The one reader of manifest files.
+pub(crate) async fn read_head(
     store: &dyn ObjectStore,
     id: &str,
-) -> Result<Manifest, EngineError> {
+) -> Result<(ManifestHead, Option<Manifest>), EngineError> {
     let key = ObjectKey::new(layout::manifest_name(id))?;
     let bytes = store.get(&key).await?;
-    Ok(Manifest::from_bytes(
+    Ok(ManifestHead::from_bytes(
+        &format!("{}/{key}", store.location().trim_end_matches('/')),
+        &bytes,
+    )?)
+}
+
+/// Backup `id`'s manifest from what [`read_head`] read: for format 2, the head and the catalog,
+/// read and checked here. The tables' chunk lists of a format 2 backup are not loaded (see
+/// `BackupRef::load_chunks`).
+pub(crate) async fn read_catalog(
+    store: &dyn ObjectStore,
+    id: &str,
+    (head, whole): (ManifestHead, Option<Manifest>),
+) -> Result<Manifest, EngineError> {
+    if let Some(manifest) = whole {
+        return Ok(manifest);
+    }
+    let Some(catalog) = &head.catalog else {
+        return Err(pgark_archive::ArchiveError::ManifestCorrupt {
+            object: format!("{}/{id}", store.location().trim_end_matches('/')),
+            reason: "it names no catalog".to_owned(),
+        }
+        .into());
+    };
+    let key = ObjectKey::new(layout::object_name(id, &catalog.object))?;
+    let bytes = store.get(&key).await?;
+    Ok(Manifest::from_catalog(
+        head,
         &format!("{}/{key}", store.location().trim_end_matches('/')),
         &bytes,
     )?)
@@ -214,8 +270,8 @@ pub async fn list_before_images(
     let mut listings = Vec::with_capacity(sizes.len());
     for (id, stored_bytes) in sizes {
         let path = format!("{folder}/{id}");
-        let of_backup = match read_manifest(store, &path).await {
-            Ok(manifest) => manifest.before_image.map(|b| b.of_backup),
+        let of_backup = match read_head(store, &path).await {
+            Ok((head, _)) => head.before_image.map(|b| b.of_backup),
             Err(_) => None,
         };
         listings.push(BeforeImageListing {

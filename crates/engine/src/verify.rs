@@ -65,6 +65,7 @@ pub async fn verify(
     jobs: usize,
     progress: Arc<Progress>,
 ) -> Result<VerifyReport, EngineError> {
+    crate::backup::require_chunks(&manifest.tables)?;
     let cpu = CpuPool::shared()?;
     progress.tables_total.store(
         manifest.tables.len() as u64,

@@ -61,6 +61,8 @@ struct State {
     open_uploads: BTreeMap<String, (String, String)>,
     hold_parts: bool,
     write_settings: Vec<(Option<String>, Option<String>)>,
+    /// Every `GetObject` request: the key, and whether it asked for a byte range.
+    gets: Vec<(String, bool)>,
 }
 
 #[derive(Debug, Default)]
@@ -253,6 +255,11 @@ impl S3Server {
             .get(&operation)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Every `GetObject` request received so far: the key, and whether it asked for a byte range.
+    pub fn gets(&self) -> Vec<(String, bool)> {
+        self.shared.state().gets.clone()
     }
 
     /// Makes `UploadPart` requests wait (without answering) until [`release_parts`](Self::release_parts).
@@ -460,6 +467,10 @@ impl S3 for Checked {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         self.shared.arrive(Operation::GetObject)?;
         self.bucket_exists(&req.input.bucket)?;
+        self.shared
+            .state()
+            .gets
+            .push((req.input.key.clone(), req.input.range.is_some()));
         self.inner.get_object(req).await
     }
 

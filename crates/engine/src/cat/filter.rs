@@ -118,6 +118,7 @@ mod tests {
                 filtered: true,
             }),
             row_filter: None,
+            chunk_index: None,
             chunks: Vec::new(),
         }
     }

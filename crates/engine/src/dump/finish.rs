@@ -39,6 +39,7 @@ pub(super) fn table_entries(
                 .filter(|key| key.fields(&table.columns).is_some())
                 .cloned(),
             row_filter: table.row_filter.clone(),
+            chunk_index: None,
             chunks: Vec::new(),
         })
         .collect();

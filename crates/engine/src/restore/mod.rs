@@ -57,6 +57,7 @@ pub async fn restore(
     progress: Arc<Progress>,
     mut cancel: Cancel,
 ) -> Result<RestoreSummary, EngineError> {
+    crate::backup::require_chunks(&options.manifest.tables)?;
     let started = Instant::now();
     let target = tokio::select! {
         target = target::Target::prepare(&options) => target?,

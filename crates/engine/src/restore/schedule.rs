@@ -672,6 +672,7 @@ mod tests {
                 key_column: None,
                 lookup_key: None,
                 row_filter: None,
+                chunk_index: None,
                 chunks: Vec::new(),
             });
         }

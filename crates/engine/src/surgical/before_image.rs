@@ -225,6 +225,7 @@ impl BeforeImage {
             key_column: table.key_column.filter(|_| keyed),
             lookup_key: None,
             row_filter: None,
+            chunk_index: None,
             chunks: data.chunks,
         });
         Ok(rows)

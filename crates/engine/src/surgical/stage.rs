@@ -25,6 +25,7 @@ pub(super) async fn stage_rows(
 ) -> Result<(), EngineError> {
     let mut printed = key_lookup::Printed::new();
     for plan in plans {
+        crate::backup::require_chunks(plan.source.parts.iter().copied())?;
         let columns: Vec<(&str, &str)> = plan
             .source
             .columns

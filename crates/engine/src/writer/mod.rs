@@ -95,16 +95,28 @@ impl BackupWriter {
         ))?)
     }
 
-    /// Writes the manifest, last and never over another: from now on the backup is complete.
+    /// Writes the metadata: the chunk index and the catalog, then the manifest's head, last and
+    /// never over another: from now on the backup is complete.
     pub(crate) async fn finish(&self, manifest: &Manifest) -> Result<(), EngineError> {
+        let encoded = manifest.encode()?;
+        self.store
+            .put(
+                &self.key(pgark_archive::CHUNK_INDEX_NAME)?,
+                encoded.chunk_index.into(),
+            )
+            .await?;
+        self.store
+            .put(
+                &self.key(pgark_archive::CATALOG_NAME)?,
+                encoded.catalog.into(),
+            )
+            .await?;
         let key = ObjectKey::new(format!(
             "{}{}",
             self.prefix,
             layout::manifest_name(&self.id)
         ))?;
-        self.store
-            .put_if_absent(&key, manifest.to_bytes()?.into())
-            .await?;
+        self.store.put_if_absent(&key, encoded.head.into()).await?;
         Ok(())
     }
 
