@@ -764,9 +764,12 @@ async fn a_restore_session_terminated_mid_load_is_replaced_and_the_unit_loaded_a
     let run = output_within(child, std::time::Duration::from_secs(300))
         .await
         .success();
+    // Lost mid-COPY, the unit runs again; lost with its COMMIT unanswered, the server is asked
+    // how the transaction ended (and the unit runs again only if it was rolled back).
     assert!(
         run.stderr
-            .contains("running it again on a new session (1 of 3)"),
+            .contains("running it again on a new session (1 of 3)")
+            || run.stderr.contains("its transaction had committed"),
         "{}",
         run.stderr
     );

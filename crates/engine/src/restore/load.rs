@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures::SinkExt;
@@ -30,9 +30,29 @@ use crate::{BackupRef, EngineError, Progress, session};
 #[derive(Debug)]
 pub(super) struct LoadFailed {
     pub(super) error: EngineError,
-    /// Nothing of the unit can have been committed: the failure came before the step that
-    /// commits (a COPY's end, or the COMMIT of a frozen load), so the unit may run again.
+    /// Nothing of the unit can have been committed: the failure came before its COMMIT, so the
+    /// unit may run again.
     pub(super) uncommitted: bool,
+    /// The failure came during the COMMIT: whether the unit's transaction committed is for the
+    /// server to say (see [`TableLoader::settle`]).
+    pub(super) in_doubt: Option<InDoubt>,
+}
+
+/// A unit's transaction whose COMMIT was sent but not answered.
+#[derive(Debug, Clone)]
+pub(super) struct InDoubt {
+    /// The transaction's id (`pg_current_xact_id`), as text.
+    transaction: String,
+    /// The rows its COPY loaded.
+    rows: u64,
+}
+
+/// How far a unit's load got, for deciding what a failure left behind.
+#[derive(Debug, Default)]
+struct UnitProgress {
+    transaction: Option<String>,
+    /// Set when the COMMIT is sent: the rows the COPY loaded.
+    committing: Option<u64>,
 }
 
 /// Chunks fetched and decoded ahead of the one being sent, per session.
@@ -137,26 +157,73 @@ impl TableLoader {
         session: &Connection,
         unit: &LoadUnit,
     ) -> Result<(), LoadFailed> {
-        let committing = AtomicBool::new(false);
-        let rows = self
-            .copy_unit(session, unit, &committing)
+        let mut progress = UnitProgress::default();
+        let rows = match self.copy_unit(session, unit, &mut progress).await {
+            Ok(rows) => rows,
+            Err(error) => {
+                let in_doubt = match (progress.transaction, progress.committing) {
+                    (Some(transaction), Some(rows)) => Some(InDoubt { transaction, rows }),
+                    _ => None,
+                };
+                return Err(LoadFailed {
+                    error,
+                    uncommitted: progress.committing.is_none(),
+                    in_doubt,
+                });
+            }
+        };
+        self.unit_loaded(unit, rows).map_err(|error| LoadFailed {
+            error,
+            uncommitted: false,
+            in_doubt: None,
+        })
+    }
+
+    /// Decides, on a new session, a unit whose COMMIT went unanswered: `Ok(true)` if its
+    /// transaction committed (the unit is loaded and counted), `Ok(false)` if it was rolled back
+    /// (the unit may run again); an error if the server cannot say.
+    pub(super) async fn settle(
+        &self,
+        session: &Connection,
+        unit: &LoadUnit,
+        in_doubt: &InDoubt,
+    ) -> Result<bool, EngineError> {
+        let name = self.manifest.tables[unit.table].display_name();
+        let status: Option<String> = session
+            .client()
+            .query_one(
+                "SELECT pg_catalog.pg_xact_status($1::text::pg_catalog.xid8)",
+                &[&in_doubt.transaction],
+            )
             .await
-            .map_err(|error| LoadFailed {
-                error,
-                uncommitted: !committing.load(Ordering::SeqCst),
-            })?;
+            .map_err(|e| {
+                PgError::query(format!("asking whether table {name}'s load committed"), e)
+            })?
+            .get(0);
+        match status.as_deref() {
+            Some("committed") => {
+                self.unit_loaded(unit, in_doubt.rows)?;
+                Ok(true)
+            }
+            Some("aborted") => Ok(false),
+            other => Err(EngineError::bug(format!(
+                "the server says the transaction loading table {name} is {}",
+                other.unwrap_or("unknown")
+            ))),
+        }
+    }
+
+    /// Counts a loaded unit's rows; when it was its table's last, checks the table's count.
+    fn unit_loaded(&self, unit: &LoadUnit, rows: u64) -> Result<(), EngineError> {
         let table = &self.manifest.tables[unit.table];
         let name = table.display_name();
         let loaded = self.rows_loaded[unit.table].fetch_add(rows, Ordering::Relaxed) + rows;
         if self.units_left[unit.table].fetch_sub(1, Ordering::AcqRel) == 1 {
             if loaded != table.row_count {
-                return Err(LoadFailed {
-                    error: EngineError::RowCountMismatch {
-                        table: name,
-                        expected: table.row_count,
-                        actual: loaded,
-                    },
-                    uncommitted: false,
+                return Err(EngineError::RowCountMismatch {
+                    table: name,
+                    expected: table.row_count,
+                    actual: loaded,
                 });
             }
             Progress::add(&self.progress.tables_done, 1);
@@ -166,26 +233,35 @@ impl TableLoader {
     }
 
     /// Sends the unit's rows with one COPY (in a transaction with a TRUNCATE for a frozen load);
-    /// returns the rows the server took. `committing` is set just before the step that commits.
+    /// returns the rows the server took. `progress` says how far it got.
     async fn copy_unit(
         &self,
         session: &Connection,
         unit: &LoadUnit,
-        committing: &AtomicBool,
+        progress: &mut UnitProgress,
     ) -> Result<u64, EngineError> {
         let table = &self.manifest.tables[unit.table];
         let name = table.display_name();
         // Every unit in a transaction of its own, so that only its COMMIT commits: a session
         // lost before that (during the rows or the COPY's end) leaves nothing of the unit.
+        // The transaction's id answers, should the COMMIT go unanswered, whether it committed.
         let sql = if unit.freeze {
             format!(
-                "BEGIN; TRUNCATE ONLY {}",
+                "BEGIN; TRUNCATE ONLY {}; SELECT pg_catalog.pg_current_xact_id()::text",
                 quote::qualified(&table.schema, &table.name)
             )
         } else {
-            "BEGIN".to_owned()
+            "BEGIN; SELECT pg_catalog.pg_current_xact_id()::text".to_owned()
         };
-        session::execute(session, &sql, || format!("preparing to load table {name}")).await?;
+        let began = session
+            .client()
+            .simple_query(&sql)
+            .await
+            .map_err(|e| PgError::query(format!("preparing to load table {name}"), e))?;
+        progress.transaction = began.iter().find_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        });
         let mut copy = copy_in_sql(&table.schema, &table.name, &table.columns);
         if unit.freeze {
             copy.push_str(" (FREEZE)");
@@ -240,7 +316,7 @@ impl TableLoader {
         let rows = session::unless_stalled(self.stall_timeout, &loading, sink.as_mut().finish())
             .await?
             .map_err(|e| PgError::query(loading(), e))?;
-        committing.store(true, Ordering::SeqCst);
+        progress.committing = Some(rows);
         session::execute(session, "COMMIT", || format!("committing table {name}")).await?;
         Ok(rows)
     }

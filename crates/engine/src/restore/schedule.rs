@@ -145,7 +145,25 @@ pub(super) async fn run(
                         Ok(()) => return Ok((task, connection)),
                         Err(failure) => failure,
                     };
-                    if !failure.safe_to_retry || retries == STEP_RETRIES {
+                    if retries == STEP_RETRIES {
+                        return Err(failure.error);
+                    }
+                    let mut fresh = None;
+                    if let (Some(in_doubt), Task::Load(unit)) = (&failure.in_doubt, work) {
+                        // The session was lost with the COMMIT unanswered: the server knows
+                        // whether the unit is in.
+                        let reopened = reopen().await?;
+                        let committed = loader.settle(&reopened, unit, in_doubt).await?;
+                        if committed {
+                            tracing::warn!(
+                                "{}: {}; its transaction had committed",
+                                work.describe(&loader.manifest),
+                                failure.error
+                            );
+                            return Ok((task, reopened));
+                        }
+                        fresh = Some(reopened);
+                    } else if !failure.safe_to_retry {
                         return Err(failure.error);
                     }
                     retries += 1;
@@ -155,7 +173,10 @@ pub(super) async fn run(
                         work.describe(&loader.manifest),
                         failure.error
                     );
-                    connection = reopen().await?;
+                    connection = match fresh {
+                        Some(connection) => connection,
+                        None => reopen().await?,
+                    };
                 }
             });
         }
@@ -186,6 +207,8 @@ pub(super) async fn run(
 struct StepFailed {
     error: EngineError,
     safe_to_retry: bool,
+    /// A load unit whose COMMIT went unanswered: a new session asks the server how it ended.
+    in_doubt: Option<super::load::InDoubt>,
 }
 
 /// Runs one step. Safe to run again after the session was lost ([`EngineError::is_retryable`]):
@@ -201,6 +224,7 @@ async fn run_task(
     let repeatable = |error: EngineError| StepFailed {
         safe_to_retry: error.is_retryable(),
         error,
+        in_doubt: None,
     };
     match work {
         Task::Load(unit) => loader
@@ -208,6 +232,7 @@ async fn run_task(
             .await
             .map_err(|failed| StepFailed {
                 safe_to_retry: failed.uncommitted && failed.error.is_retryable(),
+                in_doubt: failed.in_doubt.filter(|_| failed.error.is_retryable()),
                 error: failed.error,
             }),
         Task::Maintain { table, vacuum } => loader
@@ -224,6 +249,7 @@ async fn run_task(
                 .map_err(|error| StepFailed {
                     error,
                     safe_to_retry: false,
+                    in_doubt: None,
                 })
         }
     }
