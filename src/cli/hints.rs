@@ -89,6 +89,9 @@ pub fn message(error: &EngineError) -> String {
         E::Store(StoreError::TooManyParts { .. }) => {
             format!("{error}; raise --s3-part-size")
         }
+        E::LockTableTooSmall { .. } => {
+            format!("{error}, or leave tables out with --exclude-table")
+        }
         E::ServerStalled { .. } => {
             format!("{error} (raise --stall-timeout if the server is only slow)")
         }

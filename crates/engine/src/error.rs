@@ -140,6 +140,19 @@ pub enum EngineError {
     )]
     LockTimeout { table: String, timeout: String },
 
+    #[error(
+        "the dump must lock {tables} tables in one transaction, but the server's lock table holds about {capacity} locks (max_locks_per_transaction {max_locks_per_transaction} × (max_connections {max_connections} + max_prepared_transactions {max_prepared_transactions})), {in_use} of them taken now: nothing was read; set max_locks_per_transaction to at least {needed_setting} (the server must be restarted)"
+    )]
+    LockTableTooSmall {
+        tables: usize,
+        capacity: u64,
+        in_use: u64,
+        max_locks_per_transaction: u64,
+        max_connections: u64,
+        max_prepared_transactions: u64,
+        needed_setting: u64,
+    },
+
     #[error("the backup has no table {table}; it has {known}")]
     UnknownTable { table: String, known: String },
 
@@ -335,7 +348,8 @@ impl EngineError {
             | EngineError::RowsExist { .. }
             | EngineError::NoPartitionForRows { .. }
             | EngineError::NoPrimaryKey { .. }
-            | EngineError::ReferencingNotRestorable { .. } => C::Refused,
+            | EngineError::ReferencingNotRestorable { .. }
+            | EngineError::LockTableTooSmall { .. } => C::Refused,
             EngineError::RestoreRunning { .. }
             | EngineError::LockTimeout { .. }
             | EngineError::TargetLockTimeout { .. }

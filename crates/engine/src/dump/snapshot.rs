@@ -87,6 +87,7 @@ impl Leader {
             .await
             .map_err(|e| PgError::query("setting the lock wait timeout", e))?;
         let relations = pgark_pg::relations_to_lock(client).await?;
+        check_lock_table(client, relations.len(), options.jobs).await?;
         for batch in relations.chunks(PIPELINED) {
             let locks = batch.iter().map(|(schema, name)| async move {
                 let sql = format!(
@@ -134,6 +135,35 @@ impl Leader {
             .map_err(|e| PgError::query("ending the snapshot transaction", e))?;
         Ok(())
     }
+}
+
+/// Locks a session takes besides the tables' (catalogs, its own transaction), allowed for each.
+const LOCKS_PER_SESSION: u64 = 16;
+
+/// Fails, before anything is locked or read, when locking `tables` tables in one transaction
+/// would run the server's lock table out of slots half-way ("out of shared memory"). The
+/// snapshot's transaction holds one lock per table until the dump ends, so that no table changes
+/// shape between the snapshot and its COPY; the workers' locks on the same tables share those
+/// entries.
+async fn check_lock_table(
+    client: &tokio_postgres::Client,
+    tables: usize,
+    jobs: usize,
+) -> Result<(), EngineError> {
+    let lock_table = pgark_pg::lock_table(client).await?;
+    let needed = tables as u64 + LOCKS_PER_SESSION * (jobs as u64 + 1);
+    if needed + lock_table.in_use > lock_table.capacity() {
+        return Err(EngineError::LockTableTooSmall {
+            tables,
+            capacity: lock_table.capacity(),
+            in_use: lock_table.in_use,
+            max_locks_per_transaction: lock_table.max_locks_per_transaction,
+            max_connections: lock_table.max_connections,
+            max_prepared_transactions: lock_table.max_prepared_transactions,
+            needed_setting: lock_table.setting_for(needed),
+        });
+    }
+    Ok(())
 }
 
 /// Opens a worker session that sees exactly the leader's snapshot.

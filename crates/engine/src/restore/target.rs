@@ -194,7 +194,10 @@ impl Target {
         renamed
     }
 
-    /// Runs the pre-data items in one transaction, so a failure among them leaves nothing.
+    /// Runs the pre-data items in transactions of as many items as the target's lock table has
+    /// room for (each holds the locks of what it created until it commits: one transaction for
+    /// 20,000 tables would run a server with default settings out of lock slots). A failure
+    /// leaves what earlier transactions committed, which [`Target::undo`] removes.
     pub(super) async fn run_pre_data(
         &self,
         connection: &Connection,
@@ -205,6 +208,7 @@ impl Target {
             "preparing the schema session".into()
         })
         .await?;
+        let per_transaction = statements_per_transaction(connection).await?;
         session::execute(connection, "BEGIN", || {
             "starting the schema transaction".into()
         })
@@ -215,15 +219,23 @@ impl Target {
             })
             .await?;
         }
-        for item in items {
+        for (n, item) in items.iter().enumerate() {
             session::execute(connection, &item.sql, || {
                 format!("creating {}", super::describe(item))
             })
             .await?;
+            if (n + 1) % per_transaction == 0 && n + 1 < items.len() {
+                self.pre_data_committed
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                session::execute(connection, "COMMIT; BEGIN", || {
+                    "committing part of the schema".into()
+                })
+                .await?;
+            }
         }
-        session::execute(connection, "COMMIT", || "committing the schema".into()).await?;
         self.pre_data_committed
             .store(true, std::sync::atomic::Ordering::SeqCst);
+        session::execute(connection, "COMMIT", || "committing the schema".into()).await?;
         Ok(())
     }
 
@@ -279,30 +291,45 @@ impl Target {
         )))
     }
 
+    /// Drops what the restore created, in transactions sized like the schema's (see
+    /// [`Target::run_pre_data`]).
     async fn drop_created_objects(&self, manifest: &Manifest) -> Result<(), EngineError> {
         let connection = session::open(&self.config).await?;
-        let mut sql = String::from("BEGIN;\n");
-        let created = manifest
+        let per_transaction = statements_per_transaction(&connection).await?;
+        let mut statements: Vec<String> = manifest
             .schema
             .iter()
             .rev()
-            .filter(|i| self.parts.includes(i));
-        for statement in created.filter_map(drop_statement) {
-            sql.push_str(&statement);
-            sql.push_str(";\n");
+            .filter(|i| self.parts.includes(i))
+            .filter_map(drop_statement)
+            .collect();
+        statements.extend(
+            self.roles_to_create
+                .iter()
+                .map(|role| format!("DROP ROLE IF EXISTS {}", quote::ident(&role.name))),
+        );
+        for batch in statements.chunks(per_transaction) {
+            let sql = format!("BEGIN;\n{};\nCOMMIT;", batch.join(";\n"));
+            session::execute(&connection, &sql, || {
+                "removing what the failed restore created".into()
+            })
+            .await?;
         }
-        for role in &self.roles_to_create {
-            sql.push_str(&format!(
-                "DROP ROLE IF EXISTS {};\n",
-                quote::ident(&role.name)
-            ));
-        }
-        sql.push_str("COMMIT;");
-        session::execute(&connection, &sql, || {
-            "removing what the failed restore created".into()
-        })
-        .await
+        Ok(())
     }
+}
+
+/// Statements (each creating, dropping or emptying one object) per transaction when there are
+/// many: a transaction holds each object's lock until it ends, so one transaction for them all
+/// would run a target with tens of thousands of tables out of lock slots ("out of shared
+/// memory"), as `pg_restore --transaction-size` avoids. An eighth of the free slots, allowing
+/// for a few locks each (a table, its sequence, its TOAST table and index).
+async fn statements_per_transaction(connection: &Connection) -> Result<usize, EngineError> {
+    let lock_table = pgark_pg::lock_table(connection.client()).await?;
+    let free = lock_table.capacity().saturating_sub(lock_table.in_use);
+    Ok(usize::try_from(free / 8)
+        .unwrap_or(usize::MAX)
+        .clamp(16, 10_000))
 }
 
 impl Target {
@@ -341,8 +368,11 @@ impl Target {
                 .iter()
                 .map(|t| quote::qualified(&t.schema, &t.name))
                 .collect();
-            let sql = format!("TRUNCATE ONLY {}", tables.join(", "));
-            session::execute(&connection, &sql, what).await?;
+            let per_transaction = statements_per_transaction(&connection).await?;
+            for batch in tables.chunks(per_transaction) {
+                let sql = format!("TRUNCATE ONLY {}", batch.join(", "));
+                session::execute(&connection, &sql, what).await?;
+            }
         }
         // An extension's configuration table keeps the extension's own rows: only the rows of
         // its filter go, the tables whose rows loaded last (referencing the others) first.

@@ -55,7 +55,7 @@ pub(crate) use foreign::{
 pub(crate) use indexes::Index;
 pub(crate) use languages::{AccessMethod, Language, PG_AM, PG_LANGUAGE, PG_TRANSFORM, Transform};
 pub(crate) use large_objects::LargeObject;
-pub use locks::relations_to_lock;
+pub use locks::{LockTable, lock_table, relations_to_lock};
 pub(crate) use names::QualName;
 pub(crate) use opclasses::{OpClass, OpFamily, OpMember};
 pub(crate) use operators::Operator;
