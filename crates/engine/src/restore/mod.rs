@@ -28,6 +28,39 @@ use crate::budget::ByteBudget;
 use crate::cpu::CpuPool;
 use crate::{BackupRef, Cancel, EngineError, Progress, session};
 
+/// The size of a restore's plan: what the scheduler orders before any session starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestorePlan {
+    /// Load units (runs of chunks of one table, one COPY each).
+    pub load_units: usize,
+    /// Every step of the data and post-data sections: load units, large-object chunks,
+    /// statistics, index builds, constraints and the other post-data statements.
+    pub steps: usize,
+}
+
+/// Plans a restore of `parts` of `manifest` without a target: the same load units and step
+/// graph a restore builds before its sessions start (for measuring planning at scale).
+pub fn plan(manifest: &Manifest, parts: &RestoreParts) -> Result<RestorePlan, EngineError> {
+    crate::backup::require_chunks(&manifest.tables)?;
+    let units = if parts.data {
+        load::plan(manifest, parts.pre_data)
+    } else {
+        Vec::new()
+    };
+    let large_object_chunks = match &manifest.large_objects {
+        Some(lo) if parts.data => lo.chunks.iter().map(|c| c.length).enumerate().collect(),
+        _ => Vec::new(),
+    };
+    let items: Vec<&DdlItem> = manifest
+        .schema
+        .iter()
+        .filter(|item| item.section != Section::PreData && parts.includes(item))
+        .collect();
+    let load_units = units.len();
+    let steps = schedule::steps(manifest, units, large_object_chunks, &items);
+    Ok(RestorePlan { load_units, steps })
+}
+
 /// What to restore and where; built by the binary from validated arguments.
 #[derive(Debug, Clone)]
 pub struct RestoreOptions {

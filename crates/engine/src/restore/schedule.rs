@@ -203,6 +203,18 @@ pub(super) async fn run(
     Ok(idle)
 }
 
+/// How many steps the graph of these loads and items has (see `restore::plan`).
+pub(super) fn steps(
+    manifest: &Manifest,
+    loads: Vec<LoadUnit>,
+    large_object_chunks: Vec<(usize, u64)>,
+    items: &[&DdlItem],
+) -> usize {
+    Graph::new(manifest, loads, large_object_chunks, items)
+        .tasks
+        .len()
+}
+
 /// A step that failed, and whether running it again on a new session is safe.
 struct StepFailed {
     error: EngineError,
