@@ -592,3 +592,37 @@ async fn a_one_table_restore_reads_only_that_tables_chunk_list() {
     restore_new(&s3, &backup, &[]).await;
     assert_eq!(index_reads(before), [false], "one read of the whole index");
 }
+
+/// `verify --metadata-only` reads the head, the catalog and the chunk index and lists the
+/// backup's objects — no data object is read — and still finds an object shorter than its
+/// chunks; a changed byte inside a chunk is for a full `verify` to find.
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_metadata_only_reads_no_chunk_and_finds_a_truncated_object() {
+    let s3 = S3Server::start();
+    let source = fixture_source("s3_metadata_only").await;
+    let (backup, object) = fixture_backup(&s3, &source, "metadata_only").await;
+
+    let before = s3.gets().len();
+    let run = pgark_s3(&s3, &["verify", "--metadata-only", &backup], &[])
+        .await
+        .success();
+    assert!(run.stdout.contains("no chunk read"), "{}", run.stdout);
+    let read: Vec<String> = s3.gets()[before..].iter().map(|(k, _)| k.clone()).collect();
+    assert!(
+        read.iter().all(|key| !key.contains("/data/")),
+        "no data object may be read: {read:?}"
+    );
+
+    let path = s3.object_path(&object);
+    let size = std::fs::metadata(&path).expect("object file").len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("open object file")
+        .set_len(size - 1)
+        .expect("truncate");
+    let run = pgark_s3(&s3, &["verify", "--metadata-only", &backup], &[]).await;
+    assert_eq!(run.status.code(), Some(3), "{}", run.stderr);
+    let key_tail = object.rsplit('/').next().expect("a name");
+    assert!(run.stdout.contains(key_tail), "{}", run.stdout);
+}

@@ -42,27 +42,25 @@ pub async fn run(args: VerifyArgs, output: &Output, cancel: Cancel) -> anyhow::R
         .as_deref()
         .map(ConnConfig::parse)
         .transpose()?;
-    let opened = match open_backup_with(&args.backup, &args.store.options()?).await {
-        Ok((backup, mut manifest)) => backup
-            .load_chunks(&mut manifest, None)
-            .await
-            .map(|()| (backup, manifest)),
-        Err(e) => Err(e),
+    // A manifest that fails its checks is damage found, not a failure to run.
+    let damage_found = |e: EngineError| -> anyhow::Error {
+        match e {
+            EngineError::Archive(e) => CheckFailed(e.to_string()).into(),
+            e => e.into(),
+        }
     };
-    let (backup, manifest) = match opened {
-        Ok(opened) => opened,
-        // A manifest that fails its checks is damage found, not a failure to run.
-        Err(EngineError::Archive(e)) => return Err(CheckFailed(e.to_string()).into()),
-        Err(e) => return Err(e.into()),
-    };
-    let manifest = Arc::new(manifest);
+    let (backup, mut manifest) = open_backup_with(&args.backup, &args.store.options()?)
+        .await
+        .map_err(damage_found)?;
     let progress = Arc::new(Progress::default());
     let line = output.progress("verifying", progress.clone());
+    // Chunk lists are read one table at a time.
     let report = if args.metadata_only {
-        verify_metadata(&backup, &manifest).await?
+        verify_metadata(&backup, &manifest).await
     } else {
-        verify(&backup, &manifest, args.jobs, progress).await?
-    };
+        verify(&backup, &manifest, args.jobs, progress).await
+    }
+    .map_err(damage_found)?;
     drop(line);
 
     let mut lines = Vec::new();
@@ -173,6 +171,8 @@ pub async fn run(args: VerifyArgs, output: &Output, cancel: Cancel) -> anyhow::R
     });
 
     let Some(target) = target else { return Ok(()) };
+    backup.load_chunks(&mut manifest, None).await?;
+    let manifest = Arc::new(manifest);
     let progress = Arc::new(Progress::default());
     let line = output.progress("test restore", progress.clone());
     let options = RestoreOptions {

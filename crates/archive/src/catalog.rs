@@ -261,8 +261,10 @@ impl Manifest {
             .as_ref()
             .ok_or_else(|| corrupt("the head names no catalog".to_owned()))?;
         check_object(object, expected, catalog)?;
-        let json = decompress(catalog).map_err(corrupt)?;
-        let catalog: Catalog = serde_json::from_slice(&json).map_err(|e| corrupt(e.to_string()))?;
+        // Parsed as it is decoded: the decoded JSON is never held whole.
+        let catalog: Catalog =
+            serde_json::from_reader(std::io::BufReader::new(decoder(catalog).map_err(corrupt)?))
+                .map_err(|e| corrupt(e.to_string()))?;
         if let Some(table) = catalog.tables.iter().find(|t| t.chunk_index.is_none()) {
             return Err(corrupt(format!(
                 "table {} has no chunk index entry",
@@ -356,6 +358,69 @@ impl Manifest {
         object: &str,
         frame: &[u8],
     ) -> Result<(), ArchiveError> {
+        let chunks = self.parse_frame(table, object, frame)?;
+        self.tables[table].chunks = chunks;
+        Ok(())
+    }
+
+    /// Checks the whole chunk index object against the head's record of it (`object` names it in
+    /// errors).
+    pub fn check_chunk_index(&self, object: &str, index: &[u8]) -> Result<(), ArchiveError> {
+        match &self.chunk_index {
+            Some(expected) => check_object(object, expected, index),
+            None => Ok(()),
+        }
+    }
+
+    /// Table `table`'s chunk list from the whole chunk index `index` (checked beforehand with
+    /// [`Manifest::check_chunk_index`]), checked on its own — its frame's SHA-256 and count, its
+    /// chunks' sizes, that they do not overlap, that they sum to the table's totals — without
+    /// keeping it: for readers that go through a large backup one table at a time. A table whose
+    /// list is loaded already gets a copy of it.
+    pub fn table_chunks(
+        &self,
+        table: usize,
+        object: &str,
+        index: &[u8],
+    ) -> Result<Vec<ChunkEntry>, ArchiveError> {
+        let corrupt = |reason: String| ArchiveError::ManifestCorrupt {
+            object: object.to_owned(),
+            reason,
+        };
+        let entry = self
+            .tables
+            .get(table)
+            .ok_or_else(|| corrupt(format!("no table number {table}")))?;
+        if entry.chunks_loaded() {
+            return Ok(entry.chunks.clone());
+        }
+        let frame = entry
+            .chunk_index
+            .as_ref()
+            .and_then(|at| {
+                let start = usize::try_from(at.offset).ok()?;
+                let end = usize::try_from(at.offset.checked_add(at.length)?).ok()?;
+                index.get(start..end)
+            })
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "the chunk list of table {} lies outside the index",
+                    entry.display_name()
+                ))
+            })?;
+        let chunks = self.parse_frame(table, object, frame)?;
+        let mut alone = entry.clone();
+        alone.chunks = chunks;
+        crate::manifest::check_table_chunks(&alone, self.settings.chunk_size).map_err(corrupt)?;
+        Ok(alone.chunks)
+    }
+
+    fn parse_frame(
+        &self,
+        table: usize,
+        object: &str,
+        frame: &[u8],
+    ) -> Result<Vec<ChunkEntry>, ArchiveError> {
         let corrupt = |reason: String| ArchiveError::ManifestCorrupt {
             object: object.to_owned(),
             reason,
@@ -398,8 +463,7 @@ impl Manifest {
                 index.chunks
             )));
         }
-        self.tables[table].chunks = chunks;
-        Ok(())
+        Ok(chunks)
     }
 
     /// Whether every table's chunk list is loaded.
@@ -465,12 +529,25 @@ fn check_object(object: &str, expected: &ObjectRef, bytes: &[u8]) -> Result<(), 
     Ok(())
 }
 
+/// The most a metadata object of `stored` bytes may decode to (see [`MAX_EXPANSION`]).
+fn expansion_limit(stored: &[u8]) -> u64 {
+    (stored.len() as u64)
+        .saturating_mul(MAX_EXPANSION)
+        .saturating_add(1 << 20)
+}
+
+/// A reader of a metadata object's decoded bytes that ends (and so fails the parse) at
+/// [`expansion_limit`].
+fn decoder(stored: &[u8]) -> Result<impl Read + '_, String> {
+    let decoder = zstd::stream::read::Decoder::with_buffer(stored)
+        .map_err(|e| format!("does not decode: {e}"))?;
+    Ok(decoder.take(expansion_limit(stored)))
+}
+
 /// Decodes a metadata object (one or more zstd frames), refusing to grow past
 /// [`MAX_EXPANSION`] times its size.
 fn decompress(stored: &[u8]) -> Result<Vec<u8>, String> {
-    let limit = (stored.len() as u64)
-        .saturating_mul(MAX_EXPANSION)
-        .saturating_add(1 << 20);
+    let limit = expansion_limit(stored);
     let decoder = zstd::stream::read::Decoder::with_buffer(stored)
         .map_err(|e| format!("does not decode: {e}"))?;
     let mut out = Vec::new();

@@ -635,86 +635,19 @@ impl Manifest {
     /// is no signature: these checks keep a crafted one from making a reader allocate without
     /// bound or read the same bytes twice.
     pub(crate) fn check_chunks(&self) -> Result<(), String> {
-        let chunk_size = self.settings.chunk_size;
-        if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
-            return Err(format!(
-                "chunk size {chunk_size} is outside 1..={MAX_CHUNK_SIZE}"
-            ));
-        }
-        // A chunk holds rows up to the chunk size, or one larger row: a row is one protocol
-        // message, whose length is a 32-bit signed integer.
-        let max_raw = chunk_size.max(i32::MAX as u64);
-        let mut extents: BTreeMap<&str, Vec<(u64, u64, String)>> = BTreeMap::new();
         let large_objects = self
             .large_objects
             .iter()
-            .map(|lo| ("the large objects".to_owned(), &lo.chunks));
+            .map(|lo| ("the large objects".to_owned(), lo.chunks.as_slice()));
         let tables = self
             .tables
             .iter()
-            .map(|t| (format!("table {}", t.display_name()), &t.chunks));
-        for (of, chunks) in tables.chain(large_objects) {
-            for (index, chunk) in chunks.iter().enumerate() {
-                let at = || format!("{of}, chunk {index}");
-                if chunk.length == 0 || chunk.raw_length > max_raw || chunk.rows > chunk.raw_length
-                {
-                    return Err(format!(
-                        "{}: impossible sizes ({} bytes stored, {} decoded, {} rows)",
-                        at(),
-                        chunk.length,
-                        chunk.raw_length,
-                        chunk.rows
-                    ));
-                }
-                let object = extents.entry(chunk.object.as_str()).or_default();
-                object.push((chunk.offset, chunk.length, at()));
-                if let Some(filter) = &chunk.key_filter {
-                    object.push((
-                        filter.offset,
-                        filter.length,
-                        format!("{}'s key filter", at()),
-                    ));
-                }
-            }
-        }
-        for (object, mut spans) in extents {
-            spans.sort_by_key(|(offset, length, _)| (*offset, *length));
-            let mut end = 0u64;
-            let mut previous = None;
-            for (offset, length, what) in spans {
-                if offset < end {
-                    return Err(format!(
-                        "{what} overlaps {} in {object}",
-                        previous.unwrap_or_default()
-                    ));
-                }
-                end = offset.checked_add(length).ok_or_else(|| {
-                    format!("{what}: offset {offset} + length {length} overflows")
-                })?;
-                previous = Some(what);
-            }
-        }
-        for table in self.tables.iter().filter(|t| t.chunks_loaded()) {
-            let rows = table
-                .chunks
-                .iter()
-                .try_fold(0u64, |sum, c| sum.checked_add(c.rows));
-            let raw = table
-                .chunks
-                .iter()
-                .try_fold(0u64, |sum, c| sum.checked_add(c.raw_length));
-            if rows != Some(table.row_count) || raw != Some(table.raw_bytes) {
-                return Err(format!(
-                    "table {} records {} rows and {} bytes, its chunks hold {} and {}",
-                    table.display_name(),
-                    table.row_count,
-                    table.raw_bytes,
-                    rows.map_or_else(|| "too many".to_owned(), |n| n.to_string()),
-                    raw.map_or_else(|| "too many".to_owned(), |n| n.to_string()),
-                ));
-            }
-        }
-        Ok(())
+            .map(|t| (format!("table {}", t.display_name()), t.chunks.as_slice()));
+        check_extents(tables.chain(large_objects), self.settings.chunk_size)?;
+        self.tables
+            .iter()
+            .filter(|t| t.chunks_loaded())
+            .try_for_each(check_totals)
     }
 
     pub fn total_rows(&self) -> u64 {
@@ -732,6 +665,100 @@ impl Manifest {
         let large_objects = self.large_objects.as_ref().map_or(0, |lo| lo.stored_bytes);
         self.tables.iter().map(|t| t.stored_bytes).sum::<u64>() + large_objects
     }
+}
+
+/// [`Manifest::check_chunks`] for one table alone, its chunk list loaded: for readers that go
+/// through a backup one table at a time (a table's chunks are in objects of its own).
+pub(crate) fn check_table_chunks(table: &TableEntry, chunk_size: u64) -> Result<(), String> {
+    check_extents(
+        [(
+            format!("table {}", table.display_name()),
+            table.chunks.as_slice(),
+        )],
+        chunk_size,
+    )?;
+    check_totals(table)
+}
+
+/// Every chunk's sizes are possible, and chunks and key filters do not overlap within their
+/// object (nor repeat).
+fn check_extents<'c>(
+    lists: impl IntoIterator<Item = (String, &'c [ChunkEntry])>,
+    chunk_size: u64,
+) -> Result<(), String> {
+    if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
+        return Err(format!(
+            "chunk size {chunk_size} is outside 1..={MAX_CHUNK_SIZE}"
+        ));
+    }
+    // A chunk holds rows up to the chunk size, or one larger row: a row is one protocol
+    // message, whose length is a 32-bit signed integer.
+    let max_raw = chunk_size.max(i32::MAX as u64);
+    let mut extents: BTreeMap<&str, Vec<(u64, u64, String)>> = BTreeMap::new();
+    for (of, chunks) in lists {
+        for (index, chunk) in chunks.iter().enumerate() {
+            let at = || format!("{of}, chunk {index}");
+            if chunk.length == 0 || chunk.raw_length > max_raw || chunk.rows > chunk.raw_length {
+                return Err(format!(
+                    "{}: impossible sizes ({} bytes stored, {} decoded, {} rows)",
+                    at(),
+                    chunk.length,
+                    chunk.raw_length,
+                    chunk.rows
+                ));
+            }
+            let object = extents.entry(chunk.object.as_str()).or_default();
+            object.push((chunk.offset, chunk.length, at()));
+            if let Some(filter) = &chunk.key_filter {
+                object.push((
+                    filter.offset,
+                    filter.length,
+                    format!("{}'s key filter", at()),
+                ));
+            }
+        }
+    }
+    for (object, mut spans) in extents {
+        spans.sort_by_key(|(offset, length, _)| (*offset, *length));
+        let mut end = 0u64;
+        let mut previous = None;
+        for (offset, length, what) in spans {
+            if offset < end {
+                return Err(format!(
+                    "{what} overlaps {} in {object}",
+                    previous.unwrap_or_default()
+                ));
+            }
+            end = offset
+                .checked_add(length)
+                .ok_or_else(|| format!("{what}: offset {offset} + length {length} overflows"))?;
+            previous = Some(what);
+        }
+    }
+    Ok(())
+}
+
+/// A table's totals are its chunks' sums.
+fn check_totals(table: &TableEntry) -> Result<(), String> {
+    let rows = table
+        .chunks
+        .iter()
+        .try_fold(0u64, |sum, c| sum.checked_add(c.rows));
+    let raw = table
+        .chunks
+        .iter()
+        .try_fold(0u64, |sum, c| sum.checked_add(c.raw_length));
+    if rows != Some(table.row_count) || raw != Some(table.raw_bytes) {
+        return Err(format!(
+            "table {} records {} rows and {} bytes, its chunks hold {} and {}",
+            table.display_name(),
+            table.row_count,
+            table.raw_bytes,
+            rows.map_or_else(|| "too many".to_owned(), |n| n.to_string()),
+            raw.map_or_else(|| "too many".to_owned(), |n| n.to_string()),
+        ));
+    }
+    Ok(())
 }
 
 /// One partition in the tree below a partitioned table (see [`Manifest::partition_tree`]).

@@ -150,6 +150,24 @@ impl BackupRef {
         Ok(())
     }
 
+    /// Every table's chunk list, to be read one table at a time ([`ChunkLists::table`]): the
+    /// chunk index is fetched whole (compressed) and checked once, and no more than one table's
+    /// list is decoded at a time.
+    pub(crate) async fn chunk_lists(&self, manifest: &Manifest) -> Result<ChunkLists, EngineError> {
+        let location = self.location();
+        let index = match &manifest.chunk_index {
+            Some(index) if !manifest.all_chunks_loaded() => {
+                let key = ObjectKey::new(layout::object_name(&self.id, &index.object))?;
+                let object = format!("{location}/{}", index.object);
+                let bytes = self.store.get(&key).await?;
+                manifest.check_chunk_index(&object, &bytes)?;
+                Some((object, bytes))
+            }
+            _ => None,
+        };
+        Ok(ChunkLists { index })
+    }
+
     /// Reads and checks the manifest file (see `inventory::read_head`): missing means incomplete
     /// (or no backup at all).
     async fn read_head(&self) -> Result<(ManifestHead, Option<Manifest>), EngineError> {
@@ -167,6 +185,30 @@ impl BackupRef {
                 }
             }
             other => other,
+        }
+    }
+}
+
+/// A backup's chunk lists, read one table at a time (see [`BackupRef::chunk_lists`]).
+pub(crate) struct ChunkLists {
+    /// The chunk index object's name and bytes, when the lists are not loaded in the manifest.
+    index: Option<(String, bytes::Bytes)>,
+}
+
+impl ChunkLists {
+    /// Table `table`'s chunk list, checked on its own.
+    pub(crate) fn table(
+        &self,
+        manifest: &Manifest,
+        table: usize,
+    ) -> Result<Vec<ChunkEntry>, EngineError> {
+        match &self.index {
+            Some((object, index)) => Ok(manifest.table_chunks(table, object, index)?),
+            None => Ok(manifest
+                .tables
+                .get(table)
+                .map(|t| t.chunks.clone())
+                .unwrap_or_default()),
         }
     }
 }

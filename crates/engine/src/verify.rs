@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use pgark_archive::large_objects::LargeObjectPiece;
-use pgark_archive::{ContentDigest, LargeObjectsEntry, Manifest, TableEntry};
+use pgark_archive::{ChunkEntry, ContentDigest, LargeObjectsEntry, Manifest, TableEntry};
 use pgark_pg::{ConnConfig, LargeObjectReader, PgError, copy_out_columns_sql};
 
 use crate::cpu::CpuPool;
@@ -57,29 +57,37 @@ impl VerifyReport {
     }
 }
 
-/// Checks every chunk of every table, `jobs * 2` fetches in flight. Damage is collected, not
-/// fatal, so that the report names all of it; only a store that cannot be read at all fails.
+/// Checks every chunk of every table, `jobs * 2` fetches in flight, one table's chunk list in
+/// memory at a time. Damage is collected, not fatal, so that the report names all of it; only a
+/// store that cannot be read at all (or a chunk index that fails its checksum) fails.
 pub async fn verify(
     backup: &BackupRef,
     manifest: &Manifest,
     jobs: usize,
     progress: Arc<Progress>,
 ) -> Result<VerifyReport, EngineError> {
-    crate::backup::require_chunks(&manifest.tables)?;
     let cpu = CpuPool::shared()?;
     progress.tables_total.store(
         manifest.tables.len() as u64,
         std::sync::atomic::Ordering::Relaxed,
     );
-    let problems = check_object_sizes(backup, manifest).await?;
-
+    let lists = backup.chunk_lists(manifest).await?;
+    let mut sizes = ObjectSizes::list(backup).await?;
     let mut tables = Vec::with_capacity(manifest.tables.len());
-    for table in &manifest.tables {
-        tables.push(verify_table(backup, table, &cpu, jobs.max(1) * 2, &progress).await);
+    for (index, table) in manifest.tables.iter().enumerate() {
+        let verdict = match lists.table(manifest, index) {
+            Ok(chunks) => {
+                sizes.check(backup, &chunks)?;
+                verify_table(backup, table, &chunks, &cpu, jobs.max(1) * 2, &progress).await
+            }
+            Err(e) => damaged(table, e),
+        };
+        tables.push(verdict);
         Progress::add(&progress.tables_done, 1);
     }
     let large_objects = match &manifest.large_objects {
         Some(entry) => {
+            sizes.check(backup, &entry.chunks)?;
             Some(verify_large_objects(backup, entry, &cpu, jobs.max(1) * 2, &progress).await)
         }
         None => None,
@@ -87,43 +95,113 @@ pub async fn verify(
     Ok(VerifyReport {
         tables,
         large_objects,
-        problems,
+        problems: sizes.problems,
     })
 }
 
-/// The metadata pass alone: the manifest's head, catalog and chunk index were checked when they
-/// were read (checksums, sizes, counts); this checks that every data object is there and ends
-/// where its chunks do, from one listing of the backup. No chunk is read.
+/// The metadata pass alone: the manifest's head and catalog were checked when they were read;
+/// this checks the chunk index (its checksum, each table's list: checksum, count, sizes, totals)
+/// and that every data object is there and ends where its chunks do, from one listing of the
+/// backup. No chunk is read, and one table's chunk list is in memory at a time.
 pub async fn verify_metadata(
     backup: &BackupRef,
     manifest: &Manifest,
 ) -> Result<VerifyReport, EngineError> {
-    crate::backup::require_chunks(&manifest.tables)?;
-    let problems = check_object_sizes(backup, manifest).await?;
-    let tables = manifest
-        .tables
-        .iter()
-        .map(|table| TableVerdict {
-            table: table.display_name(),
-            chunks: table.chunks.len(),
-            rows: table.row_count,
-            problems: Vec::new(),
-        })
-        .collect();
-    let large_objects = manifest
-        .large_objects
-        .as_ref()
-        .map(|lo| LargeObjectVerdict {
-            objects: lo.count,
-            chunks: lo.chunks.len(),
-            content_bytes: lo.content_bytes,
-            problems: Vec::new(),
+    let lists = backup.chunk_lists(manifest).await?;
+    let mut sizes = ObjectSizes::list(backup).await?;
+    let mut tables = Vec::with_capacity(manifest.tables.len());
+    for (index, table) in manifest.tables.iter().enumerate() {
+        tables.push(match lists.table(manifest, index) {
+            Ok(chunks) => {
+                sizes.check(backup, &chunks)?;
+                TableVerdict {
+                    table: table.display_name(),
+                    chunks: chunks.len(),
+                    rows: table.row_count,
+                    problems: Vec::new(),
+                }
+            }
+            Err(e) => damaged(table, e),
         });
+    }
+    let large_objects = match &manifest.large_objects {
+        Some(lo) => {
+            sizes.check(backup, &lo.chunks)?;
+            Some(LargeObjectVerdict {
+                objects: lo.count,
+                chunks: lo.chunks.len(),
+                content_bytes: lo.content_bytes,
+                problems: Vec::new(),
+            })
+        }
+        None => None,
+    };
     Ok(VerifyReport {
         tables,
         large_objects,
-        problems,
+        problems: sizes.problems,
     })
+}
+
+/// A table whose chunk list cannot be read.
+fn damaged(table: &TableEntry, error: EngineError) -> TableVerdict {
+    TableVerdict {
+        table: table.display_name(),
+        chunks: usize::try_from(table.chunk_count()).unwrap_or(usize::MAX),
+        rows: 0,
+        problems: vec![error.to_string()],
+    }
+}
+
+/// The sizes of a backup's objects, from one listing (not one request per object: a backup of
+/// 100,000 tables has as many data objects), and what was found wrong with them.
+struct ObjectSizes {
+    listed: BTreeMap<String, u64>,
+    problems: Vec<String>,
+}
+
+impl ObjectSizes {
+    async fn list(backup: &BackupRef) -> Result<ObjectSizes, EngineError> {
+        let prefix = pgark_storage::ObjectKey::new(backup.id.clone())?;
+        let listed = backup
+            .store
+            .list(Some(&prefix))
+            .await?
+            .into_iter()
+            .map(|object| (object.key.as_str().to_owned(), object.size))
+            .collect();
+        Ok(ObjectSizes {
+            listed,
+            problems: Vec::new(),
+        })
+    }
+
+    /// Checks that the objects `chunks` are in (all of whose chunks they are: a table's, or the
+    /// large objects') exist and end exactly where their last chunk or key filter does.
+    fn check(&mut self, backup: &BackupRef, chunks: &[ChunkEntry]) -> Result<(), EngineError> {
+        let mut expected: BTreeMap<&str, u64> = BTreeMap::new();
+        for chunk in chunks {
+            let end = expected.entry(&chunk.object).or_default();
+            *end = (*end).max(chunk.offset + chunk.length);
+            if let Some(filter) = &chunk.key_filter {
+                *end = (*end).max(filter.offset + filter.length);
+            }
+        }
+        for (object, length) in expected {
+            let key = backup.object_key(object)?;
+            match self.listed.get(key.as_str()) {
+                Some(&size) if size == length => {}
+                Some(&size) => self.problems.push(format!(
+                    "{}/{object} is {size} bytes long, its chunks (and their key filters) end at byte {length}",
+                    backup.location(),
+                )),
+                None => self
+                    .problems
+                    .push(format!("{}/{object} is missing", backup.location())),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Checks every large-object chunk (SHA-256, frame, size, records) and the totals and digest
@@ -190,12 +268,13 @@ async fn verify_large_objects(
 async fn verify_table(
     backup: &BackupRef,
     table: &TableEntry,
+    chunks: &[ChunkEntry],
     cpu: &Arc<CpuPool>,
     in_flight: usize,
     progress: &Arc<Progress>,
 ) -> TableVerdict {
     let name = table.display_name();
-    let checks = futures::stream::iter(table.chunks.iter().enumerate().map(|(index, chunk)| {
+    let checks = futures::stream::iter(chunks.iter().enumerate().map(|(index, chunk)| {
         let fetch = backup.fetch_rows(cpu, chunk.clone(), name.clone(), index);
         let rows = chunk.rows;
         let (name, chunk) = (name.clone(), chunk.clone());
@@ -219,7 +298,7 @@ async fn verify_table(
 
     let mut verdict = TableVerdict {
         table: table.display_name(),
-        chunks: table.chunks.len(),
+        chunks: chunks.len(),
         rows: 0,
         problems: Vec::new(),
     };
@@ -251,50 +330,6 @@ async fn verify_table(
         }
     }
     verdict
-}
-
-/// Checks that every data object exists and ends exactly where its last chunk (or key filter)
-/// does, from one listing of the backup's objects (not one request per object: a backup of
-/// 100,000 tables has as many data objects).
-async fn check_object_sizes(
-    backup: &BackupRef,
-    manifest: &Manifest,
-) -> Result<Vec<String>, EngineError> {
-    let mut expected: BTreeMap<&str, u64> = BTreeMap::new();
-    let large_object_chunks = manifest.large_objects.iter().flat_map(|lo| &lo.chunks);
-    for chunk in manifest
-        .tables
-        .iter()
-        .flat_map(|t| &t.chunks)
-        .chain(large_object_chunks)
-    {
-        let end = expected.entry(&chunk.object).or_default();
-        *end = (*end).max(chunk.offset + chunk.length);
-        if let Some(filter) = &chunk.key_filter {
-            *end = (*end).max(filter.offset + filter.length);
-        }
-    }
-    let prefix = pgark_storage::ObjectKey::new(backup.id.clone())?;
-    let listed: BTreeMap<String, u64> = backup
-        .store
-        .list(Some(&prefix))
-        .await?
-        .into_iter()
-        .map(|object| (object.key.as_str().to_owned(), object.size))
-        .collect();
-    let mut problems = Vec::new();
-    for (object, length) in expected {
-        let key = backup.object_key(object)?;
-        match listed.get(key.as_str()) {
-            Some(&size) if size == length => {}
-            Some(&size) => problems.push(format!(
-                "{}/{object} is {size} bytes long, its chunks (and their key filters) end at byte {length}",
-                backup.location(),
-            )),
-            None => problems.push(format!("{}/{object} is missing", backup.location())),
-        }
-    }
-    Ok(problems)
 }
 
 /// The outcome of `verify --restore-into`.
