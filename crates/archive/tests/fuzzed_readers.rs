@@ -7,8 +7,8 @@
 use pgark_archive::key_summary::KeyFilter;
 use pgark_archive::large_objects::{record_totals, records};
 use pgark_archive::{
-    ChunkDecoder, ChunkEncoder, ChunkEntry, DumpSettings, Manifest, SourceInfo, Timestamp,
-    copy_text, layout, sha256_hex,
+    ChunkDecoder, ChunkEncoder, ChunkEntry, DumpSettings, EncodedMetadata, Manifest, ManifestHead,
+    SourceInfo, Timestamp, copy_text, layout, sha256_hex,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -98,6 +98,25 @@ fn copy_rows() -> impl Strategy<Value = Vec<u8>> {
 fn the_valid_manifest_reads() {
     let bytes = with_checksum(&valid_manifest());
     Manifest::from_bytes("manifest.json", &bytes).expect("the base of the properties is valid");
+}
+
+/// The valid manifest in format 2's three objects.
+fn valid_format_2() -> EncodedMetadata {
+    let manifest = Manifest::from_bytes("m", &with_checksum(&valid_manifest())).expect("valid");
+    manifest.encode().expect("encode")
+}
+
+/// `bytes` with one byte changed and the rest cut at `cut` (when `cut` is within it).
+fn damage(bytes: &[u8], flip: Index, cut: Index, truncate: bool) -> Vec<u8> {
+    let mut bytes = bytes.to_vec();
+    if !bytes.is_empty() {
+        let at = flip.index(bytes.len());
+        bytes[at] ^= 0x5a;
+        if truncate {
+            bytes.truncate(cut.index(bytes.len()));
+        }
+    }
+    bytes
 }
 
 proptest! {
@@ -279,5 +298,50 @@ proptest! {
         let _ = Timestamp::parse_rfc3339(&text);
         let _ = layout::backup_started(&text);
         let _ = layout::is_backup_id(&text);
+    }
+
+    /// Format 2's readers — the head, the catalog, a table's frame of the chunk index, the whole
+    /// index — take any damage to their object: an error, never a panic.
+    #[test]
+    fn format_2_readers_take_damaged_objects(
+        which in 0usize..3,
+        flip: Index,
+        cut: Index,
+        truncate: bool,
+    ) {
+        let encoded = valid_format_2();
+        match which {
+            0 => {
+                let head = damage(&encoded.head, flip, cut, truncate);
+                let _ = ManifestHead::from_bytes("m", &head);
+            }
+            1 => {
+                let (head, _) = ManifestHead::from_bytes("m", &encoded.head).expect("head");
+                let catalog = damage(&encoded.catalog, flip, cut, truncate);
+                prop_assert!(Manifest::from_catalog(head, "catalog", &catalog).is_err());
+            }
+            _ => {
+                let (head, _) = ManifestHead::from_bytes("m", &encoded.head).expect("head");
+                let mut manifest =
+                    Manifest::from_catalog(head, "catalog", &encoded.catalog).expect("catalog");
+                let index = damage(&encoded.chunk_index, flip, cut, truncate);
+                prop_assert!(manifest.load_all_chunks("index", &index).is_err());
+                prop_assert!(manifest.load_chunks(0, "index", &index).is_err());
+                let _ = manifest.table_chunks(0, "index", &index);
+            }
+        }
+    }
+
+    /// The readers of format 2 take any bytes for a head, a catalog or a chunk index.
+    #[test]
+    fn format_2_readers_take_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..1024)) {
+        let _ = ManifestHead::from_bytes("m", &bytes);
+        let encoded = valid_format_2();
+        let (head, _) = ManifestHead::from_bytes("m", &encoded.head).expect("head");
+        let _ = Manifest::from_catalog(head.clone(), "catalog", &bytes);
+        let mut manifest = Manifest::from_catalog(head, "catalog", &encoded.catalog).expect("catalog");
+        let _ = manifest.load_all_chunks("index", &bytes);
+        let _ = manifest.load_chunks(0, "index", &bytes);
+        let _ = manifest.table_chunks(0, "index", &bytes);
     }
 }

@@ -260,14 +260,33 @@ impl TableSelection {
                 kept.insert(item.id);
             }
         }
-        let mut filtered = manifest.clone();
-        filtered.schema.retain(|item| kept.contains(&item.id));
-        filtered.large_objects = None;
-        filtered.tables = selected
-            .iter()
-            .map(|&i| manifest.tables[i].clone())
-            .collect();
-        Ok(filtered)
+        // Built from the parts kept, not a clone of the whole: a backup's catalog can be large.
+        Ok(Manifest {
+            format: manifest.format.clone(),
+            format_version: manifest.format_version,
+            pgark_version: manifest.pgark_version.clone(),
+            backup_id: manifest.backup_id.clone(),
+            started_at: manifest.started_at.clone(),
+            finished_at: manifest.finished_at.clone(),
+            source: manifest.source.clone(),
+            settings: manifest.settings.clone(),
+            schema: manifest
+                .schema
+                .iter()
+                .filter(|item| kept.contains(&item.id))
+                .cloned()
+                .collect(),
+            tables: selected
+                .iter()
+                .map(|&i| manifest.tables[i].clone())
+                .collect(),
+            roles: manifest.roles.clone(),
+            large_objects: None,
+            warnings: manifest.warnings.clone(),
+            partitioned: manifest.partitioned.clone(),
+            before_image: manifest.before_image.clone(),
+            chunk_index: manifest.chunk_index.clone(),
+        })
     }
 }
 
