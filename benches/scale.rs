@@ -189,13 +189,9 @@ fn plan_step(step: &str) {
                     .expect("chunk list");
                 pgark_engine::restore::plan(&subset, &parts).expect("plan")
             }
-            _ => {
-                opened
-                    .load_chunks(&mut manifest, None)
-                    .await
-                    .expect("chunk lists");
-                pgark_engine::restore::plan(&manifest, &parts).expect("plan")
-            }
+            // A whole restore plans from the catalog alone; its sessions decode each table's
+            // chunk list while they load the table.
+            _ => pgark_engine::restore::plan(&manifest, &parts).expect("plan"),
         };
         eprintln!(
             "{step}: {} load units, {} steps",

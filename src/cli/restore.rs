@@ -194,10 +194,10 @@ pub async fn run(args: RestoreArgs, output: &Output, cancel: Cancel) -> anyhow::
             return run_surgical(args, output, cancel, target, backup, manifest, selected).await;
         }
         manifest = selection.apply(&manifest)?;
+        // The selection's chunk lists, one ranged read each; a whole restore reads the index
+        // once and decodes a table's list while the table loads.
         let every: Vec<usize> = (0..manifest.tables.len()).collect();
         backup.load_chunks(&mut manifest, Some(&every)).await?;
-    } else {
-        backup.load_chunks(&mut manifest, None).await?;
     }
     let options = RestoreOptions {
         parts: args.parts(),

@@ -49,7 +49,7 @@ pub async fn run(args: VerifyArgs, output: &Output, cancel: Cancel) -> anyhow::R
             e => e.into(),
         }
     };
-    let (backup, mut manifest) = open_backup_with(&args.backup, &args.store.options()?)
+    let (backup, manifest) = open_backup_with(&args.backup, &args.store.options()?)
         .await
         .map_err(damage_found)?;
     let progress = Arc::new(Progress::default());
@@ -171,7 +171,6 @@ pub async fn run(args: VerifyArgs, output: &Output, cancel: Cancel) -> anyhow::R
     });
 
     let Some(target) = target else { return Ok(()) };
-    backup.load_chunks(&mut manifest, None).await?;
     let manifest = Arc::new(manifest);
     let progress = Arc::new(Progress::default());
     let line = output.progress("test restore", progress.clone());

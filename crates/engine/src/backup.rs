@@ -189,7 +189,9 @@ impl BackupRef {
     }
 }
 
-/// A backup's chunk lists, read one table at a time (see [`BackupRef::chunk_lists`]).
+/// A backup's chunk lists, read one table at a time (see [`BackupRef::chunk_lists`]). The
+/// default reads them from the manifest, where they are loaded.
+#[derive(Default)]
 pub(crate) struct ChunkLists {
     /// The chunk index object's name and bytes, when the lists are not loaded in the manifest.
     index: Option<(String, bytes::Bytes)>,

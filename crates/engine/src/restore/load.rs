@@ -10,10 +10,10 @@
 //! `COPY FREEZE` after a `TRUNCATE` in the same transaction: its rows are written frozen and
 //! all-visible, so neither the index builds that follow nor the first VACUUM rewrite its pages.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use futures::SinkExt;
@@ -21,7 +21,7 @@ use pgark_archive::{ChunkEntry, Manifest};
 use pgark_pg::{Connection, PgError, copy_in_sql, quote};
 use tracing::info;
 
-use crate::backup::ChunkFetch;
+use crate::backup::{ChunkFetch, ChunkLists};
 use crate::budget::{ByteBudget, Share};
 use crate::cpu::CpuPool;
 use crate::{BackupRef, EngineError, Progress, session};
@@ -82,20 +82,19 @@ pub(super) struct LoadUnit {
 }
 
 /// Cuts every table's chunks into load units. `created` says whether the restore created the
-/// tables (and so may truncate them for `COPY FREEZE`).
+/// tables (and so may truncate them for `COPY FREEZE`). Needs only each table's chunk count and
+/// size, not its chunk list: a unit's bytes (for ordering the work) are its share of the table's.
 pub(super) fn plan(manifest: &Manifest, created: bool) -> Vec<LoadUnit> {
     let mut units = Vec::new();
     for (index, table) in manifest.tables.iter().enumerate() {
-        let count = table.chunks.len().div_ceil(CHUNKS_PER_UNIT).max(1);
+        let chunk_count = usize::try_from(table.chunk_count()).unwrap_or(usize::MAX);
+        let count = chunk_count.div_ceil(CHUNKS_PER_UNIT).max(1);
         for u in 0..count {
-            let chunks = (u * table.chunks.len() / count)..((u + 1) * table.chunks.len() / count);
+            let chunks = (u * chunk_count / count)..((u + 1) * chunk_count / count);
             units.push(LoadUnit {
                 table: index,
                 table_item: table.item,
-                raw_bytes: table.chunks[chunks.clone()]
-                    .iter()
-                    .map(|c| c.raw_length)
-                    .sum(),
+                raw_bytes: share(table.raw_bytes, chunks.len(), chunk_count),
                 chunks,
                 // An extension's configuration table holds the extension's own rows already.
                 freeze: created
@@ -107,6 +106,14 @@ pub(super) fn plan(manifest: &Manifest, created: bool) -> Vec<LoadUnit> {
         }
     }
     units
+}
+
+/// `part` of `whole` chunks' share of `bytes`.
+fn share(bytes: u64, part: usize, whole: usize) -> u64 {
+    if whole == 0 {
+        return 0;
+    }
+    u64::try_from(u128::from(bytes) * part as u128 / whole as u128).unwrap_or(u64::MAX)
 }
 
 pub(super) struct TableLoader {
@@ -121,12 +128,20 @@ pub(super) struct TableLoader {
     units_left: Vec<AtomicUsize>,
     /// The target connection's [`pgark_pg::ConnConfig::stall_timeout`].
     stall_timeout: Option<std::time::Duration>,
+    /// Where the tables' chunk lists come from.
+    lists: ChunkLists,
+    /// The chunk lists of the tables being loaded, each decoded when its first unit starts and
+    /// let go when its last is done: memory for chunk lists is that of the tables in progress,
+    /// not of the whole backup.
+    in_progress: Mutex<HashMap<usize, Arc<Vec<ChunkEntry>>>>,
 }
 
 impl TableLoader {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         backup: BackupRef,
         manifest: Arc<Manifest>,
+        lists: ChunkLists,
         cpu: Arc<CpuPool>,
         budget: ByteBudget,
         progress: Arc<Progress>,
@@ -147,7 +162,29 @@ impl TableLoader {
             rows_loaded: (0..tables).map(|_| AtomicU64::new(0)).collect(),
             units_left,
             stall_timeout,
+            lists,
+            in_progress: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Table `table`'s chunk list, decoded once while the table is being loaded.
+    fn chunks_of(&self, table: usize) -> Result<Arc<Vec<ChunkEntry>>, EngineError> {
+        let held = |map: &mut HashMap<usize, Arc<Vec<ChunkEntry>>>| map.get(&table).cloned();
+        if let Some(chunks) = held(
+            &mut self
+                .in_progress
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        ) {
+            return Ok(chunks);
+        }
+        // Decoded outside the lock: another session may decode it too, and one copy is kept.
+        let chunks = Arc::new(self.lists.table(&self.manifest, table)?);
+        let mut map = self
+            .in_progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(map.entry(table).or_insert(chunks).clone())
     }
 
     /// Loads one unit. On failure, says whether the unit's rows can have been committed: if
@@ -219,6 +256,10 @@ impl TableLoader {
         let name = table.display_name();
         let loaded = self.rows_loaded[unit.table].fetch_add(rows, Ordering::Relaxed) + rows;
         if self.units_left[unit.table].fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.in_progress
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&unit.table);
             if loaded != table.row_count {
                 return Err(EngineError::RowCountMismatch {
                     table: name,
@@ -274,6 +315,7 @@ impl TableLoader {
         let mut sink = std::pin::pin!(sink);
         let loading = || format!("loading table {name}");
 
+        let table_chunks = self.chunks_of(unit.table)?;
         let mut fetching: VecDeque<(Share, usize, ChunkFetch)> = VecDeque::new();
         let mut chunks = unit.chunks.clone();
         loop {
@@ -284,7 +326,7 @@ impl TableLoader {
                     break;
                 }
                 let i = chunks.start;
-                let needed = chunk_memory(&table.chunks[i]);
+                let needed = chunk_memory(&table_chunks[i]);
                 let share = if fetching.is_empty() {
                     self.budget.take(needed).await?
                 } else {
@@ -296,7 +338,7 @@ impl TableLoader {
                 chunks.start += 1;
                 let fetch =
                     self.backup
-                        .fetch_rows(&self.cpu, table.chunks[i].clone(), name.clone(), i);
+                        .fetch_rows(&self.cpu, table_chunks[i].clone(), name.clone(), i);
                 fetching.push_back((share, i, fetch));
             }
             let Some((share, i, next)) = fetching.pop_front() else {
@@ -307,7 +349,7 @@ impl TableLoader {
             session::unless_stalled(self.stall_timeout, &loading, sent)
                 .await?
                 .map_err(|e| PgError::query(loading(), e))?;
-            let chunk = &table.chunks[i];
+            let chunk = &table_chunks[i];
             Progress::add(&self.progress.rows, chunk.rows);
             Progress::add(&self.progress.raw_bytes, chunk.raw_length);
             Progress::add(&self.progress.stored_bytes, chunk.length);

@@ -41,7 +41,6 @@ pub struct RestorePlan {
 /// Plans a restore of `parts` of `manifest` without a target: the same load units and step
 /// graph a restore builds before its sessions start (for measuring planning at scale).
 pub fn plan(manifest: &Manifest, parts: &RestoreParts) -> Result<RestorePlan, EngineError> {
-    crate::backup::require_chunks(&manifest.tables)?;
     let units = if parts.data {
         load::plan(manifest, parts.pre_data)
     } else {
@@ -90,15 +89,20 @@ pub async fn restore(
     progress: Arc<Progress>,
     mut cancel: Cancel,
 ) -> Result<RestoreSummary, EngineError> {
-    crate::backup::require_chunks(&options.manifest.tables)?;
     let started = Instant::now();
+    // Read (and checked) before the target is touched: a damaged index changes nothing there.
+    let lists = if options.parts.data {
+        Some(options.backup.chunk_lists(&options.manifest).await?)
+    } else {
+        None
+    };
     let target = tokio::select! {
         target = target::Target::prepare(&options) => target?,
         () = cancel.cancelled() => return Err(EngineError::Interrupted),
     };
     let sessions = Arc::new(target::SessionRegistry::default());
     let result = tokio::select! {
-        result = run(&options, &target, &sessions, progress) => result,
+        result = run(&options, &target, &sessions, lists, progress) => result,
         () = cancel.cancelled() => Err(EngineError::Interrupted),
     };
     // Not cancellable: once renamed, the database is the restored one and must not be undone.
@@ -129,6 +133,7 @@ async fn run(
     options: &RestoreOptions,
     target: &target::Target,
     sessions: &Arc<target::SessionRegistry>,
+    lists: Option<crate::backup::ChunkLists>,
     progress: Arc<Progress>,
 ) -> Result<(), EngineError> {
     let manifest = &options.manifest;
@@ -192,6 +197,7 @@ async fn run(
     let loader = load::TableLoader::new(
         options.backup.clone(),
         options.manifest.clone(),
+        lists.unwrap_or_default(),
         cpu,
         budget,
         progress,
