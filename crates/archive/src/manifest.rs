@@ -777,6 +777,22 @@ pub struct PartitionNode<'m> {
 impl Manifest {
     /// Every partition below `root`, at any depth, each after the node it is a partition of.
     pub fn partition_tree<'m>(&'m self, root: &'m PartitionedEntry) -> Vec<PartitionNode<'m>> {
+        // Looked up by name once per partition: linear searches would make a tree of 100,000
+        // partitions cost 10^10 comparisons. (Reversed, so that the first of a repeated name
+        // wins, as a search would find it.)
+        let partitioned_by_name: std::collections::HashMap<(&str, &str), &PartitionedEntry> = self
+            .partitioned
+            .iter()
+            .rev()
+            .map(|p| ((p.schema.as_str(), p.name.as_str()), p))
+            .collect();
+        let table_by_name: std::collections::HashMap<(&str, &str), usize> = self
+            .tables
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(index, t)| ((t.schema.as_str(), t.name.as_str()), index))
+            .collect();
         let mut nodes: Vec<PartitionNode<'m>> = Vec::new();
         let mut pending: Vec<(Option<usize>, &'m PartitionedEntry)> = vec![(None, root)];
         // A tree has no more nodes than entries; a damaged manifest whose tree loops stops there.
@@ -786,14 +802,9 @@ impl Manifest {
                 if nodes.len() >= limit {
                     return nodes;
                 }
-                let partitioned = self
-                    .partitioned
-                    .iter()
-                    .find(|p| p.schema == partition.schema && p.name == partition.name);
-                let table = self
-                    .tables
-                    .iter()
-                    .position(|t| t.schema == partition.schema && t.name == partition.name);
+                let name = (partition.schema.as_str(), partition.name.as_str());
+                let partitioned = partitioned_by_name.get(&name).copied();
+                let table = table_by_name.get(&name).copied();
                 if let Some(sub) = partitioned {
                     pending.push((Some(nodes.len()), sub));
                 }
