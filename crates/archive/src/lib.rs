@@ -5,10 +5,11 @@
 //! Everything here is a pure function of bytes in and bytes out so that it can be property-tested
 //! and fuzzed; storage, PostgreSQL and async code live in other crates and call into this one.
 //!
-//! A backup is a key prefix holding data objects and one manifest. The manifest is written last
-//! (its presence is what makes a backup complete) and records, per table, every chunk's object,
-//! offset, length, sizes, row count and SHA-256, so that readers can fetch single chunks with ranged
-//! reads and check each before use.
+//! A backup is a key prefix holding data objects and its metadata (see `catalog`: a head, a
+//! catalog and a chunk index). The head is written last (its presence is what makes a backup
+//! complete); the chunk index records, per table, every chunk's object, offset, length, sizes,
+//! row count and SHA-256, so that readers can fetch single chunks with ranged reads and check
+//! each before use.
 
 mod catalog;
 mod chunk;
