@@ -356,12 +356,24 @@ impl Shared {
             .upload_id(upload_id)
             .send()
             .await;
-        self.pending().remove(upload_id);
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.pending().remove(upload_id);
+                Ok(())
+            }
             Err(e) => match error::status_and_code(&e) {
-                (Some(404), _) => Ok(()),
-                (_, Some(code)) if code == "NoSuchUpload" => Ok(()),
+                (Some(404), _) => {
+                    self.pending().remove(upload_id);
+                    Ok(())
+                }
+                (_, Some(code)) if code == "NoSuchUpload" => {
+                    self.pending().remove(upload_id);
+                    Ok(())
+                }
+                // Another abort of the same upload (a dropped upload's, beside
+                // `abort_pending_uploads`) got there first: some servers answer the second one
+                // with a refusal rather than NoSuchUpload.
+                _ if !self.pending().contains_key(upload_id) => Ok(()),
                 _ => Err(error::map(
                     &self.subject("abort multipart upload of", &location),
                     e,
