@@ -23,12 +23,7 @@ while (($#)); do
     esac
 done
 command -v tpchgen-cli >/dev/null || { echo "tpchgen-cli not found: cargo install tpchgen-cli" >&2; exit 1; }
-if [[ -n ${PGARK_BIN:-} ]]; then
-    pgark=$PGARK_BIN
-else
-    cargo build --release --locked --quiet
-    pgark=$PWD/target/release/pgark
-fi
+pgark=$(pgark_bin)
 pg_start "shared_buffers=512MB" "max_wal_size=8GB" "checkpoint_timeout=1h"
 work=$PG_WORK/scratch
 

@@ -30,12 +30,7 @@ while (($#)); do
     esac
 done
 
-if [[ -n ${PGARK_BIN:-} ]]; then
-    pgark=$PGARK_BIN
-else
-    cargo build --release --locked --quiet
-    pgark=$PWD/target/release/pgark
-fi
+pgark=$(pgark_bin)
 pg_start "shared_buffers=512MB" "maintenance_work_mem=256MB" "max_wal_size=8GB" "checkpoint_timeout=1h"
 work=$PG_WORK/scratch
 pg_dump=$(command -v pg_dump)

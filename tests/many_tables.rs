@@ -25,15 +25,6 @@ async fn create_tables(db: &pgark_testkit::TestDb) {
     }
 }
 
-async fn count(db: &pgark_testkit::TestDb, sql: &str) -> i64 {
-    db.client()
-        .await
-        .query_one(sql, &[])
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .get(0)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn twenty_thousand_tables_restore_into_a_default_lock_table_and_a_dump_stops_up_front() {
     // The source's lock table has room for a dump that locks them all.
@@ -67,9 +58,9 @@ async fn twenty_thousand_tables_restore_into_a_default_lock_table_and_a_dump_sto
     .await
     .success();
     let tables = "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = 'public'";
-    assert_eq!(count(&target, tables).await, TABLES as i64);
-    assert_eq!(count(&target, "SELECT count(*) FROM t12340").await, 1);
-    assert_eq!(count(&target, "SELECT count(*) FROM t12341").await, 0);
+    assert_eq!(query_i64(&target, tables).await, TABLES as i64);
+    assert_eq!(query_i64(&target, "SELECT count(*) FROM t12340").await, 1);
+    assert_eq!(query_i64(&target, "SELECT count(*) FROM t12341").await, 0);
 
     // A dump of them from the default server cannot lock them all in one transaction: it stops
     // before reading anything, naming the setting and the value that would do.

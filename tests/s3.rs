@@ -565,27 +565,13 @@ async fn a_one_table_restore_reads_only_that_tables_chunk_list() {
     .await
     .success();
     assert_eq!(index_reads(before), [true], "one ranged read of the index");
-    let count: i64 = source
-        .client()
-        .await
-        .query_one("SELECT count(*) FROM b", &[])
-        .await
-        .expect("count")
-        .get(0);
-    assert_eq!(count, 3000);
+    assert_eq!(query_i64(&source, "SELECT count(*) FROM b").await, 3000);
 
     // Into a new database: the selection alone.
     let before = s3.gets().len();
     let restored = restore_new(&s3, &backup, &["--table", "c"]).await;
     assert_eq!(index_reads(before), [true], "one ranged read of the index");
-    let count: i64 = restored
-        .client()
-        .await
-        .query_one("SELECT count(*) FROM c", &[])
-        .await
-        .expect("count")
-        .get(0);
-    assert_eq!(count, 3000);
+    assert_eq!(query_i64(&restored, "SELECT count(*) FROM c").await, 3000);
 
     // A whole restore reads the index once, whole.
     let before = s3.gets().len();

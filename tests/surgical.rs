@@ -90,15 +90,6 @@ fn chunks_read(line: &str) -> (usize, usize) {
     }
 }
 
-async fn query_i64(db: &TestDb, sql: &str) -> i64 {
-    db.client()
-        .await
-        .query_one(sql, &[])
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .get(0)
-}
-
 async fn query_strings(db: &TestDb, sql: &str) -> Vec<String> {
     db.client()
         .await

@@ -17,6 +17,16 @@ pg_find_bin() {
     fi
 }
 
+# pgark_bin — prints the pgark to measure: $PGARK_BIN, or this checkout's, built for release.
+pgark_bin() {
+    if [[ -n ${PGARK_BIN:-} ]]; then
+        echo "$PGARK_BIN"
+    else
+        cargo build --release --locked --quiet
+        echo "$PWD/target/release/pgark"
+    fi
+}
+
 # pg_start [extra postgres -c settings...]
 pg_start() {
     pg_find_bin

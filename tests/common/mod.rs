@@ -430,6 +430,16 @@ pub async fn assert_same_contents(source: &TestDb, restored: &TestDb) {
     );
 }
 
+/// The one `bigint` value `sql` selects in `db`.
+pub async fn query_i64(db: &TestDb, sql: &str) -> i64 {
+    db.client()
+        .await
+        .query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
+}
+
 /// Names of user objects in `db` (relations, types, schemas other than public, routines), to
 /// check that a failed restore left nothing behind.
 pub async fn user_objects(db: &TestDb) -> Vec<String> {

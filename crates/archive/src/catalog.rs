@@ -262,9 +262,10 @@ impl Manifest {
             .ok_or_else(|| corrupt("the head names no catalog".to_owned()))?;
         check_object(object, expected, catalog)?;
         // Parsed as it is decoded: the decoded JSON is never held whole.
-        let catalog: Catalog =
-            serde_json::from_reader(std::io::BufReader::new(decoder(catalog).map_err(corrupt)?))
-                .map_err(|e| corrupt(e.to_string()))?;
+        let catalog: Catalog = serde_json::from_reader(std::io::BufReader::new(
+            decoder(catalog, expansion_limit(catalog)).map_err(corrupt)?,
+        ))
+        .map_err(|e| corrupt(e.to_string()))?;
         if let Some(table) = catalog.tables.iter().find(|t| t.chunk_index.is_none()) {
             return Err(corrupt(format!(
                 "table {} has no chunk index entry",
@@ -330,17 +331,7 @@ impl Manifest {
             if self.tables[table].chunks_loaded() {
                 continue;
             }
-            let frame = usize::try_from(at.offset)
-                .ok()
-                .zip(usize::try_from(at.offset.saturating_add(at.length)).ok())
-                .and_then(|(start, end)| index.get(start..end))
-                .ok_or_else(|| ArchiveError::ManifestCorrupt {
-                    object: object.to_owned(),
-                    reason: format!(
-                        "the chunk list of table {} lies outside the index",
-                        self.tables[table].display_name()
-                    ),
-                })?;
+            let frame = frame_of(&self.tables[table], &at, object, index)?;
             self.fill_chunks(table, object, frame)?;
         }
         self.check_chunks()
@@ -394,20 +385,13 @@ impl Manifest {
         if entry.chunks_loaded() {
             return Ok(entry.chunks.clone());
         }
-        let frame = entry
-            .chunk_index
-            .as_ref()
-            .and_then(|at| {
-                let start = usize::try_from(at.offset).ok()?;
-                let end = usize::try_from(at.offset.checked_add(at.length)?).ok()?;
-                index.get(start..end)
-            })
-            .ok_or_else(|| {
-                corrupt(format!(
-                    "the chunk list of table {} lies outside the index",
-                    entry.display_name()
-                ))
-            })?;
+        let Some(at) = &entry.chunk_index else {
+            return Err(corrupt(format!(
+                "the chunk list of table {} is not in the chunk index",
+                entry.display_name()
+            )));
+        };
+        let frame = frame_of(entry, at, object, index)?;
         let chunks = self.parse_frame(table, object, frame)?;
         let mut alone = entry.clone();
         alone.chunks = chunks;
@@ -516,6 +500,30 @@ impl ManifestHead {
     }
 }
 
+/// Table `entry`'s frame (at `at`) in the whole chunk index `index`.
+fn frame_of<'i>(
+    entry: &TableEntry,
+    at: &ChunkIndexRef,
+    object: &str,
+    index: &'i [u8],
+) -> Result<&'i [u8], ArchiveError> {
+    usize::try_from(at.offset)
+        .ok()
+        .zip(
+            at.offset
+                .checked_add(at.length)
+                .and_then(|end| usize::try_from(end).ok()),
+        )
+        .and_then(|(start, end)| index.get(start..end))
+        .ok_or_else(|| ArchiveError::ManifestCorrupt {
+            object: object.to_owned(),
+            reason: format!(
+                "the chunk list of table {} lies outside the index",
+                entry.display_name()
+            ),
+        })
+}
+
 /// Checks an object's length and SHA-256 against the head's record of it.
 fn check_object(object: &str, expected: &ObjectRef, bytes: &[u8]) -> Result<(), ArchiveError> {
     let actual = sha256_hex(bytes);
@@ -536,23 +544,20 @@ fn expansion_limit(stored: &[u8]) -> u64 {
         .saturating_add(1 << 20)
 }
 
-/// A reader of a metadata object's decoded bytes that ends (and so fails the parse) at
-/// [`expansion_limit`].
-fn decoder(stored: &[u8]) -> Result<impl Read + '_, String> {
+/// A reader of a metadata object's decoded bytes that ends after `limit` of them (and so fails a
+/// parse that needs more).
+fn decoder(stored: &[u8], limit: u64) -> Result<impl Read + '_, String> {
     let decoder = zstd::stream::read::Decoder::with_buffer(stored)
         .map_err(|e| format!("does not decode: {e}"))?;
-    Ok(decoder.take(expansion_limit(stored)))
+    Ok(decoder.take(limit))
 }
 
 /// Decodes a metadata object (one or more zstd frames), refusing to grow past
 /// [`MAX_EXPANSION`] times its size.
 fn decompress(stored: &[u8]) -> Result<Vec<u8>, String> {
     let limit = expansion_limit(stored);
-    let decoder = zstd::stream::read::Decoder::with_buffer(stored)
-        .map_err(|e| format!("does not decode: {e}"))?;
     let mut out = Vec::new();
-    decoder
-        .take(limit + 1)
+    decoder(stored, limit + 1)?
         .read_to_end(&mut out)
         .map_err(|e| format!("does not decode: {e}"))?;
     if out.len() as u64 > limit {

@@ -190,7 +190,7 @@ impl BackupRef {
 }
 
 /// A backup's chunk lists, read one table at a time (see [`BackupRef::chunk_lists`]). The
-/// default reads them from the manifest, where they are loaded.
+/// default has no index: every list read must be loaded in the manifest.
 #[derive(Default)]
 pub(crate) struct ChunkLists {
     /// The chunk index object's name and bytes, when the lists are not loaded in the manifest.
@@ -198,20 +198,18 @@ pub(crate) struct ChunkLists {
 }
 
 impl ChunkLists {
-    /// Table `table`'s chunk list, checked on its own.
+    /// Table `table`'s chunk list, checked on its own (a list loaded in the manifest is copied;
+    /// one neither loaded nor in an index read is an error, never an empty list).
     pub(crate) fn table(
         &self,
         manifest: &Manifest,
         table: usize,
     ) -> Result<Vec<ChunkEntry>, EngineError> {
-        match &self.index {
-            Some((object, index)) => Ok(manifest.table_chunks(table, object, index)?),
-            None => Ok(manifest
-                .tables
-                .get(table)
-                .map(|t| t.chunks.clone())
-                .unwrap_or_default()),
-        }
+        let (object, index) = match &self.index {
+            Some((object, index)) => (object.as_str(), &index[..]),
+            None => ("the chunk index (not read)", &[][..]),
+        };
+        Ok(manifest.table_chunks(table, object, index)?)
     }
 }
 
