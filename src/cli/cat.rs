@@ -20,6 +20,8 @@ pub struct CatArgs {
     backup: String,
     #[command(flatten)]
     store: super::store_args::StoreArgs,
+    #[command(flatten)]
+    keys: super::key_args::KeyArgs,
     /// The table: schema.name, or name when unambiguous (SQL quoting: "Odd Schema"."Table").
     table: String,
     #[arg(long, value_enum, default_value_t = Format::Csv)]
@@ -36,7 +38,8 @@ pub async fn run(args: CatArgs, _output: &Output) -> anyhow::Result<()> {
         .as_deref()
         .map(KeyFilter::parse)
         .transpose()?;
-    let (backup, mut manifest) = open_backup_with(&args.backup, &args.store.options()?).await?;
+    let (backup, mut manifest) =
+        open_backup_with(&args.backup, &args.store.options()?, &args.keys.keyring()?).await?;
     // Only the table's own chunk lists are read.
     let parts = find_table(&manifest, &args.table)?.part_indexes(&manifest);
     backup.load_chunks(&mut manifest, Some(&parts)).await?;

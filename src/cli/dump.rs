@@ -48,6 +48,19 @@ pub struct DumpArgs {
     /// auto (blocks on PostgreSQL 14+, else integer key ranges), blocks, keys, or off.
     #[arg(long, value_enum, default_value_t = Split::Auto)]
     split: Split,
+    /// Encrypt the backup (client-side, AES-256-GCM under a fresh data key) for this recipient:
+    /// an age public key (age1...), kms:KEY (a KMS key id, ARN or alias), or a file listing
+    /// them one per line. Repeatable; any one recipient's key opens the backup. PGARK_ENCRYPT_TO
+    /// takes a comma-separated list.
+    #[arg(
+        long,
+        value_name = "RECIPIENT",
+        env = "PGARK_ENCRYPT_TO",
+        value_delimiter = ','
+    )]
+    encrypt_to: Vec<String>,
+    #[command(flatten)]
+    kms: super::key_args::KmsArgs,
     /// Do not store key membership filters beside chunks whose primary key values are not
     /// clustered (they let a lookup by a random uuid or a composite key skip chunks; about 1.2
     /// bytes per row).
@@ -123,6 +136,14 @@ async fn dump_and_report(
     output: &Output,
     cancel: Cancel,
 ) -> anyhow::Result<(DumpSummary, Option<f64>)> {
+    let mut recipients = Vec::new();
+    for spec in &args.encrypt_to {
+        recipients.extend(pgark_engine::recipients_from(spec)?);
+    }
+    let encryption = (!recipients.is_empty()).then(|| pgark_engine::dump::Encryption {
+        recipients,
+        kms: args.kms.access(),
+    });
     let dest = pgark_storage::open_location_with(&args.dest, true, &args.store.options()?)
         .with_context(|| "cannot use the backup destination".to_owned())?;
     let options = DumpOptions {
@@ -139,6 +160,7 @@ async fn dump_and_report(
             Split::Keys => SplitMethod::Keys,
             Split::Off => SplitMethod::Off,
         },
+        encryption,
     };
     let progress = Arc::new(Progress::default());
     let line = output.progress("dumping", progress.clone());

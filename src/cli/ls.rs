@@ -109,7 +109,11 @@ fn table(backups: &[BackupListing], now: Timestamp) -> String {
             b.id.clone(),
             b.started_at.rfc3339(),
             age(age_of(b, now)),
-            b.database.clone().unwrap_or_else(dash),
+            if b.is_encrypted() {
+                "(encrypted)".to_owned()
+            } else {
+                b.database.clone().unwrap_or_else(dash)
+            },
             b.server_version
                 .as_deref()
                 .and_then(|v| v.split_whitespace().next())
@@ -149,7 +153,9 @@ fn listing_json(b: &BackupListing, now: Timestamp) -> serde_json::Value {
         "started_at": b.started_at.rfc3339(),
         "finished_at": b.finished_at.map(|t| t.rfc3339()),
         "age_seconds": age_of(b, now).as_secs(),
-        "database": b.database,
+        "database": b.database.as_ref().filter(|_| !b.is_encrypted()),
+        "encrypted": b.is_encrypted(),
+        "recipients": b.recipients,
         "server_version": b.server_version,
         "stored_bytes": b.stored_bytes,
         "raw_bytes": b.raw_bytes,

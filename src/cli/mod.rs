@@ -7,9 +7,12 @@ mod check;
 mod conn_args;
 mod dump;
 mod hints;
+mod key_args;
+mod keygen;
 mod ls;
 mod output;
 mod prune;
+mod rekey;
 mod restore;
 mod show;
 mod store_args;
@@ -70,6 +73,11 @@ enum Command {
     Cat(cat::CatArgs),
     /// Delete backups outside a retention policy, and abandoned incomplete ones.
     Prune(prune::PruneArgs),
+    /// Change who can open an encrypted backup (or every one under DEST) without rewriting its
+    /// data: rewraps its data key for the recipients added and without those removed.
+    Rekey(rekey::RekeyArgs),
+    /// Make an age identity (private key file) and print its public key, for --encrypt-to.
+    Keygen(keygen::KeygenArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -125,6 +133,8 @@ pub fn main() -> ExitCode {
             Command::Dump(args) => dump::run(args, &output, cancel).await,
             Command::Restore(args) => restore::run(args, &output, cancel).await,
             Command::Verify(args) => verify::run(args, &output, cancel).await,
+            // Not stopped half-way by a signal: each step leaves a backup that opens.
+            Command::Rekey(args) => rekey::run(args, &output).await,
             read_only => tokio::select! {
                 result = async {
                     match read_only {
@@ -132,7 +142,11 @@ pub fn main() -> ExitCode {
                         Command::Show(args) => show::run(args, &output).await,
                         Command::Cat(args) => cat::run(args, &output).await,
                         Command::Prune(args) => prune::run(args, &output).await,
-                        Command::Dump(_) | Command::Restore(_) | Command::Verify(_) => Ok(()),
+                        Command::Keygen(args) => keygen::run(args, &output),
+                        Command::Dump(_)
+                        | Command::Restore(_)
+                        | Command::Verify(_)
+                        | Command::Rekey(_) => Ok(()),
                     }
                 } => result,
                 () = reading => Err(EngineError::Interrupted.into()),

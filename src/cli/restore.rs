@@ -110,6 +110,8 @@ pub struct RestoreArgs {
     conn: ConnArgs,
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    keys: super::key_args::KeyArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -173,7 +175,8 @@ impl RestoreArgs {
 pub async fn run(args: RestoreArgs, output: &Output, cancel: Cancel) -> anyhow::Result<()> {
     let target = args.conn.config(&args.target)?;
     let store_options = args.store.options()?;
-    let (backup, manifest) = open_backup_with(&args.backup, &store_options).await?;
+    let (backup, manifest) =
+        open_backup_with(&args.backup, &store_options, &args.keys.keyring()?).await?;
     let selection = TableSelection::parse(&args.table, &args.schema, &args.exclude_table)?;
     let mut manifest = manifest;
     if selection.is_active() {
@@ -276,6 +279,7 @@ async fn run_surgical(
         column_map: args.column_map.clone(),
         with_referencing: args.with_referencing,
         before_image,
+        kms: args.keys.kms(),
     };
     let database = options.target.dbname().to_owned();
     let report = restore_rows(options, cancel).await?;

@@ -10,13 +10,16 @@ pub struct ShowArgs {
     backup: String,
     #[command(flatten)]
     store: super::store_args::StoreArgs,
+    #[command(flatten)]
+    keys: super::key_args::KeyArgs,
     /// JSON instead of text.
     #[arg(long)]
     json: bool,
 }
 
 pub async fn run(args: ShowArgs, output: &Output) -> anyhow::Result<()> {
-    let (backup, manifest) = open_backup_with(&args.backup, &args.store.options()?).await?;
+    let (backup, manifest) =
+        open_backup_with(&args.backup, &args.store.options()?, &args.keys.keyring()?).await?;
     let duration = match (
         Timestamp::parse_rfc3339(&manifest.started_at),
         Timestamp::parse_rfc3339(&manifest.finished_at),
@@ -62,6 +65,9 @@ pub async fn run(args: ShowArgs, output: &Output) -> anyhow::Result<()> {
                 "chunks": lo.chunks.len(),
             })),
             "warnings": manifest.warnings,
+            "encryption": manifest.encryption.as_ref().map(|e| serde_json::json!({
+                "cipher": e.cipher, "recipients": e.recipients, "key_check": e.key_check,
+            })),
         });
         output.summary(&serde_json::to_string_pretty(&value)?);
         return Ok(());
@@ -87,6 +93,14 @@ pub async fn run(args: ShowArgs, output: &Output) -> anyhow::Result<()> {
         bytes(manifest.stored_bytes()),
         manifest.schema.len(),
     );
+    if let Some(encryption) = &manifest.encryption {
+        text.push_str(&format!(
+            "encryption  {} (key {}), for {}\n\n",
+            encryption.cipher,
+            encryption.key_check,
+            encryption.recipients.join(", ")
+        ));
+    }
     // What the dump completed despite (dependency loops broken at a guess): before the tables,
     // where whoever is about to restore reads it.
     for warning in &manifest.warnings {

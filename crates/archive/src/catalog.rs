@@ -18,6 +18,7 @@
 //! it is used (SPEC I2), and it is all written before the head (SPEC I1).
 
 use std::io::Read;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,7 @@ use crate::manifest::{
     BeforeImageInfo, ChunkEntry, DdlItem, DumpSettings, LargeObjectsEntry, Manifest,
     PartitionedEntry, RoleEntry, SourceInfo, TableEntry,
 };
+use crate::seal::{DataKey, EncryptionInfo, Piece, StoredPiece};
 use crate::{ArchiveError, sha256_hex};
 
 /// The catalog's name inside a backup (format 2).
@@ -32,6 +34,11 @@ pub const CATALOG_NAME: &str = "catalog.json.zst";
 
 /// The chunk index's name inside a backup (format 2).
 pub const CHUNK_INDEX_NAME: &str = "chunks.jsonl.zst";
+
+/// The name of an encrypted backup's list of stored pieces (format 3): one JSON line per chunk
+/// and key filter (`object`, `offset`, `length`, `sha256`), in the clear, so that `verify`
+/// checks every stored byte without a key.
+pub const CHECKSUMS_NAME: &str = "checksums.jsonl.zst";
 
 /// How hard metadata is compressed: it is small next to the data, and read often.
 const METADATA_COMPRESS_LEVEL: i32 = 3;
@@ -98,6 +105,9 @@ pub struct ManifestHead {
     /// Where the tables' chunk lists are (format 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunk_index: Option<ObjectRef>,
+    /// Present when the backup is encrypted (format 3): recipients, key envelope, checksums.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionInfo>,
 }
 
 /// The catalog object's document.
@@ -111,6 +121,19 @@ struct Catalog {
     large_objects: Option<LargeObjectsEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     partitioned: Vec<PartitionedEntry>,
+    /// An encrypted backup's head fields that name things (the head has them redacted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed_head: Option<SealedHead>,
+}
+
+/// What an encrypted backup's head leaves out, kept in its (sealed) catalog instead.
+#[derive(Serialize, Deserialize)]
+struct SealedHead {
+    source: SourceInfo,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    before_image: Option<BeforeImageInfo>,
 }
 
 /// One line of the chunk index: a chunk and the id of its table.
@@ -133,6 +156,8 @@ struct ChunkLineRead {
 pub struct EncodedMetadata {
     pub chunk_index: Vec<u8>,
     pub catalog: Vec<u8>,
+    /// The stored pieces' checksums ([`CHECKSUMS_NAME`]), for an encrypted backup.
+    pub checksums: Option<Vec<u8>>,
     pub head: Vec<u8>,
 }
 
@@ -170,16 +195,29 @@ impl Manifest {
             before_image: self.before_image.clone(),
             catalog: None,
             chunk_index: None,
+            encryption: self.encryption.clone(),
         }
     }
 
     /// The three metadata objects of format 2 (see the module docs). Every table's chunk list
     /// must be loaded.
     pub fn encode(&self) -> Result<EncodedMetadata, ArchiveError> {
+        self.encode_sealed(None)
+    }
+
+    /// [`Manifest::encode`], for an encrypted backup (format 3) when `sealing` has its data key
+    /// and the head's record of its encryption: the chunk index's frames and the catalog are
+    /// sealed, the head's naming fields move into the catalog, and the clear list of stored
+    /// pieces is added.
+    pub fn encode_sealed(
+        &self,
+        sealing: Option<(&DataKey, &EncryptionInfo)>,
+    ) -> Result<EncodedMetadata, ArchiveError> {
         let failed = |reason: String| ArchiveError::ManifestCorrupt {
             object: self.backup_id.clone(),
             reason,
         };
+        let key = sealing.map(|(key, _)| key);
         let mut chunk_index = Vec::new();
         let mut tables = Vec::with_capacity(self.tables.len());
         for table in &self.tables {
@@ -201,8 +239,15 @@ impl Manifest {
                 .map_err(|e| failed(format!("cannot serialize a chunk: {e}")))?;
                 lines.push(b'\n');
             }
-            let frame = zstd::bulk::compress(&lines, METADATA_COMPRESS_LEVEL)
+            let mut frame = zstd::bulk::compress(&lines, METADATA_COMPRESS_LEVEL)
                 .map_err(ArchiveError::Compress)?;
+            if let Some(key) = key {
+                let piece = Piece::IndexFrame {
+                    offset: chunk_index.len() as u64,
+                    table: table.id,
+                };
+                frame = key.seal(piece, frame)?;
+            }
             let mut entry = table.clone();
             entry.chunks = Vec::new();
             entry.chunk_index = Some(ChunkIndexRef {
@@ -214,19 +259,46 @@ impl Manifest {
             chunk_index.extend_from_slice(&frame);
             tables.push(entry);
         }
+        let mut head = self.head();
+        head.format_version = crate::FORMAT_VERSION;
+        head.encryption = sealing.map(|(_, info)| info.clone());
+        let mut sealed_head = None;
+        let mut checksums = None;
+        if key.is_some() {
+            head.format_version = crate::seal::ENCRYPTED_FORMAT_VERSION;
+            sealed_head = Some(SealedHead {
+                source: std::mem::replace(&mut head.source, self.source.redacted()),
+                warnings: std::mem::take(&mut head.warnings),
+                before_image: head.before_image.clone(),
+            });
+            if let Some(before_image) = &mut head.before_image {
+                before_image.sequences.clear();
+            }
+            let list = self.stored_pieces_list()?;
+            if let Some(info) = &mut head.encryption {
+                info.checksums = Some(ObjectRef {
+                    object: CHECKSUMS_NAME.to_owned(),
+                    length: list.len() as u64,
+                    sha256: sha256_hex(&list),
+                });
+            }
+            checksums = Some(list);
+        }
         let catalog = Catalog {
             schema: self.schema.clone(),
             tables,
             roles: self.roles.clone(),
             large_objects: self.large_objects.clone(),
             partitioned: self.partitioned.clone(),
+            sealed_head,
         };
         let json = serde_json::to_vec(&catalog)
             .map_err(|e| failed(format!("cannot serialize the catalog: {e}")))?;
-        let catalog =
+        let mut catalog =
             zstd::bulk::compress(&json, METADATA_COMPRESS_LEVEL).map_err(ArchiveError::Compress)?;
-        let mut head = self.head();
-        head.format_version = crate::FORMAT_VERSION;
+        if let Some(key) = key {
+            catalog = key.seal(Piece::Catalog, catalog)?;
+        }
         head.catalog = Some(ObjectRef {
             object: CATALOG_NAME.to_owned(),
             length: catalog.len() as u64,
@@ -241,8 +313,47 @@ impl Manifest {
         Ok(EncodedMetadata {
             chunk_index,
             catalog,
+            checksums,
             head,
         })
+    }
+
+    /// The stored pieces of every data object (each chunk and key filter), one JSON line each,
+    /// compressed: [`CHECKSUMS_NAME`]'s contents.
+    fn stored_pieces_list(&self) -> Result<Vec<u8>, ArchiveError> {
+        let large_objects = self.large_objects.iter().flat_map(|lo| &lo.chunks);
+        let mut lines = Vec::new();
+        for chunk in self
+            .tables
+            .iter()
+            .flat_map(|t| &t.chunks)
+            .chain(large_objects)
+        {
+            let mut pieces = vec![StoredPiece {
+                object: chunk.object.clone(),
+                offset: chunk.offset,
+                length: chunk.length,
+                sha256: chunk.sha256.clone(),
+            }];
+            if let Some(filter) = &chunk.key_filter {
+                pieces.push(StoredPiece {
+                    object: chunk.object.clone(),
+                    offset: filter.offset,
+                    length: filter.length,
+                    sha256: filter.sha256.clone(),
+                });
+            }
+            for piece in pieces {
+                serde_json::to_writer(&mut lines, &piece).map_err(|e| {
+                    ArchiveError::ManifestCorrupt {
+                        object: self.backup_id.clone(),
+                        reason: format!("cannot serialize the checksums: {e}"),
+                    }
+                })?;
+                lines.push(b'\n');
+            }
+        }
+        zstd::bulk::compress(&lines, METADATA_COMPRESS_LEVEL).map_err(ArchiveError::Compress)
     }
 
     /// A format 2 manifest from its head and its catalog object's bytes (`object` names it in
@@ -251,6 +362,7 @@ impl Manifest {
         head: ManifestHead,
         object: &str,
         catalog: &[u8],
+        data_key: Option<Arc<DataKey>>,
     ) -> Result<Manifest, ArchiveError> {
         let corrupt = |reason: String| ArchiveError::ManifestCorrupt {
             object: object.to_owned(),
@@ -261,11 +373,42 @@ impl Manifest {
             .as_ref()
             .ok_or_else(|| corrupt("the head names no catalog".to_owned()))?;
         check_object(object, expected, catalog)?;
+        let data_key = match (&head.encryption, data_key) {
+            (Some(info), Some(key)) if key.check() == info.key_check => Some(key),
+            (Some(_), Some(_)) => {
+                return Err(corrupt("the key given is not this backup's".to_owned()));
+            }
+            (Some(_), None) => {
+                return Err(ArchiveError::Crypto {
+                    reason: format!("{object} is encrypted and no data key was given"),
+                });
+            }
+            (None, _) => None,
+        };
+        let opened;
+        let catalog = match &data_key {
+            Some(key) => {
+                opened = key.open(Piece::Catalog, catalog).map_err(|_| {
+                    corrupt("it does not authenticate under the backup's key".to_owned())
+                })?;
+                &opened[..]
+            }
+            None => catalog,
+        };
         // Parsed as it is decoded: the decoded JSON is never held whole.
         let catalog: Catalog = serde_json::from_reader(std::io::BufReader::new(
             decoder(catalog, expansion_limit(catalog)).map_err(corrupt)?,
         ))
         .map_err(|e| corrupt(e.to_string()))?;
+        if data_key.is_some() != catalog.sealed_head.is_some() {
+            return Err(corrupt(
+                "its encryption does not match the head's record of it".to_owned(),
+            ));
+        }
+        let (source, warnings, before_image) = match catalog.sealed_head {
+            Some(sealed) => (sealed.source, sealed.warnings, sealed.before_image),
+            None => (head.source, head.warnings, head.before_image),
+        };
         if let Some(table) = catalog.tables.iter().find(|t| t.chunk_index.is_none()) {
             return Err(corrupt(format!(
                 "table {} has no chunk index entry",
@@ -279,16 +422,18 @@ impl Manifest {
             backup_id: head.backup_id,
             started_at: head.started_at,
             finished_at: head.finished_at,
-            source: head.source,
+            source,
             settings: head.settings,
             schema: catalog.schema,
             tables: catalog.tables,
             roles: catalog.roles,
             large_objects: catalog.large_objects,
-            warnings: head.warnings,
+            warnings,
             partitioned: catalog.partitioned,
-            before_image: head.before_image,
+            before_image,
             chunk_index: head.chunk_index,
+            encryption: head.encryption,
+            data_key,
         };
         let totals = manifest.totals();
         if totals != head.totals {
@@ -424,6 +569,23 @@ impl Manifest {
                 actual,
             });
         }
+        let opened;
+        let frame = match &self.data_key {
+            Some(key) => {
+                let piece = Piece::IndexFrame {
+                    offset: index.offset,
+                    table: entry.id,
+                };
+                opened = key.open(piece, frame).map_err(|_| {
+                    corrupt(format!(
+                        "{} does not authenticate under the backup's key",
+                        at()
+                    ))
+                })?;
+                &opened[..]
+            }
+            None => frame,
+        };
         let lines = decompress(frame).map_err(|e| corrupt(format!("{}: {e}", at())))?;
         // Bounded by the decoded size: a line is at least a few bytes.
         let mut chunks = Vec::new();
@@ -473,6 +635,12 @@ impl TableEntry {
 }
 
 impl ManifestHead {
+    /// The head file's bytes: checksum line first, as [`Manifest::encode`] writes it (for a
+    /// rekey, which changes only the head's record of the encryption).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, ArchiveError> {
+        crate::manifest::checksummed_json(self, &self.backup_id)
+    }
+
     /// Parses a manifest file of either format, checking its checksum and format version first.
     /// A format 1 file is the whole manifest, returned beside its head; a format 2 file is the
     /// head alone.
@@ -496,8 +664,44 @@ impl ManifestHead {
                 reason: "it names no catalog or chunk index".to_owned(),
             });
         }
+        let encrypted = version == crate::seal::ENCRYPTED_FORMAT_VERSION;
+        if encrypted != head.encryption.is_some() {
+            return Err(ArchiveError::ManifestCorrupt {
+                object: object.to_owned(),
+                reason: format!(
+                    "format {version} {} an encryption record",
+                    if encrypted {
+                        "needs"
+                    } else {
+                        "has no place for"
+                    }
+                ),
+            });
+        }
         Ok((head, None))
     }
+}
+
+/// The stored pieces an encrypted backup's checksum list `bytes` records, one at a time, once
+/// the list itself matched the head's record `expected` (`object` names it in errors).
+pub fn stored_pieces<'a>(
+    object: &'a str,
+    expected: &ObjectRef,
+    bytes: &'a [u8],
+) -> Result<impl Iterator<Item = Result<StoredPiece, ArchiveError>> + Send + 'a, ArchiveError> {
+    use std::io::BufRead;
+    check_object(object, expected, bytes)?;
+    let corrupt = move |reason: String| ArchiveError::ManifestCorrupt {
+        object: object.to_owned(),
+        reason,
+    };
+    let lines =
+        std::io::BufReader::new(decoder(bytes, expansion_limit(bytes)).map_err(corrupt)?).lines();
+    Ok(lines.filter_map(move |line| match line {
+        Ok(line) if line.is_empty() => None,
+        Ok(line) => Some(serde_json::from_str(&line).map_err(|e| corrupt(e.to_string()))),
+        Err(e) => Some(Err(corrupt(e.to_string()))),
+    }))
 }
 
 /// Table `entry`'s frame (at `at`) in the whole chunk index `index`.
@@ -644,7 +848,7 @@ mod tests {
     fn read_back(encoded: &EncodedMetadata) -> Manifest {
         let (head, whole) = ManifestHead::from_bytes("m", &encoded.head).expect("head");
         assert!(whole.is_none(), "a format 2 head is not a whole manifest");
-        Manifest::from_catalog(head, "catalog", &encoded.catalog).expect("catalog")
+        Manifest::from_catalog(head, "catalog", &encoded.catalog, None).expect("catalog")
     }
 
     #[test]
@@ -699,7 +903,8 @@ mod tests {
         let mut catalog = encoded.catalog.clone();
         let middle = catalog.len() / 2;
         catalog[middle] ^= 1;
-        let err = Manifest::from_catalog(head, "b/catalog.json.zst", &catalog).expect_err("edited");
+        let err =
+            Manifest::from_catalog(head, "b/catalog.json.zst", &catalog, None).expect_err("edited");
         assert!(
             matches!(err, ArchiveError::ManifestChecksumMismatch { .. }),
             "{err}"

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::key_summary::{self, KeyFields};
 use crate::large_objects::{self, RecordTotals};
+use crate::seal::{DataKey, Piece};
 use crate::{ArchiveError, ChunkEntry, ContentDigest, copy_text};
 
 /// One compressed chunk, ready to append to a data object.
@@ -48,6 +49,12 @@ impl ChunkEncoder {
         Ok(ChunkEncoder { compressor })
     }
 
+    fn compress(&mut self, input: &[u8]) -> Result<Vec<u8>, ArchiveError> {
+        self.compressor
+            .compress(input)
+            .map_err(ArchiveError::Compress)
+    }
+
     /// Compresses `rows_text`, which must hold whole COPY text rows (each ending in `\n`), and
     /// computes its content digest and, for `key`, its key range and filter.
     pub fn encode(
@@ -55,10 +62,7 @@ impl ChunkEncoder {
         rows_text: &[u8],
         key: Option<&KeyFields>,
     ) -> Result<EncodedChunk, ArchiveError> {
-        let frame = self
-            .compressor
-            .compress(rows_text)
-            .map_err(ArchiveError::Compress)?;
+        let frame = self.compress(rows_text)?;
         let mut content_digest = ContentDigest::default();
         let mut rows = 0;
         let mut summary = key.map(KeySummary::new);
@@ -89,10 +93,7 @@ impl ChunkEncoder {
     pub fn encode_large_objects(&mut self, stream: &[u8]) -> Result<EncodedChunk, ArchiveError> {
         let totals = large_objects::record_totals(stream)
             .map_err(|reason| ArchiveError::InvalidRecords { reason })?;
-        let frame = self
-            .compressor
-            .compress(stream)
-            .map_err(ArchiveError::Compress)?;
+        let frame = self.compress(stream)?;
         Ok(EncodedChunk {
             sha256: sha256_hex(&frame),
             raw_length: stream.len() as u64,
@@ -205,17 +206,19 @@ impl ChunkDecoder {
         Ok(ChunkDecoder { decompressor })
     }
 
-    /// Verifies `stored` against the manifest entry (length, SHA-256), then decompresses it and
-    /// checks the decoded size and row count. `table` and `index` only name the chunk in errors.
+    /// Verifies `stored` against the manifest entry (length, SHA-256), opens it when `sealed`
+    /// gives the backup's key and the table's id, then decompresses it and checks the decoded
+    /// size and row count. `table` and `index` only name the chunk in errors.
     pub fn decode(
         &mut self,
         stored: &[u8],
         entry: &ChunkEntry,
+        sealed: Option<(&DataKey, u32)>,
         table: &str,
         index: usize,
     ) -> Result<Vec<u8>, ArchiveError> {
         let of = format!("table {table}");
-        let rows_text = self.decode_frame(stored, entry, &of, index)?;
+        let rows_text = self.decode_frame(stored, entry, sealed, &of, index)?;
         let corrupt = |reason: String| corrupt(entry, &of, index, reason);
         let rows = count_rows(&rows_text);
         if rows != entry.rows {
@@ -236,9 +239,11 @@ impl ChunkDecoder {
         &mut self,
         stored: &[u8],
         entry: &ChunkEntry,
+        key: Option<&DataKey>,
         index: usize,
     ) -> Result<(Vec<u8>, RecordTotals), ArchiveError> {
-        let stream = self.decode_frame(stored, entry, LARGE_OBJECTS, index)?;
+        let sealed = key.map(|key| (key, LARGE_OBJECTS_TABLE));
+        let stream = self.decode_frame(stored, entry, sealed, LARGE_OBJECTS, index)?;
         let corrupt = |reason: String| corrupt(entry, LARGE_OBJECTS, index, reason);
         let totals = large_objects::record_totals(&stream).map_err(corrupt)?;
         if totals.records != entry.rows {
@@ -251,11 +256,13 @@ impl ChunkDecoder {
     }
 
     /// The checks every chunk gets: stored length, SHA-256 (before decompressing anything),
-    /// a valid zstd frame, and the decoded length.
+    /// authenticity under the backup's key when it is sealed, a valid zstd frame, and the
+    /// decoded length.
     fn decode_frame(
         &mut self,
         stored: &[u8],
         entry: &ChunkEntry,
+        sealed: Option<(&DataKey, u32)>,
         of: &str,
         index: usize,
     ) -> Result<Vec<u8>, ArchiveError> {
@@ -277,6 +284,25 @@ impl ChunkDecoder {
                 actual,
             });
         }
+        let opened;
+        let stored = match sealed {
+            Some((key, table)) => {
+                let piece = Piece::Chunk {
+                    object: &entry.object,
+                    offset: entry.offset,
+                    table,
+                };
+                opened = key.open(piece, stored).map_err(|_| {
+                    corrupt(
+                        "does not authenticate under the backup's key: it was altered, or \
+                         moved here from another place or another backup"
+                            .to_owned(),
+                    )
+                })?;
+                &opened[..]
+            }
+            None => stored,
+        };
         let capacity = usize::try_from(entry.raw_length)
             .map_err(|_| corrupt(format!("raw length {} is too large", entry.raw_length)))?;
         let decoded = self
@@ -296,6 +322,9 @@ impl ChunkDecoder {
 
 /// How errors name the chunks of large-object contents.
 pub const LARGE_OBJECTS: &str = "the large objects";
+
+/// The table id large-object chunks are sealed under (tables' ids start at 1).
+pub const LARGE_OBJECTS_TABLE: u32 = 0;
 
 fn corrupt(entry: &ChunkEntry, of: &str, index: usize, reason: String) -> ArchiveError {
     ArchiveError::ChunkCorrupt {
@@ -373,7 +402,7 @@ mod tests {
 
         let mut decoder = ChunkDecoder::new().expect("decoder");
         let decoded = decoder
-            .decode(&chunk.frame, &entry_for(&chunk), "public.t", 0)
+            .decode(&chunk.frame, &entry_for(&chunk), None, "public.t", 0)
             .expect("decodes");
         assert_eq!(decoded, text);
     }
@@ -454,7 +483,7 @@ mod tests {
         let mut decoder = ChunkDecoder::new().expect("decoder");
         assert!(
             decoder
-                .decode(&chunk.frame, &entry_for(&chunk), "t", 0)
+                .decode(&chunk.frame, &entry_for(&chunk), None, "t", 0)
                 .expect("decodes")
                 .is_empty()
         );
@@ -469,7 +498,7 @@ mod tests {
         damaged[5] ^= 0x01;
         let mut decoder = ChunkDecoder::new().expect("decoder");
         let err = decoder
-            .decode(&damaged, &entry, "public.t", 7)
+            .decode(&damaged, &entry, None, "public.t", 7)
             .expect_err("must fail");
         let message = err.to_string();
         assert!(
@@ -491,7 +520,7 @@ mod tests {
         let mut wrong_rows = entry_for(&chunk);
         wrong_rows.rows = 3;
         let err = decoder
-            .decode(&chunk.frame, &wrong_rows, "t", 0)
+            .decode(&chunk.frame, &wrong_rows, None, "t", 0)
             .expect_err("must fail");
         assert!(
             err.to_string()
@@ -502,7 +531,13 @@ mod tests {
         let mut truncated = entry_for(&chunk);
         truncated.length -= 1;
         let err = decoder
-            .decode(&chunk.frame[..chunk.frame.len() - 1], &truncated, "t", 0)
+            .decode(
+                &chunk.frame[..chunk.frame.len() - 1],
+                &truncated,
+                None,
+                "t",
+                0,
+            )
             .expect_err("must fail");
         assert!(
             matches!(err, ArchiveError::ChunkChecksumMismatch { .. }),
@@ -532,7 +567,7 @@ mod tests {
         entry.object = "data/lo.0000.bin.zst".into();
         let mut decoder = ChunkDecoder::new().expect("decoder");
         let (decoded, totals) = decoder
-            .decode_large_objects(&chunk.frame, &entry, 0)
+            .decode_large_objects(&chunk.frame, &entry, None, 0)
             .expect("decodes");
         assert_eq!(decoded, stream);
         assert_eq!(totals.content_bytes, 3000);
@@ -542,7 +577,7 @@ mod tests {
         let middle = damaged.len() / 2;
         damaged[middle] ^= 0x10;
         let err = decoder
-            .decode_large_objects(&damaged, &entry, 4)
+            .decode_large_objects(&damaged, &entry, None, 4)
             .expect_err("damaged");
         assert!(
             matches!(err, ArchiveError::ChunkChecksumMismatch { chunk: 4, .. }),
@@ -557,7 +592,7 @@ mod tests {
         // A frame whose payload is not a record stream is refused even if its checksum matches.
         let not_records = encoder.encode(b"1\tx\n", None).expect("encodes");
         let err = decoder
-            .decode_large_objects(&not_records.frame, &entry_for(&not_records), 0)
+            .decode_large_objects(&not_records.frame, &entry_for(&not_records), None, 0)
             .expect_err("not records");
         assert!(matches!(err, ArchiveError::ChunkCorrupt { .. }), "{err}");
         assert!(encoder.encode_large_objects(b"\x01\x02").is_err());

@@ -8,6 +8,10 @@ pub enum ArchiveError {
     )]
     ManifestCorrupt { object: String, reason: String },
 
+    /// Encryption itself failed (not a damaged backup): no randomness, a key of the wrong size.
+    #[error("encryption: {reason}")]
+    Crypto { reason: String },
+
     #[error(
         "manifest {object} failed its checksum (recorded {expected}, computed {actual}): it was changed or damaged after the dump wrote it"
     )]

@@ -21,10 +21,12 @@ pub mod large_objects;
 pub mod layout;
 mod manifest;
 mod marker;
+pub mod seal;
 mod time;
 
 pub use catalog::{
-    CATALOG_NAME, CHUNK_INDEX_NAME, ChunkIndexRef, EncodedMetadata, ManifestHead, ObjectRef, Totals,
+    CATALOG_NAME, CHECKSUMS_NAME, CHUNK_INDEX_NAME, ChunkIndexRef, EncodedMetadata, ManifestHead,
+    ObjectRef, Totals, stored_pieces,
 };
 pub use chunk::{ChunkDecoder, ChunkEncoder, EncodedChunk, LARGE_OBJECTS, count_rows, sha256_hex};
 pub use digest::ContentDigest;

@@ -65,6 +65,12 @@ pub struct Manifest {
     /// Format 2: the chunk index object the tables' chunk lists are loaded from (from the head).
     #[serde(skip)]
     pub chunk_index: Option<crate::catalog::ObjectRef>,
+    /// Format 3: the head's record of the backup's encryption.
+    #[serde(skip)]
+    pub encryption: Option<crate::seal::EncryptionInfo>,
+    /// Format 3: the data key, once unwrapped (a reader), or to seal with (the writer).
+    #[serde(skip)]
+    pub data_key: Option<std::sync::Arc<crate::seal::DataKey>>,
 }
 
 /// What a before-image belongs to and what its undo puts back besides rows.
@@ -157,6 +163,22 @@ pub struct SourceInfo {
     pub snapshot_id: String,
     /// The server's clock when the snapshot was taken, RFC 3339.
     pub snapshot_time: String,
+}
+
+impl SourceInfo {
+    /// What an encrypted backup's head shows of its source: the server's version and encoding
+    /// and the snapshot's time, nothing that names the host, the database or the role.
+    pub fn redacted(&self) -> SourceInfo {
+        SourceInfo {
+            connection: String::new(),
+            database: String::new(),
+            server_version: self.server_version.clone(),
+            server_version_num: self.server_version_num,
+            encoding: self.encoding.clone(),
+            snapshot_id: String::new(),
+            snapshot_time: self.snapshot_time.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -553,11 +575,16 @@ pub(crate) fn checked_format_version(object: &str, bytes: &[u8]) -> Result<u32, 
         )));
     }
     match u32::try_from(header.format_version) {
-        Ok(version) if (OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) => Ok(version),
+        Ok(version)
+            if (OLDEST_FORMAT_VERSION..=crate::seal::ENCRYPTED_FORMAT_VERSION)
+                .contains(&version) =>
+        {
+            Ok(version)
+        }
         _ => Err(ArchiveError::UnsupportedFormatVersion {
             object: object.to_owned(),
             found: header.format_version,
-            supported: FORMAT_VERSION,
+            supported: crate::seal::ENCRYPTED_FORMAT_VERSION,
             pgark_version: PGARK_VERSION,
         }),
     }
@@ -588,6 +615,8 @@ impl Manifest {
             partitioned: Vec::new(),
             before_image: None,
             chunk_index: None,
+            encryption: None,
+            data_key: None,
         }
     }
 

@@ -4,11 +4,14 @@
 //! sizes allow, and always ends. `PROPTEST_CASES` sets how many inputs each property tries (CI
 //! fixes it, bounding the time).
 
+use std::sync::Arc;
+
 use pgark_archive::key_summary::KeyFilter;
 use pgark_archive::large_objects::{record_totals, records};
+use pgark_archive::seal::{DataKey, EncryptionInfo, Piece};
 use pgark_archive::{
     ChunkDecoder, ChunkEncoder, ChunkEntry, DumpSettings, EncodedMetadata, Manifest, ManifestHead,
-    SourceInfo, Timestamp, copy_text, layout, sha256_hex,
+    ObjectRef, SourceInfo, Timestamp, copy_text, layout, sha256_hex,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -106,6 +109,25 @@ fn valid_format_2() -> EncodedMetadata {
     manifest.encode().expect("encode")
 }
 
+/// The same backup, encrypted (format 3), and its data key.
+fn valid_format_3() -> (EncodedMetadata, Arc<DataKey>) {
+    let manifest = Manifest::from_bytes("m", &with_checksum(&valid_manifest())).expect("valid");
+    let key = Arc::new(DataKey::generate(&manifest.backup_id).expect("key"));
+    let info = EncryptionInfo {
+        cipher: pgark_archive::seal::CIPHER.to_owned(),
+        recipients: vec!["kms:alias/test".to_owned()],
+        key_check: key.check(),
+        envelope: ObjectRef {
+            object: EncryptionInfo::envelope_name(1),
+            length: 0,
+            sha256: String::new(),
+        },
+        checksums: None,
+    };
+    let encoded = manifest.encode_sealed(Some((&key, &info))).expect("encode");
+    (encoded, key)
+}
+
 /// `bytes` with one byte changed and the rest cut at `cut` (when `cut` is within it).
 fn damage(bytes: &[u8], flip: Index, cut: Index, truncate: bool) -> Vec<u8> {
     let mut bytes = bytes.to_vec();
@@ -136,7 +158,7 @@ proptest! {
         };
         let decoded = ChunkDecoder::new()
             .expect("decoder")
-            .decode(&chunk.frame, &entry, "public.t", 0)
+            .decode(&chunk.frame, &entry, None, "public.t", 0)
             .expect("decode");
         prop_assert_eq!(&decoded, &rows);
         prop_assert_eq!(chunk.rows, copy_text::rows(&rows).count() as u64);
@@ -257,10 +279,10 @@ proptest! {
             key_filter: None,
         };
         let mut decoder = ChunkDecoder::new().expect("decoder");
-        if let Ok(rows_text) = decoder.decode(&frame, &entry, "public.t", 0) {
+        if let Ok(rows_text) = decoder.decode(&frame, &entry, None, "public.t", 0) {
             prop_assert_eq!(rows_text.len() as u64, raw_length);
         }
-        let _ = decoder.decode_large_objects(&frame, &entry, 0);
+        let _ = decoder.decode_large_objects(&frame, &entry, None, 0);
     }
 
     /// Large-object record streams: every record is read or an error ends the stream, in at
@@ -318,12 +340,12 @@ proptest! {
             1 => {
                 let (head, _) = ManifestHead::from_bytes("m", &encoded.head).expect("head");
                 let catalog = damage(&encoded.catalog, flip, cut, truncate);
-                prop_assert!(Manifest::from_catalog(head, "catalog", &catalog).is_err());
+                prop_assert!(Manifest::from_catalog(head, "catalog", &catalog, None).is_err());
             }
             _ => {
                 let (head, _) = ManifestHead::from_bytes("m", &encoded.head).expect("head");
                 let mut manifest =
-                    Manifest::from_catalog(head, "catalog", &encoded.catalog).expect("catalog");
+                    Manifest::from_catalog(head, "catalog", &encoded.catalog, None).expect("catalog");
                 let index = damage(&encoded.chunk_index, flip, cut, truncate);
                 prop_assert!(manifest.load_all_chunks("index", &index).is_err());
                 prop_assert!(manifest.load_chunks(0, "index", &index).is_err());
@@ -332,14 +354,60 @@ proptest! {
         }
     }
 
+    /// An encrypted backup's metadata reads back whole with its key; with any byte of its
+    /// catalog or chunk index changed (or either cut short), or with another key, it does not.
+    #[test]
+    fn format_3_metadata_opens_only_intact_and_with_its_key(
+        which in 0usize..3,
+        flip: Index,
+        cut: Index,
+        truncate: bool,
+    ) {
+        let (encoded, key) = valid_format_3();
+        let (head, _) = ManifestHead::from_bytes("m", &encoded.head).expect("head");
+        prop_assert_eq!(head.format_version, 3);
+        prop_assert!(head.source.database.is_empty(), "the head names no database");
+        let mut whole = Manifest::from_catalog(head.clone(), "catalog", &encoded.catalog, Some(key.clone()))
+            .expect("catalog");
+        whole.load_all_chunks("index", &encoded.chunk_index).expect("index");
+        prop_assert!(!whole.source.database.is_empty());
+        prop_assert!(Manifest::from_catalog(head.clone(), "catalog", &encoded.catalog, None).is_err());
+        match which {
+            0 => {
+                let other = Arc::new(DataKey::generate(&head.backup_id).expect("key"));
+                prop_assert!(Manifest::from_catalog(head, "catalog", &encoded.catalog, Some(other)).is_err());
+            }
+            1 => {
+                let catalog = damage(&encoded.catalog, flip, cut, truncate);
+                prop_assert!(Manifest::from_catalog(head, "catalog", &catalog, Some(key)).is_err());
+            }
+            _ => {
+                let mut manifest = Manifest::from_catalog(head, "catalog", &encoded.catalog, Some(key))
+                    .expect("catalog");
+                let index = damage(&encoded.chunk_index, flip, cut, truncate);
+                prop_assert!(manifest.load_all_chunks("index", &index).is_err());
+            }
+        }
+    }
+
+    /// A sealed chunk opens only as it was sealed: any changed byte or cut fails.
+    #[test]
+    fn a_sealed_chunk_opens_only_intact(rows in copy_rows(), flip: Index, cut: Index, truncate: bool) {
+        let key = DataKey::generate("b").expect("key");
+        let piece = Piece::Chunk { object: "data/00001.0000.copy.zst", offset: 7, table: 1 };
+        let sealed = key.seal(piece, rows.clone()).expect("seal");
+        prop_assert_eq!(key.open(piece, &sealed).expect("opens"), rows);
+        prop_assert!(key.open(piece, &damage(&sealed, flip, cut, truncate)).is_err());
+    }
+
     /// The readers of format 2 take any bytes for a head, a catalog or a chunk index.
     #[test]
     fn format_2_readers_take_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..1024)) {
         let _ = ManifestHead::from_bytes("m", &bytes);
         let encoded = valid_format_2();
         let (head, _) = ManifestHead::from_bytes("m", &encoded.head).expect("head");
-        let _ = Manifest::from_catalog(head.clone(), "catalog", &bytes);
-        let mut manifest = Manifest::from_catalog(head, "catalog", &encoded.catalog).expect("catalog");
+        let _ = Manifest::from_catalog(head.clone(), "catalog", &bytes, None);
+        let mut manifest = Manifest::from_catalog(head, "catalog", &encoded.catalog, None).expect("catalog");
         let _ = manifest.load_all_chunks("index", &bytes);
         let _ = manifest.load_chunks(0, "index", &bytes);
         let _ = manifest.table_chunks(0, "index", &bytes);

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
+use pgark_archive::seal::DataKey;
 use pgark_archive::{ChunkEntry, Manifest, ManifestHead, layout};
+use pgark_keys::Keyring;
 use pgark_storage::{ObjectKey, ObjectStore, StoreError, StoreOptions, open_location_with};
 
 use crate::EngineError;
@@ -15,6 +17,8 @@ use crate::cpu::CpuPool;
 pub struct BackupRef {
     pub store: Arc<dyn ObjectStore>,
     pub id: String,
+    /// An encrypted backup's data key, once its manifest was read with a key that opens it.
+    pub(crate) data_key: Option<Arc<DataKey>>,
 }
 
 /// A chunk being fetched and checked; see [`BackupRef::fetch_rows`].
@@ -32,6 +36,15 @@ impl ChunkFetch {
 }
 
 impl BackupRef {
+    /// Backup `id` of `store`, its manifest not read yet.
+    pub fn new(store: Arc<dyn ObjectStore>, id: String) -> BackupRef {
+        BackupRef {
+            store,
+            id,
+            data_key: None,
+        }
+    }
+
     /// Where the backup is, for messages.
     pub fn location(&self) -> String {
         format!(
@@ -46,21 +59,35 @@ impl BackupRef {
         Ok(ObjectKey::new(layout::object_name(&self.id, object))?)
     }
 
-    /// Starts fetching chunk `index` of `table` in the background: a ranged read, then its
-    /// SHA-256, frame, size and row count checked and its rows decompressed on the CPU pool.
+    /// Starts fetching chunk `index` of table `table` (its id and its name for messages) in the
+    /// background: a ranged read, then its SHA-256, authenticity (encrypted backups), frame,
+    /// size and row count checked and its rows decompressed on the CPU pool.
     pub(crate) fn fetch_rows(
         &self,
         cpu: &Arc<CpuPool>,
         chunk: ChunkEntry,
-        table: String,
+        table: (u32, String),
         index: usize,
     ) -> ChunkFetch {
         let backup = self.clone();
         let cpu = cpu.clone();
         ChunkFetch(tokio::spawn(async move {
             let stored = backup.read_chunk(&chunk).await?;
-            cpu.decode(stored, chunk, table, index).await
+            cpu.decode(stored, chunk, backup.data_key.clone(), table, index)
+                .await
         }))
+    }
+
+    /// Checks and decodes a stored large-object chunk (see [`CpuPool::decode_large_objects`]).
+    pub(crate) async fn decode_large_objects(
+        &self,
+        cpu: &CpuPool,
+        stored: bytes::Bytes,
+        chunk: ChunkEntry,
+        index: usize,
+    ) -> Result<(Vec<u8>, pgark_archive::large_objects::RecordTotals), EngineError> {
+        cpu.decode_large_objects(stored, chunk, self.data_key.clone(), index)
+            .await
     }
 
     /// The stored bytes of one chunk (a ranged read), not yet checked.
@@ -72,12 +99,13 @@ impl BackupRef {
             .await?)
     }
 
-    /// The key filter stored after a chunk, checked against its recorded SHA-256 and parsed
-    /// before any use; `None` when the chunk has none.
+    /// The key filter stored after a chunk of table `table` (its id and name), checked against
+    /// its recorded SHA-256, opened (encrypted backups) and parsed before any use; `None` when
+    /// the chunk has none.
     pub(crate) async fn read_key_filter(
         &self,
         chunk: &ChunkEntry,
-        table: &str,
+        (table_id, table): (u32, &str),
         index: usize,
     ) -> Result<Option<bytes::Bytes>, EngineError> {
         let Some(filter) = &chunk.key_filter else {
@@ -99,15 +127,38 @@ impl BackupRef {
             }
             .into());
         }
+        let stored = match &self.data_key {
+            Some(key) => {
+                let piece = pgark_archive::seal::Piece::KeyFilter {
+                    object: &chunk.object,
+                    offset: filter.offset,
+                    table: table_id,
+                };
+                let opened = key.open(piece, &stored).map_err(|_| {
+                    pgark_archive::ArchiveError::ChunkCorrupt {
+                        of: format!("table {table} (its key filter)"),
+                        object: chunk.object.clone(),
+                        chunk: index,
+                        reason: "does not authenticate under the backup's key".to_owned(),
+                    }
+                })?;
+                bytes::Bytes::from(opened)
+            }
+            None => stored,
+        };
         pgark_archive::key_summary::KeyFilter::parse(&stored)?;
         Ok(Some(stored))
     }
 
     /// Reads and checks the manifest (head and catalog; the chunk lists are loaded by
-    /// [`BackupRef::load_chunks`]): missing means incomplete (or no backup at all).
-    pub async fn read_manifest(&self) -> Result<Manifest, EngineError> {
+    /// [`BackupRef::load_chunks`]): missing means incomplete (or no backup at all). An encrypted
+    /// backup's key is opened with `keys`, and kept for reading its chunks.
+    pub async fn read_manifest(&mut self, keys: &Keyring) -> Result<Manifest, EngineError> {
         let head = self.read_head().await?;
-        crate::inventory::read_catalog(self.store.as_ref(), &self.id, head).await
+        let manifest =
+            crate::inventory::read_catalog(self.store.as_ref(), &self.id, head, keys).await?;
+        self.data_key = manifest.data_key.clone();
+        Ok(manifest)
     }
 
     /// Loads the chunk lists of the tables `tables` (indexes into `manifest.tables`; `None`: every
@@ -258,14 +309,34 @@ pub(crate) async fn claim_backup_id(
 
 /// Opens the backup at `location` (`PARENT/ID` or `PARENT/latest`) and reads its manifest.
 pub async fn open_backup(location: &str) -> Result<(BackupRef, Manifest), EngineError> {
-    open_backup_with(location, &StoreOptions::default()).await
+    open_backup_with(location, &StoreOptions::default(), &Keyring::default()).await
 }
 
-/// [`open_backup`] with store options (S3 endpoint, …) for the parent location.
+/// [`open_backup`] with store options (S3 endpoint, …) for the parent location, and the keys
+/// that open it if it is encrypted.
 pub async fn open_backup_with(
     location: &str,
     options: &StoreOptions,
+    keys: &Keyring,
 ) -> Result<(BackupRef, Manifest), EngineError> {
+    let mut backup = find_backup(location, options).await?;
+    let manifest = backup.read_manifest(keys).await?;
+    Ok((backup, manifest))
+}
+
+/// The backup at `location` and its head alone: what needs no key even when the backup is
+/// encrypted (its listing, its stored pieces' checksums).
+pub async fn open_backup_head(
+    location: &str,
+    options: &StoreOptions,
+) -> Result<(BackupRef, ManifestHead), EngineError> {
+    let backup = find_backup(location, options).await?;
+    let (head, _) = backup.read_head().await?;
+    Ok((backup, head))
+}
+
+/// The backup `location` names (`PARENT/ID` or `PARENT/latest`), its manifest not read yet.
+async fn find_backup(location: &str, options: &StoreOptions) -> Result<BackupRef, EngineError> {
     let trimmed = location.trim_end_matches('/');
     let (parent, id) = match trimmed.rsplit_once('/') {
         Some((parent, id)) if !parent.is_empty() && !parent.ends_with(':') => (parent, id),
@@ -283,19 +354,14 @@ pub async fn open_backup_with(
     }
     // Validate the id as a key segment before using it.
     ObjectKey::new(id.to_owned())?;
-    let backup = BackupRef {
-        store,
-        id: id.to_owned(),
-    };
-    let manifest = backup.read_manifest().await?;
-    Ok((backup, manifest))
+    Ok(BackupRef::new(store, id.to_owned()))
 }
 
 /// `PARENT/latest`: the newest usable backup, saying which newer ones it passed over and why.
 async fn newest_usable(
     store: Arc<dyn ObjectStore>,
     location: &str,
-) -> Result<(BackupRef, Manifest), EngineError> {
+) -> Result<BackupRef, EngineError> {
     let Some((id, skipped)) = crate::inventory::newest_usable(store.as_ref()).await? else {
         return Err(EngineError::NoCompleteBackup {
             location: store.location(),
@@ -312,7 +378,5 @@ async fn newest_usable(
             newer.id
         );
     }
-    let backup = BackupRef { store, id };
-    let manifest = backup.read_manifest().await?;
-    Ok((backup, manifest))
+    Ok(BackupRef::new(store, id))
 }

@@ -224,7 +224,11 @@ pub async fn cat(
                 break;
             };
             let name = table.parts[part].display_name();
-            fetches.push_back((part, backup.fetch_rows(&cpu, chunk.clone(), name, index)));
+            let table_id = table.parts[part].id;
+            fetches.push_back((
+                part,
+                backup.fetch_rows(&cpu, chunk.clone(), (table_id, name), index),
+            ));
         }
         let Some((part, next)) = fetches.pop_front() else {
             break;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use pgark_archive::key_summary::KeyFields;
 use pgark_archive::large_objects::RecordTotals;
+use pgark_archive::seal::DataKey;
 use pgark_archive::{ArchiveError, ChunkDecoder, ChunkEncoder, ChunkEntry, EncodedChunk};
 
 use crate::EngineError;
@@ -95,24 +96,33 @@ impl CpuPool {
         &self,
         stored: bytes::Bytes,
         entry: ChunkEntry,
+        key: Option<Arc<DataKey>>,
         index: usize,
     ) -> impl Future<Output = Result<(Vec<u8>, RecordTotals), EngineError>> + Send + 'static {
         let work = self.run(move || {
-            with_decoder(|decoder| decoder.decode_large_objects(&stored, &entry, index))
+            with_decoder(|decoder| {
+                decoder.decode_large_objects(&stored, &entry, key.as_deref(), index)
+            })
         });
         async move { Ok(work.await??) }
     }
 
-    /// Checks and decompresses one stored chunk.
+    /// Checks (and, sealed under `key`, opens) and decompresses one stored chunk of the table
+    /// `table` names, whose id is `table_id`.
     pub(crate) fn decode(
         &self,
         stored: bytes::Bytes,
         entry: ChunkEntry,
-        table: String,
+        key: Option<Arc<DataKey>>,
+        (table_id, table): (u32, String),
         index: usize,
     ) -> impl Future<Output = Result<Vec<u8>, EngineError>> + Send + 'static {
-        let work = self
-            .run(move || with_decoder(|decoder| decoder.decode(&stored, &entry, &table, index)));
+        let work = self.run(move || {
+            with_decoder(|decoder| {
+                let sealed = key.as_deref().map(|key| (key, table_id));
+                decoder.decode(&stored, &entry, sealed, &table, index)
+            })
+        });
         async move { Ok(work.await??) }
     }
 }

@@ -9,6 +9,7 @@
 //!   which tells a caller whether running again may help.
 
 use pgark_archive::ArchiveError;
+use pgark_keys::KeyError;
 use pgark_pg::PgError;
 use pgark_storage::StoreError;
 
@@ -50,6 +51,8 @@ impl ErrorClass {
             Some(pg_class(e))
         } else if let Some(e) = error.downcast_ref::<StoreError>() {
             Some(store_class(e))
+        } else if let Some(e) = error.downcast_ref::<KeyError>() {
+            Some(key_class(e))
         } else {
             error.downcast_ref::<ArchiveError>().map(archive_class)
         }
@@ -80,6 +83,9 @@ pub enum EngineError {
 
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+
+    #[error(transparent)]
+    Key(#[from] KeyError),
 
     #[error(
         "backup {location} does not exist: check the path, or run `pgark ls` on its parent to see the backups there"
@@ -301,6 +307,26 @@ pub enum EngineError {
         source: rayon::ThreadPoolBuildError,
     },
 
+    #[error("backup {location} is not encrypted: there is no key to rewrap")]
+    NotEncrypted { location: String },
+
+    #[error("{recipient} is not a recipient of backup {location}; its recipients are {recipients}")]
+    NotARecipient {
+        location: String,
+        recipient: String,
+        recipients: String,
+    },
+
+    #[error(
+        "removing those recipients would leave backup {location} with none, and nobody could open it"
+    )]
+    NoRecipientLeft { location: String },
+
+    #[error(
+        "{object} reads back different from what was just written: the store is not keeping writes"
+    )]
+    ReadBackDiffers { object: String },
+
     /// An invariant of the engine's own making did not hold.
     #[error("internal error (a bug in pgark; please report it): {what}")]
     Bug { what: String },
@@ -322,6 +348,7 @@ impl EngineError {
             EngineError::Pg(e) => pg_class(e),
             EngineError::Store(e) => store_class(e),
             EngineError::Archive(e) => archive_class(e),
+            EngineError::Key(e) => key_class(e),
             EngineError::BackupNotFound { .. }
             | EngineError::UnknownTable { .. }
             | EngineError::AmbiguousTable { .. }
@@ -333,7 +360,10 @@ impl EngineError {
             | EngineError::ReferencingWithReplace
             | EngineError::InvalidWhere { .. }
             | EngineError::IntoTableNeedsOneTable { .. }
-            | EngineError::SplitUnsupported { .. } => C::Request,
+            | EngineError::SplitUnsupported { .. }
+            | EngineError::NotEncrypted { .. }
+            | EngineError::NotARecipient { .. }
+            | EngineError::NoRecipientLeft { .. } => C::Request,
             EngineError::NoCompleteBackup { .. }
             | EngineError::BackupExists { .. }
             | EngineError::UnsupportedServer { .. }
@@ -365,6 +395,7 @@ impl EngineError {
             | EngineError::TableVanished { .. }
             | EngineError::TaskFailed { .. }
             | EngineError::CpuPool { .. }
+            | EngineError::ReadBackDiffers { .. }
             | EngineError::Bug { .. } => C::Failed,
         }
     }
@@ -411,9 +442,19 @@ fn store_class(error: &StoreError) -> ErrorClass {
     }
 }
 
+fn key_class(error: &KeyError) -> ErrorClass {
+    match error {
+        _ if error.is_transient() => ErrorClass::Transient,
+        KeyError::InvalidRecipient { .. } | KeyError::IdentityFile { .. } => ErrorClass::Request,
+        KeyError::NoKeyOpens { .. } | KeyError::Kms { .. } => ErrorClass::Refused,
+        KeyError::Archive(e) => archive_class(e),
+        _ => ErrorClass::Failed,
+    }
+}
+
 fn archive_class(error: &ArchiveError) -> ErrorClass {
     match error {
-        ArchiveError::Compress(_) => ErrorClass::Failed,
+        ArchiveError::Compress(_) | ArchiveError::Crypto { .. } => ErrorClass::Failed,
         ArchiveError::UnsupportedFormatVersion { .. } => ErrorClass::Refused,
         _ => ErrorClass::Damaged,
     }

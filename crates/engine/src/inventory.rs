@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use pgark_archive::seal::{DataKey, EncryptionInfo, KeyEnvelope};
 use pgark_archive::{Manifest, ManifestHead, StartedMarker, Timestamp, layout};
 use pgark_storage::{ObjectKey, ObjectStore};
 
@@ -45,6 +46,15 @@ pub struct BackupListing {
     pub raw_bytes: Option<u64>,
     pub tables: Option<usize>,
     pub rows: Option<u64>,
+    /// The recipients an encrypted backup's key is wrapped for; empty for a clear backup.
+    pub recipients: Vec<String>,
+}
+
+impl BackupListing {
+    /// Client-side encrypted (its head then does not name the database).
+    pub fn is_encrypted(&self) -> bool {
+        !self.recipients.is_empty()
+    }
 }
 
 /// What a listing of the store shows of one backup id: its objects' bytes, whether it has a
@@ -142,8 +152,12 @@ pub async fn list_backups(store: &dyn ObjectStore) -> Result<Vec<BackupListing>,
             raw_bytes: None,
             tables: None,
             rows: None,
+            recipients: Vec::new(),
         };
         if let Some(head) = manifest {
+            if let Some(info) = &head.encryption {
+                listing.recipients = info.recipients.clone();
+            }
             listing.finished_at = Timestamp::parse_rfc3339(&head.finished_at).ok();
             listing.database = Some(head.source.database.clone());
             listing.server_version = Some(head.source.server_version.clone());
@@ -207,6 +221,7 @@ pub(crate) async fn read_catalog(
     store: &dyn ObjectStore,
     id: &str,
     (head, whole): (ManifestHead, Option<Manifest>),
+    keys: &pgark_keys::Keyring,
 ) -> Result<Manifest, EngineError> {
     if let Some(manifest) = whole {
         return Ok(manifest);
@@ -218,12 +233,60 @@ pub(crate) async fn read_catalog(
         }
         .into());
     };
+    let data_key = match &head.encryption {
+        Some(info) => Some(std::sync::Arc::new(
+            open_data_key(store, id, &head.backup_id, info, keys).await?,
+        )),
+        None => None,
+    };
     let key = ObjectKey::new(layout::object_name(id, &catalog.object))?;
     let bytes = store.get(&key).await?;
     Ok(Manifest::from_catalog(
         head,
         &format!("{}/{key}", store.location().trim_end_matches('/')),
         &bytes,
+        data_key,
+    )?)
+}
+
+/// Reads the key envelope of the backup at `path` whose id is `backup_id` (checked against the
+/// head's record `info`) and opens its data key with `keys`.
+pub(crate) async fn open_data_key(
+    store: &dyn ObjectStore,
+    path: &str,
+    backup_id: &str,
+    info: &EncryptionInfo,
+    keys: &pgark_keys::Keyring,
+) -> Result<DataKey, EngineError> {
+    let envelope = read_envelope(store, path, backup_id, info).await?;
+    Ok(keys.open(&envelope, info).await?)
+}
+
+/// The key envelope of the backup at `path` (`ID`, or `before-images/ID`) whose id is
+/// `backup_id`, as the head's record `info` names it, checked against it.
+pub(crate) async fn read_envelope(
+    store: &dyn ObjectStore,
+    path: &str,
+    backup_id: &str,
+    info: &EncryptionInfo,
+) -> Result<KeyEnvelope, EngineError> {
+    let key = ObjectKey::new(layout::object_name(path, &info.envelope.object))?;
+    let bytes = store.get(&key).await?;
+    let object = format!("{}/{key}", store.location().trim_end_matches('/'));
+    let actual = pgark_archive::sha256_hex(&bytes);
+    if actual != info.envelope.sha256 || bytes.len() as u64 != info.envelope.length {
+        return Err(pgark_archive::ArchiveError::ManifestChecksumMismatch {
+            object,
+            expected: info.envelope.sha256.clone(),
+            actual,
+        }
+        .into());
+    }
+    Ok(KeyEnvelope::from_bytes(
+        &object,
+        &bytes,
+        backup_id,
+        &info.key_check,
     )?)
 }
 

@@ -630,7 +630,8 @@ pub(crate) async fn choose_chunks(
         let verdicts = futures::stream::iter(chunks.iter().map(|&i| {
             let (backup, name, tuples) = (backup.clone(), name.clone(), &tuples);
             async move {
-                let Some(frame) = backup.read_key_filter(&table.chunks[i], &name, i).await? else {
+                let filter = backup.read_key_filter(&table.chunks[i], (table.id, &name), i);
+                let Some(frame) = filter.await? else {
                     return Ok::<_, EngineError>((i, true));
                 };
                 let filter = KeyFilter::parse(&frame)?;

@@ -22,12 +22,14 @@ pub mod dump;
 pub mod inventory;
 pub mod metrics;
 pub mod prune;
+pub mod rekey;
 pub mod restore;
 pub mod surgical;
 pub mod verify;
 
-pub use backup::{BackupRef, open_backup, open_backup_with};
+pub use backup::{BackupRef, open_backup, open_backup_head, open_backup_with};
 pub use cancel::{Cancel, CancelHandle};
 pub use error::{EngineError, ErrorClass};
+pub use pgark_keys::{KeyError, Keyring, KmsAccess, Recipient, generate_identity, recipients_from};
 pub use progress::Progress;
 pub use session::describe_duration;

@@ -169,6 +169,7 @@ mod tests {
             raw_bytes: None,
             tables: None,
             rows: None,
+            recipients: Vec::new(),
         }
     }
 

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use pgark_archive::large_objects::LargeObjectPiece;
-use pgark_archive::{ChunkEntry, ContentDigest, LargeObjectsEntry, Manifest, TableEntry};
+use pgark_archive::{
+    ChunkEntry, ContentDigest, LargeObjectsEntry, Manifest, ManifestHead, TableEntry,
+};
 use pgark_pg::{ConnConfig, LargeObjectReader, PgError, copy_out_columns_sql};
 
 use crate::cpu::CpuPool;
@@ -220,7 +222,9 @@ async fn verify_large_objects(
         async move {
             let stored = backup.read_chunk(&chunk).await?;
             let raw = chunk.raw_length;
-            let (_, totals) = cpu.decode_large_objects(stored, chunk, index).await?;
+            let (_, totals) = backup
+                .decode_large_objects(&cpu, stored, chunk, index)
+                .await?;
             Ok::<_, EngineError>((raw, totals))
         }
     }))
@@ -275,12 +279,14 @@ async fn verify_table(
 ) -> TableVerdict {
     let name = table.display_name();
     let checks = futures::stream::iter(chunks.iter().enumerate().map(|(index, chunk)| {
-        let fetch = backup.fetch_rows(cpu, chunk.clone(), name.clone(), index);
+        let fetch = backup.fetch_rows(cpu, chunk.clone(), (table.id, name.clone()), index);
         let rows = chunk.rows;
         let (name, chunk) = (name.clone(), chunk.clone());
         let cpu = cpu.clone();
         async move {
-            backup.read_key_filter(&chunk, &name, index).await?;
+            backup
+                .read_key_filter(&chunk, (table.id, &name), index)
+                .await?;
             let text = fetch.rows().await?;
             // Hashing a whole chunk is CPU work: on the pool, not on a runtime thread.
             let (raw, digest) = cpu
@@ -494,4 +500,143 @@ async fn drop_database(target: &ConnConfig) -> Result<(), EngineError> {
     let maintenance = crate::restore::target::maintenance_config(target).await?;
     let connection = crate::session::open(&maintenance).await?;
     crate::restore::target::drop_database(&connection, target.dbname()).await
+}
+
+/// What [`verify_stored`] found.
+#[derive(Debug, Clone, Default)]
+pub struct StoredReport {
+    /// Chunks and key filters checked.
+    pub pieces: u64,
+    pub stored_bytes: u64,
+    pub objects: usize,
+    pub problems: Vec<String>,
+}
+
+/// An encrypted backup checked without its key: its key envelope, catalog and chunk index
+/// against the head's checksums, and every stored piece of every data object (each chunk and
+/// key filter) read and checked against the clear checksum list, `jobs * 2` reads in flight;
+/// the pieces must tile each object exactly and add up to the head's stored size. Nothing is
+/// decrypted: what the key would add (authenticity, rows, digests) is `verify` with a key.
+pub async fn verify_stored(
+    backup: &BackupRef,
+    head: &ManifestHead,
+    jobs: usize,
+    progress: Arc<Progress>,
+) -> Result<StoredReport, EngineError> {
+    let Some(info) = &head.encryption else {
+        return Err(EngineError::bug(
+            "verify_stored of a backup that is not encrypted",
+        ));
+    };
+    let mut report = StoredReport::default();
+    let checksums =
+        info.checksums
+            .as_ref()
+            .ok_or_else(|| pgark_archive::ArchiveError::ManifestCorrupt {
+                object: backup.location(),
+                reason: "its head records no checksum list".to_owned(),
+            })?;
+    // The metadata objects, against the head.
+    for object in [
+        Some(&info.envelope),
+        head.catalog.as_ref(),
+        head.chunk_index.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let bytes = backup
+            .store
+            .get(&backup.object_key(&object.object)?)
+            .await?;
+        let actual = pgark_archive::sha256_hex(&bytes);
+        if actual != object.sha256 || bytes.len() as u64 != object.length {
+            report.problems.push(format!(
+                "{}/{}: SHA-256 {actual} ({} bytes), the head records {} ({} bytes)",
+                backup.location(),
+                object.object,
+                bytes.len(),
+                object.sha256,
+                object.length
+            ));
+        }
+    }
+    let list = backup
+        .store
+        .get(&backup.object_key(&checksums.object)?)
+        .await?;
+    let list_name = format!("{}/{}", backup.location(), checksums.object);
+    let pieces = pgark_archive::stored_pieces(&list_name, checksums, &list)?;
+    let sizes = ObjectSizes::list(backup).await?;
+    // Per object: the bytes its pieces cover and where the last one ends.
+    let mut covered: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let checks = futures::stream::iter(pieces.map(|piece| {
+        let backup = backup.clone();
+        async move {
+            let piece = piece?;
+            let key = backup.object_key(&piece.object)?;
+            let stored = backup
+                .store
+                .get_range(&key, piece.offset..piece.offset + piece.length)
+                .await;
+            let problem = match stored {
+                Ok(stored) if stored.len() as u64 != piece.length => Some(format!(
+                    "read {} bytes, the checksum list records {}",
+                    stored.len(),
+                    piece.length
+                )),
+                Ok(stored) => {
+                    let actual = pgark_archive::sha256_hex(&stored);
+                    (actual != piece.sha256).then(|| {
+                        format!(
+                            "SHA-256 {actual}, the checksum list records {}",
+                            piece.sha256
+                        )
+                    })
+                }
+                Err(e) => Some(e.to_string()),
+            };
+            Ok::<_, EngineError>((piece, problem))
+        }
+    }))
+    .buffered(jobs.max(1) * 2);
+    let mut checks = std::pin::pin!(checks);
+    while let Some(checked) = checks.next().await {
+        let (piece, problem) = checked?;
+        report.pieces += 1;
+        report.stored_bytes += piece.length;
+        Progress::add(&progress.stored_bytes, piece.length);
+        let (bytes, end) = covered.entry(piece.object.clone()).or_default();
+        *bytes += piece.length;
+        *end = (*end).max(piece.offset + piece.length);
+        if let Some(problem) = problem {
+            report.problems.push(format!(
+                "{}/{} at offset {}: {problem}",
+                backup.location(),
+                piece.object,
+                piece.offset
+            ));
+        }
+    }
+    report.objects = covered.len();
+    for (object, (bytes, end)) in &covered {
+        let key = format!("{}/{object}", backup.id);
+        match sizes.listed.get(&key) {
+            Some(&size) if size == *bytes && size == *end => {}
+            Some(&size) => report.problems.push(format!(
+                "{}/{object} is {size} bytes, its pieces cover {bytes} and end at {end}",
+                backup.location()
+            )),
+            None => report
+                .problems
+                .push(format!("{}/{object} is missing", backup.location())),
+        }
+    }
+    if report.problems.is_empty() && report.stored_bytes != head.totals.stored_bytes {
+        report.problems.push(format!(
+            "the checksum list covers {} stored bytes, the head records {}",
+            report.stored_bytes, head.totals.stored_bytes
+        ));
+    }
+    Ok(report)
 }

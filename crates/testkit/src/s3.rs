@@ -60,6 +60,8 @@ struct State {
     /// Upload id → (bucket, key) of multipart uploads neither completed nor aborted.
     open_uploads: BTreeMap<String, (String, String)>,
     hold_parts: bool,
+    /// `PutObject` requests for keys ending with this wait, unanswered, forever.
+    hold_puts_ending: Option<String>,
     write_settings: Vec<(Option<String>, Option<String>)>,
     /// Every `GetObject` request: the key, and whether it asked for a byte range.
     gets: Vec<(String, bool)>,
@@ -70,6 +72,8 @@ struct Shared {
     state: Mutex<State>,
     /// Signalled whenever an `UploadPart` request arrives.
     part_arrived: Notify,
+    /// Signalled when a held `PutObject` request arrives.
+    put_held: Notify,
     /// Signalled when held parts are released.
     released: Notify,
     /// Serialises `If-None-Match: *` writes, which `s3s-fs` checks and writes non-atomically.
@@ -267,6 +271,17 @@ impl S3Server {
         self.shared.state().hold_parts = true;
     }
 
+    /// Makes every `PutObject` of a key ending with `suffix` wait forever without an answer
+    /// (a client killed while waiting leaves the object unwritten).
+    pub fn hold_puts_ending_with(&self, suffix: &str) {
+        self.shared.state().hold_puts_ending = Some(suffix.to_owned());
+    }
+
+    /// Waits until a held `PutObject` arrives (see [`hold_puts_ending_with`](Self::hold_puts_ending_with)).
+    pub async fn put_held(&self) {
+        self.shared.put_held.notified().await;
+    }
+
     pub fn release_parts(&self) {
         self.shared.state().hold_parts = false;
         self.shared.released.notify_waiters();
@@ -442,6 +457,12 @@ impl S3 for Checked {
             verify_sha256(req.input.body.take(), req.input.checksum_sha256.as_deref()).await?;
         req.input.body = Some(blob(data));
         self.shared.arrive(Operation::PutObject)?;
+        let held = self.shared.state().hold_puts_ending.clone();
+        if held.is_some_and(|suffix| req.input.key.ends_with(&suffix)) {
+            // notify_one keeps the signal for a waiter that comes later.
+            self.shared.put_held.notify_one();
+            std::future::pending::<()>().await;
+        }
         self.bucket_exists(&req.input.bucket)?;
         self.shared.state().write_settings.push((
             req.input

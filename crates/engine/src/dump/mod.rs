@@ -28,6 +28,7 @@ use pgark_storage::ObjectStore;
 use tracing::{info, warn};
 
 use crate::cpu::CpuPool;
+pub use crate::writer::Encryption;
 use crate::writer::{BackupWriter, WriterSettings};
 use crate::{Cancel, EngineError, Progress};
 
@@ -52,6 +53,8 @@ pub struct DumpOptions {
     pub split: SplitMethod,
     /// Store key membership filters beside chunks (see `pgark_archive::key_summary`).
     pub key_filters: bool,
+    /// Client-side encryption: the recipients the backup's data key is wrapped for.
+    pub encryption: Option<Encryption>,
 }
 
 /// What a finished dump reports.
@@ -98,6 +101,7 @@ pub async fn dump(
         settings,
         cpu,
         progress.clone(),
+        options.encryption.as_ref(),
     )
     .await?;
     let backup_id = writer.id().to_owned();

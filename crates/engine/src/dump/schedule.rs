@@ -112,6 +112,7 @@ pub(super) async fn run(
                                     &copy_out_range_sql(table, &piece.range),
                                     &format!("table {}.{}", table.schema, table.name),
                                     &object,
+                                    table_id(piece.table),
                                     &table.columns,
                                     keys.lookup.get(&table.oid),
                                 )

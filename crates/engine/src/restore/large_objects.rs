@@ -33,8 +33,8 @@ impl TableLoader {
         };
         let stored = self.backup.read_chunk(chunk).await?;
         let (stream, _) = self
-            .cpu
-            .decode_large_objects(stored, chunk.clone(), index)
+            .backup
+            .decode_large_objects(&self.cpu, stored, chunk.clone(), index)
             .await?;
         // Checked whole above, so these parse; a failure here would be a bug, not damage.
         let mut batch = Vec::new();

@@ -336,9 +336,12 @@ impl TableLoader {
                     }
                 };
                 chunks.start += 1;
-                let fetch =
-                    self.backup
-                        .fetch_rows(&self.cpu, table_chunks[i].clone(), name.clone(), i);
+                let fetch = self.backup.fetch_rows(
+                    &self.cpu,
+                    table_chunks[i].clone(),
+                    (table.id, name.clone()),
+                    i,
+                );
                 fetching.push_back((share, i, fetch));
             }
             let Some((share, i, next)) = fetching.pop_front() else {

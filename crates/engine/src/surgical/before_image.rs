@@ -17,7 +17,7 @@ use super::sequences::{owned_sequences, sequence_values};
 use super::undo::{UndoRestore, undo_condition, undo_restore};
 use super::{Conflict, SurgicalOptions};
 use crate::cpu::CpuPool;
-use crate::writer::{BackupWriter, WriterSettings};
+use crate::writer::{BackupWriter, Encryption, WriterSettings};
 use crate::{EngineError, Progress};
 
 /// Where before-images go by default: this folder beside the source backup, so that they are not
@@ -51,6 +51,7 @@ pub(super) async fn save(
         &options.backup.id,
         cpu.clone(),
         options.manifest.settings.chunk_size,
+        before_image_encryption(options)?.as_ref(),
     )
     .await?;
     *written = Some(image.location());
@@ -92,6 +93,23 @@ pub(super) async fn save(
 }
 
 /// One table of the before-image: the target table and which of its rows to save.
+/// A before-image of an encrypted backup's rows is encrypted to the same recipients (with a key
+/// of its own): rows the backup protects stay protected when they come back out of the target.
+fn before_image_encryption(options: &SurgicalOptions) -> Result<Option<Encryption>, EngineError> {
+    let Some(info) = &options.manifest.encryption else {
+        return Ok(None);
+    };
+    let recipients = info
+        .recipients
+        .iter()
+        .map(|r| pgark_keys::Recipient::parse(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(Encryption {
+        recipients,
+        kms: options.kms.clone(),
+    }))
+}
+
 pub(super) struct ImageTable<'a> {
     pub schema: &'a str,
     pub name: &'a str,
@@ -118,6 +136,7 @@ impl BeforeImage {
         of_backup: &str,
         cpu: Arc<CpuPool>,
         chunk_size: u64,
+        encryption: Option<&Encryption>,
     ) -> Result<BeforeImage, EngineError> {
         let source = source_info(session, target).await?;
         let started = Timestamp::now();
@@ -134,6 +153,7 @@ impl BeforeImage {
             settings,
             cpu,
             Arc::new(Progress::default()),
+            encryption,
         )
         .await?;
         let mut manifest = Manifest::new(
@@ -195,6 +215,7 @@ impl BeforeImage {
                 &sql,
                 &format!("the before-image of table {qualified}"),
                 &layout::data_object_name(id, 0),
+                id,
                 &table.columns,
                 lookup_key.as_ref(),
             )

@@ -99,6 +99,8 @@ pub struct SurgicalOptions {
     /// Also put back what deleting the selected rows did to the tables referencing them
     /// (cascaded deletes, cleared keys), transitively.
     pub with_referencing: bool,
+    /// How to reach KMS for a before-image of a backup encrypted to KMS keys.
+    pub kms: pgark_keys::KmsAccess,
 }
 
 /// How a column of the backup and the target's table were matched, where they differ.

@@ -168,7 +168,7 @@ async fn load(
             fetching.push_back(backup.fetch_rows(
                 cpu,
                 table.chunks[index].clone(),
-                name.clone(),
+                (table.id, name.clone()),
                 index,
             ));
         }

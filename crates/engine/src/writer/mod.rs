@@ -12,7 +12,9 @@ pub(crate) use pieces::{MAX_COMPRESSING, ObjectWriter, WrittenObject};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pgark_archive::{Manifest, Timestamp, layout};
+use pgark_archive::seal::{CIPHER, DataKey, EncryptionInfo};
+use pgark_archive::{Manifest, ObjectRef, Timestamp, layout};
+use pgark_keys::{KmsAccess, Recipient};
 use pgark_storage::{ObjectKey, ObjectStore};
 
 use crate::budget::ByteBudget;
@@ -28,6 +30,20 @@ pub(crate) struct WriterSettings {
     pub(crate) stall_timeout: Option<Duration>,
 }
 
+/// Client-side encryption asked of a new backup: who its data key is wrapped for.
+#[derive(Debug, Clone)]
+pub struct Encryption {
+    pub recipients: Vec<Recipient>,
+    pub kms: KmsAccess,
+}
+
+/// An encrypted backup's data key and the head's record of its encryption.
+#[derive(Debug)]
+pub(crate) struct Sealing {
+    pub(crate) key: Arc<DataKey>,
+    pub(crate) info: EncryptionInfo,
+}
+
 #[derive(Debug)]
 pub(crate) struct BackupWriter {
     store: Arc<dyn ObjectStore>,
@@ -41,12 +57,16 @@ pub(crate) struct BackupWriter {
     budget: ByteBudget,
     pub(crate) progress: Arc<Progress>,
     stall_timeout: Option<Duration>,
+    /// Set for an encrypted backup: every stored piece is sealed with its key.
+    pub(crate) sealing: Option<Sealing>,
 }
 
 impl BackupWriter {
     /// Starts a backup under `prefix` of `store`: claims the first free id for `started`
-    /// (two backups started in the same second get distinct ids). Memory for chunks in flight
-    /// is sized for `sessions` writing at once.
+    /// (two backups started in the same second get distinct ids) and, when `encryption` asks
+    /// for it, makes the backup's data key and stores its key envelope. Memory for chunks in
+    /// flight is sized for `sessions` writing at once.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn start(
         store: Arc<dyn ObjectStore>,
         prefix: &str,
@@ -55,9 +75,13 @@ impl BackupWriter {
         settings: WriterSettings,
         cpu: Arc<CpuPool>,
         progress: Arc<Progress>,
+        encryption: Option<&Encryption>,
     ) -> Result<BackupWriter, EngineError> {
-        let id = crate::backup::claim_backup_id(store.as_ref(), prefix, started, database).await?;
-        Ok(BackupWriter {
+        // An encrypted backup's start marker does not name the database either.
+        let marker_database = if encryption.is_some() { "" } else { database };
+        let id = crate::backup::claim_backup_id(store.as_ref(), prefix, started, marker_database)
+            .await?;
+        let mut writer = BackupWriter {
             store,
             prefix: prefix.to_owned(),
             id,
@@ -69,6 +93,50 @@ impl BackupWriter {
             cpu,
             progress,
             stall_timeout: settings.stall_timeout,
+            sealing: None,
+        };
+        if let Some(encryption) = encryption {
+            match writer.seal_with_new_key(encryption).await {
+                Ok(sealing) => writer.sealing = Some(sealing),
+                Err(e) => {
+                    writer.abort().await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(writer)
+    }
+
+    /// Makes the backup's data key, wrapped for `encryption`'s recipients, and stores the first
+    /// key envelope.
+    async fn seal_with_new_key(&self, encryption: &Encryption) -> Result<Sealing, EngineError> {
+        let (key, envelope) =
+            pgark_keys::new_data_key(&self.id, &encryption.recipients, &encryption.kms).await?;
+        let name = EncryptionInfo::envelope_name(1);
+        let bytes = envelope.to_bytes()?;
+        let envelope_ref = ObjectRef {
+            object: name.clone(),
+            length: bytes.len() as u64,
+            sha256: pgark_archive::sha256_hex(&bytes),
+        };
+        self.store
+            .put_if_absent(&self.key(&name)?, bytes.into())
+            .await?;
+        let mut recipients: Vec<String> = Vec::new();
+        for recipient in &encryption.recipients {
+            if !recipients.contains(&recipient.id()) {
+                recipients.push(recipient.id());
+            }
+        }
+        Ok(Sealing {
+            info: EncryptionInfo {
+                cipher: CIPHER.to_owned(),
+                recipients,
+                key_check: key.check(),
+                envelope: envelope_ref,
+                checksums: None,
+            },
+            key: Arc::new(key),
         })
     }
 
@@ -98,7 +166,16 @@ impl BackupWriter {
     /// Writes the metadata: the chunk index and the catalog, then the manifest's head, last and
     /// never over another: from now on the backup is complete.
     pub(crate) async fn finish(&self, manifest: &Manifest) -> Result<(), EngineError> {
-        let encoded = manifest.encode()?;
+        let encoded = manifest.encode_sealed(
+            self.sealing
+                .as_ref()
+                .map(|sealing| (sealing.key.as_ref(), &sealing.info)),
+        )?;
+        if let Some(checksums) = encoded.checksums {
+            self.store
+                .put(&self.key(pgark_archive::CHECKSUMS_NAME)?, checksums.into())
+                .await?;
+        }
         self.store
             .put(
                 &self.key(pgark_archive::CHUNK_INDEX_NAME)?,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use pgark_archive::key_summary::KeyFields;
+use pgark_archive::seal::Piece;
 use pgark_archive::{
     ChunkEntry, ColumnEntry, ContentDigest, EncodedChunk, FilterEntry, KeyRange, LookupKey,
 };
@@ -36,21 +37,23 @@ type Compressing = VecDeque<(
 
 impl BackupWriter {
     /// Writes the rows `copy_sql` (a `COPY ... TO STDOUT`) sends on `session` into data object
-    /// `object`, recording the ranges (and filters) of `key` over `columns`. `what` names the
-    /// rows in messages (`table public.orders`). On failure the object's upload is aborted, so
-    /// the object can be written again from nothing.
+    /// `object` of table `table` (its id), recording the ranges (and filters) of `key` over
+    /// `columns`. `what` names the rows in messages (`table public.orders`). On failure the
+    /// object's upload is aborted, so the object can be written again from nothing.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn copy_out(
         &self,
         session: &Connection,
         copy_sql: &str,
         what: &str,
         object: &str,
+        table: u32,
         columns: &[ColumnEntry],
         key: Option<&LookupKey>,
     ) -> Result<WrittenObject, EngineError> {
         let key_fields = key.and_then(|k| k.fields(columns)).map(Arc::new);
         let key = key.filter(|_| key_fields.is_some());
-        let mut writer = ObjectWriter::new(self, object, key)?;
+        let mut writer = ObjectWriter::new(self, object, table, key)?;
         let copied = self
             .copy_rows(session, copy_sql, what, key_fields, &mut writer)
             .await;
@@ -157,6 +160,8 @@ impl BackupWriter {
 pub(crate) struct ObjectWriter<'a> {
     dumper: &'a BackupWriter,
     object: &'a str,
+    /// The table's id (0 for large objects): sealed pieces are bound to it.
+    table: u32,
     key: ObjectKey,
     upload: Option<Box<dyn Upload>>,
     offset: u64,
@@ -177,12 +182,14 @@ impl<'a> ObjectWriter<'a> {
     pub(crate) fn new(
         dumper: &'a BackupWriter,
         object: &'a str,
+        table: u32,
         lookup_key: Option<&'a LookupKey>,
     ) -> Result<Self, EngineError> {
         let key = dumper.key(object)?;
         Ok(ObjectWriter {
             dumper,
             object,
+            table,
             key,
             upload: None,
             offset: 0,
@@ -199,7 +206,7 @@ impl<'a> ObjectWriter<'a> {
         dumper: &'a BackupWriter,
         object: &'a str,
     ) -> Result<Self, EngineError> {
-        let mut writer = Self::new(dumper, object, None)?;
+        let mut writer = Self::new(dumper, object, 0, None)?;
         writer.counts_rows = false;
         Ok(writer)
     }
@@ -211,8 +218,23 @@ impl<'a> ObjectWriter<'a> {
                 .upload
                 .insert(self.dumper.store.start_upload(&self.key).await?),
         };
-        let length = chunk.frame.len() as u64;
-        upload.write(Bytes::from(chunk.frame)).await?;
+        // An encrypted backup's chunk is sealed where it is stored, and its checksum covers
+        // what is stored.
+        let (frame, sha256) = match &self.dumper.sealing {
+            Some(sealing) => {
+                let piece = Piece::Chunk {
+                    object: self.object,
+                    offset: self.offset,
+                    table: self.table,
+                };
+                let sealed = sealing.key.seal(piece, chunk.frame)?;
+                let sha256 = pgark_archive::sha256_hex(&sealed);
+                (sealed, sha256)
+            }
+            None => (chunk.frame, chunk.sha256),
+        };
+        let length = frame.len() as u64;
+        upload.write(Bytes::from(frame)).await?;
         let progress = &self.dumper.progress;
         if self.counts_rows {
             Progress::add(&progress.rows, chunk.rows);
@@ -225,7 +247,7 @@ impl<'a> ObjectWriter<'a> {
             length,
             raw_length: chunk.raw_length,
             rows: chunk.rows,
-            sha256: chunk.sha256,
+            sha256,
             key_range: self
                 .lookup_key
                 .and_then(|k| k.columns.first())
@@ -270,6 +292,17 @@ impl<'a> ObjectWriter<'a> {
 
     /// Stores chunk `n`'s key filter at the end of the object written so far.
     async fn store_filter(&mut self, n: usize, frame: Vec<u8>) -> Result<(), EngineError> {
+        let frame = match &self.dumper.sealing {
+            Some(sealing) => {
+                let piece = Piece::KeyFilter {
+                    object: self.object,
+                    offset: self.offset,
+                    table: self.table,
+                };
+                sealing.key.seal(piece, frame)?
+            }
+            None => frame,
+        };
         let length = frame.len() as u64;
         self.chunks[n].key_filter = Some(FilterEntry {
             offset: self.offset,
