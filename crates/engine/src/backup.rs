@@ -72,7 +72,23 @@ impl BackupRef {
         let backup = self.clone();
         let cpu = cpu.clone();
         ChunkFetch(tokio::spawn(async move {
-            let stored = backup.read_chunk(&chunk).await?;
+            let stored = match backup.read_chunk(&chunk).await {
+                // An object cut short is damage to this chunk: say which.
+                Err(EngineError::Store(StoreError::RangeNotSatisfiable { size, .. })) => {
+                    return Err(pgark_archive::ArchiveError::ChunkCorrupt {
+                        of: format!("table {}", table.1),
+                        object: chunk.object.clone(),
+                        chunk: index,
+                        reason: format!(
+                            "its object ends at byte {size}, before the chunk's end at {}: \
+                             the object was truncated",
+                            chunk.offset + chunk.length
+                        ),
+                    }
+                    .into());
+                }
+                read => read?,
+            };
             cpu.decode(stored, chunk, backup.data_key.clone(), table, index)
                 .await
         }))

@@ -13,9 +13,12 @@
 use pgark_archive::seal::{EncryptionInfo, KeyEnvelope};
 use pgark_archive::{ObjectRef, layout};
 use pgark_keys::{Keyring, Recipient};
-use pgark_storage::ObjectKey;
+use pgark_storage::{ObjectKey, StoreError};
 
 use crate::{BackupRef, EngineError};
+
+/// Envelope numbers a backup may reach (rekeys, interrupted ones included).
+const MAX_ENVELOPES: u32 = 9999;
 
 /// Who to add and who to remove.
 #[derive(Debug, Clone, Default)]
@@ -77,13 +80,21 @@ pub async fn rekey(
 
     // 1. The new envelope, beside the old one.
     let envelope = pgark_keys::wrap(&key, &recipients, keys.kms()).await?;
-    let generation = info.envelope_generation().unwrap_or(1) + 1;
-    let name = EncryptionInfo::envelope_name(generation);
     let bytes = envelope.to_bytes()?;
-    let envelope_key = ObjectKey::new(layout::object_name(&backup.id, &name))?;
-    store
-        .put_if_absent(&envelope_key, bytes.clone().into())
-        .await?;
+    // The next free number: an interrupted rekey may have left an envelope the head never
+    // named (it is removed with the old one below).
+    let mut stale = Vec::new();
+    let mut generation = info.envelope_generation().unwrap_or(1);
+    let (name, envelope_key) = loop {
+        generation += 1;
+        let name = EncryptionInfo::envelope_name(generation);
+        let key = ObjectKey::new(layout::object_name(&backup.id, &name))?;
+        match store.put_if_absent(&key, bytes.clone().into()).await {
+            Ok(()) => break (name, key),
+            Err(StoreError::AlreadyExists { .. }) if generation < MAX_ENVELOPES => stale.push(key),
+            Err(e) => return Err(e.into()),
+        }
+    };
     let stored = store.get(&envelope_key).await?;
     if stored[..] != bytes[..] {
         return Err(EngineError::ReadBackDiffers {
@@ -113,12 +124,14 @@ pub async fn rekey(
         });
     }
 
-    // 3. The old envelope goes.
+    // 3. The old envelope goes, and any an interrupted rekey left.
     let old_key = ObjectKey::new(layout::object_name(&backup.id, &info.envelope.object))?;
-    let old_envelope_left = match store.delete(&old_key).await {
-        Ok(()) => None,
-        Err(e) => Some(e.to_string()),
-    };
+    let mut old_envelope_left = None;
+    for key in std::iter::once(old_key).chain(stale) {
+        if let Err(e) = store.delete(&key).await {
+            old_envelope_left.get_or_insert(format!("{key}: {e}"));
+        }
+    }
     Ok(RekeyOutcome {
         location,
         recipients: new_info.recipients,

@@ -277,6 +277,11 @@ impl S3Server {
         self.shared.state().hold_puts_ending = Some(suffix.to_owned());
     }
 
+    /// Stops holding `PutObject` requests (those held already stay unanswered).
+    pub fn stop_holding_puts(&self) {
+        self.shared.state().hold_puts_ending = None;
+    }
+
     /// Waits until a held `PutObject` arrives (see [`hold_puts_ending_with`](Self::hold_puts_ending_with)).
     pub async fn put_held(&self) {
         self.shared.put_held.notified().await;
