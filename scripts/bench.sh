@@ -3,7 +3,12 @@
 # one run, on the same data, and prints the ratios. Nothing here asserts a time.
 #
 #   scripts/bench.sh [--dataset tpch|pgbench|small|wide|all] [--scale N] [--jobs N] [--runs N]
+#                    [--pgark-only]
 #   (PGARK_BIN=path/to/pgark measures that binary instead of building this checkout)
+#
+# Every run also dumps and restores with client-side encryption (an age recipient), so that its
+# cost shows beside the clear backup of the same run. --pgark-only skips the floors and
+# pg_dump/pg_restore (for measuring pgark against itself, e.g. encryption's cost).
 #
 # Data sets: TPC-H generated with tpchgen-cli (`cargo install tpchgen-cli`; default scale 1),
 # pgbench (`pgbench -i`, default scale 100: one huge table), 2,000 small tables, and `wide`: rows
@@ -19,13 +24,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/pg.sh
 
-dataset=tpch scale="" jobs=2 runs=3
+dataset=tpch scale="" jobs=2 runs=3 pgark_only=false
 while (($#)); do
     case $1 in
         --dataset) dataset=$2; shift 2 ;;
         --scale) scale=$2; shift 2 ;;
         --jobs) jobs=$2; shift 2 ;;
         --runs) runs=$2; shift 2 ;;
+        --pgark-only) pgark_only=true; shift ;;
         *) echo "usage: $0 [--dataset tpch|pgbench|small|wide|all] [--scale N] [--jobs N] [--runs N]" >&2; exit 2 ;;
     esac
 done
@@ -33,6 +39,7 @@ done
 pgark=$(pgark_bin)
 pg_start "shared_buffers=512MB" "maintenance_work_mem=256MB" "max_wal_size=8GB" "checkpoint_timeout=1h"
 work=$PG_WORK/scratch
+"$pgark" keygen --output "$work/identity.txt" >"$work/recipient.txt"
 pg_dump=$(command -v pg_dump)
 pg_restore=$(command -v pg_restore)
 
@@ -141,20 +148,29 @@ run_dataset() {
     local run pgdump_size pgark_size
     for ((run = 1; run <= runs; run++)); do
         echo "== $ds: run $run of $runs"
-        rm -rf "$work/pgdump" "$work/pgdump_z0" "$work/pgark"
-        time_cmd floor_dump bash -c "run_sessions $db $work/floor_dump.sql"
-        time_cmd pg_dump "$pg_dump" -Fd -j "$jobs" -f "$work/pgdump" "$db"
-        time_cmd pg_dump_z0 "$pg_dump" -Fd -j "$jobs" -Z0 -f "$work/pgdump_z0" "$db"
+        rm -rf "$work/pgdump" "$work/pgdump_z0" "$work/pgark" "$work/pgark_age"
+        if ! $pgark_only; then
+            time_cmd floor_dump bash -c "run_sessions $db $work/floor_dump.sql"
+            time_cmd pg_dump "$pg_dump" -Fd -j "$jobs" -f "$work/pgdump" "$db"
+            time_cmd pg_dump_z0 "$pg_dump" -Fd -j "$jobs" -Z0 -f "$work/pgdump_z0" "$db"
+        fi
         time_cmd pgark_dump "$pgark" dump "dbname=$db" "$work/pgark" --jobs "$jobs" --quiet
-        pgdump_size=$(size_of "$work/pgdump")
+        time_cmd pgark_dump_age "$pgark" dump "dbname=$db" "$work/pgark_age" --jobs "$jobs" --quiet \
+            --encrypt-to "$(cat "$work/recipient.txt")"
         pgark_size=$(size_of "$work/pgark")
 
-        time_cmd floor_restore bash -c "floor_restore ${db}_floor $work/pgdump"
-        dropdb "${db}_floor"
-        createdb "${db}_pgr"
-        time_cmd pg_restore "$pg_restore" -j "$jobs" -d "${db}_pgr" "$work/pgdump"
-        dropdb "${db}_pgr"
+        if ! $pgark_only; then
+            pgdump_size=$(size_of "$work/pgdump")
+            time_cmd floor_restore bash -c "floor_restore ${db}_floor $work/pgdump"
+            dropdb "${db}_floor"
+            createdb "${db}_pgr"
+            time_cmd pg_restore "$pg_restore" -j "$jobs" -d "${db}_pgr" "$work/pgdump"
+            dropdb "${db}_pgr"
+        fi
         time_cmd pgark_restore "$pgark" restore "$work/pgark/latest" --target "dbname=${db}_pgark" --create --jobs "$jobs" --quiet
+        dropdb "${db}_pgark"
+        time_cmd pgark_restore_age "$pgark" restore "$work/pgark_age/latest" --target "dbname=${db}_pgark" --create --jobs "$jobs" --quiet \
+            --identity "$work/identity.txt"
         dropdb "${db}_pgark"
     done
     local name
@@ -164,24 +180,39 @@ run_dataset() {
         secs[$name]=$(median "${secs[$name]}") rss[$name]=$(median "${rss[$name]}")
     done
 
-    printf '\n%-16s %9s %10s %12s %10s\n' "$ds" "seconds" "vs floor" "vs pg_dump" "peak RSS"
-    row() { printf '%-16s %9.2f %10s %12s %6d MiB\n' "$1" "${secs[$2]}" "$3" "$4" "$((rss[$2] / 1024))"; }
+    printf '\n%-20s %9s %10s %12s %10s\n' "$ds" "seconds" "vs floor" "vs pg_dump" "peak RSS"
+    row() { printf '%-20s %9.2f %10s %12s %6d MiB\n' "$1" "${secs[$2]}" "$3" "$4" "$((rss[$2] / 1024))"; }
+    if $pgark_only; then
+        row "pgark dump" pgark_dump "" ""
+        row "pgark dump (age)" pgark_dump_age "" "$(ratio "${secs[pgark_dump_age]}" "${secs[pgark_dump]}") of clear"
+        row "pgark restore" pgark_restore "" ""
+        row "pgark restore (age)" pgark_restore_age "" "$(ratio "${secs[pgark_restore_age]}" "${secs[pgark_restore]}") of clear"
+        echo "seconds of each run (the table shows the median of $runs):"
+        for name in pgark_dump pgark_dump_age pgark_restore pgark_restore_age; do
+            printf '  %-17s %s\n' "$name" "${samples[$name]}"
+        done
+        rm -rf "$work/pgark" "$work/pgark_age" "$work/plain"
+        dropdb "$db"
+        return
+    fi
     row "dump floor" floor_dump "1.00x" ""
     row "pg_dump -Fd" pg_dump "$(ratio "${secs[pg_dump]}" "${secs[floor_dump]}")" "1.00x"
     row "pg_dump -Fd -Z0" pg_dump_z0 "$(ratio "${secs[pg_dump_z0]}" "${secs[floor_dump]}")" "$(ratio "${secs[pg_dump_z0]}" "${secs[pg_dump]}")"
     row "pgark dump" pgark_dump "$(ratio "${secs[pgark_dump]}" "${secs[floor_dump]}")" "$(ratio "${secs[pgark_dump]}" "${secs[pg_dump]}")"
+    row "pgark dump (age)" pgark_dump_age "$(ratio "${secs[pgark_dump_age]}" "${secs[floor_dump]}")" "$(ratio "${secs[pgark_dump_age]}" "${secs[pg_dump]}")"
     row "restore floor" floor_restore "1.00x" ""
     row "pg_restore" pg_restore "$(ratio "${secs[pg_restore]}" "${secs[floor_restore]}")" "1.00x"
     row "pgark restore" pgark_restore "$(ratio "${secs[pgark_restore]}" "${secs[floor_restore]}")" "$(ratio "${secs[pgark_restore]}" "${secs[pg_restore]}")"
+    row "pgark restore (age)" pgark_restore_age "$(ratio "${secs[pgark_restore_age]}" "${secs[floor_restore]}")" "$(ratio "${secs[pgark_restore_age]}" "${secs[pg_restore]}")"
     printf 'archive size: pgark %s KiB, pg_dump -Fd %s KiB (%s)\n' \
         "$((pgark_size / 1024))" "$((pgdump_size / 1024))" "$(ratio "$pgark_size" "$pgdump_size")"
     echo "seconds of each run (the table shows the median of $runs):"
-    for name in floor_dump pg_dump pg_dump_z0 pgark_dump floor_restore pg_restore pgark_restore; do
-        printf '  %-14s %s\n' "$name" "${samples[$name]}"
+    for name in floor_dump pg_dump pg_dump_z0 pgark_dump pgark_dump_age floor_restore pg_restore pgark_restore pgark_restore_age; do
+        printf '  %-17s %s\n' "$name" "${samples[$name]}"
     done
     echo
 
-    rm -rf "$work/pgdump" "$work/pgdump_z0" "$work/pgark" "$work/plain"
+    rm -rf "$work/pgdump" "$work/pgdump_z0" "$work/pgark" "$work/pgark_age" "$work/plain"
     dropdb "$db"
 }
 
