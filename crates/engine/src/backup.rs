@@ -77,7 +77,7 @@ impl BackupRef {
                 Err(EngineError::Store(StoreError::RangeNotSatisfiable { size, .. })) => {
                     return Err(pgark_archive::ArchiveError::ChunkCorrupt {
                         of: format!("table {}", table.1),
-                        object: chunk.object.clone(),
+                        object: format!("{}/{}", backup.location(), chunk.object),
                         chunk: index,
                         reason: format!(
                             "its object ends at byte {size}, before the chunk's end at {}: \
