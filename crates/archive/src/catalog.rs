@@ -729,7 +729,7 @@ fn frame_of<'i>(
 }
 
 /// Checks an object's length and SHA-256 against the head's record of it.
-fn check_object(object: &str, expected: &ObjectRef, bytes: &[u8]) -> Result<(), ArchiveError> {
+pub fn check_object(object: &str, expected: &ObjectRef, bytes: &[u8]) -> Result<(), ArchiveError> {
     let actual = sha256_hex(bytes);
     if bytes.len() as u64 != expected.length || actual != expected.sha256 {
         return Err(ArchiveError::ManifestChecksumMismatch {

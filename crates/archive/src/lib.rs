@@ -26,7 +26,7 @@ mod time;
 
 pub use catalog::{
     CATALOG_NAME, CHECKSUMS_NAME, CHUNK_INDEX_NAME, ChunkIndexRef, EncodedMetadata, ManifestHead,
-    ObjectRef, Totals, stored_pieces,
+    ObjectRef, Totals, check_object, stored_pieces,
 };
 pub use chunk::{ChunkDecoder, ChunkEncoder, EncodedChunk, LARGE_OBJECTS, count_rows, sha256_hex};
 pub use digest::ContentDigest;

@@ -273,15 +273,7 @@ pub(crate) async fn read_envelope(
     let key = ObjectKey::new(layout::object_name(path, &info.envelope.object))?;
     let bytes = store.get(&key).await?;
     let object = format!("{}/{key}", store.location().trim_end_matches('/'));
-    let actual = pgark_archive::sha256_hex(&bytes);
-    if actual != info.envelope.sha256 || bytes.len() as u64 != info.envelope.length {
-        return Err(pgark_archive::ArchiveError::ManifestChecksumMismatch {
-            object,
-            expected: info.envelope.sha256.clone(),
-            actual,
-        }
-        .into());
-    }
+    pgark_archive::check_object(&object, &info.envelope, &bytes)?;
     Ok(KeyEnvelope::from_bytes(
         &object,
         &bytes,

@@ -549,16 +549,9 @@ pub async fn verify_stored(
             .store
             .get(&backup.object_key(&object.object)?)
             .await?;
-        let actual = pgark_archive::sha256_hex(&bytes);
-        if actual != object.sha256 || bytes.len() as u64 != object.length {
-            report.problems.push(format!(
-                "{}/{}: SHA-256 {actual} ({} bytes), the head records {} ({} bytes)",
-                backup.location(),
-                object.object,
-                bytes.len(),
-                object.sha256,
-                object.length
-            ));
+        let name = format!("{}/{}", backup.location(), object.object);
+        if let Err(e) = pgark_archive::check_object(&name, object, &bytes) {
+            report.problems.push(e.to_string());
         }
     }
     let list = backup
