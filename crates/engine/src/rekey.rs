@@ -61,17 +61,17 @@ pub async fn rekey(
             });
         }
     }
-    let mut recipients = info
+    let kept = info
         .recipients
         .iter()
         .filter(|id| !change.remove.contains(id))
         .map(|id| Recipient::parse(id))
         .collect::<Result<Vec<_>, _>>()?;
-    for added in &change.add {
-        if !recipients.iter().any(|r| r.id() == added.id()) {
-            recipients.push(added.clone());
-        }
-    }
+    let changed: Vec<Recipient> = kept.into_iter().chain(change.add.iter().cloned()).collect();
+    let recipients: Vec<Recipient> = pgark_keys::distinct(&changed)
+        .into_iter()
+        .cloned()
+        .collect();
     if recipients.is_empty() {
         return Err(EngineError::NoRecipientLeft { location });
     }

@@ -154,8 +154,9 @@ pub fn recipients_from(spec: &str) -> Result<Vec<Recipient>, KeyError> {
     Ok(vec![Recipient::parse(spec)?])
 }
 
-/// Recipients without repeats, in the order given.
-fn distinct(recipients: &[Recipient]) -> Vec<&Recipient> {
+/// Recipients without repeats (by [`Recipient::id`]), in the order given: the one place a
+/// recipient list is deduplicated, for the envelope and for the head's list alike.
+pub fn distinct(recipients: &[Recipient]) -> Vec<&Recipient> {
     let mut seen = std::collections::BTreeSet::new();
     recipients.iter().filter(|r| seen.insert(r.id())).collect()
 }

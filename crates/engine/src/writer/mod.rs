@@ -122,16 +122,13 @@ impl BackupWriter {
         self.store
             .put_if_absent(&self.key(&name)?, bytes.into())
             .await?;
-        let mut recipients: Vec<String> = Vec::new();
-        for recipient in &encryption.recipients {
-            if !recipients.contains(&recipient.id()) {
-                recipients.push(recipient.id());
-            }
-        }
         Ok(Sealing {
             info: EncryptionInfo {
                 cipher: CIPHER.to_owned(),
-                recipients,
+                recipients: pgark_keys::distinct(&encryption.recipients)
+                    .into_iter()
+                    .map(Recipient::id)
+                    .collect(),
                 key_check: key.check(),
                 envelope: envelope_ref,
                 checksums: None,

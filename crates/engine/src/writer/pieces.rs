@@ -9,12 +9,13 @@ use futures::StreamExt;
 use pgark_archive::key_summary::KeyFields;
 use pgark_archive::seal::Piece;
 use pgark_archive::{
-    ChunkEntry, ColumnEntry, ContentDigest, EncodedChunk, FilterEntry, KeyRange, LookupKey,
+    ArchiveError, ChunkEntry, ColumnEntry, ContentDigest, EncodedChunk, FilterEntry, KeyRange,
+    LookupKey,
 };
 use pgark_pg::{Connection, PgError};
 use pgark_storage::{ObjectKey, Upload};
 
-use super::BackupWriter;
+use super::{BackupWriter, Sealing};
 use crate::budget::Share;
 use crate::{EngineError, Progress};
 
@@ -212,28 +213,30 @@ impl<'a> ObjectWriter<'a> {
     }
 
     pub(crate) async fn append(&mut self, chunk: EncodedChunk) -> Result<(), EngineError> {
+        // An encrypted backup's chunk is sealed where it is stored (its offset is part of what
+        // authenticates it), and its checksum covers what is stored.
+        let (frame, sha256) = match &self.dumper.sealing {
+            Some(sealing) => {
+                self.seal(
+                    sealing,
+                    |object, offset, table| Piece::Chunk {
+                        object,
+                        offset,
+                        table,
+                    },
+                    chunk.frame,
+                )
+                .await?
+            }
+            None => (chunk.frame, chunk.sha256),
+        };
+        let length = frame.len() as u64;
         let upload = match &mut self.upload {
             Some(upload) => upload,
             None => self
                 .upload
                 .insert(self.dumper.store.start_upload(&self.key).await?),
         };
-        // An encrypted backup's chunk is sealed where it is stored, and its checksum covers
-        // what is stored.
-        let (frame, sha256) = match &self.dumper.sealing {
-            Some(sealing) => {
-                let piece = Piece::Chunk {
-                    object: self.object,
-                    offset: self.offset,
-                    table: self.table,
-                };
-                let sealed = sealing.key.seal(piece, chunk.frame)?;
-                let sha256 = pgark_archive::sha256_hex(&sealed);
-                (sealed, sha256)
-            }
-            None => (chunk.frame, chunk.sha256),
-        };
-        let length = frame.len() as u64;
         upload.write(Bytes::from(frame)).await?;
         let progress = &self.dumper.progress;
         if self.counts_rows {
@@ -274,6 +277,24 @@ impl<'a> ObjectWriter<'a> {
         Ok(())
     }
 
+    /// Seals `frame` as the piece `piece_at` names at this object's current offset, and hashes
+    /// the sealed bytes: on the CPU pool, as compression is, off the runtime's threads.
+    async fn seal(
+        &self,
+        sealing: &Sealing,
+        piece_at: for<'p> fn(&'p str, u64, u32) -> Piece<'p>,
+        frame: Vec<u8>,
+    ) -> Result<(Vec<u8>, String), EngineError> {
+        let key = sealing.key.clone();
+        let (object, offset, table) = (self.object.to_owned(), self.offset, self.table);
+        let sealed = self.dumper.cpu.run(move || {
+            let sealed = key.seal(piece_at(&object, offset, table), frame)?;
+            let sha256 = pgark_archive::sha256_hex(&sealed);
+            Ok::<_, ArchiveError>((sealed, sha256))
+        });
+        Ok(sealed.await??)
+    }
+
     /// Whether chunk `n`'s key range overlaps chunk `other`'s, so that the range alone cannot
     /// tell them apart (sharing an end value does not count: a key split between two chunks);
     /// a chunk without a range always counts as overlapping.
@@ -292,22 +313,29 @@ impl<'a> ObjectWriter<'a> {
 
     /// Stores chunk `n`'s key filter at the end of the object written so far.
     async fn store_filter(&mut self, n: usize, frame: Vec<u8>) -> Result<(), EngineError> {
-        let frame = match &self.dumper.sealing {
+        let (frame, sha256) = match &self.dumper.sealing {
             Some(sealing) => {
-                let piece = Piece::KeyFilter {
-                    object: self.object,
-                    offset: self.offset,
-                    table: self.table,
-                };
-                sealing.key.seal(piece, frame)?
+                self.seal(
+                    sealing,
+                    |object, offset, table| Piece::KeyFilter {
+                        object,
+                        offset,
+                        table,
+                    },
+                    frame,
+                )
+                .await?
             }
-            None => frame,
+            None => {
+                let sha256 = pgark_archive::sha256_hex(&frame);
+                (frame, sha256)
+            }
         };
         let length = frame.len() as u64;
         self.chunks[n].key_filter = Some(FilterEntry {
             offset: self.offset,
             length,
-            sha256: pgark_archive::sha256_hex(&frame),
+            sha256,
         });
         if let Some(upload) = &mut self.upload {
             upload.write(Bytes::from(frame)).await?;
