@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::*;
@@ -140,6 +141,24 @@ fn clone_backup(backup: &Path, id: &str) -> PathBuf {
     let target = backup.parent().expect("parent").join(id);
     copy_dir(backup, &target);
     target
+}
+
+/// The backups under `dest` that still have objects (a store may leave empty directories
+/// behind), sorted.
+fn backups_with_objects(dest: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(dest)
+        .expect("read")
+        .map(|e| e.expect("entry").path())
+        .filter(|path| has_files(path))
+        .map(|path| {
+            path.file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    ids.sort();
+    ids
 }
 
 fn has_files(dir: &Path) -> bool {
@@ -600,23 +619,7 @@ async fn prune_keeps_exactly_what_the_policy_says(store: Store) {
     }
     let stale = clone_backup(&backup, "2020-04-01T000000Z");
     std::fs::remove_file(stale.join("manifest.json")).expect("make it incomplete");
-    // Backups that still have objects (a store may leave empty directories behind).
-    let listed = |dest: &Path| -> Vec<String> {
-        let mut ids: Vec<String> = std::fs::read_dir(dest)
-            .expect("read")
-            .map(|e| e.expect("entry").path())
-            .filter(|path| has_files(path))
-            .map(|path| {
-                path.file_name()
-                    .expect("name")
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        ids.sort();
-        ids
-    };
-    let before = listed(&store.disk());
+    let before = backups_with_objects(&store.disk());
 
     let dry = store
         .pgark(&[
@@ -631,7 +634,11 @@ async fn prune_keeps_exactly_what_the_policy_says(store: Store) {
         .await
         .success();
     assert!(dry.stdout.contains("would delete"), "{}", dry.stdout);
-    assert_eq!(listed(&store.disk()), before, "--dry-run deletes nothing");
+    assert_eq!(
+        backups_with_objects(&store.disk()),
+        before,
+        "--dry-run deletes nothing"
+    );
 
     let run = store
         .pgark(&[
@@ -646,7 +653,7 @@ async fn prune_keeps_exactly_what_the_policy_says(store: Store) {
         .success();
     assert!(run.stdout.contains("deleted 3 backup(s)"), "{}", run.stdout);
     assert_eq!(
-        listed(&store.disk()),
+        backups_with_objects(&store.disk()),
         vec!["2020-03-01T000000Z".to_owned(), fresh],
         "{}",
         run.stdout
@@ -654,6 +661,189 @@ async fn prune_keeps_exactly_what_the_policy_says(store: Store) {
 
     let error = store.pgark(&["prune", &store.location()]).await.failure();
     assert!(error.contains("--keep-days"), "{error}");
+}
+
+/// Backups taken at chosen times (`dump --now`) over two years, pruned by a
+/// grandfather-father-son policy: exactly the newest backup of each recent period survives, the
+/// dry run names the rules that keep each one, and calendar periods follow `--tz`.
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_keeps_the_newest_backup_of_each_calendar_period() {
+    let source = server().create_database("gfs").await;
+    source
+        .execute("CREATE TABLE t (x integer); INSERT INTO t VALUES (1);")
+        .await;
+    let dest = tempfile::tempdir().expect("temp dir");
+    let url = source.url();
+    let mut times: Vec<String> = [
+        "2025-01-15T02:00:00Z",
+        "2025-06-15T02:00:00Z",
+        "2025-12-20T02:00:00Z",
+        // 00:30 on New Year's Day in Berlin.
+        "2025-12-31T23:30:00Z",
+    ]
+    .map(String::from)
+    .to_vec();
+    times.extend((1..=11).map(|month| format!("2026-{month:02}-10T02:00:00Z")));
+    times.extend(
+        [
+            "2026-11-22T02:00:00Z", // a Sunday: the end of ISO week 47
+            "2026-11-29T02:00:00Z", // a Sunday: the end of ISO week 48
+            "2026-11-30T02:00:00Z",
+            "2026-12-01T02:00:00Z",
+            "2026-12-02T02:00:00Z",
+            "2026-12-03T02:00:00Z",
+            "2026-12-04T02:00:00Z",
+            "2026-12-05T01:00:00Z",
+            "2026-12-05T02:00:00Z", // the newest, on a Saturday
+        ]
+        .map(String::from),
+    );
+    for time in &times {
+        pgark(&[
+            "dump",
+            &url,
+            path_str(dest.path()),
+            "--now",
+            time,
+            "--quiet",
+        ])
+        .await
+        .success();
+    }
+    let id = |time: &str| time.replace(':', "");
+    let gfs = |extra: &[&'static str]| {
+        let mut args = vec![
+            "prune".to_owned(),
+            path_str(dest.path()).to_owned(),
+            "--keep-daily".to_owned(),
+            "3".to_owned(),
+            "--keep-weekly".to_owned(),
+            "2".to_owned(),
+            "--keep-monthly".to_owned(),
+            "6".to_owned(),
+            "--keep-yearly".to_owned(),
+            "3".to_owned(),
+            "--now".to_owned(),
+            "2026-12-05T12:00:00Z".to_owned(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        args
+    };
+    // What a dry run reports for each backup: (kept, reason).
+    let report = |stdout: &str| -> BTreeMap<String, (bool, String)> {
+        stdout
+            .lines()
+            .filter_map(|line| {
+                let (kept, rest) = if let Some(rest) = line.strip_prefix("keep") {
+                    (true, rest)
+                } else {
+                    (false, line.strip_prefix("would delete")?)
+                };
+                // Backup lines only, not the closing count.
+                let id = rest
+                    .split_whitespace()
+                    .next()
+                    .filter(|id| id.ends_with('Z'))?
+                    .to_owned();
+                let reason = rest.rsplit_once('(')?.1.trim_end_matches(')').to_owned();
+                Some((id, (kept, reason)))
+            })
+            .collect()
+    };
+    let kept = |report: &BTreeMap<String, (bool, String)>| -> Vec<String> {
+        report
+            .iter()
+            .filter(|(_, (kept, _))| *kept)
+            .map(|(id, _)| id.clone())
+            .collect()
+    };
+    let expected_utc: Vec<String> = [
+        "2025-12-31T23:30:00Z", // yearly 2025 (2024 has no backup: the third year keeps none)
+        "2026-07-10T02:00:00Z", // monthly, with the five newer months
+        "2026-08-10T02:00:00Z",
+        "2026-09-10T02:00:00Z",
+        "2026-10-10T02:00:00Z",
+        "2026-11-29T02:00:00Z", // weekly 2026-W48
+        "2026-11-30T02:00:00Z", // monthly 2026-11
+        "2026-12-03T02:00:00Z", // daily
+        "2026-12-04T02:00:00Z",
+        "2026-12-05T02:00:00Z",
+    ]
+    .iter()
+    .map(|t| id(t))
+    .collect();
+
+    let args = gfs(&["--dry-run"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let dry = pgark(&args).await.success();
+    let utc = report(&dry.stdout);
+    assert_eq!(utc.len(), times.len(), "{}", dry.stdout);
+    assert_eq!(kept(&utc), expected_utc, "{}", dry.stdout);
+    let reason = |report: &BTreeMap<String, (bool, String)>, time: &str| {
+        report.get(&id(time)).cloned().unwrap_or_default()
+    };
+    for (time, kept, why) in [
+        (
+            "2026-12-05T02:00:00Z",
+            true,
+            "the newest complete backup, daily 2026-12-05, weekly 2026-W49, monthly 2026-12, \
+             yearly 2026",
+        ),
+        ("2026-11-29T02:00:00Z", true, "weekly 2026-W48"),
+        ("2026-11-30T02:00:00Z", true, "monthly 2026-11"),
+        ("2025-12-31T23:30:00Z", true, "yearly 2025"),
+        ("2026-12-05T01:00:00Z", false, "kept by no rule"),
+        // Week 47 is the third newest week.
+        ("2026-11-22T02:00:00Z", false, "kept by no rule"),
+    ] {
+        assert_eq!(reason(&utc, time), (kept, why.to_owned()), "{time}");
+    }
+    assert!(
+        dry.stdout.contains("would delete 14 backup(s)"),
+        "{}",
+        dry.stdout
+    );
+
+    // In Berlin the backup of 23:30 UTC on New Year's Eve is New Year's Day's: 2025's newest
+    // is then the one of 20 December.
+    let args = gfs(&["--dry-run", "--tz", "Europe/Berlin"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let berlin = report(&pgark(&args).await.success().stdout);
+    assert_eq!(
+        reason(&berlin, "2025-12-20T02:00:00Z"),
+        (true, "yearly 2025".to_owned())
+    );
+    assert!(!berlin[&id("2025-12-31T23:30:00Z")].0);
+    let wrong_zone = pgark(&[
+        "prune",
+        path_str(dest.path()),
+        "--keep-daily",
+        "1",
+        "--tz",
+        "Mars/Olympus",
+    ])
+    .await;
+    assert_eq!(wrong_zone.status.code(), Some(2), "a usage error");
+    assert!(
+        wrong_zone.stderr.contains("Mars/Olympus") && wrong_zone.stderr.contains("IANA"),
+        "{}",
+        wrong_zone.stderr
+    );
+
+    assert_eq!(
+        std::fs::read_dir(dest.path()).expect("dest").count(),
+        times.len(),
+        "dry runs delete nothing"
+    );
+    let args = gfs(&[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = pgark(&args).await.success();
+    assert!(
+        run.stdout.contains("deleted 14 backup(s)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(backups_with_objects(dest.path()), expected_utc);
 }
 
 fn parse_prometheus(text: &str) -> Vec<(String, f64)> {

@@ -1,4 +1,4 @@
-//! Parsers for argument values that clap does not know: sizes and durations.
+//! Parsers for argument values that clap does not know: sizes, durations, times, time zones.
 
 use std::time::Duration;
 
@@ -57,6 +57,18 @@ pub fn parse_jobs(input: &str) -> Result<usize, String> {
         )),
         Ok(n) => Ok(n),
     }
+}
+
+/// A UTC time in RFC 3339 form, `2026-12-05T03:00:00Z`.
+pub fn parse_timestamp(input: &str) -> Result<pgark_archive::Timestamp, String> {
+    pgark_archive::Timestamp::parse_rfc3339(input.trim()).map_err(|e| e.to_string())
+}
+
+/// An IANA time zone name (`Europe/Berlin`, `America/New_York`) or `UTC`.
+pub fn parse_time_zone(input: &str) -> Result<jiff::tz::TimeZone, String> {
+    jiff::tz::TimeZone::get(input.trim()).map_err(|_| {
+        format!("{input:?} is not a time zone; use an IANA name such as Europe/Berlin, or UTC")
+    })
 }
 
 #[cfg(test)]

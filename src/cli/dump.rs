@@ -16,7 +16,7 @@ use pgark_engine::metrics::{
 use pgark_engine::{Cancel, Progress};
 use pgark_pg::ConnConfig;
 
-use super::args::{parse_duration, parse_jobs, parse_size};
+use super::args::{parse_duration, parse_jobs, parse_size, parse_timestamp};
 use super::conn_args::ConnArgs;
 use super::output::{Output, bytes, rate, thousands};
 use super::store_args::StoreArgs;
@@ -74,6 +74,10 @@ pub struct DumpArgs {
     /// and on failure — for node_exporter's textfile collector.
     #[arg(long)]
     metrics_file: Option<PathBuf>,
+    /// Record this start time (RFC 3339, UTC) instead of the clock's: for building backups of
+    /// chosen dates when testing retention.
+    #[arg(long, hide = true, value_parser = parse_timestamp)]
+    now: Option<Timestamp>,
     #[command(flatten)]
     conn: ConnArgs,
     #[command(flatten)]
@@ -161,6 +165,7 @@ async fn dump_and_report(
             Split::Off => SplitMethod::Off,
         },
         encryption,
+        started_at: args.now,
     };
     let progress = Arc::new(Progress::default());
     let line = output.progress("dumping", progress.clone());

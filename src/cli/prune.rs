@@ -4,10 +4,11 @@ use clap::Args;
 use pgark_archive::Timestamp;
 use pgark_engine::inventory::list_backups;
 use pgark_engine::prune::{
-    DEFAULT_INCOMPLETE_GRACE, RetentionPolicy, before_images_to_delete, execute, plan,
+    CalendarRules, DEFAULT_INCOMPLETE_GRACE, RetentionPolicy, before_images_to_delete, execute,
+    plan,
 };
 
-use super::args::parse_duration;
+use super::args::{parse_duration, parse_time_zone, parse_timestamp};
 use super::output::{Output, bytes};
 
 #[derive(Debug, Args)]
@@ -22,26 +23,57 @@ pub struct PruneArgs {
     /// Always keep the newest this many complete backups (the newest one is always kept).
     #[arg(long)]
     keep_last: Option<usize>,
+    /// Keep the newest backup of each of the last N days that have one.
+    #[arg(long, value_name = "N")]
+    keep_daily: Option<usize>,
+    /// Keep the newest backup of each of the last N ISO weeks (Monday to Sunday) that have one.
+    #[arg(long, value_name = "N")]
+    keep_weekly: Option<usize>,
+    /// Keep the newest backup of each of the last N months that have one.
+    #[arg(long, value_name = "N")]
+    keep_monthly: Option<usize>,
+    /// Keep the newest backup of each of the last N years that have one.
+    #[arg(long, value_name = "N")]
+    keep_yearly: Option<usize>,
+    /// The time zone whose calendar the --keep-daily/weekly/monthly/yearly periods follow: an
+    /// IANA name such as Europe/Berlin.
+    #[arg(long, value_name = "ZONE", default_value = "UTC", value_parser = parse_time_zone)]
+    tz: jiff::tz::TimeZone,
     /// Delete incomplete backups older than this (default 24h; a younger one may be a running dump).
     #[arg(long, value_parser = parse_duration)]
     incomplete_grace: Option<Duration>,
     /// Show what would be deleted, delete nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Decide as if it were this time (RFC 3339, UTC): for testing retention.
+    #[arg(long, hide = true, value_parser = parse_timestamp)]
+    now: Option<Timestamp>,
 }
 
 pub async fn run(args: PruneArgs, output: &Output) -> anyhow::Result<()> {
-    if args.keep_days.is_none() && args.keep_last.is_none() {
-        anyhow::bail!("prune needs a retention policy: give --keep-days N and/or --keep-last K");
+    let calendar = CalendarRules {
+        daily: args.keep_daily,
+        weekly: args.keep_weekly,
+        monthly: args.keep_monthly,
+        yearly: args.keep_yearly,
+    };
+    if args.keep_days.is_none() && args.keep_last.is_none() && calendar == CalendarRules::default()
+    {
+        anyhow::bail!(
+            "prune needs a retention policy: give --keep-days N, --keep-last K and/or \
+             --keep-daily/--keep-weekly/--keep-monthly/--keep-yearly N"
+        );
     }
     let store = super::open_dest(&args.dest, &args.store)?;
     let policy = RetentionPolicy {
         keep_days: args.keep_days,
         keep_last: args.keep_last,
+        calendar,
+        time_zone: args.tz,
         incomplete_grace: args.incomplete_grace.unwrap_or(DEFAULT_INCOMPLETE_GRACE),
     };
     let backups = list_backups(store.as_ref()).await?;
-    let decisions = plan(&backups, &policy, Timestamp::now());
+    let decisions = plan(&backups, &policy, args.now.unwrap_or_else(Timestamp::now));
     let verb = if args.dry_run {
         "would delete"
     } else {

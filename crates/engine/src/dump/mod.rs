@@ -55,6 +55,9 @@ pub struct DumpOptions {
     pub key_filters: bool,
     /// Client-side encryption: the recipients the backup's data key is wrapped for.
     pub encryption: Option<Encryption>,
+    /// The start time recorded (and in the backup's id) instead of the clock's: for building
+    /// backups of chosen dates, as retention tests do.
+    pub started_at: Option<Timestamp>,
 }
 
 /// What a finished dump reports.
@@ -80,7 +83,7 @@ pub async fn dump(
     mut cancel: Cancel,
 ) -> Result<DumpSummary, EngineError> {
     let started = Instant::now();
-    let started_at = Timestamp::now();
+    let started_at = options.started_at.unwrap_or_else(Timestamp::now);
 
     let leader = tokio::select! {
         leader = snapshot::Leader::start(&options) => leader?,
