@@ -221,6 +221,7 @@ fn write_backup(dest: &Path, tables: u64, chunks: u64) -> PathBuf {
             jobs: 8,
             chunk_size: RAW_PER_CHUNK,
             compress_level: 2,
+            object_lock: None,
         },
     );
     manifest.finished_at = "2026-12-01T09:00:00Z".into();

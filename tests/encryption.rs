@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use pgark_testkit::s3::S3Server;
-use pgark_testkit::{KmsServer, TestDb, server, unique_name};
+use pgark_testkit::{MotoServer, TestDb, server, unique_name};
 
 /// Strings that must never appear in a stored object of an encrypted backup.
 const SECRET_VALUE: &str = "PLAINTEXT-MARKER-7731";
@@ -123,7 +123,7 @@ async fn an_age_encrypted_backup_round_trips_and_no_stored_object_holds_its_data
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kms_encrypted_backup_round_trips_through_a_kms_server() {
-    let kms = KmsServer::start();
+    let kms = MotoServer::start();
     let key_id = kms.create_key();
     let source = secret_source("encrypted_kms").await;
     let dest = tempfile::tempdir().expect("dir");
@@ -158,7 +158,7 @@ async fn a_kms_encrypted_backup_round_trips_through_a_kms_server() {
         .success();
 
     // A KMS that does not hold the key opens nothing, and the error says which key.
-    let other_kms = KmsServer::start();
+    let other_kms = MotoServer::start();
     let (_, run) = restore_new(&backup, &[], &other_kms.env()).await;
     let refused = run.failure();
     assert!(refused.contains(&key_id), "{refused}");

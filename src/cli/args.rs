@@ -28,7 +28,7 @@ pub fn parse_size(input: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{input:?} is too large"))
 }
 
-/// `500ms`, `30s`, `5m`, `1h`; a bare number is seconds.
+/// `500ms`, `30s`, `5m`, `1h`, `90d`; a bare number is seconds.
 pub fn parse_duration(input: &str) -> Result<Duration, String> {
     let trimmed = input.trim();
     let split = trimmed
@@ -37,14 +37,15 @@ pub fn parse_duration(input: &str) -> Result<Duration, String> {
     let (digits, unit) = trimmed.split_at(split);
     let number: u64 = digits
         .parse()
-        .map_err(|_| format!("{input:?} is not a duration; use e.g. 500ms, 30s, 5m or 1h"))?;
+        .map_err(|_| format!("{input:?} is not a duration; use e.g. 500ms, 30s, 5m, 1h or 90d"))?;
     match unit.trim() {
         "ms" => Ok(Duration::from_millis(number)),
         "" | "s" => Ok(Duration::from_secs(number)),
         "m" | "min" => Ok(Duration::from_secs(number * 60)),
         "h" => Ok(Duration::from_secs(number * 3600)),
+        "d" => Ok(Duration::from_secs(number * 86_400)),
         _ => Err(format!(
-            "unknown duration unit in {input:?}; use ms, s, m or h"
+            "unknown duration unit in {input:?}; use ms, s, m, h or d"
         )),
     }
 }

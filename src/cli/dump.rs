@@ -19,7 +19,7 @@ use pgark_pg::ConnConfig;
 use super::args::{parse_duration, parse_jobs, parse_size, parse_timestamp};
 use super::conn_args::ConnArgs;
 use super::output::{Output, bytes, rate, thousands};
-use super::store_args::StoreArgs;
+use super::store_args::{LockArgs, StoreArgs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Split {
@@ -82,6 +82,8 @@ pub struct DumpArgs {
     conn: ConnArgs,
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    lock: LockArgs,
 }
 
 pub async fn run(args: DumpArgs, output: &Output, cancel: Cancel) -> anyhow::Result<()> {
@@ -148,8 +150,16 @@ async fn dump_and_report(
         recipients,
         kms: args.kms.access(),
     });
-    let dest = pgark_storage::open_location_with(&args.dest, true, &args.store.options()?)
-        .with_context(|| "cannot use the backup destination".to_owned())?;
+    let lock = args.lock.lock(std::time::SystemTime::now());
+    if lock.is_some() && !args.dest.starts_with("s3://") {
+        anyhow::bail!(
+            "--object-lock and --legal-hold need an S3 destination (s3://bucket/prefix): a \
+             directory cannot protect its files from deletion"
+        );
+    }
+    let dest =
+        pgark_storage::open_location_with(&args.dest, true, &args.store.options_locking(lock)?)
+            .with_context(|| "cannot use the backup destination".to_owned())?;
     let options = DumpOptions {
         source,
         dest,

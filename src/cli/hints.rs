@@ -89,6 +89,11 @@ pub fn message(error: &EngineError) -> String {
         E::Store(StoreError::TooManyParts { .. }) => {
             format!("{error}; raise --s3-part-size")
         }
+        E::Store(StoreError::ObjectLockNotEnabled { .. }) => format!(
+            "{error}: enable Object Lock on the bucket (S3 console or `aws s3api \
+             put-object-lock-configuration`; it needs versioning), or write to a bucket that has \
+             it, or leave out --object-lock and --legal-hold. Nothing was written"
+        ),
         E::LockTableTooSmall { .. } => {
             format!("{error}, or leave tables out with --exclude-table")
         }

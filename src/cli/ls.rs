@@ -6,7 +6,7 @@ use pgark_engine::inventory::{BackupListing, BackupState, list_backups, list_bef
 
 use super::args::parse_duration;
 use super::check::CheckFailed;
-use super::output::{Output, age, bytes, thousands};
+use super::output::{Output, age, bytes, describe_lock_record, thousands};
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
@@ -122,7 +122,10 @@ fn table(backups: &[BackupListing], now: Timestamp) -> String {
             b.raw_bytes.map_or_else(dash, bytes),
             b.tables.map_or_else(dash, |t| t.to_string()),
             b.rows.map_or_else(dash, thousands),
-            b.state.label().to_owned(),
+            match &b.object_lock {
+                Some(lock) => format!("{} ({})", b.state.label(), describe_lock_record(lock)),
+                None => b.state.label().to_owned(),
+            },
         ]);
     }
     if backups.is_empty() {
@@ -156,6 +159,7 @@ fn listing_json(b: &BackupListing, now: Timestamp) -> serde_json::Value {
         "database": b.database.as_ref().filter(|_| !b.is_encrypted()),
         "encrypted": b.is_encrypted(),
         "recipients": b.recipients,
+        "object_lock": b.object_lock,
         "server_version": b.server_version,
         "stored_bytes": b.stored_bytes,
         "raw_bytes": b.raw_bytes,

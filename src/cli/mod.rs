@@ -5,6 +5,7 @@ mod args;
 mod cat;
 mod check;
 mod conn_args;
+mod copy;
 mod dump;
 mod hints;
 mod key_args;
@@ -78,6 +79,9 @@ enum Command {
     Rekey(rekey::RekeyArgs),
     /// Make an age identity (private key file) and print its public key, for --encrypt-to.
     Keygen(keygen::KeygenArgs),
+    /// Copy a backup (or every one since a time) to another bucket, region, endpoint or
+    /// directory, every chunk's checksum checked on the way and the manifest written last.
+    Copy(copy::CopyArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -143,6 +147,8 @@ pub fn main() -> ExitCode {
                         Command::Cat(args) => cat::run(args, &output).await,
                         Command::Prune(args) => prune::run(args, &output).await,
                         Command::Keygen(args) => keygen::run(args, &output),
+                        // Interrupted at any point, the copy has no manifest yet.
+                        Command::Copy(args) => copy::run(args, &output).await,
                         Command::Dump(_)
                         | Command::Restore(_)
                         | Command::Verify(_)

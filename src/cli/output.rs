@@ -249,6 +249,24 @@ fn render_error(error: &anyhow::Error) -> String {
     message.replace('\n', " ")
 }
 
+/// `object lock (compliance) until 2027-03-05T02:00:00Z, legal hold`.
+pub fn describe_lock(lock: &pgark_storage::ObjectLock) -> String {
+    let record = pgark_engine::lock_record(lock);
+    describe_lock_record(&record)
+}
+
+/// How `ls`, `show` and `prune` word a backup's Object Lock.
+pub fn describe_lock_record(lock: &pgark_archive::ObjectLockRecord) -> String {
+    let mut parts = Vec::new();
+    if let (Some(mode), Some(until)) = (&lock.mode, &lock.retain_until) {
+        parts.push(format!("object lock ({mode}) until {until}"));
+    }
+    if lock.legal_hold {
+        parts.push("legal hold".to_owned());
+    }
+    parts.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

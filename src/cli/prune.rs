@@ -5,11 +5,11 @@ use pgark_archive::Timestamp;
 use pgark_engine::inventory::list_backups;
 use pgark_engine::prune::{
     CalendarRules, DEFAULT_INCOMPLETE_GRACE, RetentionPolicy, before_images_to_delete, execute,
-    plan,
+    keep_locked, plan,
 };
 
 use super::args::{parse_duration, parse_time_zone, parse_timestamp};
-use super::output::{Output, bytes};
+use super::output::{Output, bytes, describe_lock};
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
@@ -73,7 +73,9 @@ pub async fn run(args: PruneArgs, output: &Output) -> anyhow::Result<()> {
         incomplete_grace: args.incomplete_grace.unwrap_or(DEFAULT_INCOMPLETE_GRACE),
     };
     let backups = list_backups(store.as_ref()).await?;
-    let decisions = plan(&backups, &policy, args.now.unwrap_or_else(Timestamp::now));
+    let now = args.now.unwrap_or_else(Timestamp::now);
+    let mut decisions = plan(&backups, &policy, now);
+    keep_locked(store.as_ref(), &mut decisions, now).await?;
     let verb = if args.dry_run {
         "would delete"
     } else {
@@ -81,14 +83,22 @@ pub async fn run(args: PruneArgs, output: &Output) -> anyhow::Result<()> {
     };
     let mut lines: Vec<String> = decisions
         .iter()
-        .map(|d| {
-            format!(
+        .map(|d| match &d.retained {
+            Some(lock) => format!(
+                "{:<12} {}  {}  ({}; {})",
+                "retained",
+                d.id,
+                bytes(d.stored_bytes),
+                d.reason,
+                describe_lock(lock)
+            ),
+            None => format!(
                 "{:<12} {}  {}  ({})",
                 if d.delete { verb } else { "keep" },
                 d.id,
                 bytes(d.stored_bytes),
                 d.reason
-            )
+            ),
         })
         .collect();
     let before_images = before_images_to_delete(store.as_ref(), &decisions).await?;
@@ -117,6 +127,12 @@ pub async fn run(args: PruneArgs, output: &Output) -> anyhow::Result<()> {
         store.location(),
         decisions.len() - deleted.len()
     ));
+    let retained = decisions.iter().filter(|d| d.retained.is_some()).count();
+    if retained > 0 {
+        lines.push(format!(
+            "retained {retained} backup(s) that the policy deletes but an object lock still holds"
+        ));
+    }
     output.summary(&lines.join("\n"));
     Ok(())
 }

@@ -2,7 +2,7 @@ use clap::Args;
 use pgark_archive::Timestamp;
 use pgark_engine::open_backup_with;
 
-use super::output::{Output, bytes, thousands};
+use super::output::{Output, bytes, describe_lock_record, thousands};
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
@@ -68,6 +68,7 @@ pub async fn run(args: ShowArgs, output: &Output) -> anyhow::Result<()> {
             "encryption": manifest.encryption.as_ref().map(|e| serde_json::json!({
                 "cipher": e.cipher, "recipients": e.recipients, "key_check": e.key_check,
             })),
+            "object_lock": manifest.settings.object_lock,
         });
         output.summary(&serde_json::to_string_pretty(&value)?);
         return Ok(());
@@ -100,6 +101,9 @@ pub async fn run(args: ShowArgs, output: &Output) -> anyhow::Result<()> {
             encryption.key_check,
             encryption.recipients.join(", ")
         ));
+    }
+    if let Some(lock) = &manifest.settings.object_lock {
+        text.push_str(&format!("retention   {}\n\n", describe_lock_record(lock)));
     }
     // What the dump completed despite (dependency loops broken at a guess): before the tables,
     // where whoever is about to restore reads it.

@@ -539,10 +539,23 @@ pub async fn large_object_sizes(db: &TestDb) -> Vec<(u32, i64)> {
 /// Restores `backup` (a path, or `DEST/latest`) into a new database and checks that it holds what
 /// `source` holds now.
 pub async fn restore_into_new_and_compare(backup: &str, source: &TestDb, prefix: &str) {
+    restore_into_new_and_compare_with(backup, source, prefix, Vec::new()).await;
+}
+
+/// [`restore_into_new_and_compare`] with `env` for pgark (a store's credentials).
+pub async fn restore_into_new_and_compare_with(
+    backup: &str,
+    source: &TestDb,
+    prefix: &str,
+    env: Vec<(&'static str, String)>,
+) {
     let target = pgark_testkit::server().database(&pgark_testkit::unique_name(prefix));
-    pgark(&["restore", backup, "--target", &target.url(), "--create"])
-        .await
-        .success();
+    pgark_with_env(
+        &["restore", backup, "--target", &target.url(), "--create"],
+        env,
+    )
+    .await
+    .success();
     assert_same_contents(source, &target).await;
 }
 

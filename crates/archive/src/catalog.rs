@@ -830,6 +830,7 @@ mod tests {
                 jobs: 2,
                 chunk_size: 1 << 20,
                 compress_level: 3,
+                object_lock: None,
             },
         );
         manifest.tables = vec![table(1, "a", 3), table(2, "empty", 0), table(3, "c", 2)];

@@ -28,14 +28,17 @@ pub use catalog::{
     CATALOG_NAME, CHECKSUMS_NAME, CHUNK_INDEX_NAME, ChunkIndexRef, EncodedMetadata, ManifestHead,
     ObjectRef, Totals, check_object, stored_pieces,
 };
-pub use chunk::{ChunkDecoder, ChunkEncoder, EncodedChunk, LARGE_OBJECTS, count_rows, sha256_hex};
+pub use chunk::{
+    ChunkDecoder, ChunkEncoder, EncodedChunk, LARGE_OBJECTS, LARGE_OBJECTS_TABLE, count_rows,
+    sha256_hex,
+};
 pub use digest::ContentDigest;
 pub use error::ArchiveError;
 pub use manifest::{
     BeforeImageInfo, ChunkEntry, ColumnEntry, ConstraintViaIndex, DdlItem, DumpSettings,
     FORMAT_NAME, FORMAT_VERSION, FilterEntry, KeyRange, LargeObjectsEntry, LookupKey, Manifest,
-    OLDEST_FORMAT_VERSION, ObjectKind, PartitionNode, PartitionRef, PartitionedEntry, RoleEntry,
-    Section, SequenceValue, SourceInfo, TableEntry, kind_word,
+    OLDEST_FORMAT_VERSION, ObjectKind, ObjectLockRecord, PartitionNode, PartitionRef,
+    PartitionedEntry, RoleEntry, Section, SequenceValue, SourceInfo, TableEntry, kind_word,
 };
 pub use marker::StartedMarker;
 pub use time::{Timestamp, TimestampError};

@@ -187,6 +187,23 @@ pub struct DumpSettings {
     /// Target uncompressed bytes per chunk; a chunk ends at the first row boundary past it.
     pub chunk_size: u64,
     pub compress_level: i32,
+    /// The S3 Object Lock every object of the backup was written with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<ObjectLockRecord>,
+}
+
+/// The Object Lock a backup's objects were written with, as recorded when it was taken (the
+/// store's own record, per object, is what S3 enforces).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectLockRecord {
+    /// `governance` or `compliance`, with a retention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Until when the retention holds (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_until: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
 }
 
 /// Which phase of a restore an item belongs to, in the order they run.
@@ -893,6 +910,7 @@ mod tests {
                 jobs: 2,
                 chunk_size: 1 << 22,
                 compress_level: 3,
+                object_lock: None,
             },
         );
         manifest.schema.push(DdlItem {

@@ -18,11 +18,28 @@ pub struct TimestampError {
 
 impl Timestamp {
     pub fn now() -> Self {
-        let secs = match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Self::from_system_time(SystemTime::now())
+    }
+
+    /// `at`, to the second.
+    pub fn from_system_time(at: SystemTime) -> Self {
+        let secs = match at.duration_since(UNIX_EPOCH) {
             Ok(elapsed) => i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX),
             Err(before) => -i64::try_from(before.duration().as_secs()).unwrap_or(i64::MAX),
         };
         Timestamp(secs)
+    }
+
+    /// The same instant as a `SystemTime`.
+    pub fn system_time(self) -> SystemTime {
+        let magnitude = std::time::Duration::from_secs(self.0.unsigned_abs());
+        let at = if self.0 >= 0 {
+            UNIX_EPOCH.checked_add(magnitude)
+        } else {
+            UNIX_EPOCH.checked_sub(magnitude)
+        };
+        // Beyond what the platform's clock can represent: the epoch is as good as any.
+        at.unwrap_or(UNIX_EPOCH)
     }
 
     pub fn from_unix(secs: i64) -> Self {

@@ -35,6 +35,7 @@ fn valid_manifest() -> Value {
             jobs: 2,
             chunk_size: 1 << 20,
             compress_level: 2,
+            object_lock: None,
         },
     );
     let bytes = manifest.to_bytes().expect("serialize");

@@ -327,6 +327,12 @@ pub enum EngineError {
     )]
     ReadBackDiffers { object: String },
 
+    /// The destination of a copy holds a different backup with the same id.
+    #[error(
+        "{location} already holds a different backup with this id: the copy would not be this backup"
+    )]
+    CopyConflict { location: String },
+
     /// An invariant of the engine's own making did not hold.
     #[error("internal error (a bug in pgark; please report it): {what}")]
     Bug { what: String },
@@ -379,7 +385,8 @@ impl EngineError {
             | EngineError::NoPartitionForRows { .. }
             | EngineError::NoPrimaryKey { .. }
             | EngineError::ReferencingNotRestorable { .. }
-            | EngineError::LockTableTooSmall { .. } => C::Refused,
+            | EngineError::LockTableTooSmall { .. }
+            | EngineError::CopyConflict { .. } => C::Refused,
             EngineError::RestoreRunning { .. }
             | EngineError::LockTimeout { .. }
             | EngineError::TargetLockTimeout { .. }

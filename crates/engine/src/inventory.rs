@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use pgark_archive::seal::{DataKey, EncryptionInfo, KeyEnvelope};
-use pgark_archive::{Manifest, ManifestHead, StartedMarker, Timestamp, layout};
+use pgark_archive::{Manifest, ManifestHead, ObjectLockRecord, StartedMarker, Timestamp, layout};
 use pgark_storage::{ObjectKey, ObjectStore};
 
 use crate::EngineError;
@@ -48,6 +48,8 @@ pub struct BackupListing {
     pub rows: Option<u64>,
     /// The recipients an encrypted backup's key is wrapped for; empty for a clear backup.
     pub recipients: Vec<String>,
+    /// The Object Lock its objects were written with, as its manifest records it.
+    pub object_lock: Option<ObjectLockRecord>,
 }
 
 impl BackupListing {
@@ -153,8 +155,10 @@ pub async fn list_backups(store: &dyn ObjectStore) -> Result<Vec<BackupListing>,
             tables: None,
             rows: None,
             recipients: Vec::new(),
+            object_lock: None,
         };
         if let Some(head) = manifest {
+            listing.object_lock = head.settings.object_lock.clone();
             if let Some(info) = &head.encryption {
                 listing.recipients = info.recipients.clone();
             }

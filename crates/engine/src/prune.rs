@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use pgark_archive::Timestamp;
-use pgark_storage::ObjectStore;
+use pgark_storage::{ObjectLock, ObjectStore};
 
 use crate::EngineError;
 use crate::inventory::{
@@ -83,6 +83,8 @@ pub struct Decision {
     pub delete: bool,
     pub reason: String,
     pub stored_bytes: u64,
+    /// The policy would delete it, but an Object Lock still holds its objects: it is kept.
+    pub retained: Option<ObjectLock>,
 }
 
 /// Decides, for every backup, whether the policy deletes it. A complete backup is kept when any
@@ -179,6 +181,7 @@ pub fn plan(backups: &[BackupListing], policy: &RetentionPolicy, now: Timestamp)
                 delete,
                 reason,
                 stored_bytes: backup.stored_bytes,
+                retained: None,
             }
         })
         .collect();
@@ -196,6 +199,30 @@ fn civil_time(at: Timestamp, zone: &jiff::tz::TimeZone) -> jiff::Zoned {
         jiff::Timestamp::MAX
     });
     instant.to_zoned(zone.clone())
+}
+
+/// Keeps the backups `decisions` delete whose objects an Object Lock still holds at `now`:
+/// S3 refuses to delete a locked object's version, and deleting by key would only hide it
+/// behind a delete marker, leaving a backup that looks gone but is still there (and billed).
+/// What holds is read from the store (one object per backup), not from the manifest, so a
+/// retention extended or a legal hold placed since the dump counts too.
+pub async fn keep_locked(
+    store: &dyn ObjectStore,
+    decisions: &mut [Decision],
+    now: Timestamp,
+) -> Result<(), EngineError> {
+    for decision in decisions.iter_mut().filter(|d| d.delete) {
+        let prefix = pgark_storage::ObjectKey::new(decision.id.clone())?;
+        let Some(first) = store.list(Some(&prefix)).await?.into_iter().next() else {
+            continue;
+        };
+        let lock = store.lock_of(&first.key).await?;
+        if lock.holds_at(now.system_time()) {
+            decision.delete = false;
+            decision.retained = Some(lock);
+        }
+    }
+    Ok(())
 }
 
 /// Carries out the deletions of `decisions`.
@@ -265,6 +292,7 @@ mod tests {
             tables: None,
             rows: None,
             recipients: Vec::new(),
+            object_lock: None,
         }
     }
 

@@ -29,6 +29,6 @@ pub use error::{PgError, ServerMessage};
 pub use keys::{integer_keys, lookup_keys};
 pub use large_object_data::{LargeObjectPiece, LargeObjectReader, write_large_object_pieces};
 pub use split::{
-    RowRange, TID_RANGE_SCAN_VERSION_NUM, copy_out_range_sql, key_bounds, relation_blocks,
-    sampled_row_bytes,
+    RowRange, TID_RANGE_SCAN_VERSION_NUM, copy_out_range_sql, key_bounds, large_objects_bytes,
+    relation_blocks, sampled_row_bytes,
 };

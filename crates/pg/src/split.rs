@@ -129,6 +129,22 @@ pub async fn relation_blocks(client: &Client, oids: &[u32]) -> Result<HashMap<u3
         .collect()
 }
 
+/// The size on disk of every large object's contents (`pg_largeobject`), in the caller's
+/// transaction: what their dump is expected to take, at most.
+pub async fn large_objects_bytes(client: &Client) -> Result<u64, PgError> {
+    let row = client
+        .query_one(
+            "SELECT pg_catalog.pg_table_size('pg_catalog.pg_largeobject'::pg_catalog.regclass)",
+            &[],
+        )
+        .await
+        .map_err(|e| PgError::query("reading the size of the large objects", e))?;
+    let bytes: i64 = row
+        .try_get(0)
+        .map_err(|e| PgError::query("reading the size of the large objects", e))?;
+    Ok(u64::try_from(bytes).unwrap_or(0))
+}
+
 /// For the tables among `tables` that keep values out of line (a non-empty TOAST table), the
 /// longest COPY line among their first rows, as a guess at how long their rows are: a reader of
 /// 20 MB rows holds several of them at once, and the dump plans its memory by it.

@@ -75,6 +75,13 @@ pub enum StoreError {
         source: Option<BoxError>,
     },
 
+    /// Objects are to be written with an Object Lock retention or legal hold, but the bucket
+    /// does not have Object Lock enabled (S3 would refuse every such write).
+    #[error(
+        "S3 bucket {bucket:?} does not have Object Lock enabled, so objects written to {location} cannot be locked"
+    )]
+    ObjectLockNotEnabled { bucket: String, location: String },
+
     /// An upload of unknown size outgrew what its part size allows (S3: 10,000 parts).
     #[error(
         "{location} needs more than {max_parts} parts of at most {part_size} bytes: the object is too large for this part size"

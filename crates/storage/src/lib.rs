@@ -26,9 +26,50 @@ pub use key::ObjectKey;
 pub use local::LocalStore;
 pub use location::{StoreOptions, open_location, open_location_with};
 pub use s3::{
-    DEFAULT_PART_SIZE as S3_DEFAULT_PART_SIZE, MIN_PART_SIZE as S3_MIN_PART_SIZE,
-    PARTS_IN_FLIGHT as S3_PARTS_IN_FLIGHT, S3Options, S3Store, Sse,
+    Addressing as S3Addressing, DEFAULT_PART_SIZE as S3_DEFAULT_PART_SIZE,
+    MIN_PART_SIZE as S3_MIN_PART_SIZE, PARTS_IN_FLIGHT as S3_PARTS_IN_FLIGHT, S3Options, S3Store,
+    Sse, WriteChecksum as S3Checksum,
 };
+
+/// S3 Object Lock on an object: what a store applies to every object it writes (see
+/// [`ObjectStore::object_lock`]) and what it reports of one stored object
+/// ([`ObjectStore::lock_of`]). While it holds, the object cannot be deleted or overwritten, by
+/// anyone (compliance) or by anyone without the bypass permission (governance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ObjectLock {
+    /// The retention mode and until when it holds.
+    pub retention: Option<(LockMode, std::time::SystemTime)>,
+    /// A legal hold holds until it is removed, whatever the retention.
+    pub legal_hold: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Users with `s3:BypassGovernanceRetention` may still delete or shorten it.
+    Governance,
+    /// Nobody, the account's root user included, can delete the object before the date.
+    Compliance,
+}
+
+impl fmt::Display for LockMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LockMode::Governance => "governance",
+            LockMode::Compliance => "compliance",
+        })
+    }
+}
+
+impl ObjectLock {
+    /// Whether the object cannot be deleted at `now`.
+    pub fn holds_at(&self, now: std::time::SystemTime) -> bool {
+        self.legal_hold || self.retention.is_some_and(|(_, until)| until > now)
+    }
+
+    pub fn is_none(&self) -> bool {
+        self.retention.is_none() && !self.legal_hold
+    }
+}
 
 /// What a listing reports about one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +103,18 @@ pub trait ObjectStore: Send + Sync + fmt::Debug + 'static {
     /// Starts a streamed upload of one object.
     fn start_upload(&self, key: &ObjectKey) -> BoxFuture<'_, Result<Box<dyn Upload>, StoreError>>;
 
+    /// Starts a streamed upload of an object expected to be about `expected` bytes long (an
+    /// estimate), so that a store that cuts uploads into a limited number of parts (S3) can size
+    /// them before the first one.
+    fn start_upload_of_size(
+        &self,
+        key: &ObjectKey,
+        expected: u64,
+    ) -> BoxFuture<'_, Result<Box<dyn Upload>, StoreError>> {
+        let _ = expected;
+        self.start_upload(key)
+    }
+
     fn get(&self, key: &ObjectKey) -> BoxFuture<'_, Result<Bytes, StoreError>>;
 
     fn get_range(
@@ -79,6 +132,23 @@ pub trait ObjectStore: Send + Sync + fmt::Debug + 'static {
     ) -> BoxFuture<'_, Result<Vec<ObjectMeta>, StoreError>>;
 
     fn delete(&self, key: &ObjectKey) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Checks, before anything is written, that the store can write objects the way it is
+    /// configured to (S3: that the bucket has Object Lock enabled when objects are to be locked).
+    fn check_write_settings(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// The lock this store puts on every object it writes (none by default).
+    fn object_lock(&self) -> Option<ObjectLock> {
+        None
+    }
+
+    /// The lock on stored object `key` (none on stores without Object Lock).
+    fn lock_of(&self, key: &ObjectKey) -> BoxFuture<'_, Result<ObjectLock, StoreError>> {
+        let _ = key;
+        Box::pin(async { Ok(ObjectLock::default()) })
+    }
 
     /// Aborts every upload started through this store that was neither completed nor aborted
     /// (typically dropped by a failed or cancelled task) and waits until they are gone. Stores

@@ -93,6 +93,45 @@ async fn an_object_smaller_than_a_part_is_one_put() {
     assert_eq!(store.get(&key).await.expect("get"), data);
 }
 
+/// More than 900 parts (where part sizes used to double): every part but the last has the same
+/// size, as the server received them, and the server (which refuses parts under 5 MiB but the
+/// last) completes the object. 4.5 GiB go through it, 5 MiB parts of one repeated buffer.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_part_but_the_last_has_the_same_size() {
+    let server = S3Server::start();
+    let options = S3Options {
+        part_size: Some(5 * MIB as u64),
+        ..S3Options::default()
+    };
+    let store = store_on(&server, "equal", options);
+    let key = key("object");
+    let block = noise(MIB, 7);
+    let total = 902 * 5 * MIB + 123;
+    let mut upload = store.start_upload(&key).await.expect("start");
+    let mut sent = 0;
+    while sent + MIB <= total {
+        upload.write(block.clone()).await.expect("write");
+        sent += MIB;
+    }
+    upload
+        .write(block.slice(..total - sent))
+        .await
+        .expect("write");
+    assert_eq!(upload.complete().await.expect("complete"), total as u64);
+    assert_eq!(server.requests(Operation::UploadPart), 903);
+    let uploads = server.part_sizes();
+    assert_eq!(uploads.len(), 1);
+    let parts = &uploads[0];
+    assert_eq!(parts.len(), 903, "902 full parts and the rest");
+    assert!(
+        parts[..902].iter().all(|&size| size == 5 * MIB),
+        "non-final parts differ: {:?}",
+        parts.iter().collect::<std::collections::BTreeSet<_>>()
+    );
+    assert_eq!(parts[902], 123);
+    assert_eq!(store.head(&key).await.expect("head").size, total as u64);
+}
+
 #[tokio::test]
 async fn the_part_size_is_configurable() {
     let server = S3Server::start();

@@ -27,7 +27,7 @@ mod bin;
 mod config;
 mod corpus;
 mod db;
-pub mod kms;
+pub mod moto;
 mod process;
 pub mod s3;
 mod server;
@@ -36,7 +36,7 @@ mod watchdog;
 
 pub use corpus::corpora_dir;
 pub use db::{TestDb, unique_name};
-pub use kms::KmsServer;
+pub use moto::MotoServer;
 pub use s3::S3Server;
 pub use server::{PgServer, ServerOptions, server};
 pub use tls::TestCerts;

@@ -65,6 +65,8 @@ struct State {
     write_settings: Vec<(Option<String>, Option<String>)>,
     /// Every `GetObject` request: the key, and whether it asked for a byte range.
     gets: Vec<(String, bool)>,
+    /// Upload id → (part number, bytes) of every part stored.
+    parts: BTreeMap<String, Vec<(i32, usize)>>,
 }
 
 #[derive(Debug, Default)]
@@ -200,21 +202,7 @@ impl S3Server {
     /// Environment for a process that should use this server through the AWS conventions, with
     /// no shared config files or instance metadata lookups from the machine running the tests.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
-            ("AWS_REGION", "us-east-1".to_owned()),
-            ("AWS_ENDPOINT_URL", self.endpoint()),
-            (
-                "AWS_CONFIG_FILE",
-                "/nonexistent/pgark-test/config".to_owned(),
-            ),
-            (
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "/nonexistent/pgark-test/credentials".to_owned(),
-            ),
-            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-        ]
+        aws_env(&self.endpoint())
     }
 
     /// An SDK client for this server (path-style, static credentials).
@@ -224,26 +212,22 @@ impl S3Server {
 
     /// An SDK client with other credentials (to test rejected ones).
     pub fn client_with(&self, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::config::Builder::new()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::from_static("us-east-1"))
-            .endpoint_url(self.endpoint())
-            .force_path_style(true)
-            .credentials_provider(Credentials::new(
-                access_key,
-                secret_key,
-                None,
-                None,
-                "pgark-testkit",
-            ))
-            .request_checksum_calculation(
-                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
-            )
-            .response_checksum_validation(
-                aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
-            )
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
+        sdk_client(&self.endpoint(), access_key, secret_key)
+    }
+
+    /// The sizes of the parts each multipart upload stored, in part-number order (one list per
+    /// upload, in upload-id order).
+    pub fn part_sizes(&self) -> Vec<Vec<usize>> {
+        self.shared
+            .state()
+            .parts
+            .values()
+            .map(|parts| {
+                let mut parts = parts.clone();
+                parts.sort_unstable();
+                parts.into_iter().map(|(_, length)| length).collect()
+            })
+            .collect()
     }
 
     /// Fails the next `times` requests of `operation` (every one, for `None`).
@@ -573,6 +557,7 @@ impl S3 for Checked {
         }
         let data =
             verify_sha256(req.input.body.take(), req.input.checksum_sha256.as_deref()).await?;
+        let length = data.iter().map(Bytes::len).sum();
         req.input.body = Some(blob(data));
         self.shared.arrive(Operation::UploadPart)?;
         if !self
@@ -584,7 +569,14 @@ impl S3 for Checked {
             return Err(s3_error!(NoSuchUpload));
         }
         let checksum = req.input.checksum_sha256.clone();
+        let (upload_id, number) = (req.input.upload_id.clone(), req.input.part_number);
         let mut response = self.inner.upload_part(req).await?;
+        self.shared
+            .state()
+            .parts
+            .entry(upload_id)
+            .or_default()
+            .push((number, length));
         response.output.checksum_sha256 = checksum;
         Ok(response)
     }
@@ -654,4 +646,45 @@ impl S3 for Checked {
             ..Default::default()
         }))
     }
+}
+
+/// Environment for a process that should use the S3 server at `endpoint` through the AWS
+/// conventions, with no shared config files or instance metadata lookups from the machine
+/// running the tests.
+pub(crate) fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ENDPOINT_URL", endpoint.to_owned()),
+        (
+            "AWS_CONFIG_FILE",
+            "/nonexistent/pgark-test/config".to_owned(),
+        ),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/pgark-test/credentials".to_owned(),
+        ),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+    ]
+}
+
+/// An SDK client for the S3 server at `endpoint` (path-style, static credentials).
+pub(crate) fn sdk_client(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::from_static("us-east-1"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .credentials_provider(Credentials::new(
+            access_key,
+            secret_key,
+            None,
+            None,
+            "pgark-testkit",
+        ))
+        .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
 }

@@ -161,6 +161,7 @@ async fn write_backup(
             jobs: u32::try_from(options.jobs).unwrap_or(u32::MAX),
             chunk_size: options.chunk_size,
             compress_level: options.compress_level,
+            object_lock: writer.object_lock_record(),
         },
     );
     for warning in &schema.warnings {

@@ -14,7 +14,7 @@ use tracing::warn;
 use super::finish::table_id;
 use super::{DumpOptions, TableKeys, plan, snapshot};
 use crate::budget::{ByteBudget, Share};
-use crate::writer::{BackupWriter, WrittenObject};
+use crate::writer::{BackupWriter, DataObject, WrittenObject};
 use crate::{EngineError, Progress};
 
 /// What the workers wrote: each piece's object by (table index, part), and the large objects'.
@@ -111,8 +111,11 @@ pub(super) async fn run(
                                     &session,
                                     &copy_out_range_sql(table, &piece.range),
                                     &format!("table {}.{}", table.schema, table.name),
-                                    &object,
-                                    table_id(piece.table),
+                                    DataObject {
+                                        name: &object,
+                                        table: table_id(piece.table),
+                                        expected_bytes: Some(piece.estimated_bytes),
+                                    },
                                     &table.columns,
                                     keys.lookup.get(&table.oid),
                                 )

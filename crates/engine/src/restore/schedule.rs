@@ -694,6 +694,7 @@ mod tests {
             jobs: 2,
             chunk_size: 1 << 20,
             compress_level: 2,
+            object_lock: None,
         };
         let mut manifest = Manifest::new(String::new(), String::new(), source, settings);
         for &(item, name, raw_bytes) in tables {

@@ -17,7 +17,7 @@ use super::sequences::{owned_sequences, sequence_values};
 use super::undo::{UndoRestore, undo_condition, undo_restore};
 use super::{Conflict, SurgicalOptions};
 use crate::cpu::CpuPool;
-use crate::writer::{BackupWriter, Encryption, WriterSettings};
+use crate::writer::{BackupWriter, DataObject, Encryption, WriterSettings};
 use crate::{EngineError, Progress};
 
 /// Where before-images go by default: this folder beside the source backup, so that they are not
@@ -164,6 +164,7 @@ impl BeforeImage {
                 jobs: 1,
                 chunk_size,
                 compress_level: settings.compress_level,
+                object_lock: writer.object_lock_record(),
             },
         );
         manifest.before_image = Some(BeforeImageInfo {
@@ -214,8 +215,11 @@ impl BeforeImage {
                 session,
                 &sql,
                 &format!("the before-image of table {qualified}"),
-                &layout::data_object_name(id, 0),
-                id,
+                DataObject {
+                    name: &layout::data_object_name(id, 0),
+                    table: id,
+                    expected_bytes: None,
+                },
                 &table.columns,
                 lookup_key.as_ref(),
             )

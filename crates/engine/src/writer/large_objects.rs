@@ -22,7 +22,8 @@ impl BackupWriter {
         expected: u64,
     ) -> Result<LargeObjectsEntry, EngineError> {
         let object = layout::large_object_data_name(0);
-        let mut writer = ObjectWriter::for_large_objects(self, &object)?;
+        let expected_bytes = pgark_pg::large_objects_bytes(session.client()).await?;
+        let mut writer = ObjectWriter::for_large_objects(self, &object, Some(expected_bytes))?;
         let read = self
             .read_large_objects(session, expected, &mut writer)
             .await;

@@ -7,15 +7,15 @@
 mod large_objects;
 mod pieces;
 
-pub(crate) use pieces::{MAX_COMPRESSING, ObjectWriter, WrittenObject};
+pub(crate) use pieces::{DataObject, MAX_COMPRESSING, ObjectWriter, WrittenObject};
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use pgark_archive::seal::{CIPHER, DataKey, EncryptionInfo};
-use pgark_archive::{Manifest, ObjectRef, Timestamp, layout};
+use pgark_archive::{Manifest, ObjectLockRecord, ObjectRef, Timestamp, layout};
 use pgark_keys::{KmsAccess, Recipient};
-use pgark_storage::{ObjectKey, ObjectStore};
+use pgark_storage::{ObjectKey, ObjectLock, ObjectStore};
 
 use crate::budget::ByteBudget;
 use crate::cpu::CpuPool;
@@ -77,6 +77,8 @@ impl BackupWriter {
         progress: Arc<Progress>,
         encryption: Option<&Encryption>,
     ) -> Result<BackupWriter, EngineError> {
+        // Settings the store cannot honour fail here, before the backup exists.
+        store.check_write_settings().await?;
         // An encrypted backup's start marker does not name the database either.
         let marker_database = if encryption.is_some() { "" } else { database };
         let id = crate::backup::claim_backup_id(store.as_ref(), prefix, started, marker_database)
@@ -135,6 +137,11 @@ impl BackupWriter {
             },
             key: Arc::new(key),
         })
+    }
+
+    /// The Object Lock the store puts on every object of this backup, for its manifest.
+    pub(crate) fn object_lock_record(&self) -> Option<ObjectLockRecord> {
+        self.store.object_lock().map(|lock| lock_record(&lock))
     }
 
     pub(crate) fn id(&self) -> &str {
@@ -214,5 +221,16 @@ pub(crate) async fn remove(store: &dyn ObjectStore, prefix: &str, id: &str) {
             "could not remove {}/{path}: {e}",
             store.location().trim_end_matches('/')
         );
+    }
+}
+
+/// How a backup records `lock` in its manifest.
+pub fn lock_record(lock: &ObjectLock) -> ObjectLockRecord {
+    ObjectLockRecord {
+        mode: lock.retention.map(|(mode, _)| mode.to_string()),
+        retain_until: lock
+            .retention
+            .map(|(_, until)| Timestamp::from_system_time(until).rfc3339()),
+        legal_hold: lock.legal_hold,
     }
 }

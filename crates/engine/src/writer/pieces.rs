@@ -38,23 +38,22 @@ type Compressing = VecDeque<(
 
 impl BackupWriter {
     /// Writes the rows `copy_sql` (a `COPY ... TO STDOUT`) sends on `session` into data object
-    /// `object` of table `table` (its id), recording the ranges (and filters) of `key` over
-    /// `columns`. `what` names the rows in messages (`table public.orders`). On failure the
-    /// object's upload is aborted, so the object can be written again from nothing.
-    #[allow(clippy::too_many_arguments)]
+    /// `object`, recording the ranges (and filters) of `key` over `columns`. `what` names the
+    /// rows in messages (`table public.orders`). On failure the object's upload is aborted, so
+    /// the object can be written again from nothing.
     pub(crate) async fn copy_out(
         &self,
         session: &Connection,
         copy_sql: &str,
         what: &str,
-        object: &str,
-        table: u32,
+        object: DataObject<'_>,
         columns: &[ColumnEntry],
         key: Option<&LookupKey>,
     ) -> Result<WrittenObject, EngineError> {
         let key_fields = key.and_then(|k| k.fields(columns)).map(Arc::new);
         let key = key.filter(|_| key_fields.is_some());
-        let mut writer = ObjectWriter::new(self, object, table, key)?;
+        let name = object.name;
+        let mut writer = ObjectWriter::new(self, object, key)?;
         let copied = self
             .copy_rows(session, copy_sql, what, key_fields, &mut writer)
             .await;
@@ -63,7 +62,7 @@ impl BackupWriter {
             return Err(e);
         }
         let data = writer.complete().await?;
-        tracing::debug!(%what, object, chunks = data.chunks.len(), "object written");
+        tracing::debug!(%what, object = name, chunks = data.chunks.len(), "object written");
         Ok(data)
     }
 
@@ -156,6 +155,17 @@ impl BackupWriter {
     }
 }
 
+/// One data object to write.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DataObject<'a> {
+    pub(crate) name: &'a str,
+    /// The table's id (0 for large objects): sealed pieces are bound to it.
+    pub(crate) table: u32,
+    /// About how large it will be, when known (a table piece's size on disk): a store with a
+    /// limit on parts sizes them from it.
+    pub(crate) expected_bytes: Option<u64>,
+}
+
 /// Appends frames to one data object, opening the upload only when the first frame arrives so
 /// that empty pieces leave no object behind.
 pub(crate) struct ObjectWriter<'a> {
@@ -163,6 +173,7 @@ pub(crate) struct ObjectWriter<'a> {
     object: &'a str,
     /// The table's id (0 for large objects): sealed pieces are bound to it.
     table: u32,
+    expected_bytes: Option<u64>,
     key: ObjectKey,
     upload: Option<Box<dyn Upload>>,
     offset: u64,
@@ -182,15 +193,15 @@ pub(crate) struct ObjectWriter<'a> {
 impl<'a> ObjectWriter<'a> {
     pub(crate) fn new(
         dumper: &'a BackupWriter,
-        object: &'a str,
-        table: u32,
+        object: DataObject<'a>,
         lookup_key: Option<&'a LookupKey>,
     ) -> Result<Self, EngineError> {
-        let key = dumper.key(object)?;
+        let key = dumper.key(object.name)?;
         Ok(ObjectWriter {
             dumper,
-            object,
-            table,
+            object: object.name,
+            table: object.table,
+            expected_bytes: object.expected_bytes,
             key,
             upload: None,
             offset: 0,
@@ -206,8 +217,14 @@ impl<'a> ObjectWriter<'a> {
     pub(crate) fn for_large_objects(
         dumper: &'a BackupWriter,
         object: &'a str,
+        expected_bytes: Option<u64>,
     ) -> Result<Self, EngineError> {
-        let mut writer = Self::new(dumper, object, 0, None)?;
+        let object = DataObject {
+            name: object,
+            table: pgark_archive::LARGE_OBJECTS_TABLE,
+            expected_bytes,
+        };
+        let mut writer = Self::new(dumper, object, None)?;
         writer.counts_rows = false;
         Ok(writer)
     }
@@ -233,9 +250,14 @@ impl<'a> ObjectWriter<'a> {
         let length = frame.len() as u64;
         let upload = match &mut self.upload {
             Some(upload) => upload,
-            None => self
-                .upload
-                .insert(self.dumper.store.start_upload(&self.key).await?),
+            None => {
+                let store = &self.dumper.store;
+                let started = match self.expected_bytes {
+                    Some(expected) => store.start_upload_of_size(&self.key, expected).await?,
+                    None => store.start_upload(&self.key).await?,
+                };
+                self.upload.insert(started)
+            }
         };
         upload.write(Bytes::from(frame)).await?;
         let progress = &self.dumper.progress;

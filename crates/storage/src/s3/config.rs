@@ -16,7 +16,7 @@ use crate::{ObjectKey, StoreError};
 pub const MIN_PART_SIZE: u64 = 5 << 20;
 /// The largest part S3 accepts.
 pub const MAX_PART_SIZE: u64 = 5 << 30;
-/// Default size of the first parts of a multipart upload; see [`part_size`].
+/// Default part size of a multipart upload; see [`part_size`].
 pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
 /// S3's limit on the parts of one upload.
 pub const MAX_PARTS: i32 = 10_000;
@@ -58,6 +58,58 @@ impl fmt::Display for Sse {
     }
 }
 
+/// The checksum sent with every object and part written, which the server verifies before it
+/// stores the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteChecksum {
+    /// `x-amz-checksum-sha256`.
+    #[default]
+    Sha256,
+    /// `x-amz-checksum-crc32c`.
+    Crc32c,
+    /// No checksum header, for stores that refuse them; the request is then signed over its
+    /// body (SigV4), which the server checks instead.
+    None,
+}
+
+impl FromStr for WriteChecksum {
+    type Err = String;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        match input {
+            "sha256" => Ok(WriteChecksum::Sha256),
+            "crc32c" => Ok(WriteChecksum::Crc32c),
+            "none" => Ok(WriteChecksum::None),
+            other => Err(format!(
+                "unknown S3 checksum {other:?}; use sha256, crc32c or none"
+            )),
+        }
+    }
+}
+
+/// How requests name the bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Addressing {
+    /// `https://endpoint/bucket/key`.
+    Path,
+    /// `https://bucket.endpoint/key`.
+    Virtual,
+}
+
+impl FromStr for Addressing {
+    type Err = String;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        match input {
+            "path" => Ok(Addressing::Path),
+            "virtual" => Ok(Addressing::Virtual),
+            other => Err(format!(
+                "unknown S3 addressing {other:?}; use path or virtual"
+            )),
+        }
+    }
+}
+
 /// S3 settings beyond the location; everything else follows the AWS conventions (environment,
 /// shared config and credentials files, web identity, instance metadata).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,12 +122,20 @@ pub struct S3Options {
     pub sse_kms_key_id: Option<String>,
     /// `STANDARD`, `STANDARD_IA`, `INTELLIGENT_TIERING`, … as S3 names them.
     pub storage_class: Option<String>,
-    /// The size of an upload's first parts; `None` is [`DEFAULT_PART_SIZE`].
+    /// The smallest part size of an upload; `None` is [`DEFAULT_PART_SIZE`]. See [`part_size`].
     pub part_size: Option<u64>,
     /// How long one request attempt may go without an answer (connecting, or waiting for the
     /// response) before it is abandoned and retried; `None` is [`DEFAULT_STALL_TIMEOUT`]. A
     /// stalled endpoint fails an operation after the retries, within about attempts × this.
     pub stall_timeout: Option<std::time::Duration>,
+    /// Object Lock for every object written: a retention (mode and date) and/or a legal hold.
+    /// Locked writes carry the SHA-256 checksum S3 requires for them (every write here does).
+    pub object_lock: Option<crate::ObjectLock>,
+    /// The checksum of every write (SHA-256 by default).
+    pub checksum: WriteChecksum,
+    /// How the bucket is named in requests; `None`: path-style with a custom endpoint,
+    /// virtual-hosted on AWS.
+    pub addressing: Option<Addressing>,
 }
 
 /// See [`S3Options::stall_timeout`]: with 5 attempts, a stalled endpoint fails an operation
@@ -95,6 +155,15 @@ impl S3Options {
         if self.sse_kms_key_id.is_some() && self.sse != Some(Sse::Kms) {
             return Err("a KMS key id needs server-side encryption aws:kms (--sse aws:kms)".into());
         }
+        if self.object_lock.is_some_and(|lock| lock.is_none()) {
+            return Err("an object lock needs a retention or a legal hold".into());
+        }
+        if self.object_lock.is_some() && self.checksum == WriteChecksum::None {
+            return Err(
+                "S3 refuses locked writes without a checksum: use --s3-checksum sha256 or crc32c"
+                    .into(),
+            );
+        }
         if let Some(class) = &self.storage_class
             && (class.is_empty() || !class.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
         {
@@ -106,17 +175,24 @@ impl S3Options {
     }
 }
 
-/// Parts of one size before the part size doubles.
-const PARTS_PER_SIZE: i32 = 900;
+/// Expected sizes are estimates (a table's size on disk, for its compressed COPY text): parts are
+/// sized so that an object this many times larger still fits in [`MAX_PARTS`] parts.
+const EXPECTED_SIZE_MARGIN: u64 = 2;
 
-/// The size of part `number` (1-based) of an upload whose first parts are `base` bytes: doubled
-/// every 900 parts (up to S3's 5 GiB), so that 10,000 parts always suffice — even with 5 MiB
-/// parts they hold more than S3's 5 TiB object limit — while objects below `base × 900` (7 GiB
-/// with the 8 MiB default) never use parts larger than `base`. Memory per upload is bounded by
-/// the part size, so it grows only logarithmically with the size of the largest objects.
-pub fn part_size(base: u64, number: i32) -> u64 {
-    let doublings = u32::try_from((number.max(1) - 1) / PARTS_PER_SIZE).unwrap_or(0);
-    base.saturating_mul(1 << doublings).min(MAX_PART_SIZE)
+/// The one part size of an upload, chosen before its first part: every part but the last has
+/// exactly this size, as some S3-compatible stores (Cloudflare R2) require. It is `base`, or,
+/// when the object is `expected` to be so large that [`MAX_PARTS`] parts of `base` would not
+/// hold twice that, the size that does, rounded up to a whole MiB (at most S3's 5 GiB). With no
+/// expected size the largest object is `base × 10,000`: 78 GiB with the 8 MiB default. Memory
+/// per upload is bounded by the part size.
+pub fn part_size(base: u64, expected: Option<u64>) -> u64 {
+    let needed = expected
+        .unwrap_or(0)
+        .saturating_mul(EXPECTED_SIZE_MARGIN)
+        .div_ceil(MAX_PARTS as u64)
+        .div_ceil(1 << 20)
+        .saturating_mul(1 << 20);
+    base.max(needed).min(MAX_PART_SIZE)
 }
 
 /// `s3://bucket/prefix` split into its parts; the prefix has no leading or trailing `/`.
@@ -170,8 +246,9 @@ impl fmt::Display for S3Location {
 }
 
 /// Builds the client: credentials, region and endpoint from the AWS conventions, `options.endpoint`
-/// overriding the endpoint. Checksums are computed by the store itself (SHA-256 per part and per
-/// object) and sent only where S3 requires one, which S3-compatible servers also understand.
+/// overriding the endpoint. Checksums are computed by the store itself (per part and per object,
+/// see [`WriteChecksum`]), never by the SDK: it would add its own CRC32 headers and trailers,
+/// which some S3-compatible servers refuse.
 pub async fn build_client(
     location: &S3Location,
     options: &S3Options,
@@ -185,7 +262,10 @@ pub async fn build_client(
     let mut builder = aws_sdk_s3::config::Builder::from(&shared)
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
         .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-        .force_path_style(custom_endpoint);
+        .force_path_style(match options.addressing {
+            Some(addressing) => addressing == Addressing::Path,
+            None => custom_endpoint,
+        });
     if shared.region().is_none() {
         if !custom_endpoint {
             return Err(StoreError::InvalidLocation {
@@ -245,13 +325,24 @@ mod tests {
     }
 
     #[test]
-    fn ten_thousand_parts_hold_more_than_the_largest_s3_object() {
-        let total: u64 = (1..=MAX_PARTS).map(|n| part_size(MIN_PART_SIZE, n)).sum();
-        assert!(total >= 5 << 40, "{total} bytes");
-        assert_eq!(part_size(DEFAULT_PART_SIZE, 1), DEFAULT_PART_SIZE);
-        assert_eq!(part_size(DEFAULT_PART_SIZE, 900), DEFAULT_PART_SIZE);
-        assert_eq!(part_size(DEFAULT_PART_SIZE, 901), 2 * DEFAULT_PART_SIZE);
-        assert!(part_size(MAX_PART_SIZE, MAX_PARTS) <= MAX_PART_SIZE);
+    fn parts_are_sized_once_so_that_twice_the_expected_size_fits() {
+        assert_eq!(part_size(DEFAULT_PART_SIZE, None), DEFAULT_PART_SIZE);
+        assert_eq!(
+            part_size(DEFAULT_PART_SIZE, Some(1 << 30)),
+            DEFAULT_PART_SIZE
+        );
+        // 8 MiB × 10,000 is 78 GiB: an object expected at 40 GiB needs 9 MiB parts.
+        assert_eq!(part_size(DEFAULT_PART_SIZE, Some(40 << 30)), 9 << 20);
+        for expected in [100_u64 << 30, 1 << 40, 5 << 40] {
+            let size = part_size(MIN_PART_SIZE, Some(expected));
+            assert!(
+                size * MAX_PARTS as u64 >= 2 * expected,
+                "{expected}: {size}"
+            );
+            assert_eq!(size % (1 << 20), 0);
+        }
+        assert_eq!(part_size(MIN_PART_SIZE, Some(u64::MAX)), MAX_PART_SIZE);
+        assert_eq!(part_size(MAX_PART_SIZE, None), MAX_PART_SIZE);
     }
 
     #[test]

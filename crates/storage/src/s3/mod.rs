@@ -1,6 +1,6 @@
 //! The S3 store: objects under `s3://bucket/prefix`, written with single PUTs or streamed
 //! multipart uploads ([`upload`]), read with ranged GETs. Every object and every part carries a
-//! SHA-256 checksum that S3 verifies on arrival; `put_if_absent` is a conditional write
+//! checksum (SHA-256 unless configured otherwise) that S3 verifies on arrival; `put_if_absent` is a conditional write
 //! (`If-None-Match: *`), so a manifest is never overwritten.
 //!
 //! The store keeps a list of its open multipart uploads, so that a failed or cancelled dump can
@@ -17,16 +17,20 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
+use aws_sdk_s3::types::{
+    ObjectLockEnabled, ObjectLockLegalHoldStatus, ObjectLockMode, ServerSideEncryption,
+    StorageClass,
+};
+use aws_smithy_types::DateTime;
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
-use crate::{ObjectKey, ObjectMeta, ObjectStore, StoreError, Upload};
+use crate::{LockMode, ObjectKey, ObjectLock, ObjectMeta, ObjectStore, StoreError, Upload};
 pub use config::{
-    DEFAULT_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, PARTS_IN_FLIGHT, S3Location, S3Options, Sse,
-    part_size,
+    Addressing, DEFAULT_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, PARTS_IN_FLIGHT, S3Location,
+    S3Options, Sse, WriteChecksum, part_size,
 };
 use error::Subject;
 
@@ -153,6 +157,59 @@ impl Shared {
             .map(StorageClass::from)
     }
 
+    /// The Object Lock headers of every write: mode, retain-until date, legal hold.
+    fn lock_headers(
+        &self,
+    ) -> (
+        Option<ObjectLockMode>,
+        Option<DateTime>,
+        Option<ObjectLockLegalHoldStatus>,
+    ) {
+        let Some(lock) = self.options.object_lock else {
+            return (None, None, None);
+        };
+        let (mode, until) = match lock.retention {
+            Some((LockMode::Governance, until)) => (
+                Some(ObjectLockMode::Governance),
+                Some(DateTime::from(until)),
+            ),
+            Some((LockMode::Compliance, until)) => (
+                Some(ObjectLockMode::Compliance),
+                Some(DateTime::from(until)),
+            ),
+            None => (None, None),
+        };
+        let hold = lock.legal_hold.then_some(ObjectLockLegalHoldStatus::On);
+        (mode, until, hold)
+    }
+
+    /// The lock on a stored object, from its HEAD.
+    async fn object_lock_of(&self, full_key: &str) -> Result<ObjectLock, StoreError> {
+        let location = self.object_location(full_key);
+        let output = self
+            .client()
+            .await?
+            .head_object()
+            .bucket(&self.root.bucket)
+            .key(full_key)
+            .send()
+            .await
+            .map_err(|e| error::map(&self.subject("head", &location), e))?;
+        let mode = match output.object_lock_mode() {
+            Some(ObjectLockMode::Governance) => Some(LockMode::Governance),
+            Some(ObjectLockMode::Compliance) => Some(LockMode::Compliance),
+            _ => None,
+        };
+        let until = output
+            .object_lock_retain_until_date()
+            .and_then(|date| std::time::SystemTime::try_from(*date).ok());
+        Ok(ObjectLock {
+            retention: mode.zip(until),
+            legal_hold: output.object_lock_legal_hold_status()
+                == Some(&ObjectLockLegalHoldStatus::On),
+        })
+    }
+
     /// One PUT of a whole object with its SHA-256; `if_absent` makes it conditional.
     async fn put_object(
         &self,
@@ -162,7 +219,8 @@ impl Shared {
     ) -> Result<(), StoreError> {
         let location = self.object_location(full_key);
         let client = self.client().await?;
-        let checksum = sha256_base64(data.clone()).await;
+        let checksum = body_checksum(self.options.checksum, data.clone()).await;
+        let (lock_mode, retain_until, legal_hold) = self.lock_headers();
         let mut conflicts = 0;
         loop {
             let mut request = client
@@ -170,16 +228,28 @@ impl Shared {
                 .bucket(&self.root.bucket)
                 .key(full_key)
                 .content_length(i64::try_from(data.len()).unwrap_or(i64::MAX))
-                .checksum_sha256(&checksum)
+                // Names the algorithm as well (`x-amz-sdk-checksum-algorithm`): S3 demands that
+                // header, or Content-MD5, on writes under Object Lock.
+                .set_checksum_algorithm(BodyChecksum::algorithm(self.options.checksum))
+                .set_checksum_sha256(checksum.sha256())
+                .set_checksum_crc32_c(checksum.crc32c())
                 .set_server_side_encryption(self.sse())
                 .set_ssekms_key_id(self.options.sse_kms_key_id.clone())
                 .set_storage_class(self.storage_class())
+                .set_object_lock_mode(lock_mode.clone())
+                .set_object_lock_retain_until_date(retain_until)
+                .set_object_lock_legal_hold_status(legal_hold.clone())
                 .body(ByteStream::from(data.clone()));
             if if_absent {
                 request = request.if_none_match("*");
             }
             // The signed checksum header makes S3 verify the body (see upload.rs).
-            let error = match request.customize().disable_payload_signing().send().await {
+            let sent = if checksum.is_none() {
+                request.send().await
+            } else {
+                request.customize().disable_payload_signing().send().await
+            };
+            let error = match sent {
                 Ok(_) => return Ok(()),
                 Err(e) => e,
             };
@@ -383,12 +453,65 @@ impl Shared {
     }
 }
 
-/// The base64 SHA-256 S3 expects in `x-amz-checksum-sha256`, computed off the async threads.
-async fn sha256_base64(data: Bytes) -> String {
-    let digest = tokio::task::spawn_blocking(move || Sha256::digest(&data))
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-    aws_smithy_types::base64::encode(digest.as_slice())
+/// The checksum header of one write, base64 as S3 expects it.
+#[derive(Debug, Clone)]
+enum BodyChecksum {
+    Sha256(String),
+    Crc32c(String),
+    None,
+}
+
+impl BodyChecksum {
+    fn sha256(&self) -> Option<String> {
+        match self {
+            BodyChecksum::Sha256(value) => Some(value.clone()),
+            _ => None,
+        }
+    }
+
+    fn crc32c(&self) -> Option<String> {
+        match self {
+            BodyChecksum::Crc32c(value) => Some(value.clone()),
+            _ => None,
+        }
+    }
+
+    fn is_none(&self) -> bool {
+        matches!(self, BodyChecksum::None)
+    }
+
+    /// The algorithm a multipart upload announces for its parts.
+    fn algorithm(kind: WriteChecksum) -> Option<aws_sdk_s3::types::ChecksumAlgorithm> {
+        match kind {
+            WriteChecksum::Sha256 => Some(aws_sdk_s3::types::ChecksumAlgorithm::Sha256),
+            WriteChecksum::Crc32c => Some(aws_sdk_s3::types::ChecksumAlgorithm::Crc32C),
+            WriteChecksum::None => None,
+        }
+    }
+}
+
+/// The `kind` checksum of `data`, computed off the async threads.
+async fn body_checksum(kind: WriteChecksum, data: Bytes) -> BodyChecksum {
+    let digest = tokio::task::spawn_blocking(move || match kind {
+        WriteChecksum::Sha256 => Some(Sha256::digest(&data).to_vec()),
+        WriteChecksum::Crc32c => {
+            let mut crc = aws_smithy_checksums::ChecksumAlgorithm::Crc32c.into_impl();
+            crc.update(&data);
+            Some(crc.finalize().to_vec())
+        }
+        WriteChecksum::None => None,
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    match (kind, digest) {
+        (WriteChecksum::Sha256, Some(digest)) => {
+            BodyChecksum::Sha256(aws_smithy_types::base64::encode(digest))
+        }
+        (WriteChecksum::Crc32c, Some(digest)) => {
+            BodyChecksum::Crc32c(aws_smithy_types::base64::encode(digest))
+        }
+        _ => BodyChecksum::None,
+    }
 }
 
 impl ObjectStore for S3Store {
@@ -407,7 +530,20 @@ impl ObjectStore for S3Store {
     }
 
     fn start_upload(&self, key: &ObjectKey) -> BoxFuture<'_, Result<Box<dyn Upload>, StoreError>> {
-        let upload = upload::S3Upload::new(self.shared.clone(), self.shared.full_key(key));
+        let upload = upload::S3Upload::new(self.shared.clone(), self.shared.full_key(key), None);
+        async move { Ok(Box::new(upload) as Box<dyn Upload>) }.boxed()
+    }
+
+    fn start_upload_of_size(
+        &self,
+        key: &ObjectKey,
+        expected: u64,
+    ) -> BoxFuture<'_, Result<Box<dyn Upload>, StoreError>> {
+        let upload = upload::S3Upload::new(
+            self.shared.clone(),
+            self.shared.full_key(key),
+            Some(expected),
+        );
         async move { Ok(Box::new(upload) as Box<dyn Upload>) }.boxed()
     }
 
@@ -469,6 +605,55 @@ impl ObjectStore for S3Store {
     fn delete(&self, key: &ObjectKey) -> BoxFuture<'_, Result<(), StoreError>> {
         let key = key.clone();
         async move { self.shared.delete_object(&key).await }.boxed()
+    }
+
+    fn check_write_settings(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move {
+            if self.shared.options.object_lock.is_none() {
+                return Ok(());
+            }
+            let shared = &self.shared;
+            let location = shared.root.to_string();
+            let not_enabled = || StoreError::ObjectLockNotEnabled {
+                bucket: shared.root.bucket.clone(),
+                location: location.clone(),
+            };
+            let answer = shared
+                .client()
+                .await?
+                .get_object_lock_configuration()
+                .bucket(&shared.root.bucket)
+                .send()
+                .await;
+            match answer {
+                Ok(output) => {
+                    let enabled = output
+                        .object_lock_configuration()
+                        .and_then(|c| c.object_lock_enabled())
+                        == Some(&ObjectLockEnabled::Enabled);
+                    if enabled { Ok(()) } else { Err(not_enabled()) }
+                }
+                Err(e) => match error::status_and_code(&e) {
+                    (_, Some(code)) if code == "ObjectLockConfigurationNotFoundError" => {
+                        Err(not_enabled())
+                    }
+                    _ => Err(error::map(
+                        &shared.subject("read the Object Lock configuration of", &location),
+                        e,
+                    )),
+                },
+            }
+        }
+        .boxed()
+    }
+
+    fn object_lock(&self) -> Option<ObjectLock> {
+        self.shared.options.object_lock
+    }
+
+    fn lock_of(&self, key: &ObjectKey) -> BoxFuture<'_, Result<ObjectLock, StoreError>> {
+        let full_key = self.shared.full_key(key);
+        async move { self.shared.object_lock_of(&full_key).await }.boxed()
     }
 
     fn abort_pending_uploads(&self) -> BoxFuture<'_, Result<(), StoreError>> {

@@ -1,9 +1,11 @@
-//! A streamed upload to S3. Bytes are gathered into parts ([`part_size`]: 8 MiB by default, S3's
-//! minimum is 5 MiB); an object that never fills its first part is sent with one PUT when
+//! A streamed upload to S3. Bytes are gathered into parts of one size, chosen before the first
+//! from the object's expected size ([`part_size`]: 8 MiB by default, S3's minimum is 5 MiB); every
+//! part but the last has exactly that size. An object that never fills its first part is sent
+//! with one PUT when
 //! completed, anything larger becomes a multipart upload, created when the first part is full.
 //! At most [`PARTS_IN_FLIGHT`] parts are being sent while the next one fills, so an upload holds
 //! at most `(PARTS_IN_FLIGHT + 1) × part size` bytes. Each part is sent from complete `Bytes`
-//! (so the SDK can retry it with backoff) with its SHA-256, which S3 checks on arrival.
+//! (so the SDK can retry it with backoff) with its checksum, which S3 checks on arrival.
 //!
 //! Every failure aborts the multipart upload; so does `abort`, and dropping an unfinished upload
 //! starts an abort in the background (a last resort: the dump engine calls
@@ -12,19 +14,20 @@
 use std::sync::Arc;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::task::JoinSet;
 
-use super::{MAX_PARTS, PARTS_IN_FLIGHT, Shared, error, part_size, sha256_base64};
+use super::{BodyChecksum, MAX_PARTS, PARTS_IN_FLIGHT, Shared, body_checksum, error, part_size};
 use crate::{StoreError, Upload};
 
 pub(super) struct S3Upload {
     shared: Arc<Shared>,
     full_key: String,
-    base_part_size: u64,
+    /// The size of every part but the last.
+    part_size: usize,
     /// The part being filled.
     buffer: Vec<u8>,
     /// The number the next part sent will have (1-based).
@@ -50,12 +53,13 @@ impl std::fmt::Debug for S3Upload {
 }
 
 impl S3Upload {
-    pub(super) fn new(shared: Arc<Shared>, full_key: String) -> Self {
-        let base_part_size = shared.options.part_size.unwrap_or(super::DEFAULT_PART_SIZE);
+    /// An upload of `full_key`, expected to be about `expected` bytes long (when known).
+    pub(super) fn new(shared: Arc<Shared>, full_key: String, expected: Option<u64>) -> Self {
+        let base = shared.options.part_size.unwrap_or(super::DEFAULT_PART_SIZE);
         S3Upload {
             shared,
             full_key,
-            base_part_size,
+            part_size: usize::try_from(part_size(base, expected)).unwrap_or(usize::MAX),
             buffer: Vec::new(),
             next_part: 1,
             upload_id: None,
@@ -70,10 +74,6 @@ impl S3Upload {
         self.shared.object_location(&self.full_key)
     }
 
-    fn current_part_size(&self) -> usize {
-        usize::try_from(part_size(self.base_part_size, self.next_part)).unwrap_or(usize::MAX)
-    }
-
     async fn write_inner(&mut self, data: Bytes) -> Result<(), StoreError> {
         if self.failed {
             return Err(self.already_failed());
@@ -81,7 +81,7 @@ impl S3Upload {
         self.size += data.len() as u64;
         let mut rest: &[u8] = &data;
         while !rest.is_empty() {
-            let want = self.current_part_size();
+            let want = self.part_size;
             if self.buffer.capacity() == 0 {
                 self.buffer.reserve_exact(want);
             }
@@ -102,7 +102,7 @@ impl S3Upload {
             return Err(StoreError::TooManyParts {
                 location: self.location(),
                 max_parts: MAX_PARTS,
-                part_size: part_size(self.base_part_size, self.next_part - 1),
+                part_size: self.part_size as u64,
             });
         }
         let upload_id = match &self.upload_id {
@@ -118,8 +118,8 @@ impl S3Upload {
         let full_key = self.full_key.clone();
         self.in_flight.spawn(async move {
             let location = shared.object_location(&full_key);
-            let checksum = sha256_base64(part.clone()).await;
-            let output = shared
+            let checksum = body_checksum(shared.options.checksum, part.clone()).await;
+            let request = shared
                 .client()
                 .await?
                 .upload_part()
@@ -128,24 +128,28 @@ impl S3Upload {
                 .upload_id(upload_id)
                 .part_number(number)
                 .content_length(i64::try_from(part.len()).unwrap_or(i64::MAX))
-                .checksum_sha256(&checksum)
-                .body(ByteStream::from(part))
-                // The signed x-amz-checksum-sha256 header already makes S3 verify the body; a
-                // signed payload would hash every byte twice more (client and server).
-                .customize()
-                .disable_payload_signing()
-                .send()
-                .await
-                .map_err(|e| {
-                    with_part(
-                        error::map(&shared.subject("upload part to", &location), e),
-                        number,
-                    )
-                })?;
+                .set_checksum_sha256(checksum.sha256())
+                .set_checksum_crc32_c(checksum.crc32c())
+                .body(ByteStream::from(part));
+            // The signed checksum header already makes S3 verify the body; a signed payload
+            // would hash every byte twice more (client and server). Without a checksum the
+            // payload is signed instead.
+            let sent = if checksum.is_none() {
+                request.send().await
+            } else {
+                request.customize().disable_payload_signing().send().await
+            };
+            let output = sent.map_err(|e| {
+                with_part(
+                    error::map(&shared.subject("upload part to", &location), e),
+                    number,
+                )
+            })?;
             Ok(CompletedPart::builder()
                 .part_number(number)
                 .set_e_tag(output.e_tag().map(str::to_owned))
-                .checksum_sha256(checksum)
+                .set_checksum_sha256(checksum.sha256())
+                .set_checksum_crc32_c(checksum.crc32c())
                 .build())
         });
         Ok(())
@@ -154,16 +158,20 @@ impl S3Upload {
     async fn create(&mut self) -> Result<String, StoreError> {
         let location = self.location();
         let shared = &self.shared;
+        let (lock_mode, retain_until, legal_hold) = shared.lock_headers();
         let output = shared
             .client()
             .await?
             .create_multipart_upload()
             .bucket(&shared.root.bucket)
             .key(&self.full_key)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .set_checksum_algorithm(BodyChecksum::algorithm(shared.options.checksum))
             .set_server_side_encryption(shared.sse())
             .set_ssekms_key_id(shared.options.sse_kms_key_id.clone())
             .set_storage_class(shared.storage_class())
+            .set_object_lock_mode(lock_mode)
+            .set_object_lock_retain_until_date(retain_until)
+            .set_object_lock_legal_hold_status(legal_hold)
             .send()
             .await
             .map_err(|e| error::map(&shared.subject("start multipart upload of", &location), e))?;

@@ -1,5 +1,7 @@
-//! A real KMS-compatible server for the tests: moto's (`python3 -m moto.server`), speaking the
-//! AWS KMS JSON protocol the SDK talks, started on a free local port and stopped when dropped.
+//! moto's server (`python3 -m moto.server`) for the tests: a second, independent implementation
+//! of the AWS protocols the SDK talks — KMS (the JSON protocol) and S3, including Object Lock,
+//! which the s3s-based [`crate::S3Server`] does not enforce — started on a free local port and
+//! stopped when dropped.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -7,15 +9,15 @@ use std::process::{Child, Command, Stdio};
 
 /// One running moto server.
 #[derive(Debug)]
-pub struct KmsServer {
+pub struct MotoServer {
     child: Child,
     endpoint: String,
 }
 
-impl KmsServer {
+impl MotoServer {
     /// Starts the server and waits until it says where it listens. Panics, saying how to install
     /// moto, when it is missing.
-    pub fn start() -> KmsServer {
+    pub fn start() -> MotoServer {
         let mut child = Command::new("python3")
             .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", "0"])
             .stdin(Stdio::null())
@@ -54,7 +56,7 @@ impl KmsServer {
                  .ci/run does this):\n{said}"
             );
         };
-        KmsServer { child, endpoint }
+        MotoServer { child, endpoint }
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -101,7 +103,8 @@ impl KmsServer {
             .unwrap_or_default()
     }
 
-    /// The environment pgark needs to reach it: credentials (moto accepts any) and a region.
+    /// The environment pgark needs to use it as its KMS: credentials (moto accepts any) and a
+    /// region.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_ACCESS_KEY_ID", "pgark-test".to_owned()),
@@ -110,9 +113,30 @@ impl KmsServer {
             ("PGARK_KMS_ENDPOINT", self.endpoint.clone()),
         ]
     }
+
+    /// The environment pgark needs to use it as its S3 store (see [`crate::S3Server::env`]).
+    pub fn s3_env(&self) -> Vec<(&'static str, String)> {
+        crate::s3::aws_env(&self.endpoint)
+    }
+
+    /// An SDK client for its S3 (path-style), to arrange and inspect what pgark cannot.
+    pub fn s3_client(&self) -> aws_sdk_s3::Client {
+        crate::s3::sdk_client(&self.endpoint, crate::s3::ACCESS_KEY, crate::s3::SECRET_KEY)
+    }
+
+    /// Creates bucket `name`, with Object Lock enabled (and so versioning) when `object_lock`.
+    pub async fn create_bucket(&self, name: &str, object_lock: bool) {
+        self.s3_client()
+            .create_bucket()
+            .bucket(name)
+            .object_lock_enabled_for_bucket(object_lock)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("moto refused to create bucket {name}: {e:?}"));
+    }
 }
 
-impl Drop for KmsServer {
+impl Drop for MotoServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
