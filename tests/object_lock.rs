@@ -200,6 +200,29 @@ async fn locked_backups_resist_deletion_and_prune_reports_them_retained() {
     )
     .await;
 
+    // A copy takes the destination's lock.
+    let (_dir, local) = dump_to_temp(&source, &[]).await;
+    pgark_with_env(
+        &[
+            "copy",
+            path_str(&local),
+            "s3://locked/dr",
+            "--object-lock",
+            "compliance",
+            "--retain-for",
+            "2d",
+        ],
+        env.clone(),
+    )
+    .await
+    .success();
+    let copied = locks(&moto, "locked", "dr/").await;
+    assert!(copied.len() > 5, "{copied:?}");
+    for (key, mode, until, _) in &copied {
+        assert_eq!(mode.as_ref(), Some(&ObjectLockMode::Compliance), "{key}");
+        assert!(until.is_some_and(|until| until > after + day), "{key}: {until:?}");
+    }
+
     // A bucket without Object Lock is refused before anything is written.
     let error = dump(
         "s3://plain/prod",
