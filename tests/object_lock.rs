@@ -220,7 +220,10 @@ async fn locked_backups_resist_deletion_and_prune_reports_them_retained() {
     assert!(copied.len() > 5, "{copied:?}");
     for (key, mode, until, _) in &copied {
         assert_eq!(mode.as_ref(), Some(&ObjectLockMode::Compliance), "{key}");
-        assert!(until.is_some_and(|until| until > after + day), "{key}: {until:?}");
+        assert!(
+            until.is_some_and(|until| until > after + day),
+            "{key}: {until:?}"
+        );
     }
 
     // A bucket without Object Lock is refused before anything is written.
