@@ -327,6 +327,11 @@ pub enum EngineError {
     )]
     ReadBackDiffers { object: String },
 
+    /// The dumping role cannot read every table or sequence whole; found before anything is
+    /// read.
+    #[error("{}", describe_unreadable(.0))]
+    SourceNotReadable(pgark_pg::Unreadable),
+
     /// The destination of a copy holds a different backup with the same id.
     #[error(
         "{location} already holds a different backup with this id: the copy would not be this backup"
@@ -386,7 +391,8 @@ impl EngineError {
             | EngineError::NoPrimaryKey { .. }
             | EngineError::ReferencingNotRestorable { .. }
             | EngineError::LockTableTooSmall { .. }
-            | EngineError::CopyConflict { .. } => C::Refused,
+            | EngineError::CopyConflict { .. }
+            | EngineError::SourceNotReadable(_) => C::Refused,
             EngineError::RestoreRunning { .. }
             | EngineError::LockTimeout { .. }
             | EngineError::TargetLockTimeout { .. }
@@ -465,4 +471,27 @@ fn archive_class(error: &ArchiveError) -> ErrorClass {
         ArchiveError::UnsupportedFormatVersion { .. } => ErrorClass::Refused,
         _ => ErrorClass::Damaged,
     }
+}
+
+/// "role backup cannot read ...: GRANT ...", one sentence per kind of obstacle.
+fn describe_unreadable(unreadable: &pgark_pg::Unreadable) -> String {
+    let role = pgark_pg::quote::ident(&unreadable.role);
+    let mut parts = Vec::new();
+    if !unreadable.no_select.is_empty() {
+        let list = unreadable.no_select.join(", ");
+        parts.push(format!(
+            "role {role} has no SELECT on {list} (GRANT SELECT ON {list} TO {role})"
+        ));
+    }
+    if !unreadable.row_security.is_empty() {
+        parts.push(format!(
+            "row-level security would hide rows of {} from role {role}, so a dump of them would \
+             be incomplete (ALTER ROLE {role} BYPASSRLS, or dump as their owner)",
+            unreadable.row_security.join(", ")
+        ));
+    }
+    format!(
+        "the dump cannot read every table whole, nothing was written: {}",
+        parts.join("; ")
+    )
 }

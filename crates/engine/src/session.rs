@@ -7,8 +7,10 @@ use pgark_pg::{ConnConfig, Connection, PgError, connect};
 use crate::EngineError;
 
 /// Settings that make COPY text and DDL mean the same on the way out and the way back in:
-/// fully qualified names, exact floats, ISO dates (BC dates included), one time zone, and no
-/// timeouts inherited from a role or database that would kill a long dump.
+/// fully qualified names, exact floats, ISO dates (BC dates included), one time zone, no
+/// timeouts inherited from a role or database that would kill a long dump, and no row-level
+/// security: a query it would filter fails instead of silently leaving rows out (as with
+/// pg_dump and pg_restore).
 const SESSION_SETUP: &str = "\
     SET search_path = ''; \
     SET statement_timeout = 0; \
@@ -20,7 +22,8 @@ const SESSION_SETUP: &str = "\
     SET TimeZone = 'UTC'; \
     SET xmloption = content; \
     SET client_min_messages = warning; \
-    SET check_function_bodies = false";
+    SET check_function_bodies = false; \
+    SET row_security = off";
 
 /// Connects and applies the common session settings.
 pub(crate) async fn open(config: &ConnConfig) -> Result<Connection, EngineError> {

@@ -18,7 +18,9 @@ pub mod rows;
 mod split;
 mod tls;
 
-pub use catalog::{LockTable, lock_table, relations_to_lock, user_objects};
+pub use catalog::{
+    LockTable, Unreadable, lock_table, relations_to_lock, unreadable_relations, user_objects,
+};
 pub use config::{ConnConfig, DEFAULT_STALL_TIMEOUT, Host, RootCert, SslMode};
 pub use connect::{Canceller, Connection, connect};
 pub use ddl::{

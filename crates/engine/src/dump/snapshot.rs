@@ -65,6 +65,11 @@ impl Leader {
             snapshot_time: snapshot.get(1),
         };
         let leader = Leader { connection, source };
+        // Before the locks, which a table without SELECT would fail one at a time.
+        let unreadable = pgark_pg::unreadable_relations(leader.client()).await?;
+        if !unreadable.is_empty() {
+            return Err(EngineError::SourceNotReadable(unreadable));
+        }
         leader.lock_tables(options).await?;
         Ok(leader)
     }

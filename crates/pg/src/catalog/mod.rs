@@ -6,6 +6,7 @@
 //! extensions are left out everywhere (see `filter`). Nothing here writes SQL for a target: that is
 //! the `ddl` module's job.
 
+mod access;
 mod address;
 mod casts;
 mod collations;
@@ -41,6 +42,7 @@ mod views;
 
 use tokio_postgres::Client;
 
+pub use access::{Unreadable, unreadable_relations};
 pub(crate) use address::{FIRST_NORMAL_OID, ObjAddr, class};
 pub(crate) use casts::{Cast, Conversion, PG_CAST};
 pub(crate) use collations::Collation;
