@@ -17,6 +17,17 @@ pub fn message(error: &EngineError) -> String {
             "{error}. Create them, restore with --create-roles, or leave owners and privileges \
              out with --no-owner --no-acl"
         ),
+        E::TriggersNotDisableable { role, .. } => format!(
+            "{error}. Restore as the tables' owner, leave out --disable-triggers, or have a \
+             superuser run GRANT SET ON PARAMETER session_replication_role TO {role} \
+             (PostgreSQL 15+)"
+        ),
+        E::DataOnlyNeedsReplicaRole { role, .. } => format!(
+            "{error}. Restore those tables with `pgark restore --table` (one transaction, \
+             triggers switched off with ALTER TABLE where the role owns them), restore as a \
+             superuser, or have one run GRANT SET ON PARAMETER session_replication_role TO \
+             {role} (PostgreSQL 15+)"
+        ),
         E::DatabaseExists { .. } => {
             format!("{error}: drop it first, or restore into it without --create if it is empty")
         }

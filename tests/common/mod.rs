@@ -482,12 +482,14 @@ pub const BIG_LARGE_OBJECT_BYTES: i64 = (24 << 20) + 224;
 /// A database with large objects of every shape: one of [`BIG_LARGE_OBJECT_BYTES`] of
 /// incompressible bytes (SHA-256 output), one of exactly one 256 KiB piece, several small ones,
 /// an empty one, and one with its own owner, privileges and comment. Returns the database and
-/// the owner role (created here, uniquely named: roles are global to the test server).
+/// the owner role (created here, uniquely named: roles are global to the test server; the
+/// creating role is made a member, as a managed admin must be to give it objects).
 pub async fn large_object_source(prefix: &str) -> (TestDb, String) {
     let owner = pgark_testkit::unique_name("pgark_lo_owner");
     let db = pgark_testkit::server().create_database(prefix).await;
     db.execute(&format!(
         "CREATE ROLE {owner} NOLOGIN;
+         GRANT {owner} TO CURRENT_USER;
          CREATE TABLE docs (id int PRIMARY KEY, body oid);
          SELECT lo_from_bytea(800001, (SELECT string_agg(sha256(int4send(g)), ''::bytea ORDER BY g)
                                        FROM generate_series(1, {pieces}) g));

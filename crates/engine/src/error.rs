@@ -332,6 +332,20 @@ pub enum EngineError {
     #[error("{}", describe_unreadable(.0))]
     SourceNotReadable(pgark_pg::Unreadable),
 
+    /// `--disable-triggers` as a role that may not set `session_replication_role` and does not
+    /// own every table whose triggers would fire.
+    #[error(
+        "triggers cannot be switched off: role {role} may not set session_replication_role, and it does not own {tables}, so it cannot disable their triggers with ALTER TABLE either; nothing was changed"
+    )]
+    TriggersNotDisableable { role: String, tables: String },
+
+    /// A data-only restore as a role that may not set `session_replication_role`, into tables
+    /// whose triggers or foreign keys would act on rows loaded in parallel.
+    #[error(
+        "a data-only restore loads tables in parallel with their triggers and foreign keys switched off, which role {role} may not do (session_replication_role is a superuser's setting); {guards}; nothing was changed"
+    )]
+    DataOnlyNeedsReplicaRole { role: String, guards: String },
+
     /// The destination of a copy holds a different backup with the same id.
     #[error(
         "{location} already holds a different backup with this id: the copy would not be this backup"
@@ -392,7 +406,9 @@ impl EngineError {
             | EngineError::ReferencingNotRestorable { .. }
             | EngineError::LockTableTooSmall { .. }
             | EngineError::CopyConflict { .. }
-            | EngineError::SourceNotReadable(_) => C::Refused,
+            | EngineError::SourceNotReadable(_)
+            | EngineError::TriggersNotDisableable { .. }
+            | EngineError::DataOnlyNeedsReplicaRole { .. } => C::Refused,
             EngineError::RestoreRunning { .. }
             | EngineError::LockTimeout { .. }
             | EngineError::TargetLockTimeout { .. }

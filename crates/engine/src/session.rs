@@ -74,6 +74,51 @@ pub(crate) async fn under_savepoint<T>(
     Ok(outcome)
 }
 
+/// Makes writes on `connection` fire no user triggers and check no foreign keys
+/// (`session_replication_role = replica`) for the current transaction (`local`) or the session.
+/// `false` when the role may not set it — only superusers may, unless granted (`GRANT SET ON
+/// PARAMETER`, PostgreSQL 15+), and managed services do not grant it everywhere; nothing else
+/// changes then (in a transaction, a savepoint keeps the refusal from aborting it).
+pub(crate) async fn try_replica_role(
+    connection: &Connection,
+    local: bool,
+) -> Result<bool, EngineError> {
+    const CONTEXT: &str = "switching triggers off (session_replication_role)";
+    let outcome = if local {
+        under_savepoint(
+            connection,
+            CONTEXT,
+            connection
+                .client()
+                .batch_execute("SET LOCAL session_replication_role = replica"),
+        )
+        .await?
+    } else {
+        connection
+            .client()
+            .batch_execute("SET session_replication_role = replica")
+            .await
+    };
+    match outcome {
+        Ok(()) => Ok(true),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) => {
+            Ok(false)
+        }
+        Err(e) => Err(PgError::query(CONTEXT, e).into()),
+    }
+}
+
+/// The role the session acts as (`current_user`), for messages.
+pub(crate) async fn current_role(connection: &Connection) -> Result<String, EngineError> {
+    let row = connection
+        .client()
+        .query_one("SELECT current_user::text", &[])
+        .await
+        .map_err(|e| PgError::query("reading the current role", e))?;
+    row.try_get(0)
+        .map_err(|e| PgError::query("reading the current role", e).into())
+}
+
 /// Awaits `work`, a step that waits on the server to send or take data, giving up when it takes
 /// longer than `limit` (a connection's [`ConnConfig::stall_timeout`]; `None` waits forever).
 /// `what` names the step in the error.

@@ -19,7 +19,8 @@ mod split;
 mod tls;
 
 pub use catalog::{
-    LockTable, Unreadable, lock_table, relations_to_lock, unreadable_relations, user_objects,
+    LockTable, Unreadable, UserTrigger, WriteGuards, lock_table, relations_to_lock,
+    unreadable_relations, user_objects, write_guards,
 };
 pub use config::{ConnConfig, DEFAULT_STALL_TIMEOUT, Host, RootCert, SslMode};
 pub use connect::{Canceller, Connection, connect};

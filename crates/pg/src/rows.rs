@@ -16,9 +16,6 @@ pub fn set_local_lock_timeout(timeout: Duration) -> String {
     format!("SET LOCAL lock_timeout = '{}ms'", timeout.as_millis())
 }
 
-/// Turns off user triggers and foreign-key checks for the transaction (needs a superuser).
-pub const DISABLE_TRIGGERS_FOR_TRANSACTION: &str = "SET LOCAL session_replication_role = replica";
-
 /// A temporary table dropped at commit, with `columns` as `(name, type)`.
 pub fn create_temp_table(table: &str, columns: &[(&str, &str)]) -> String {
     let definitions: Vec<String> = columns

@@ -32,6 +32,10 @@ pub fn corpora_dir() -> PathBuf {
 impl PgServer {
     /// Creates database `db` and loads corpus `name` into it, with `<corpora>/load.sh NAME DB`
     /// (which uses `createdb` and `psql`). Panics with the script's output if it fails.
+    ///
+    /// It runs as the test profile's role ([`crate::profile`]): in the managed profile the
+    /// database and everything in it are the admin's, and whatever needs a superuser fails as it
+    /// would on a managed service.
     pub async fn load_corpus(&self, name: &str, db: &str) -> TestDb {
         let script = corpora_dir().join("load.sh");
         // The client programs: those on PATH first, else those beside the server binaries.

@@ -5,15 +5,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio_postgres::{Client, Config, NoTls};
 
-/// The database superuser every test connects as.
-pub(crate) const SUPERUSER: &str = "postgres";
+use crate::profile::profile;
 
-/// A database on a test server, and how to reach it as the superuser `postgres`.
+/// A database on a test server, and the role that reaches it: the test profile's
+/// ([`crate::profile`]: the superuser `postgres`, or the managed admin), or another one chosen
+/// with [`TestDb::as_superuser`] / [`TestDb::as_role`].
 ///
 /// Only a handle: dropping it leaves the database in place (the server is thrown away anyway).
 #[derive(Debug, Clone)]
 pub struct TestDb {
     name: String,
+    user: String,
     socket_dir: PathBuf,
     port: u16,
     log_path: PathBuf,
@@ -23,6 +25,7 @@ impl TestDb {
     pub(crate) fn new(name: &str, socket_dir: &Path, port: u16, log_path: &Path) -> Self {
         Self {
             name: name.to_owned(),
+            user: profile().user().to_owned(),
             socket_dir: socket_dir.to_owned(),
             port,
             log_path: log_path.to_owned(),
@@ -34,30 +37,52 @@ impl TestDb {
         &self.name
     }
 
-    /// A libpq key=value connection string for this database, as `postgres`.
-    pub fn url(&self) -> String {
-        conninfo(&self.socket_dir, self.port, &self.name)
+    /// The role this handle connects as.
+    pub fn user(&self) -> &str {
+        &self.user
     }
 
-    /// A connection configuration for this database as `postgres`, to adjust before connecting.
+    /// The same database, reached as `role` (which must be able to log in without a password:
+    /// the test servers trust local connections of every role but the password users').
+    pub fn as_role(&self, role: &str) -> TestDb {
+        TestDb {
+            user: role.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    /// The same database, reached as the superuser (`postgres`, or the managed profile's
+    /// provider superuser): for what only a superuser may do.
+    pub fn as_superuser(&self) -> TestDb {
+        self.as_role(profile().superuser())
+    }
+
+    /// A libpq key=value connection string for this database, as [`TestDb::user`].
+    pub fn url(&self) -> String {
+        conninfo(&self.socket_dir, self.port, &self.name, &self.user)
+    }
+
+    /// A connection configuration for this database as [`TestDb::user`], to adjust before
+    /// connecting.
     pub fn config(&self) -> Config {
         let mut config = Config::new();
         config
             .host_path(&self.socket_dir)
             .port(self.port)
-            .user(SUPERUSER)
+            .user(&self.user)
             .dbname(&self.name);
         config
     }
 
-    /// A new connection to this database as `postgres`; its connection task is spawned on the
-    /// current tokio runtime. Panics if the connection fails.
+    /// A new connection to this database as [`TestDb::user`]; its connection task is spawned on
+    /// the current tokio runtime. Panics if the connection fails.
     pub async fn client(&self) -> Client {
         let (client, connection) = self.config().connect(NoTls).await.unwrap_or_else(|e| {
             panic!(
-                "could not connect to test database {:?} ({}): {e}\nIs the test server still \
-                 running? Its log is {}",
+                "could not connect to test database {:?} as {} ({}): {e}\nIs the test server \
+                 still running? Its log is {}",
                 self.name,
+                self.user,
                 self.url(),
                 self.log_path.display()
             )
@@ -79,8 +104,8 @@ impl TestDb {
                 .as_db_error()
                 .map_or_else(String::new, |d| format!(": {d}"));
             panic!(
-                "SQL failed in test database {:?}: {e}{detail}\n--- SQL ---\n{sql}",
-                self.name
+                "SQL failed in test database {:?} as {}: {e}{detail}\n--- SQL ---\n{sql}",
+                self.name, self.user
             );
         }
     }
@@ -105,11 +130,12 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{base}_{n}_{}", std::process::id())
 }
 
-/// The libpq key=value connection string for `dbname` as `postgres` on the socket in `socket_dir`.
-pub(crate) fn conninfo(socket_dir: &Path, port: u16, dbname: &str) -> String {
+/// The libpq key=value connection string for `dbname` as `user` on the socket in `socket_dir`.
+pub(crate) fn conninfo(socket_dir: &Path, port: u16, dbname: &str, user: &str) -> String {
     format!(
-        "host={} port={port} user={SUPERUSER} dbname={}",
+        "host={} port={port} user={} dbname={}",
         conninfo_value(&socket_dir.to_string_lossy()),
+        conninfo_value(user),
         conninfo_value(dbname)
     )
 }
@@ -156,7 +182,7 @@ mod tests {
 
     #[test]
     fn conninfo_parses_back_with_tokio_postgres() {
-        let url = conninfo(Path::new("/tmp/with space"), 5432, "it's");
+        let url = conninfo(Path::new("/tmp/with space"), 5432, "it's", "postgres");
         let config: Config = url.parse().expect("parses");
         assert_eq!(config.get_dbname(), Some("it's"));
         assert_eq!(config.get_user(), Some("postgres"));

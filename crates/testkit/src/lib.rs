@@ -11,7 +11,8 @@
 //! the role `pgark_password_users`, which must authenticate with a SCRAM password, so tests can
 //! exercise password authentication. Tests get a fresh database each with
 //! [`PgServer::create_database`], and can load the shared real-world corpora with
-//! [`PgServer::load_corpus`].
+//! [`PgServer::load_corpus`]. The tests connect as `postgres`, or with `PGARK_TEST_PROFILE=managed`
+//! as the admin role of a managed service, which is no superuser ([`profile`]).
 //!
 //! A server never outlives its test process: a small watchdog process holds the read end of a pipe
 //! whose write end only the test process holds; when the test process exits — normally, by panic or
@@ -29,6 +30,7 @@ mod corpus;
 mod db;
 pub mod moto;
 mod process;
+pub mod profile;
 pub mod s3;
 mod server;
 pub mod tls;
@@ -37,6 +39,7 @@ mod watchdog;
 pub use corpus::corpora_dir;
 pub use db::{TestDb, unique_name};
 pub use moto::MotoServer;
+pub use profile::{PROVIDER_ROLE, Profile, profile};
 pub use s3::S3Server;
 pub use server::{PgServer, ServerOptions, server};
 pub use tls::TestCerts;

@@ -7,8 +7,9 @@ use tokio_postgres::NoTls;
 
 use crate::bin::find_bin_dir;
 use crate::config::{PASSWORD_ROLE, append_conf, write_conf, write_hba, write_private_file};
-use crate::db::{SUPERUSER, TestDb, conninfo, unique_name};
+use crate::db::{TestDb, conninfo, unique_name};
 use crate::process::{RunAs, run};
+use crate::profile::{managed_roles_sql, profile};
 use crate::watchdog::Watchdog;
 
 /// The port of servers that listen on their private socket only (the socket directory is ours
@@ -112,7 +113,7 @@ impl PgServer {
         let mut initdb = run_as.command(&bin_dir.join("initdb"), &dir);
         initdb.arg("-D").arg(&data_dir).args([
             "-U",
-            SUPERUSER,
+            profile().superuser(),
             "--auth=trust",
             "-E",
             "UTF8",
@@ -221,21 +222,27 @@ impl PgServer {
         self.run_as.is_server_user()
     }
 
-    /// A libpq key=value connection string for `dbname` as `postgres` over the socket.
+    /// A libpq key=value connection string for `dbname` over the socket, as the test profile's
+    /// role ([`crate::profile`]).
     pub fn url(&self, dbname: &str) -> String {
-        conninfo(&self.socket_dir, self.port, dbname)
+        conninfo(&self.socket_dir, self.port, dbname, profile().user())
     }
 
     /// The libpq environment (`PGHOST`, `PGPORT`, `PGUSER`) that points `psql`, `pg_dump` or a
-    /// script at this server as `postgres`.
+    /// script at this server as the test profile's role.
     pub fn libpq_env(&self) -> Vec<(String, String)> {
+        self.libpq_env_as(profile().user())
+    }
+
+    /// [`PgServer::libpq_env`] as `user`.
+    pub fn libpq_env_as(&self, user: &str) -> Vec<(String, String)> {
         vec![
             (
                 "PGHOST".to_owned(),
                 self.socket_dir.to_string_lossy().into_owned(),
             ),
             ("PGPORT".to_owned(), self.port.to_string()),
-            ("PGUSER".to_owned(), SUPERUSER.to_owned()),
+            ("PGUSER".to_owned(), user.to_owned()),
         ]
     }
 
@@ -250,7 +257,7 @@ impl PgServer {
     /// place, so that test processes installing the same files at once never see half of one.
     /// Panics, saying why, if the directory is not writable.
     pub async fn install_extension(&self, dir: &Path) {
-        let client = self.database("postgres").client().await;
+        let client = self.database("postgres").as_superuser().client().await;
         let row = client
             .query_one(
                 "SELECT setting FROM pg_catalog.pg_config WHERE name = 'SHAREDIR'",
@@ -294,8 +301,8 @@ impl PgServer {
         }
     }
 
-    /// Creates a new empty database named [`unique_name`]`(prefix)`, from `template0` in UTF8.
-    /// Panics on failure.
+    /// Creates a new empty database named [`unique_name`]`(prefix)`, from `template0` in UTF8,
+    /// as the test profile's role (which then owns it). Panics on failure.
     pub async fn create_database(&self, prefix: &str) -> TestDb {
         let db = self.database(&unique_name(prefix));
         // The name is a plain lower-case identifier (see unique_name), so quoting is trivial.
@@ -348,14 +355,15 @@ fn log_tail(log_path: &Path) -> String {
     }
 }
 
-/// Creates the password role and reads `server_version_num`, on a runtime of its own in a thread
-/// of its own, so that starting a server works both inside and outside a tokio runtime.
+/// Creates the password role and the managed roles ([`crate::profile`]) and reads
+/// `server_version_num`, on a runtime of its own in a thread of its own, so that starting a
+/// server works both inside and outside a tokio runtime.
 fn bootstrap(socket_dir: &Path, port: u16) -> Result<i32, String> {
     let mut config = tokio_postgres::Config::new();
     config
         .host_path(socket_dir)
         .port(port)
-        .user(SUPERUSER)
+        .user(profile().superuser())
         .dbname("postgres");
     let thread = std::thread::spawn(move || -> Result<i32, String> {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -366,7 +374,7 @@ fn bootstrap(socket_dir: &Path, port: u16) -> Result<i32, String> {
             let (client, connection) = config
                 .connect(NoTls)
                 .await
-                .map_err(|e| format!("could not connect as {SUPERUSER}: {e}"))?;
+                .map_err(|e| format!("could not connect as {}: {e}", profile().superuser()))?;
             let connection = tokio::spawn(connection);
             client
                 .batch_execute(&format!("CREATE ROLE {PASSWORD_ROLE} NOLOGIN"))
@@ -377,11 +385,16 @@ fn bootstrap(socket_dir: &Path, port: u16) -> Result<i32, String> {
                 .await
                 .map_err(|e| format!("could not read server_version_num: {e}"))?
                 .get(0);
+            let version_num: i32 = version
+                .parse()
+                .map_err(|e| format!("server_version_num {version:?} is not a number: {e}"))?;
+            client
+                .batch_execute(&managed_roles_sql(version_num))
+                .await
+                .map_err(|e| format!("could not create the managed-service roles: {e}"))?;
             drop(client);
             let _ = connection.await;
-            version
-                .parse()
-                .map_err(|e| format!("server_version_num {version:?} is not a number: {e}"))
+            Ok(version_num)
         })
     });
     thread

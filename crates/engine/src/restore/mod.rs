@@ -156,18 +156,19 @@ async fn run(
     // Every restore session is tuned for bulk work; into an existing schema (`--data-only`) the
     // tables' triggers and foreign keys are live: replica mode keeps them from firing while rows
     // that were consistent in the source arrive in parallel (as pg_restore's
-    // --disable-triggers; it needs a superuser).
-    let data_only = parts.data && !parts.pre_data;
+    // --disable-triggers). A role that may not set it can still load tables without either.
+    let replica_role =
+        parts.data && !parts.pre_data && needs_replica_role(&first, manifest).await?;
     let tune = async |connection: Connection| -> Result<Connection, EngineError> {
         session::execute(&connection, BULK_SESSION_SETTINGS, || {
             "tuning a restore session".to_owned()
         })
         .await?;
-        if data_only {
+        if replica_role {
             session::execute(
                 &connection,
                 "SET session_replication_role = replica",
-                || "disabling triggers for a data-only restore (needs a superuser)".to_owned(),
+                || "switching triggers off for a data-only restore".to_owned(),
             )
             .await?;
         }
@@ -217,6 +218,50 @@ async fn run(
         connection.close().await?;
     }
     Ok(())
+}
+
+/// Whether the sessions of a data-only restore switch triggers off: when the role may
+/// (checked on `connection`), always; when it may not, only if nothing would fire — else the
+/// restore stops here, before any row is loaded, naming the tables' triggers and foreign keys.
+async fn needs_replica_role(
+    connection: &Connection,
+    manifest: &Manifest,
+) -> Result<bool, EngineError> {
+    if session::try_replica_role(connection, false).await? {
+        session::execute(connection, "RESET session_replication_role", || {
+            "checking the role's settings".to_owned()
+        })
+        .await?;
+        return Ok(true);
+    }
+    let tables: Vec<String> = manifest
+        .tables
+        .iter()
+        .map(|t| pgark_pg::quote::qualified(&t.schema, &t.name))
+        .collect();
+    let guards = pgark_pg::write_guards(connection.client(), &tables).await?;
+    let mut found = Vec::new();
+    if !guards.triggers.is_empty() {
+        let triggers: Vec<String> = guards
+            .triggers
+            .iter()
+            .map(|t| format!("{} on {}", pgark_pg::quote::ident(&t.name), t.table))
+            .collect();
+        found.push(format!("triggers {}", triggers.join(", ")));
+    }
+    if !guards.foreign_keys.is_empty() {
+        found.push(format!(
+            "foreign keys of {}",
+            guards.foreign_keys.join(", ")
+        ));
+    }
+    if found.is_empty() {
+        return Ok(false);
+    }
+    Err(EngineError::DataOnlyNeedsReplicaRole {
+        role: session::current_role(connection).await?,
+        guards: found.join("; "),
+    })
 }
 
 /// Settings of every restore session, for bulk work: commits need not wait for the WAL flush

@@ -9,12 +9,13 @@
 //! stage.rs         CREATE TEMP TABLE staging (the backup's columns and types); COPY the chunks
 //!                  (and partitions) that can hold matching rows
 //! write.rs lock    LOCK the target tables IN SHARE ROW EXCLUSIVE MODE (readers go on)
+//! (triggers)       without session_replication_role: ALTER TABLE ... DISABLE TRIGGER
 //! convert.rs       CREATE TEMP TABLE rows AS SELECT columns cast to the target's types
 //!                  FROM staging WHERE (condition)
 //! before_image.rs  save the rows upsert/replace overwrite or delete, and the sequences
 //! write.rs         DELETE (replace); INSERT ... ON CONFLICT ...; re-created tables' indexes and
 //!                  what dropping them took; move owned sequences past the restored keys
-//!                  COMMIT (ROLLBACK for a dry run)
+//!                  (ALTER TABLE ... ENABLE TRIGGER); COMMIT (ROLLBACK for a dry run)
 //! ```
 //!
 //! Columns are matched by name. A column present on one side only, or a type that does not cast,
@@ -247,11 +248,16 @@ async fn run(
     dest: &BeforeImageDest,
     written_image: &mut Option<String>,
 ) -> Result<SurgicalReport, EngineError> {
-    begin(options, connection).await?;
-    let (mut plans, notes) = plan_tables(options, connection).await?;
+    let replica_role = begin(options, connection).await?;
+    let (mut plans, mut notes) = plan_tables(options, connection).await?;
     let cpu = CpuPool::shared()?;
     stage::stage_rows(options, connection, &cpu, &mut plans).await?;
     write::lock(connection, options, &plans).await?;
+    let switched_off = if options.disable_triggers && !replica_role {
+        disable_user_triggers(connection, &plans, &mut notes).await?
+    } else {
+        Vec::new()
+    };
     convert::convert_rows(options, connection, &mut plans).await?;
     let undo =
         if matches!(options.conflict, Conflict::Upsert | Conflict::Replace) && !options.dry_run {
@@ -260,6 +266,20 @@ async fn run(
             Vec::new()
         };
     let (re_added, not_re_added) = write::write_rows(options, connection, &mut plans).await?;
+    for trigger in &switched_off {
+        let sql = format!(
+            "ALTER TABLE {} ENABLE TRIGGER {}",
+            trigger.table,
+            pgark_pg::quote::ident(&trigger.name)
+        );
+        session::execute(connection, &sql, || {
+            format!(
+                "switching trigger {} of {} back on",
+                trigger.name, trigger.table
+            )
+        })
+        .await?;
+    }
     let (finish, context) = if options.dry_run {
         ("ROLLBACK", "ending the dry run")
     } else {
@@ -278,8 +298,10 @@ async fn run(
     })
 }
 
-/// Starts the transaction, bounds its lock waits and, when asked, turns triggers off in it.
-async fn begin(options: &SurgicalOptions, connection: &Connection) -> Result<(), EngineError> {
+/// Starts the transaction, bounds its lock waits and, when asked, turns triggers off in it with
+/// `session_replication_role`; `false` when that was asked for and the role may not set it
+/// (see [`disable_user_triggers`]).
+async fn begin(options: &SurgicalOptions, connection: &Connection) -> Result<bool, EngineError> {
     session::execute(connection, "BEGIN", || {
         "starting the restore transaction".into()
     })
@@ -291,12 +313,59 @@ async fn begin(options: &SurgicalOptions, connection: &Connection) -> Result<(),
     )
     .await?;
     if options.disable_triggers {
-        session::execute(connection, rows::DISABLE_TRIGGERS_FOR_TRANSACTION, || {
-            "disabling triggers (needs a superuser)".into()
+        return session::try_replica_role(connection, true).await;
+    }
+    Ok(true)
+}
+
+/// `--disable-triggers` for a role that may not set `session_replication_role` (as on most
+/// managed services): the enabled user triggers of the target tables (and their partitions)
+/// are disabled by name with `ALTER TABLE`, inside the restore's transaction, and switched back
+/// on before it commits, so no other session ever sees them off. Foreign keys stay checked.
+/// The role must own the tables; `ALTER TABLE` locks them against readers until the commit,
+/// which `notes` says. Returns the triggers to switch back on.
+async fn disable_user_triggers(
+    connection: &Connection,
+    plans: &[plan::Plan<'_>],
+    notes: &mut Vec<String>,
+) -> Result<Vec<pgark_pg::UserTrigger>, EngineError> {
+    let tables: Vec<String> = plans.iter().map(plan::Plan::qualified).collect();
+    let guards = pgark_pg::write_guards(connection.client(), &tables).await?;
+    let mut not_owned: Vec<&str> = guards
+        .triggers
+        .iter()
+        .filter(|t| !t.owned)
+        .map(|t| t.table.as_str())
+        .collect();
+    not_owned.dedup();
+    if !not_owned.is_empty() {
+        return Err(EngineError::TriggersNotDisableable {
+            role: session::current_role(connection).await?,
+            tables: not_owned.join(", "),
+        });
+    }
+    for trigger in &guards.triggers {
+        let sql = format!(
+            "ALTER TABLE {} DISABLE TRIGGER {}",
+            trigger.table,
+            pgark_pg::quote::ident(&trigger.name)
+        );
+        session::execute(connection, &sql, || {
+            format!("disabling trigger {} of {}", trigger.name, trigger.table)
         })
         .await?;
     }
-    Ok(())
+    if !guards.triggers.is_empty() {
+        let mut tables: Vec<&str> = guards.triggers.iter().map(|t| t.table.as_str()).collect();
+        tables.dedup();
+        notes.push(format!(
+            "triggers were switched off with ALTER TABLE (the role may not set \
+             session_replication_role): foreign keys were checked, and readers of {} waited for \
+             the commit",
+            tables.join(", ")
+        ));
+    }
+    Ok(guards.triggers)
 }
 
 /// A plan for each selected table and, with referencing rows, each table referencing them,

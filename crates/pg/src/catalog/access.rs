@@ -64,3 +64,66 @@ pub async fn unreadable_relations(client: &Client) -> Result<Unreadable, PgError
     }
     Ok(unreadable)
 }
+
+/// What fires when rows are written into some tables, for a restore that wants it not to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteGuards {
+    /// Enabled user triggers (not those behind constraints), on the tables and their partitions.
+    pub triggers: Vec<UserTrigger>,
+    /// The tables (of those asked about, or their partitions) with a foreign key to or from
+    /// them, each as `schema.name`, sorted.
+    pub foreign_keys: Vec<String>,
+}
+
+/// An enabled user trigger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserTrigger {
+    /// Its table as `schema.name`, quoted as SQL needs.
+    pub table: String,
+    pub name: String,
+    /// Whether the current role may alter the table (it is a member of the owner).
+    pub owned: bool,
+}
+
+/// The user triggers that fire on writes (enabled in the default, origin mode: those a
+/// `session_replication_role = replica` session does not fire) and the foreign keys of `tables`
+/// (each `schema.name` as SQL names it) and of their partitions.
+pub async fn write_guards(client: &Client, tables: &[String]) -> Result<WriteGuards, PgError> {
+    // pg_partition_tree lists nothing for a table outside any partition tree.
+    const RELATIONS: &str = "SELECT r::pg_catalog.oid FROM ( \
+           SELECT pg_catalog.to_regclass(n) AS r FROM pg_catalog.unnest($1::text[]) n \
+           UNION SELECT p.relid FROM pg_catalog.unnest($1::text[]) n, \
+                  pg_catalog.pg_partition_tree(pg_catalog.to_regclass(n)) p) tree \
+         WHERE r IS NOT NULL";
+    let what = "the triggers and foreign keys of the restored tables";
+    let triggers_sql = format!(
+        "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS table_name, \
+                t.tgname::text AS name, \
+                pg_catalog.pg_has_role(c.relowner, 'USAGE') AS owned \
+         FROM pg_catalog.pg_trigger t \
+         JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE NOT t.tgisinternal AND t.tgenabled = 'O' AND t.tgrelid IN ({RELATIONS}) \
+         ORDER BY 1, 2"
+    );
+    let mut guards = WriteGuards::default();
+    for row in query(client, what, &triggers_sql, &[&tables]).await? {
+        guards.triggers.push(UserTrigger {
+            table: get(&row, "table_name", what)?,
+            name: get(&row, "name", what)?,
+            owned: get(&row, "owned", what)?,
+        });
+    }
+    let keys_sql = format!(
+        "SELECT DISTINCT pg_catalog.format('%I.%I', n.nspname, c.relname) AS table_name \
+         FROM pg_catalog.pg_constraint k \
+         JOIN pg_catalog.pg_class c ON c.oid IN (k.conrelid, k.confrelid) \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE k.contype = 'f' AND c.oid IN ({RELATIONS}) \
+         ORDER BY 1"
+    );
+    for row in query(client, what, &keys_sql, &[&tables]).await? {
+        guards.foreign_keys.push(get(&row, "table_name", what)?);
+    }
+    Ok(guards)
+}

@@ -42,7 +42,7 @@ mod views;
 
 use tokio_postgres::Client;
 
-pub use access::{Unreadable, unreadable_relations};
+pub use access::{Unreadable, UserTrigger, WriteGuards, unreadable_relations, write_guards};
 pub(crate) use address::{FIRST_NORMAL_OID, ObjAddr, class};
 pub(crate) use casts::{Cast, Conversion, PG_CAST};
 pub(crate) use collations::Collation;
