@@ -220,3 +220,274 @@ async fn a_data_only_restore_without_replica_role_refuses_tables_with_triggers_o
     .success();
     assert_eq!(query_i64(&target, "SELECT count(*) FROM plain").await, 50);
 }
+
+/// Writes a one-version extension named `name` (trusted or not: whether a role that is no
+/// superuser may create it) into a fresh directory and installs it into the test server; returns
+/// the installed control file.
+async fn install_test_extension(name: &str, trusted: bool) -> std::path::PathBuf {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join(format!("{name}.control")),
+        format!(
+            "comment = 'pgark managed-service test extension'\n\
+             default_version = '1.0'\nrelocatable = true\ntrusted = {trusted}\n"
+        ),
+    )
+    .expect("control file");
+    std::fs::write(
+        dir.path().join(format!("{name}--1.0.sql")),
+        format!("CREATE FUNCTION {name}_answer() RETURNS int LANGUAGE sql AS 'SELECT 42';\n"),
+    )
+    .expect("script");
+    server().install_extension(dir.path()).await;
+    let sharedir = server()
+        .database("postgres")
+        .as_superuser()
+        .client()
+        .await
+        .query_one(
+            "SELECT setting FROM pg_catalog.pg_config WHERE name = 'SHAREDIR'",
+            &[],
+        )
+        .await
+        .expect("SHAREDIR")
+        .get::<_, String>(0);
+    std::path::Path::new(&sharedir)
+        .join("extension")
+        .join(format!("{name}.control"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn extensions_the_target_lacks_or_refuses_stop_the_restore_before_anything_is_written() {
+    let gone = unique_name("pgark_gone");
+    let untrusted = unique_name("pgark_untrusted");
+    let gone_control = install_test_extension(&gone, true).await;
+    install_test_extension(&untrusted, false).await;
+    let source = admin_database("managed_extensions").await;
+    // The provider creates the untrusted one, as a managed service does on request.
+    source
+        .as_superuser()
+        .execute(&format!(
+            "CREATE EXTENSION {untrusted}; CREATE EXTENSION {gone};"
+        ))
+        .await;
+    source
+        .execute("CREATE TABLE kept (id int PRIMARY KEY); INSERT INTO kept VALUES (1);")
+        .await;
+    let (_dest, backup) = dump_to_temp(&source, &[]).await;
+    // The target server no longer has one of them.
+    std::fs::remove_file(&gone_control).expect("remove the control file");
+
+    let target = server().database(&unique_name("managed_ext_target"));
+    let url = target.as_role(profile().managed_admin()).url();
+    let restore = |extra: &'static [&'static str]| {
+        let url = url.clone();
+        let backup = backup.clone();
+        async move {
+            let mut args = vec!["restore", path_str(&backup), "--target", &url, "--create"];
+            args.extend_from_slice(extra);
+            pgark(&args).await
+        }
+    };
+    for extra in [&[][..], &["--check"][..]] {
+        let error = restore(extra).await.failure();
+        for expected in [
+            "cannot succeed, so nothing was changed",
+            &format!("extension {gone} is not installed on the target server"),
+            &format!("extension {untrusted} cannot be created by role"),
+            "--check",
+        ] {
+            assert!(
+                error.contains(expected),
+                "{expected:?} in {error} ({extra:?})"
+            );
+        }
+        assert!(!database_exists(target.name()).await, "nothing created");
+        let leftovers = query_i64(
+            &server().database("postgres"),
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'pgark_check_%' \
+             OR datname LIKE '%managed_ext_target%'",
+        )
+        .await;
+        assert_eq!(leftovers, 0, "no scratch or temporary database left");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_trigger_and_a_comment_on_a_providers_extension_are_left_out_with_a_warning_each()
+{
+    let extension = unique_name("pgark_provided");
+    install_test_extension(&extension, true).await;
+    let source = admin_database("managed_event_trigger").await;
+    source
+        .execute(
+            "CREATE TABLE notes (id int PRIMARY KEY, body text);
+             INSERT INTO notes SELECT g, 'n' || g FROM generate_series(1, 30) g;
+             CREATE FUNCTION log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS
+               $$BEGIN RAISE NOTICE 'ddl'; END$$;",
+        )
+        .await;
+    let trigger = unique_name("ddl_log");
+    source
+        .as_superuser()
+        .execute(&format!(
+            "CREATE EXTENSION {extension};
+             COMMENT ON EXTENSION {extension} IS 'provided';
+             CREATE EVENT TRIGGER {trigger} ON ddl_command_end EXECUTE FUNCTION public.log_ddl();
+             COMMENT ON EVENT TRIGGER {trigger} IS 'audit';"
+        ))
+        .await;
+    let (_dest, backup) = dump_to_temp(&source, &[]).await;
+
+    // A new database where the provider installed the extension, as services do.
+    let target = admin_database("managed_event_target").await;
+    target
+        .as_superuser()
+        .execute(&format!("CREATE EXTENSION {extension}"))
+        .await;
+    let run = pgark(&["restore", path_str(&backup), "--target", &target.url()])
+        .await
+        .success();
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" WARN "))
+        .collect();
+    assert_eq!(warnings.len(), 2, "one warning each:\n{}", run.stderr);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains(&format!("event trigger {trigger}"))
+                && w.contains("only a superuser")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains(&format!("comment {extension}"))
+                || w.contains(&format!("extension {extension}"))),
+        "{warnings:?}"
+    );
+    assert_eq!(query_i64(&target, "SELECT count(*) FROM notes").await, 30);
+    assert_eq!(
+        query_i64(&target, "SELECT count(*) FROM pg_event_trigger").await,
+        0
+    );
+    // --strict refuses instead.
+    let strict_target = admin_database("managed_event_strict").await;
+    let error = pgark(&[
+        "restore",
+        path_str(&backup),
+        "--target",
+        &strict_target.url(),
+        "--strict",
+    ])
+    .await
+    .failure();
+    assert!(
+        error.contains(&format!("event trigger {trigger} needs a superuser")),
+        "{error}"
+    );
+    assert!(
+        user_objects(&strict_target).await.is_empty(),
+        "nothing written"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn owners_the_role_may_not_set_are_refused_up_front_or_skipped_when_asked() {
+    let source = admin_database("managed_owners").await;
+    let member = unique_name("app_member");
+    let stranger = unique_name("app_stranger");
+    source
+        .as_superuser()
+        .execute(&format!(
+            "CREATE ROLE {member} NOLOGIN; CREATE ROLE {stranger} NOLOGIN;
+             GRANT {member} TO {admin};
+             GRANT CREATE ON SCHEMA public TO {member}, {stranger};",
+            admin = profile().managed_admin()
+        ))
+        .await;
+    source
+        .execute(&format!(
+            "CREATE TABLE mine (id int PRIMARY KEY);
+             CREATE TABLE theirs (id int PRIMARY KEY);
+             INSERT INTO mine VALUES (1); INSERT INTO theirs VALUES (2);
+             ALTER TABLE mine OWNER TO {member};"
+        ))
+        .await;
+    source
+        .as_superuser()
+        .execute(&format!("ALTER TABLE theirs OWNER TO {stranger}"))
+        .await;
+    let (_dest, backup) = dump_to_temp(&source, &[]).await;
+    let owner_of = async |db: &TestDb, table: &str| -> String {
+        db.client()
+            .await
+            .query_one(
+                &format!("SELECT tableowner::text FROM pg_tables WHERE tablename = '{table}'"),
+                &[],
+            )
+            .await
+            .expect("owner")
+            .get(0)
+    };
+    let admin = profile().managed_admin();
+    let fresh = || server().database(&unique_name("managed_owner_target"));
+
+    let target = fresh();
+    let url = target.as_role(admin).url();
+    let error = pgark(&["restore", path_str(&backup), "--target", &url, "--create"])
+        .await
+        .failure();
+    for expected in [
+        &format!("may not make {stranger} the owner of public.theirs"),
+        "--no-owner",
+        "--skip-unsettable-owners",
+    ] {
+        assert!(error.contains(expected), "{expected:?} in {error}");
+    }
+    assert!(
+        !error.contains(&member),
+        "settable owners are not named: {error}"
+    );
+    assert!(!database_exists(target.name()).await);
+
+    let target = fresh();
+    let url = target.as_role(admin).url();
+    let run = pgark(&[
+        "restore",
+        path_str(&backup),
+        "--target",
+        &url,
+        "--create",
+        "--skip-unsettable-owners",
+    ])
+    .await
+    .success();
+    assert!(
+        run.stderr
+            .contains(&format!("owner {stranger} of public.theirs not set")),
+        "{}",
+        run.stderr
+    );
+    let restored = target.as_role(admin);
+    assert_eq!(owner_of(&restored, "mine").await, member);
+    assert_eq!(owner_of(&restored, "theirs").await, admin);
+
+    let target = fresh();
+    let url = target.as_role(admin).url();
+    pgark(&[
+        "restore",
+        path_str(&backup),
+        "--target",
+        &url,
+        "--create",
+        "--no-owner",
+    ])
+    .await
+    .success();
+    let restored = target.as_role(admin);
+    assert_eq!(owner_of(&restored, "mine").await, admin);
+    assert_eq!(owner_of(&restored, "theirs").await, admin);
+}

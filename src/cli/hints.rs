@@ -28,6 +28,29 @@ pub fn message(error: &EngineError) -> String {
              superuser, or have one run GRANT SET ON PARAMETER session_replication_role TO \
              {role} (PostgreSQL 15+)"
         ),
+        E::RestoreNotPermitted {
+            role,
+            unsettable_owners,
+            ..
+        } => {
+            let mut ways = vec![
+                format!(
+                    "restore as a role that may (a superuser), or have one create what is \
+                     named for {role} first"
+                ),
+                "`pgark restore --check` lists the same without changing anything".to_owned(),
+            ];
+            if *unsettable_owners {
+                ways.insert(
+                    0,
+                    "for the owners, restore with --no-owner (the restoring role owns \
+                     everything) or --skip-unsettable-owners (set the owners it can, warn for \
+                     the rest), or grant the roles to it"
+                        .to_owned(),
+                );
+            }
+            format!("{error}\n{}", ways.join(";\n"))
+        }
         E::DatabaseExists { .. } => {
             format!("{error}: drop it first, or restore into it without --create if it is empty")
         }

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use clap::Args;
-use pgark_engine::restore::{RestoreOptions, RestoreParts, restore};
+use pgark_engine::restore::{PreflightPolicy, RestoreOptions, RestoreParts, check, restore};
 use pgark_engine::surgical::{
     BeforeImageDest, ColumnFate, Conflict, SelectedTable, SurgicalOptions, TableSelection,
     UndoRestore, describe_counts, restore_rows, target_has_objects,
@@ -56,6 +56,19 @@ pub struct RestoreArgs {
     /// Create the roles the target lacks (no passwords), instead of stopping.
     #[arg(long)]
     create_roles: bool,
+    /// Check, without changing the target, what this restore would leave out and what would
+    /// stop it (missing roles and extensions, objects only a superuser creates, owners the role
+    /// may not set), then exit: non-zero if it would fail.
+    #[arg(long, conflicts_with_all = ["force"])]
+    check: bool,
+    /// Fail on objects only a superuser can create (event triggers, C functions, ...), instead
+    /// of leaving them out with a warning when the restoring role is no superuser.
+    #[arg(long)]
+    strict: bool,
+    /// Where the restoring role may not give an object to its recorded owner, leave it owning
+    /// the object (with a warning) instead of refusing the restore.
+    #[arg(long, conflicts_with = "no_owner")]
+    skip_unsettable_owners: bool,
     /// Restore only matching tables: name or schema.name, * and ? as wildcards; repeatable.
     #[arg(long, value_name = "PATTERN")]
     table: Vec<String>,
@@ -151,6 +164,14 @@ impl RestoreArgs {
             no_owner: self.no_owner,
             no_acl: self.no_acl,
             create_roles: self.create_roles,
+            ..RestoreParts::default()
+        }
+    }
+
+    fn policy(&self) -> PreflightPolicy {
+        PreflightPolicy {
+            strict: self.strict,
+            skip_unsettable_owners: self.skip_unsettable_owners,
         }
     }
 }
@@ -204,6 +225,7 @@ pub async fn run(args: RestoreArgs, output: &Output, cancel: Cancel) -> anyhow::
     }
     let options = RestoreOptions {
         parts: args.parts(),
+        policy: args.policy(),
         backup,
         manifest: Arc::new(manifest),
         target,
@@ -211,6 +233,9 @@ pub async fn run(args: RestoreArgs, output: &Output, cancel: Cancel) -> anyhow::
         force: args.force,
         jobs: args.jobs,
     };
+    if args.check {
+        return report_check(&options, output).await;
+    }
     let progress = Arc::new(Progress::default());
     let line = output.progress("restoring", progress.clone());
     let summary = restore(options, progress, cancel).await?;
@@ -223,6 +248,33 @@ pub async fn run(args: RestoreArgs, output: &Output, cancel: Cancel) -> anyhow::
         summary.database,
         summary.elapsed.as_secs_f64(),
         bytes(rate(summary.raw_bytes, summary.elapsed)),
+    ));
+    Ok(())
+}
+
+/// `restore --check`: what the restore would leave out, and whether it would go ahead.
+async fn report_check(options: &RestoreOptions, output: &Output) -> anyhow::Result<()> {
+    let found = check(options).await?;
+    let kind = if found.superuser {
+        "a superuser"
+    } else {
+        "not a superuser"
+    };
+    output.summary(&format!("restoring as role {} ({kind})", found.role));
+    for extension in &found.installed_extensions {
+        output.summary(&format!(
+            "extension {extension} is installed in the target already: kept as it is"
+        ));
+    }
+    for warning in &found.warnings {
+        output.summary(&format!("warning: {warning}"));
+    }
+    if let Some(refusal) = found.refusal() {
+        return Err(refusal.into());
+    }
+    output.summary(&format!(
+        "check passed: nothing stops this restore into {:?} (nothing was changed)",
+        options.target.dbname()
     ));
     Ok(())
 }

@@ -201,6 +201,7 @@ pub async fn run(args: VerifyArgs, output: &Output, cancel: Cancel) -> anyhow::R
         force: args.force,
         jobs: args.jobs,
         parts: Default::default(),
+        policy: Default::default(),
     };
     let check = restore_check(options, args.keep, progress, cancel).await?;
     drop(line);

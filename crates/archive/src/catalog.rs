@@ -23,7 +23,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::{
-    BeforeImageInfo, ChunkEntry, DdlItem, DumpSettings, LargeObjectsEntry, Manifest,
+    BeforeImageInfo, ChunkEntry, DatabaseEntry, DdlItem, DumpSettings, LargeObjectsEntry, Manifest,
     PartitionedEntry, RoleEntry, SourceInfo, TableEntry,
 };
 use crate::seal::{DataKey, EncryptionInfo, Piece, StoredPiece};
@@ -121,6 +121,8 @@ struct Catalog {
     large_objects: Option<LargeObjectsEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     partitioned: Vec<PartitionedEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    database: Option<DatabaseEntry>,
     /// An encrypted backup's head fields that name things (the head has them redacted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sealed_head: Option<SealedHead>,
@@ -290,6 +292,7 @@ impl Manifest {
             roles: self.roles.clone(),
             large_objects: self.large_objects.clone(),
             partitioned: self.partitioned.clone(),
+            database: self.database.clone(),
             sealed_head,
         };
         let json = serde_json::to_vec(&catalog)
@@ -430,6 +433,7 @@ impl Manifest {
             large_objects: catalog.large_objects,
             warnings,
             partitioned: catalog.partitioned,
+            database: catalog.database,
             before_image,
             chunk_index: head.chunk_index,
             encryption: head.encryption,

@@ -62,6 +62,10 @@ pub struct Manifest {
     /// about to overwrite or delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before_image: Option<BeforeImageInfo>,
+    /// The database's own properties (owner, locale, settings, privileges, comment), which a
+    /// restore that creates the database gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseEntry>,
     /// Format 2: the chunk index object the tables' chunk lists are loaded from (from the head).
     #[serde(skip)]
     pub chunk_index: Option<crate::catalog::ObjectRef>,
@@ -71,6 +75,58 @@ pub struct Manifest {
     /// Format 3: the data key, once unwrapped (a reader), or to seal with (the writer).
     #[serde(skip)]
     pub data_key: Option<std::sync::Arc<crate::seal::DataKey>>,
+}
+
+/// A database's properties, as `CREATE DATABASE` and `ALTER DATABASE` set them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseEntry {
+    pub name: String,
+    pub owner: String,
+    /// `LC_COLLATE` and `LC_CTYPE` (of the libc provider, or the fallback of another).
+    pub collate: String,
+    pub ctype: String,
+    /// `libc`, `icu` or `builtin` (PostgreSQL 15+; `libc` before).
+    pub locale_provider: String,
+    /// The ICU or builtin locale, when that is the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// The ICU collation rules (PostgreSQL 16+).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icu_rules: Option<String>,
+    /// `-1` for no limit.
+    pub connection_limit: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Privileges the database's defaults (`acldefault`) have and it does not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revokes: Vec<DatabaseGrant>,
+    /// Privileges it has beyond the defaults.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<DatabaseGrant>,
+    /// `ALTER DATABASE ... SET`, each as the catalog has it (`name=value`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<String>,
+    /// `ALTER ROLE ... IN DATABASE ... SET`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub role_settings: Vec<RoleSetting>,
+}
+
+/// One privilege on a database.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DatabaseGrant {
+    /// A role, or `""` for PUBLIC.
+    pub grantee: String,
+    /// `CONNECT`, `CREATE` or `TEMPORARY`.
+    pub privilege: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub grantable: bool,
+}
+
+/// A setting of one role (in one database, or everywhere), as the catalog has it: `name=value`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleSetting {
+    pub role: String,
+    pub setting: String,
 }
 
 /// What a before-image belongs to and what its undo puts back besides rows.
@@ -631,6 +687,7 @@ impl Manifest {
             warnings: Vec::new(),
             partitioned: Vec::new(),
             before_image: None,
+            database: None,
             chunk_index: None,
             encryption: None,
             data_key: None,

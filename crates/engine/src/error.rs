@@ -346,6 +346,20 @@ pub enum EngineError {
     )]
     DataOnlyNeedsReplicaRole { role: String, guards: String },
 
+    /// The restoring role cannot do everything the restore needs (found before anything was
+    /// written): extensions the target lacks or the role may not create, objects only a
+    /// superuser creates that others need, owners the role may not set.
+    #[error(
+        "a restore as role {role} cannot succeed, so nothing was changed:{}",
+        problems.iter().map(|p| format!("\n  - {p}")).collect::<String>()
+    )]
+    RestoreNotPermitted {
+        role: String,
+        problems: Vec<String>,
+        /// Whether owners the role may not set are among the problems.
+        unsettable_owners: bool,
+    },
+
     /// The destination of a copy holds a different backup with the same id.
     #[error(
         "{location} already holds a different backup with this id: the copy would not be this backup"
@@ -408,7 +422,8 @@ impl EngineError {
             | EngineError::CopyConflict { .. }
             | EngineError::SourceNotReadable(_)
             | EngineError::TriggersNotDisableable { .. }
-            | EngineError::DataOnlyNeedsReplicaRole { .. } => C::Refused,
+            | EngineError::DataOnlyNeedsReplicaRole { .. }
+            | EngineError::RestoreNotPermitted { .. } => C::Refused,
             EngineError::RestoreRunning { .. }
             | EngineError::LockTimeout { .. }
             | EngineError::TargetLockTimeout { .. }

@@ -19,14 +19,15 @@ mod split;
 mod tls;
 
 pub use catalog::{
-    LockTable, Unreadable, UserTrigger, WriteGuards, lock_table, relations_to_lock,
-    unreadable_relations, user_objects, write_guards,
+    LockTable, RestoreRights, Unreadable, UserTrigger, WriteGuards, installed_extensions,
+    lock_table, relations_to_lock, restore_rights, unavailable_extensions, unreadable_relations,
+    unsettable_owners, user_objects, write_guards,
 };
 pub use config::{ConnConfig, DEFAULT_STALL_TIMEOUT, Host, RootCert, SslMode};
 pub use connect::{Canceller, Connection, connect};
 pub use ddl::{
     SchemaDump, TableData, copy_in_sql, copy_out_columns_sql, copy_out_sql, drop_statement,
-    read_schema,
+    read_schema, superuser_only,
 };
 pub use error::{PgError, ServerMessage};
 pub use keys::{integer_keys, lookup_keys};

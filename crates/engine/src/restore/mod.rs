@@ -11,11 +11,13 @@
 mod large_objects;
 mod leftover;
 mod load;
+mod preflight;
 mod schedule;
 mod select;
 pub(crate) mod target;
 
 pub(crate) use load::send_rows;
+pub use preflight::{Preflight, PreflightPolicy};
 pub use select::RestoreParts;
 
 use std::sync::Arc;
@@ -73,6 +75,8 @@ pub struct RestoreOptions {
     pub jobs: usize,
     /// Sections, owners, privileges and roles.
     pub parts: RestoreParts,
+    /// What to do about what the restoring role may not do.
+    pub policy: PreflightPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -137,7 +141,7 @@ async fn run(
     progress: Arc<Progress>,
 ) -> Result<(), EngineError> {
     let manifest = &options.manifest;
-    let parts = &options.parts;
+    let parts = target.parts();
     let in_section = |section: Section| -> Vec<&DdlItem> {
         manifest
             .schema
@@ -220,6 +224,72 @@ async fn run(
     Ok(())
 }
 
+/// Checks, without changing the target, what a restore with `options` would leave out and
+/// what would stop it (`restore --check`): missing roles, a target that is not empty or a
+/// database that exists, and what the role may not do (see [`Preflight`]). With `create`, the
+/// role's rights are tried in a scratch database, dropped again.
+pub async fn check(options: &RestoreOptions) -> Result<Preflight, EngineError> {
+    let mut problems = Vec::new();
+    let created_roles = match target::check_roles(options).await {
+        Ok(roles) => roles.into_iter().map(|r| r.name).collect(),
+        Err(EngineError::MissingRoles { roles }) => {
+            problems.push(format!("roles missing in the target: {roles}"));
+            Vec::new()
+        }
+        Err(e) => return Err(e),
+    };
+    let inspect = async |connection: &Connection| {
+        preflight::inspect(
+            connection,
+            &options.manifest,
+            &options.parts,
+            options.policy,
+            &created_roles,
+        )
+        .await
+    };
+    let mut found = if options.create {
+        let maintenance =
+            session::open(&target::maintenance_config(&options.target).await?).await?;
+        let database = options.target.dbname();
+        if target::database_exists(&maintenance, database).await? {
+            problems.push(format!("database {database:?} already exists"));
+        }
+        let scratch = format!("pgark_check_{}", std::process::id());
+        target::create_database(&maintenance, &scratch, &options.manifest.source.encoding).await?;
+        let found = async {
+            let connection = session::open(&options.target.with_dbname(&scratch)).await?;
+            let found = inspect(&connection).await;
+            connection.close().await?;
+            found
+        }
+        .await;
+        target::drop_database(&maintenance, &scratch).await?;
+        found?
+    } else {
+        let connection = session::open(&options.target).await?;
+        let found = inspect(&connection).await?;
+        if let Err(e) = target::check_empty(
+            &connection,
+            &options.target,
+            &options.manifest,
+            &options.parts,
+            &found.installed_extensions,
+        )
+        .await
+        {
+            match e {
+                EngineError::TargetNotEmpty { .. } => problems.push(e.to_string()),
+                e => return Err(e),
+            }
+        }
+        found
+    };
+    problems.append(&mut found.problems);
+    found.problems = problems;
+    Ok(found)
+}
+
 /// Whether the sessions of a data-only restore switch triggers off: when the role may
 /// (checked on `connection`), always; when it may not, only if nothing would fire — else the
 /// restore stops here, before any row is loaded, naming the tables' triggers and foreign keys.
@@ -273,7 +343,7 @@ const BULK_SESSION_SETTINGS: &str = "SET synchronous_commit = off; \
 
 /// Names an item in messages, e.g. `index public.tasks_pkey`.
 fn describe(item: &DdlItem) -> String {
-    let kind = format!("{:?}", item.kind).to_lowercase();
+    let kind = pgark_archive::kind_word(item.kind);
     match &item.schema {
         Some(schema) => format!("{kind} {schema}.{}", item.name),
         None => format!("{kind} {}", item.name),

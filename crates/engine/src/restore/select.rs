@@ -18,6 +18,8 @@ pub struct RestoreParts {
     /// Create the roles the target lacks (attributes and memberships as recorded, no password)
     /// instead of stopping.
     pub create_roles: bool,
+    /// Items left out by id: those the restoring role may not run (see `preflight`).
+    pub skipped: BTreeSet<u32>,
 }
 
 impl Default for RestoreParts {
@@ -29,6 +31,7 @@ impl Default for RestoreParts {
             no_owner: false,
             no_acl: false,
             create_roles: false,
+            skipped: BTreeSet::new(),
         }
     }
 }
@@ -45,8 +48,10 @@ impl RestoreParts {
                 Section::PostData => self.post_data,
             },
         };
+        let left_out =
+            self.skipped.contains(&item.id) || (self.no_owner && item.kind == ObjectKind::Owner);
         section
-            && !(self.no_owner && item.kind == ObjectKind::Owner)
+            && !left_out
             && !(self.no_acl && matches!(item.kind, ObjectKind::Acl | ObjectKind::DefaultAcl))
     }
 

@@ -7,6 +7,7 @@ use tokio::sync::Mutex;
 
 use super::RestoreOptions;
 use super::leftover::{self, Marker};
+use super::preflight::{self, Preflight, PreflightPolicy};
 use crate::{EngineError, session};
 
 /// How many of a non-empty target's objects the error message lists.
@@ -31,6 +32,11 @@ pub(super) struct Target {
     parts: super::RestoreParts,
     /// Roles the target lacks that `--create-roles` creates with the schema.
     roles_to_create: Vec<RoleEntry>,
+    /// What the restoring role may do (see `preflight`).
+    preflight: Preflight,
+    /// Refused decorations (comments, owners, privileges) are left out with a warning rather
+    /// than failing the restore: a role that is no superuser, not asked to be strict.
+    lenient: bool,
 }
 
 impl Target {
@@ -84,8 +90,33 @@ impl Target {
                 let _ = drop_database(&guard, &temporary).await;
                 return Err(e);
             }
-            return Ok(Target {
-                config: options.target.with_dbname(&temporary),
+            let config = options.target.with_dbname(&temporary);
+            let checked = async {
+                let connection = session::open(&config).await?;
+                let found = preflight::inspect(
+                    &connection,
+                    &options.manifest,
+                    &options.parts,
+                    options.policy,
+                    &names(&roles_to_create),
+                )
+                .await?;
+                connection.close().await?;
+                Ok::<_, EngineError>(found)
+            }
+            .await;
+            let found = match checked.and_then(|found| match found.refusal() {
+                Some(refusal) => Err(refusal),
+                None => Ok(found),
+            }) {
+                Ok(found) => found,
+                Err(e) => {
+                    let _ = drop_database(&guard, &temporary).await;
+                    return Err(e);
+                }
+            };
+            let mut target = Target {
+                config,
                 database,
                 temporary: Some(temporary),
                 guard,
@@ -93,7 +124,11 @@ impl Target {
                 pre_data_committed: std::sync::atomic::AtomicBool::new(false),
                 parts: options.parts.clone(),
                 roles_to_create,
-            });
+                preflight: Preflight::default(),
+                lenient: false,
+            };
+            target.accept(found, options.policy);
+            return Ok(target);
         }
 
         let guard = session::open(&options.target).await?;
@@ -110,6 +145,8 @@ impl Target {
             pre_data_committed: std::sync::atomic::AtomicBool::new(false),
             parts: options.parts.clone(),
             roles_to_create,
+            preflight: Preflight::default(),
+            lenient: false,
         };
         if let Some(found) = comment.as_deref().and_then(Marker::parse) {
             if !options.force {
@@ -130,17 +167,26 @@ impl Target {
             );
             comment = found.previous;
         }
-        if !options.parts.pre_data {
-            check_tables_empty(&target.config, &options.manifest, options.parts.data).await?;
-        } else {
-            let found = user_objects(target.guard.client(), OBJECTS_NAMED).await?;
-            if !found.is_empty() {
-                return Err(EngineError::TargetNotEmpty {
-                    database,
-                    objects: found.join(", "),
-                });
-            }
+        let found = preflight::inspect(
+            &target.guard,
+            &options.manifest,
+            &options.parts,
+            options.policy,
+            &names(&target.roles_to_create),
+        )
+        .await?;
+        if let Some(refusal) = found.refusal() {
+            return Err(refusal);
         }
+        check_empty(
+            &target.guard,
+            &target.config,
+            &options.manifest,
+            &options.parts,
+            &found.installed_extensions,
+        )
+        .await?;
+        target.accept(found, options.policy);
         let mark = marker(comment.clone()).comment();
         match leftover::set_comment(&target.guard, &database, Some(&mark)).await {
             Ok(()) => target.previous_comment = Some(comment),
@@ -150,6 +196,21 @@ impl Target {
             ),
         }
         Ok(target)
+    }
+
+    /// Takes the preflight's findings: what it leaves out is left out, each with a warning.
+    fn accept(&mut self, found: Preflight, policy: PreflightPolicy) {
+        for warning in &found.warnings {
+            tracing::warn!("{warning}");
+        }
+        self.parts.skipped.extend(&found.left_out);
+        self.lenient = !found.superuser && !policy.strict;
+        self.preflight = found;
+    }
+
+    /// The parts the restore runs: those asked for, less what the preflight left out.
+    pub(super) fn parts(&self) -> &super::RestoreParts {
+        &self.parts
     }
 
     pub(super) fn config(&self) -> &ConnConfig {
@@ -213,17 +274,24 @@ impl Target {
             "starting the schema transaction".into()
         })
         .await?;
-        for statement in create_roles_sql(&self.roles_to_create) {
+        let mut role_statements = create_roles_sql(&self.roles_to_create);
+        if !self.preflight.superuser {
+            // A role that is no superuser may make a role it created an owner only as a member
+            // of it (from PostgreSQL 16 the creator holds only ADMIN on it).
+            role_statements.extend(
+                self.roles_to_create
+                    .iter()
+                    .map(|role| format!("GRANT {} TO CURRENT_USER", quote::ident(&role.name))),
+            );
+        }
+        for statement in role_statements {
             session::execute(connection, &statement, || {
                 "creating the missing roles".into()
             })
             .await?;
         }
         for (n, item) in items.iter().enumerate() {
-            session::execute(connection, &item.sql, || {
-                format!("creating {}", super::describe(item))
-            })
-            .await?;
+            self.run_pre_data_item(connection, item).await?;
             if (n + 1) % per_transaction == 0 && n + 1 < items.len() {
                 self.pre_data_committed
                     .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -237,6 +305,45 @@ impl Target {
             .store(true, std::sync::atomic::Ordering::SeqCst);
         session::execute(connection, "COMMIT", || "committing the schema".into()).await?;
         Ok(())
+    }
+
+    /// Runs one pre-data item. A comment, owner or privilege the role is refused (it does not
+    /// own an extension the provider installed, say) is left out with a warning when lenient:
+    /// the object itself is there.
+    async fn run_pre_data_item(
+        &self,
+        connection: &Connection,
+        item: &DdlItem,
+    ) -> Result<(), EngineError> {
+        let doing = || format!("creating {}", super::describe(item));
+        let decoration = matches!(
+            item.kind,
+            ObjectKind::Comment | ObjectKind::SecurityLabel | ObjectKind::Owner | ObjectKind::Acl
+        );
+        if !(self.lenient && decoration) {
+            return session::execute(connection, &item.sql, doing).await;
+        }
+        let outcome = session::under_savepoint(
+            connection,
+            &doing(),
+            connection.client().batch_execute(&item.sql),
+        )
+        .await?;
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(e)
+                if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) =>
+            {
+                tracing::warn!(
+                    "{} left out: role {} may not run it ({})",
+                    super::describe(item),
+                    self.preflight.role,
+                    preflight::server_message(&e)
+                );
+                Ok(())
+            }
+            Err(e) => Err(PgError::query(doing(), e).into()),
+        }
     }
 
     /// Puts the target back as it was and says what was done, for the error message.
@@ -301,6 +408,10 @@ impl Target {
             .iter()
             .rev()
             .filter(|i| self.parts.includes(i))
+            .filter(|i| {
+                !(i.kind == ObjectKind::Extension
+                    && self.preflight.installed_extensions.contains(&i.name))
+            })
             .filter_map(drop_statement)
             .collect();
         statements.extend(
@@ -392,7 +503,7 @@ impl Target {
 
 /// Checks up front that every role the restored items name exists in the target; returns those
 /// `--create-roles` is to create, or fails listing them.
-async fn check_roles(options: &RestoreOptions) -> Result<Vec<RoleEntry>, EngineError> {
+pub(super) async fn check_roles(options: &RestoreOptions) -> Result<Vec<RoleEntry>, EngineError> {
     let needed = options.parts.roles_needed(&options.manifest);
     if needed.is_empty() {
         return Ok(Vec::new());
@@ -464,6 +575,34 @@ fn create_roles_sql(roles: &[RoleEntry]) -> Vec<String> {
         }
     }
     statements
+}
+
+/// The names of `roles`.
+fn names(roles: &[RoleEntry]) -> Vec<String> {
+    roles.iter().map(|r| r.name.clone()).collect()
+}
+
+/// The target must be empty for what the restore puts there: without the schema, the tables
+/// it loads; with it, the whole database (the backup's extensions aside: a provider may have
+/// installed them in every new database).
+pub(super) async fn check_empty(
+    connection: &Connection,
+    config: &ConnConfig,
+    manifest: &Manifest,
+    parts: &super::RestoreParts,
+    installed_extensions: &[String],
+) -> Result<(), EngineError> {
+    if !parts.pre_data {
+        return check_tables_empty(config, manifest, parts.data).await;
+    }
+    let found = user_objects(connection.client(), OBJECTS_NAMED, installed_extensions).await?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(EngineError::TargetNotEmpty {
+        database: config.dbname().to_owned(),
+        objects: found.join(", "),
+    })
 }
 
 /// The large objects a restore writes contents into: those the backup created, when it holds
@@ -555,7 +694,10 @@ pub(crate) async fn maintenance_config(target: &ConnConfig) -> Result<ConnConfig
     }
 }
 
-async fn database_exists(connection: &Connection, database: &str) -> Result<bool, EngineError> {
+pub(super) async fn database_exists(
+    connection: &Connection,
+    database: &str,
+) -> Result<bool, EngineError> {
     let row = connection
         .client()
         .query_opt(
@@ -567,7 +709,7 @@ async fn database_exists(connection: &Connection, database: &str) -> Result<bool
     Ok(row.is_some())
 }
 
-async fn create_database(
+pub(super) async fn create_database(
     connection: &Connection,
     database: &str,
     encoding: &str,

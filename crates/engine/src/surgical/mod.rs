@@ -183,7 +183,7 @@ pub struct SurgicalReport {
 /// restore of the selection.
 pub async fn target_has_objects(target: &ConnConfig) -> Result<bool, EngineError> {
     let connection = session::open(target).await?;
-    Ok(!pgark_pg::user_objects(connection.client(), 1)
+    Ok(!pgark_pg::user_objects(connection.client(), 1, &[])
         .await?
         .is_empty())
 }

@@ -285,6 +285,7 @@ impl TableSelection {
             warnings: manifest.warnings.clone(),
             partitioned: manifest.partitioned.clone(),
             before_image: manifest.before_image.clone(),
+            database: manifest.database.clone(),
             chunk_index: manifest.chunk_index.clone(),
             encryption: manifest.encryption.clone(),
             data_key: manifest.data_key.clone(),

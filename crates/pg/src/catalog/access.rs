@@ -127,3 +127,82 @@ pub async fn write_guards(client: &Client, tables: &[String]) -> Result<WriteGua
     }
     Ok(guards)
 }
+
+/// Who the current role is, as far as a restore is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreRights {
+    /// `current_user`.
+    pub role: String,
+    pub superuser: bool,
+    /// The server's languages only a superuser may write functions in (`c`, `internal`, the
+    /// untrusted procedural languages installed).
+    pub untrusted_languages: Vec<String>,
+}
+
+pub async fn restore_rights(client: &Client) -> Result<RestoreRights, PgError> {
+    let what = "the restoring role's rights";
+    let sql = "SELECT current_user::text AS role, \
+                      COALESCE((SELECT r.rolsuper FROM pg_catalog.pg_roles r \
+                                WHERE r.rolname = current_user), false) AS superuser, \
+                      ARRAY(SELECT l.lanname::text FROM pg_catalog.pg_language l \
+                            WHERE NOT l.lanpltrusted ORDER BY 1) AS untrusted";
+    let rows = query(client, what, sql, &[]).await?;
+    let row = rows.first().ok_or_else(|| PgError::Catalog {
+        reason: format!("{what}: the query returned no row"),
+    })?;
+    Ok(RestoreRights {
+        role: get(row, "role", what)?,
+        superuser: get(row, "superuser", what)?,
+        untrusted_languages: get(row, "untrusted", what)?,
+    })
+}
+
+/// Of `roles`, those that exist and that the current role may not give objects to (`ALTER ...
+/// OWNER TO` needs membership in the new owner; from PostgreSQL 16 with the SET option), sorted.
+pub async fn unsettable_owners(client: &Client, roles: &[String]) -> Result<Vec<String>, PgError> {
+    let what = "which owners the restoring role may set";
+    let sql = "SELECT n FROM pg_catalog.unnest($1::text[]) n \
+               WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = n) \
+                 AND NOT pg_catalog.pg_has_role(n, CASE WHEN \
+                     pg_catalog.current_setting('server_version_num')::int >= 160000 \
+                     THEN 'SET' ELSE 'MEMBER' END) \
+               ORDER BY 1";
+    query(client, what, sql, &[&roles])
+        .await?
+        .iter()
+        .map(|row| get(row, "n", what))
+        .collect()
+}
+
+/// Of the extensions `names`, those the server has no files for (`pg_available_extensions`),
+/// sorted.
+pub async fn unavailable_extensions(
+    client: &Client,
+    names: &[String],
+) -> Result<Vec<String>, PgError> {
+    let what = "the extensions the server can install";
+    let sql = "SELECT n FROM pg_catalog.unnest($1::text[]) n \
+               WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions a \
+                                 WHERE a.name = n) \
+               ORDER BY 1";
+    query(client, what, sql, &[&names])
+        .await?
+        .iter()
+        .map(|row| get(row, "n", what))
+        .collect()
+}
+
+/// Of the extensions `names`, those installed in the database already, sorted.
+pub async fn installed_extensions(
+    client: &Client,
+    names: &[String],
+) -> Result<Vec<String>, PgError> {
+    let what = "the extensions installed in the target";
+    let sql = "SELECT e.extname::text AS n FROM pg_catalog.pg_extension e \
+               WHERE e.extname = ANY($1::text[]) ORDER BY 1";
+    query(client, what, sql, &[&names])
+        .await?
+        .iter()
+        .map(|row| get(row, "n", what))
+        .collect()
+}

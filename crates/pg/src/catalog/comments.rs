@@ -20,6 +20,8 @@ pub(crate) struct Described {
     pub provider: Option<String>,
 }
 
+/// The `public` schema's comment only when it is not initdb's: every new database has that one,
+/// and setting it again needs the schema's owner, which a restoring role may not be.
 pub(crate) async fn read_comments(client: &Client) -> Result<Vec<Described>, PgError> {
     let sql = format!(
         "SELECT d.classoid, d.objoid, d.objsubid, io.type AS object_type, io.identity, \
@@ -27,7 +29,8 @@ pub(crate) async fn read_comments(client: &Client) -> Result<Vec<Described>, PgE
          FROM pg_catalog.pg_description d, \
          LATERAL pg_catalog.pg_identify_object(d.classoid, d.objoid, d.objsubid) io \
          WHERE d.objoid >= {FIRST_NORMAL_OID} \
-         OR (d.classoid = 'pg_catalog.pg_namespace'::regclass AND d.objoid = 2200) \
+         OR (d.classoid = 'pg_catalog.pg_namespace'::regclass AND d.objoid = 2200 \
+             AND d.description <> 'standard public schema') \
          ORDER BY 1, 2, 3"
     );
     read(client, "comments", &sql).await

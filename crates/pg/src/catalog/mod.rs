@@ -42,7 +42,10 @@ mod views;
 
 use tokio_postgres::Client;
 
-pub use access::{Unreadable, UserTrigger, WriteGuards, unreadable_relations, write_guards};
+pub use access::{
+    RestoreRights, Unreadable, UserTrigger, WriteGuards, installed_extensions, restore_rights,
+    unavailable_extensions, unreadable_relations, unsettable_owners, write_guards,
+};
 pub(crate) use address::{FIRST_NORMAL_OID, ObjAddr, class};
 pub(crate) use casts::{Cast, Conversion, PG_CAST};
 pub(crate) use collations::Collation;

@@ -85,12 +85,15 @@ const OWNED: &[(u32, &str, &str, &str, &str)] = &[
          (SELECT 1 FROM pg_catalog.pg_type e WHERE e.typarray = o.oid)",
     ),
     (class::PG_PROC, "pg_proc", "oid", "proowner", "true"),
+    // The `public` schema's owner only when it is not the initial one (see PUBLIC_INITPRIVS):
+    // every new database has that already, and a restoring role may not be able to set it.
     (
         class::PG_NAMESPACE,
         "pg_namespace",
         "oid",
         "nspowner",
-        "true",
+        "(o.oid <> 2200 OR o.nspowner <> CASE WHEN pg_catalog.current_setting('server_version_num')::int \
+         >= 150000 THEN 6171 ELSE 10 END)",
     ),
     (
         class::PG_COLLATION,

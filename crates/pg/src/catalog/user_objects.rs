@@ -10,8 +10,14 @@ use crate::PgError;
 /// Up to `limit` descriptions (`table public.tasks`, `schema app`, ...) of user objects in the
 /// database: relations, types, functions, schemas other than `public` and extensions other than
 /// `plpgsql`. Objects an extension created count as the extension. An empty result means the
-/// database is empty. Sorted, so the same database always gives the same list.
-pub async fn user_objects(client: &Client, limit: usize) -> Result<Vec<String>, PgError> {
+/// database is empty. Sorted, so the same database always gives the same list. The
+/// `extensions` named do not count: a restore of a backup that has them creates them only if
+/// missing (a managed service installs some into every new database).
+pub async fn user_objects(
+    client: &Client,
+    limit: usize,
+    extensions: &[String],
+) -> Result<Vec<String>, PgError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let sql = format!(
         "SELECT description FROM ( \
@@ -20,7 +26,8 @@ pub async fn user_objects(client: &Client, limit: usize) -> Result<Vec<String>, 
            WHERE {USER_NAMESPACE} AND n.nspname <> 'public' AND {schema_member} \
          UNION ALL \
            SELECT 'extension ' || pg_catalog.quote_ident(e.extname) \
-           FROM pg_catalog.pg_extension e WHERE e.extname <> 'plpgsql' \
+           FROM pg_catalog.pg_extension e \
+           WHERE e.extname <> 'plpgsql' AND e.extname <> ALL($2::text[]) \
          UNION ALL \
            SELECT CASE c.relkind WHEN 'S' THEN 'sequence ' WHEN 'v' THEN 'view ' \
                   WHEN 'm' THEN 'materialized view ' WHEN 'f' THEN 'foreign table ' \
@@ -55,7 +62,7 @@ pub async fn user_objects(client: &Client, limit: usize) -> Result<Vec<String>, 
         pg_proc = class::PG_PROC,
     );
     let what = "the objects in the database";
-    query(client, what, &sql, &[&limit])
+    query(client, what, &sql, &[&limit, &extensions])
         .await?
         .iter()
         .map(|row| get(row, "description", what))

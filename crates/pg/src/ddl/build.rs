@@ -184,6 +184,7 @@ fn build_graph<'c>(catalog: &'c Catalog, detached: &'c Detached) -> Builder<'c> 
     comments::add_comments(&mut b);
     privileges::add_owners(&mut b);
     privileges::add_acls(&mut b);
+    privileges::order_owners_after_schema_grants(&mut b);
     privileges::add_default_acls(&mut b);
     triggers::event_triggers_last(&mut b);
     super::cycles::break_cycles(&mut b.graph, &b.view_splits);

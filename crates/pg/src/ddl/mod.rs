@@ -26,6 +26,7 @@ mod opclasses;
 mod operators;
 mod order;
 mod policies;
+mod privileged;
 mod privileges;
 mod publications;
 mod routines;
@@ -47,6 +48,7 @@ use crate::catalog;
 
 pub use copy::{copy_in_sql, copy_out_columns_sql, copy_out_sql};
 pub use drop::drop_statement;
+pub use privileged::superuser_only;
 
 /// The schema of one database, ready for the manifest.
 #[derive(Debug, Clone, PartialEq)]

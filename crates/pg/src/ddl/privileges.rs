@@ -56,6 +56,38 @@ pub(super) fn add_owners(b: &mut Builder<'_>) {
     }
 }
 
+/// An object's new owner needs `CREATE` on the object's schema, unless a superuser gives it: the
+/// schemas' privileges are granted before the owners of what is in them change.
+pub(super) fn order_owners_after_schema_grants(b: &mut Builder<'_>) {
+    let nodes = &b.graph.nodes;
+    let mut schema_grants: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (idx, node) in nodes.iter().enumerate() {
+        if node.item.kind != ObjectKind::Acl {
+            continue;
+        }
+        if let Some(&schema) = node
+            .deps
+            .iter()
+            .find(|&&d| nodes[d].item.kind == ObjectKind::Schema)
+        {
+            schema_grants
+                .entry(nodes[schema].item.name.as_str())
+                .or_default()
+                .push(idx);
+        }
+    }
+    let links: Vec<(usize, usize)> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.item.kind == ObjectKind::Owner)
+        .filter_map(|(idx, n)| Some((idx, schema_grants.get(n.item.schema.as_deref()?)?)))
+        .flat_map(|(idx, grants)| grants.iter().map(move |&g| (idx, g)))
+        .collect();
+    for (owner, grant) in links {
+        b.graph.depend(owner, grant);
+    }
+}
+
 pub(super) fn add_acls(b: &mut Builder<'_>) {
     let catalog = b.catalog;
     // Object-level privilege items, which column-level ones on the same object follow: a

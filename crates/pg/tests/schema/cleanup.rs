@@ -10,7 +10,7 @@ async fn a_new_database_has_no_user_objects() {
     let db = pgark_testkit::server().create_database("empty").await;
     let client = db.client().await;
     assert_eq!(
-        user_objects(&client, 10).await.expect("query"),
+        user_objects(&client, 10, &[]).await.expect("query"),
         Vec::<String>::new()
     );
 }
@@ -25,7 +25,7 @@ async fn user_objects_names_what_it_finds_up_to_the_limit() {
     )
     .await;
     let client = db.client().await;
-    let found = user_objects(&client, 100).await.expect("query");
+    let found = user_objects(&client, 100, &[]).await.expect("query");
     assert_eq!(
         found,
         // Functions last (the other objects say more); a range type's constructors are part
@@ -40,7 +40,7 @@ async fn user_objects_names_what_it_finds_up_to_the_limit() {
             "function app.f(integer, text)",
         ]
     );
-    assert_eq!(user_objects(&client, 2).await.expect("query").len(), 2);
+    assert_eq!(user_objects(&client, 2, &[]).await.expect("query").len(), 2);
 }
 
 #[tokio::test]
@@ -52,7 +52,12 @@ async fn drop_statements_in_reverse_order_remove_everything_restored() {
     let target = server.create_database("drop_target").await;
     apply(&target, &dump.items).await;
     let client = target.client().await;
-    assert!(!user_objects(&client, 1).await.expect("query").is_empty());
+    assert!(
+        !user_objects(&client, 1, &[])
+            .await
+            .expect("query")
+            .is_empty()
+    );
     for statement in dump.items.iter().rev().filter_map(drop_statement) {
         client
             .batch_execute(&statement)
@@ -60,7 +65,7 @@ async fn drop_statements_in_reverse_order_remove_everything_restored() {
             .unwrap_or_else(|e| panic!("{statement} failed: {e:?}"));
     }
     assert_eq!(
-        user_objects(&client, 10).await.expect("query"),
+        user_objects(&client, 10, &[]).await.expect("query"),
         Vec::<String>::new()
     );
 }
