@@ -462,3 +462,66 @@ async fn format_1_backups_are_still_listed_verified_and_restored() {
     pgark(&["cat", path_str(&backup), table]).await.success();
     restore_into_new_and_compare(path_str(&backup), &source, "format1_restored").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_created_database_gets_the_sources_owner_locale_comment_privileges_and_settings() {
+    use pgark_testkit::{profile, unique_name};
+    let name = unique_name("db_properties");
+    let owner = unique_name("shop_owner");
+    let reader = unique_name("shop_reader");
+    let postgres = server().database("postgres");
+    // Roles are the provider's to create on a managed service, and the admin is made a member.
+    postgres
+        .as_superuser()
+        .execute(&format!(
+            "CREATE ROLE {owner} NOLOGIN; CREATE ROLE {reader} LOGIN;
+             GRANT {owner} TO {admin};",
+            admin = profile().user()
+        ))
+        .await;
+    // Not the server's default locale (C).
+    postgres
+        .execute(&format!(
+            "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' \
+             LC_COLLATE 'C.utf8' LC_CTYPE 'C.utf8'"
+        ))
+        .await;
+    postgres
+        .execute(&format!(
+            "ALTER DATABASE {name} OWNER TO {owner};
+             ALTER DATABASE {name} CONNECTION LIMIT 7;
+             REVOKE CONNECT, TEMPORARY ON DATABASE {name} FROM PUBLIC;
+             GRANT CONNECT ON DATABASE {name} TO {reader};
+             GRANT CREATE ON DATABASE {name} TO {reader} WITH GRANT OPTION;
+             ALTER DATABASE {name} SET work_mem = '48MB';
+             ALTER DATABASE {name} SET search_path = app, \"My Schema\", public;
+             ALTER ROLE {reader} IN DATABASE {name} SET statement_timeout = '5s';
+             COMMENT ON DATABASE {name} IS 'the shop''s database';"
+        ))
+        .await;
+    let source = server().database(&name);
+    source
+        .execute(
+            "CREATE TABLE sales (id int PRIMARY KEY, amount numeric); \
+                  INSERT INTO sales SELECT g, g * 1.5 FROM generate_series(1, 100) g;",
+        )
+        .await;
+    let restored = dump_and_restore(&source, &[], &[]).await;
+    assert_eq!(
+        database_properties(restored.name()).await,
+        database_properties(&name).await,
+        "the restored database has the source's properties"
+    );
+    assert!(
+        database_properties(&name).await[2].ends_with("C.utf8"),
+        "the source's locale is not the server's default"
+    );
+    assert_same_contents(&source, &restored).await;
+
+    // With --no-owner --no-acl, the restoring role owns it and the defaults apply.
+    let bare = dump_and_restore(&source, &[], &["--no-owner", "--no-acl"]).await;
+    let properties = database_properties(bare.name()).await;
+    assert_eq!(properties[0], format!("owner: {}", profile().user()));
+    assert_eq!(properties[6], "acl: <default>");
+    assert_eq!(properties[7..], database_properties(&name).await[7..]);
+}

@@ -574,3 +574,43 @@ pub fn silent_endpoint() -> std::net::SocketAddr {
     });
     address
 }
+
+/// Database `name`'s own properties, comparable between databases of different names: owner,
+/// encoding, locale, connection limit, comment, privileges, and the settings of the database
+/// and of roles in it.
+pub async fn database_properties(name: &str) -> Vec<String> {
+    let client = pgark_testkit::server().database("postgres").client().await;
+    let row = client
+        .query_one(
+            "SELECT pg_catalog.pg_get_userbyid(d.datdba)::text, \
+                    pg_catalog.pg_encoding_to_char(d.encoding)::text, \
+                    d.datcollate::text, d.datctype::text, d.datconnlimit::text, \
+                    COALESCE(pg_catalog.shobj_description(d.oid, 'pg_database'), '<none>'), \
+                    COALESCE((SELECT pg_catalog.string_agg(a::text, ' ' ORDER BY a::text) \
+                              FROM pg_catalog.unnest(d.datacl) a), '<default>'), \
+                    COALESCE((SELECT pg_catalog.string_agg( \
+                                COALESCE(pg_catalog.pg_get_userbyid(NULLIF(s.setrole, 0))::text, \
+                                         '<database>') || ': ' || s.setconfig::text, \
+                                ' | ' ORDER BY 1) \
+                              FROM pg_catalog.pg_db_role_setting s \
+                              WHERE s.setdatabase = d.oid), '<none>') \
+             FROM pg_catalog.pg_database d WHERE d.datname = $1",
+            &[&name],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("properties of database {name:?}: {e}"));
+    [
+        "owner",
+        "encoding",
+        "collate",
+        "ctype",
+        "connection limit",
+        "comment",
+        "acl",
+        "settings",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, label)| format!("{label}: {}", row.get::<_, String>(i)))
+    .collect()
+}

@@ -171,6 +171,7 @@ async fn write_backup(
     manifest.roles = schema.roles;
     manifest.warnings = schema.warnings;
     manifest.partitioned = schema.partitioned;
+    manifest.database = Some(pgark_pg::read_database(leader.client()).await?);
     let lookup = pgark_pg::lookup_keys(leader.client()).await?;
     let mut keys = TableKeys {
         integer: pgark_pg::integer_keys(&lookup),

@@ -8,6 +8,7 @@
 //! created is dropped, otherwise everything it created is. If it is killed where nothing can
 //! clean up, what it leaves is marked as such (`leftover`).
 
+mod database;
 mod large_objects;
 mod leftover;
 mod load;
@@ -238,6 +239,12 @@ pub async fn check(options: &RestoreOptions) -> Result<Preflight, EngineError> {
         }
         Err(e) => return Err(e),
     };
+    let database_owner = options
+        .manifest
+        .database
+        .as_ref()
+        .filter(|_| options.create)
+        .map(|d| d.owner.as_str());
     let inspect = async |connection: &Connection| {
         preflight::inspect(
             connection,
@@ -245,6 +252,7 @@ pub async fn check(options: &RestoreOptions) -> Result<Preflight, EngineError> {
             &options.parts,
             options.policy,
             &created_roles,
+            database_owner,
         )
         .await
     };
@@ -256,7 +264,7 @@ pub async fn check(options: &RestoreOptions) -> Result<Preflight, EngineError> {
             problems.push(format!("database {database:?} already exists"));
         }
         let scratch = format!("pgark_check_{}", std::process::id());
-        target::create_database(&maintenance, &scratch, &options.manifest.source.encoding).await?;
+        target::create_database_like(&maintenance, &scratch, &options.manifest).await?;
         let found = async {
             let connection = session::open(&options.target.with_dbname(&scratch)).await?;
             let found = inspect(&connection).await;

@@ -38,6 +38,8 @@ pub struct Preflight {
     pub problems: Vec<String>,
     /// Whether owners the role may not set are among the problems.
     pub unsettable_owners: bool,
+    /// The created database's recorded owner is one the role may not set (and is skipped).
+    pub database_owner_unsettable: bool,
     /// The backup's extensions the target has already: not created, and not dropped if the
     /// restore fails.
     pub installed_extensions: Vec<String>,
@@ -73,6 +75,7 @@ pub(super) async fn inspect(
     parts: &RestoreParts,
     policy: PreflightPolicy,
     created_roles: &[String],
+    database_owner: Option<&str>,
 ) -> Result<Preflight, EngineError> {
     let client = connection.client();
     let rights = pgark_pg::restore_rights(client).await?;
@@ -143,12 +146,36 @@ pub(super) async fn inspect(
             owners.entry(role.as_str()).or_default().push(item);
         }
     }
+    let database_owner = database_owner.filter(|_| !parts.no_owner);
     let named: Vec<String> = owners
         .keys()
-        .filter(|r| !created_roles.iter().any(|c| c == *r))
-        .map(|r| (*r).to_owned())
+        .copied()
+        .chain(database_owner)
+        .filter(|r| !created_roles.iter().any(|c| c == r))
+        .map(str::to_owned)
+        .collect::<BTreeSet<String>>()
+        .into_iter()
         .collect();
     for role in pgark_pg::unsettable_owners(client, &named).await? {
+        if database_owner == Some(role.as_str()) {
+            let what = "the created database";
+            if policy.skip_unsettable_owners {
+                found.database_owner_unsettable = true;
+                found.warnings.push(format!(
+                    "owner {} of {what} not set: role {} may not give objects to it, and keeps it",
+                    quote::ident(&role),
+                    found.role
+                ));
+            } else {
+                found.problems.push(format!(
+                    "role {} may not make {} the owner of {what} (it is not a member of {})",
+                    found.role,
+                    quote::ident(&role),
+                    quote::ident(&role),
+                ));
+                found.unsettable_owners = true;
+            }
+        }
         let Some(items) = owners.get(role.as_str()) else {
             continue;
         };

@@ -34,6 +34,8 @@ pub(super) struct Target {
     roles_to_create: Vec<RoleEntry>,
     /// What the restoring role may do (see `preflight`).
     preflight: Preflight,
+    /// With `--create`, the source database's properties, given to the new one.
+    source_database: Option<pgark_archive::DatabaseEntry>,
     /// Refused decorations (comments, owners, privileges) are left out with a warning rather
     /// than failing the restore: a role that is no superuser, not asked to be strict.
     lenient: bool,
@@ -85,7 +87,7 @@ impl Target {
             }
             let temporary = leftover::temporary_name(&database, &options.backup.id);
             let comment = marker(None).comment();
-            create_database(&guard, &temporary, &options.manifest.source.encoding).await?;
+            create_database_like(&guard, &temporary, &options.manifest).await?;
             if let Err(e) = leftover::set_comment(&guard, &temporary, Some(&comment)).await {
                 let _ = drop_database(&guard, &temporary).await;
                 return Err(e);
@@ -99,6 +101,7 @@ impl Target {
                     &options.parts,
                     options.policy,
                     &names(&roles_to_create),
+                    options.manifest.database.as_ref().map(|d| d.owner.as_str()),
                 )
                 .await?;
                 connection.close().await?;
@@ -125,6 +128,7 @@ impl Target {
                 parts: options.parts.clone(),
                 roles_to_create,
                 preflight: Preflight::default(),
+                source_database: options.manifest.database.clone(),
                 lenient: false,
             };
             target.accept(found, options.policy);
@@ -146,6 +150,7 @@ impl Target {
             parts: options.parts.clone(),
             roles_to_create,
             preflight: Preflight::default(),
+            source_database: None,
             lenient: false,
         };
         if let Some(found) = comment.as_deref().and_then(Marker::parse) {
@@ -173,6 +178,7 @@ impl Target {
             &options.parts,
             options.policy,
             &names(&target.roles_to_create),
+            None,
         )
         .await?;
         if let Some(refusal) = found.refusal() {
@@ -238,21 +244,58 @@ impl Target {
                 database: self.database.clone(),
             });
         }
-        // One transaction: the database never has the target's name and the mark at once.
+        // One transaction: the database never has the target's name and the mark at once, and
+        // has its properties as it gets the name.
         let sql = format!(
             "BEGIN; ALTER DATABASE {temporary} RENAME TO {database}; \
-             COMMENT ON DATABASE {database} IS NULL; COMMIT",
+             COMMENT ON DATABASE {database} IS NULL",
             temporary = quote::ident(temporary),
             database = quote::ident(&self.database),
         );
-        let renamed = session::execute(&self.guard, &sql, || {
-            format!("renaming database {temporary:?} to {:?}", self.database)
-        })
+        let renamed = async {
+            session::execute(&self.guard, &sql, || {
+                format!("renaming database {temporary:?} to {:?}", self.database)
+            })
+            .await?;
+            self.set_properties().await?;
+            session::execute(&self.guard, "COMMIT", || {
+                format!("renaming database {temporary:?} to {:?}", self.database)
+            })
+            .await
+        }
         .await;
         if renamed.is_err() {
             let _ = self.guard.client().batch_execute("ROLLBACK").await;
         }
         renamed
+    }
+
+    /// Gives the created database the source's owner, privileges, settings and comment, each
+    /// statement on its own: one the role may not run (a setting only a superuser may make,
+    /// say) is left out with a warning.
+    async fn set_properties(&self) -> Result<(), EngineError> {
+        let Some(source) = &self.source_database else {
+            return Ok(());
+        };
+        let set_owner = !self.preflight.database_owner_unsettable;
+        for statement in
+            super::database::property_statements(source, &self.database, &self.parts, set_owner)
+        {
+            let outcome = session::under_savepoint(
+                &self.guard,
+                "setting the database's properties",
+                self.guard.client().batch_execute(&statement),
+            )
+            .await?;
+            if let Err(e) = outcome {
+                tracing::warn!(
+                    "database {:?}: `{statement}` was left out: {}",
+                    self.database,
+                    preflight::server_message(&e)
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Runs the pre-data items in transactions of as many items as the target's lock table has
@@ -709,20 +752,45 @@ pub(super) async fn database_exists(
     Ok(row.is_some())
 }
 
-pub(super) async fn create_database(
+/// Creates `database` with the encoding and locale of the backup's source database.
+pub(super) async fn create_database_like(
     connection: &Connection,
     database: &str,
-    encoding: &str,
+    manifest: &Manifest,
 ) -> Result<(), EngineError> {
+    let locale = match &manifest.database {
+        Some(source) => {
+            let (options, warning) =
+                super::database::locale_options(source, server_version_num(connection).await?);
+            if let Some(warning) = warning {
+                tracing::warn!("{warning}");
+            }
+            options
+        }
+        None => String::new(),
+    };
     let sql = format!(
-        "CREATE DATABASE {} TEMPLATE template0 ENCODING {}",
+        "CREATE DATABASE {} TEMPLATE template0 ENCODING {}{locale}",
         quote::ident(database),
-        quote::literal(encoding)
+        quote::literal(&manifest.source.encoding)
     );
     session::execute(connection, &sql, || {
         format!("creating database {database:?}")
     })
     .await
+}
+
+async fn server_version_num(connection: &Connection) -> Result<i32, EngineError> {
+    let row = connection
+        .client()
+        .query_one(
+            "SELECT pg_catalog.current_setting('server_version_num')::int",
+            &[],
+        )
+        .await
+        .map_err(|e| PgError::query("reading the target server's version", e))?;
+    row.try_get(0)
+        .map_err(|e| PgError::query("reading the target server's version", e).into())
 }
 
 /// Drops `database` (its sessions terminated), from `connection`'s session on another one.

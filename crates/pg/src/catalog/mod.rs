@@ -13,6 +13,7 @@ mod collations;
 mod column_options;
 mod comments;
 mod constraints;
+mod database;
 mod depend;
 mod extension_config;
 mod filter;
@@ -52,6 +53,7 @@ pub(crate) use collations::Collation;
 pub(crate) use column_options::{ColumnOptions, IndexStatistics, ReplicaIdentity};
 pub(crate) use comments::Described;
 pub(crate) use constraints::{Constraint, ConstraintKind};
+pub use database::read_database;
 pub(crate) use depend::{Depend, DependKind, ExtensionMember};
 pub(crate) use extension_config::ConfigTable;
 pub(crate) use foreign::{
