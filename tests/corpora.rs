@@ -12,7 +12,7 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use pgark_testkit::{TestDb, server};
+use pgark_testkit::{PgServer, ServerOptions, TestDb, profile, server};
 
 /// The `pg_dump` that referees: `$PGARK_PG_DUMP` (CI sets it to a `pg_dump` 18, which reads
 /// every server 13–18), else the installed one.
@@ -29,13 +29,18 @@ fn reference_pg_dump() -> Option<std::ffi::OsString> {
 /// `pg_dump --schema-only` of `db`, normalized; `None` when the reference `pg_dump` is older
 /// than the server (it refuses to dump newer servers).
 fn schema_dump(db: &TestDb) -> Option<String> {
+    schema_dump_on(server(), db)
+}
+
+/// [`schema_dump`] of a database of `on`, a server the test started itself.
+fn schema_dump_on(on: &PgServer, db: &TestDb) -> Option<String> {
     let pg_dump = reference_pg_dump()?;
     let pg_dump = pg_dump.as_os_str();
     let version = Command::new(pg_dump).arg("--version").output().ok()?;
     let client_major: i32 = String::from_utf8_lossy(&version.stdout)
         .split_whitespace()
         .find_map(|w| w.split('.').next()?.parse().ok())?;
-    if client_major < server().version_num() / 10_000 {
+    if client_major < on.version_num() / 10_000 {
         return None;
     }
     let mut command = Command::new(pg_dump);
@@ -45,7 +50,7 @@ fn schema_dump(db: &TestDb) -> Option<String> {
         }
     }
     let output = command
-        .envs(server().libpq_env())
+        .envs(on.libpq_env())
         .args(["--schema-only", "--no-password", "--dbname", db.name()])
         .output()
         .expect("run pg_dump");
@@ -435,4 +440,227 @@ async fn pg15_regression_round_trips_on_newer_servers() {
         Referee::Required,
     )
     .await;
+}
+
+/// The roles `names` as the catalogs have them (attributes, validity, comment, settings, the
+/// roles each is a member of and with which options), on server `on`.
+async fn roles_of(on: &PgServer, names: &[&str]) -> Vec<String> {
+    let client = on.database("postgres").client().await;
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    client
+        .query(
+            "SELECT pg_catalog.concat_ws(' | ', r.rolname, r.rolsuper, r.rolinherit, \
+                    r.rolcreaterole, r.rolcreatedb, r.rolcanlogin, r.rolreplication, \
+                    r.rolbypassrls, r.rolconnlimit, r.rolvaliduntil, \
+                    pg_catalog.shobj_description(r.oid, 'pg_authid'), \
+                    (SELECT s.setconfig::text FROM pg_catalog.pg_db_role_setting s \
+                     WHERE s.setrole = r.oid AND s.setdatabase = 0), \
+                    (SELECT pg_catalog.string_agg(DISTINCT g.rolname || ' admin ' || m.admin_option, \
+                                                  ', ') \
+                     FROM pg_catalog.pg_auth_members m \
+                     JOIN pg_catalog.pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid \
+                     AND g.rolname = ANY($1))) \
+             FROM pg_catalog.pg_roles r WHERE r.rolname = ANY($1) ORDER BY r.rolname",
+            &[&names],
+        )
+        .await
+        .expect("read roles")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+/// The properties of database `name` on server `on` (see `database_properties`).
+async fn database_properties_on(on: &PgServer, name: &str) -> Vec<String> {
+    let client = on.database("postgres").client().await;
+    let row = client
+        .query_one(
+            "SELECT pg_catalog.concat_ws(' | ', pg_catalog.pg_get_userbyid(d.datdba), \
+                    pg_catalog.pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, \
+                    d.datconnlimit, pg_catalog.shobj_description(d.oid, 'pg_database'), \
+                    (SELECT pg_catalog.string_agg(s.setconfig::text, ' ') \
+                     FROM pg_catalog.pg_db_role_setting s WHERE s.setdatabase = d.oid)) \
+             FROM pg_catalog.pg_database d WHERE d.datname = $1",
+            &[&name],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("properties of {name}: {e}"));
+    vec![row.get(0)]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whole_instance_comes_back_database_by_database_with_its_roles() {
+    let source = PgServer::start(ServerOptions::default());
+    let target = PgServer::start(ServerOptions::default());
+    let admin = profile().user();
+    // Roles with attributes, a membership with ADMIN, settings, a comment and a password
+    // (the provider creates roles on a managed service; the admin is made a member).
+    source
+        .database("postgres")
+        .as_superuser()
+        .execute(&format!(
+            "CREATE ROLE shop_owner NOLOGIN;
+             CREATE ROLE analyst LOGIN PASSWORD 'sekrit-pass-1' CONNECTION LIMIT 3 \
+               VALID UNTIL '2031-01-01 00:00:00+00';
+             GRANT shop_owner TO analyst WITH ADMIN OPTION;
+             GRANT shop_owner TO {admin};
+             ALTER ROLE analyst SET work_mem = '32MB';
+             ALTER ROLE analyst SET search_path = app, public;
+             COMMENT ON ROLE analyst IS 'reads the shop';"
+        ))
+        .await;
+    let chinook = source.load_corpus("chinook", "chinook").await;
+    let northwind = source.load_corpus("northwind", "northwind").await;
+    let postgres = source.database("postgres");
+    postgres
+        .execute("CREATE DATABASE empty TEMPLATE template0 ENCODING 'UTF8'")
+        .await;
+    postgres
+        .execute(
+            "CREATE DATABASE localized TEMPLATE template0 ENCODING 'UTF8' \
+             LC_COLLATE 'C.utf8' LC_CTYPE 'C.utf8'",
+        )
+        .await;
+    postgres
+        .execute(
+            "ALTER DATABASE localized OWNER TO shop_owner;
+             ALTER DATABASE localized SET work_mem = '16MB';
+             ALTER ROLE analyst IN DATABASE localized SET statement_timeout = '7s';
+             GRANT CONNECT ON DATABASE localized TO analyst;
+             COMMENT ON DATABASE localized IS 'sorted by code point';",
+        )
+        .await;
+    let localized = source.database("localized");
+    localized
+        .execute(
+            "CREATE TABLE words (w text PRIMARY KEY);
+             INSERT INTO words VALUES ('Zebra'), ('apple'), ('Émile'), ('éclair');",
+        )
+        .await;
+    let empty = source.database("empty");
+
+    let dest = tempfile::tempdir().expect("dir");
+    let dest_path = path_str(dest.path()).to_owned();
+    let metrics = dest.path().join("pgark.prom");
+    let run = pgark(&[
+        "dump",
+        "--all",
+        &postgres.url(),
+        &dest_path,
+        "--parallel-databases",
+        "2",
+        "--metrics-file",
+        path_str(&metrics),
+    ])
+    .await
+    .success();
+    let databases = ["chinook", "empty", "localized", "northwind", "postgres"];
+    for name in databases {
+        assert!(
+            dest.path().join("db").join(name).is_dir(),
+            "DEST/db/{name} in {:?}\n{}",
+            files_under(dest.path()),
+            run.stderr
+        );
+    }
+    let text = std::fs::read_to_string(&metrics).expect("metrics");
+    for label in databases.iter().chain(&["(globals)"]) {
+        assert!(
+            text.contains(&format!("pgark_dump_success{{database=\"{label}\"}} 1")),
+            "{label} in {text}"
+        );
+    }
+    assert_eq!(text.matches("# HELP pgark_dump_success ").count(), 1);
+
+    // No password anywhere, even decompressed.
+    for file in files_under(dest.path()) {
+        let bytes = std::fs::read(&file).expect("read");
+        let plain = zstd::decode_all(&bytes[..]).unwrap_or_default();
+        for haystack in [&bytes, &plain] {
+            let text = String::from_utf8_lossy(haystack);
+            assert!(
+                !text.contains("sekrit-pass-1") && !text.contains("SCRAM-SHA-256$"),
+                "a password in {}",
+                file.display()
+            );
+        }
+    }
+
+    // The whole destination: every database fresh, prune per database.
+    let ls = pgark(&["ls", &dest_path, "--check-max-age", "1h"])
+        .await
+        .success();
+    for label in databases.iter().chain(&["(globals)"]) {
+        assert!(
+            ls.stdout.contains(&format!("{label} (")),
+            "{label} in {}",
+            ls.stdout
+        );
+    }
+    let prune = pgark(&["prune", &dest_path, "--keep-last", "1", "--dry-run"])
+        .await
+        .success();
+    assert_eq!(
+        prune.stdout.matches("kept 1").count(),
+        6,
+        "{}",
+        prune.stdout
+    );
+
+    // Globals first: printed, then applied twice (the second run changes nothing).
+    let globals = format!("{dest_path}/globals/latest");
+    let target_url = target.database("postgres").url();
+    let dry = pgark(&["restore", &globals, "--target", &target_url, "--dry-run"])
+        .await
+        .success();
+    assert!(
+        dry.stdout.contains("CREATE ROLE analyst WITH"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        roles_of(&target, &["analyst"]).await.is_empty(),
+        "dry run changed nothing"
+    );
+    for _ in 0..2 {
+        pgark(&["restore", &globals, "--target", &target_url])
+            .await
+            .success();
+        assert_eq!(
+            roles_of(&target, &["analyst", "shop_owner"]).await,
+            roles_of(&source, &["analyst", "shop_owner"]).await
+        );
+    }
+
+    // Then every database, with --create.
+    for (name, db) in [
+        ("chinook", &chinook),
+        ("northwind", &northwind),
+        ("empty", &empty),
+        ("localized", &localized),
+    ] {
+        let restored = target.database(name);
+        pgark(&[
+            "restore",
+            &format!("{dest_path}/db/{name}/latest"),
+            "--target",
+            &restored.url(),
+            "--create",
+        ])
+        .await
+        .success();
+        assert_eq!(contents(&restored).await, contents(db).await, "{name}");
+        match (
+            schema_dump_on(&source, db),
+            schema_dump_on(&target, &restored),
+        ) {
+            (Some(expected), Some(actual)) => assert_same_schema(&expected, &actual, name),
+            _ => panic!("no pg_dump reads this server: set PGARK_PG_DUMP (see .ci/run)"),
+        }
+        assert_eq!(
+            database_properties_on(&target, name).await,
+            database_properties_on(&source, name).await,
+            "{name}"
+        );
+    }
 }

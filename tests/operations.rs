@@ -107,6 +107,7 @@ on_both_stores!(
     cat_prints_what_copy_csv_prints_on_the_source,
     cat_jsonl_types_values_and_where_key_reads_only_matching_chunks,
     prune_keeps_exactly_what_the_policy_says,
+    dump_all_completes_the_other_databases_when_one_fails_and_reports_it,
 );
 
 /// A source with a large keyed table and the fixture's awkward tables.
@@ -977,4 +978,99 @@ async fn json_logs_are_one_object_per_line_including_the_error() {
             .is_some_and(|m| m.contains("does not exist")),
         "{last}"
     );
+}
+
+/// `dump --all` where one database cannot be dumped (a migration holds a lock on one of its
+/// tables past the wait): the run fails naming it, the other databases and the globals are
+/// backed up, the metrics file has a series for each, and `ls --check-max-age` on the whole
+/// destination fails for that database alone.
+async fn dump_all_completes_the_other_databases_when_one_fails_and_reports_it(store: Store) {
+    let prefix = unique_name("instance");
+    let (good, blocked) = (format!("{prefix}_good"), format!("{prefix}_blocked"));
+    let postgres = server().database("postgres");
+    for name in [&good, &blocked] {
+        postgres
+            .execute(&format!("CREATE DATABASE {name} TEMPLATE template0"))
+            .await;
+        server()
+            .database(name)
+            .execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2);")
+            .await;
+    }
+    let holder = server().database(&blocked).client().await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("hold the lock");
+    let metrics = tempfile::tempdir().expect("dir");
+    let metrics_file = metrics.path().join("pgark.prom");
+    let location = store.location();
+    let pattern = format!("{prefix}_*");
+    let error = store
+        .pgark(&[
+            "dump",
+            "--all",
+            &postgres.url(),
+            &location,
+            "--database",
+            &pattern,
+            "--lock-wait-timeout",
+            "1s",
+            "--metrics-file",
+            path_str(&metrics_file),
+        ])
+        .await
+        .failure();
+    assert!(
+        error.contains(&format!("1 of 3 backups failed ({blocked})")),
+        "{error}"
+    );
+    holder.batch_execute("ROLLBACK").await.expect("release");
+    only_backup(&store.disk().join("db").join(&good));
+    only_backup(&store.disk().join("globals"));
+    let text = std::fs::read_to_string(&metrics_file).expect("metrics");
+    for (label, value) in [(&good, 1), (&blocked, 0)] {
+        assert!(
+            text.contains(&format!(
+                "pgark_dump_success{{database=\"{label}\"}} {value}"
+            )),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains("pgark_dump_success{database=\"(globals)\"} 1"),
+        "{text}"
+    );
+
+    let stale = store
+        .pgark(&["ls", &location, "--check-max-age", "1h"])
+        .await;
+    assert_eq!(run_code(&stale), Some(3), "{}", stale.stderr);
+    assert!(
+        stale.stderr.contains("no complete backup under") && stale.stderr.contains(&blocked),
+        "{}",
+        stale.stderr
+    );
+    assert!(
+        !stale.stderr.contains(&format!("{good}:")),
+        "{}",
+        stale.stderr
+    );
+
+    // The next night the lock is gone: everything is fresh.
+    store
+        .pgark(&[
+            "dump",
+            "--all",
+            &postgres.url(),
+            &location,
+            "--database",
+            &pattern,
+        ])
+        .await
+        .success();
+    store
+        .pgark(&["ls", &location, "--check-max-age", "1h"])
+        .await
+        .success();
 }

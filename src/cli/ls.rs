@@ -59,35 +59,81 @@ pub async fn run(args: LsArgs, output: &Output) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let backups = list_backups(store.as_ref()).await?;
     let now = Timestamp::now();
-    if args.json {
-        let items: Vec<serde_json::Value> = backups.iter().map(|b| listing_json(b, now)).collect();
-        output.summary(&serde_json::to_string_pretty(&items)?);
-    } else {
-        output.summary(&table(&backups, now));
-    }
-    if let Some(max_age) = args.check_max_age {
-        let newest = backups
-            .iter()
-            .rev()
-            .find(|b| b.state == BackupState::Complete);
-        let message = match newest {
-            None => Some(format!("no complete backup under {}", store.location())),
-            Some(b) if age_of(b, now) > max_age => Some(format!(
-                "the newest complete backup under {} ({}) is {} old, older than the allowed {}",
-                store.location(),
-                b.id,
-                age(age_of(b, now)),
-                age(max_age)
-            )),
-            Some(_) => None,
-        };
-        if let Some(message) = message {
+    let layout = pgark_engine::instance::layout(store.as_ref()).await?;
+    if !layout.is_instance() {
+        let backups = list_backups(store.as_ref()).await?;
+        if args.json {
+            let items: Vec<serde_json::Value> =
+                backups.iter().map(|b| listing_json(b, now)).collect();
+            output.summary(&serde_json::to_string_pretty(&items)?);
+        } else {
+            output.summary(&table(&backups, now));
+        }
+        if let Some(max_age) = args.check_max_age
+            && let Some(message) = stale(&backups, &store.location(), max_age, now)
+        {
             return Err(CheckFailed(message).into());
         }
+        return Ok(());
+    }
+    // A whole instance's destination (`dump --all`): each database's backups and the globals'.
+    let mut sections = Vec::new();
+    let mut json = Vec::new();
+    let mut problems = Vec::new();
+    for (label, location) in layout.destinations(&args.dest) {
+        let (backups, location) = match super::open_instance_part(&location, &args.store)? {
+            Some(part) => (list_backups(part.as_ref()).await?, part.location()),
+            None => (Vec::new(), location),
+        };
+        if args.json {
+            json.push(serde_json::json!({
+                "database": label,
+                "location": location,
+                "backups": backups.iter().map(|b| listing_json(b, now)).collect::<Vec<_>>(),
+            }));
+        } else {
+            sections.push(format!("{label} ({location}):\n{}", table(&backups, now)));
+        }
+        if let Some(max_age) = args.check_max_age
+            && let Some(message) = stale(&backups, &location, max_age, now)
+        {
+            problems.push(message);
+        }
+    }
+    if args.json {
+        output.summary(&serde_json::to_string_pretty(&json)?);
+    } else {
+        output.summary(&sections.join("\n\n"));
+    }
+    if !problems.is_empty() {
+        return Err(CheckFailed(problems.join("; ")).into());
     }
     Ok(())
+}
+
+/// Why the backups under `location` fail `--check-max-age`, if they do: none is complete, or
+/// the newest complete one is older than `max_age`.
+fn stale(
+    backups: &[BackupListing],
+    location: &str,
+    max_age: Duration,
+    now: Timestamp,
+) -> Option<String> {
+    let newest = backups
+        .iter()
+        .rev()
+        .find(|b| b.state == BackupState::Complete);
+    match newest {
+        None => Some(format!("no complete backup under {location}")),
+        Some(b) if age_of(b, now) > max_age => Some(format!(
+            "the newest complete backup under {location} ({}) is {} old, older than the allowed {}",
+            b.id,
+            age(age_of(b, now)),
+            age(max_age)
+        )),
+        Some(_) => None,
+    }
 }
 
 /// Age from the start of the dump (the backup's id), which is when its snapshot was taken.

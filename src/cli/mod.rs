@@ -230,6 +230,18 @@ fn open_dest(
     }
 }
 
+/// One destination of an instance's (`dump --all`) — `None` if it was never written (a local
+/// directory not created because the database's first dump failed).
+fn open_instance_part(
+    location: &str,
+    store: &store_args::StoreArgs,
+) -> anyhow::Result<Option<std::sync::Arc<dyn pgark_storage::ObjectStore>>> {
+    match pgark_storage::open_location_with(location, false, &store.options()?) {
+        Err(pgark_storage::StoreError::NotFound { .. }) => Ok(None),
+        other => Ok(Some(other?)),
+    }
+}
+
 /// SIGINT and SIGTERM request cancellation; the engines then stop and clean up.
 fn watch_signals(handle: CancelHandle) {
     use tokio::signal::unix::{SignalKind, signal};

@@ -65,11 +65,34 @@ pub async fn run(args: PruneArgs, output: &Output) -> anyhow::Result<()> {
         );
     }
     let store = super::open_dest(&args.dest, &args.store)?;
+    let layout = pgark_engine::instance::layout(store.as_ref()).await?;
+    if !layout.is_instance() {
+        return prune_one(&args, store, calendar, output).await;
+    }
+    // A whole instance's destination: the policy applies to each database's backups and to the
+    // globals', separately.
+    for (label, location) in layout.destinations(&args.dest) {
+        output.summary(&format!("{label}:"));
+        match super::open_instance_part(&location, &args.store)? {
+            Some(part) => prune_one(&args, part, calendar, output).await?,
+            None => output.summary(&format!("no backups under {location}")),
+        }
+    }
+    Ok(())
+}
+
+/// Prunes the backups of one destination.
+async fn prune_one(
+    args: &PruneArgs,
+    store: std::sync::Arc<dyn pgark_storage::ObjectStore>,
+    calendar: CalendarRules,
+    output: &Output,
+) -> anyhow::Result<()> {
     let policy = RetentionPolicy {
         keep_days: args.keep_days,
         keep_last: args.keep_last,
         calendar,
-        time_zone: args.tz,
+        time_zone: args.tz.clone(),
         incomplete_grace: args.incomplete_grace.unwrap_or(DEFAULT_INCOMPLETE_GRACE),
     };
     let backups = list_backups(store.as_ref()).await?;

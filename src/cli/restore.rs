@@ -100,8 +100,9 @@ pub struct RestoreArgs {
     /// Do not fire triggers (nor foreign-key checks) while writing rows; needs a superuser.
     #[arg(long, requires = "selection", conflicts_with_all = WHOLE_DATABASE)]
     disable_triggers: bool,
-    /// Run everything in the transaction, print the report, then roll back.
-    #[arg(long, requires = "selection", conflicts_with_all = WHOLE_DATABASE)]
+    /// Run everything in the transaction, print the report, then roll back (surgical
+    /// restore); of a globals backup, print the statements it would run.
+    #[arg(long, conflicts_with_all = WHOLE_DATABASE)]
     dry_run: bool,
     /// Restore the columns both sides have; a target-only column gets its default.
     #[arg(long, requires = "selection", conflicts_with_all = WHOLE_DATABASE)]
@@ -198,7 +199,16 @@ pub async fn run(args: RestoreArgs, output: &Output, cancel: Cancel) -> anyhow::
     let store_options = args.store.options()?;
     let (backup, manifest) =
         open_backup_with(&args.backup, &store_options, &args.keys.keyring()?).await?;
+    if let Some(globals) = &manifest.globals {
+        return run_globals(&args, output, &target, globals).await;
+    }
     let selection = TableSelection::parse(&args.table, &args.schema, &args.exclude_table)?;
+    if args.dry_run && args.table.is_empty() && args.schema.is_empty() {
+        anyhow::bail!(
+            "--dry-run previews a surgical restore (with --table or --schema) or a globals \
+             backup's statements; a whole restore is previewed with --check"
+        );
+    }
     let mut manifest = manifest;
     if selection.is_active() {
         // Into a database where the selected tables exist (or with a surgical option) rows go in
@@ -248,6 +258,55 @@ pub async fn run(args: RestoreArgs, output: &Output, cancel: Cancel) -> anyhow::
         summary.database,
         summary.elapsed.as_secs_f64(),
         bytes(rate(summary.raw_bytes, summary.elapsed)),
+    ));
+    Ok(())
+}
+
+/// Restores a globals backup (`dump --all`'s roles, memberships and tablespaces) into the
+/// server of `target`, or prints its statements (`--dry-run`).
+async fn run_globals(
+    args: &RestoreArgs,
+    output: &Output,
+    target: &pgark_pg::ConnConfig,
+    globals: &pgark_archive::GlobalsEntry,
+) -> anyhow::Result<()> {
+    let selective =
+        !(args.table.is_empty() && args.schema.is_empty() && args.exclude_table.is_empty());
+    if selective
+        || args.create
+        || args.schema_only
+        || args.data_only
+        || !args.section.is_empty()
+        || args.check
+    {
+        anyhow::bail!(
+            "{} is a globals backup (roles, memberships, tablespaces): it is restored whole \
+             into a server, with --target and optionally --dry-run or --strict; restore the \
+             databases from their own backups (DEST/db/<database>/latest)",
+            args.backup
+        );
+    }
+    let report = pgark_engine::globals::apply(target, globals, args.strict, args.dry_run).await?;
+    if args.dry_run {
+        for statement in &report.statements {
+            output.summary(&format!("{statement};"));
+        }
+        output.summary(&format!(
+            "dry run: {} statements as role {}, nothing was changed",
+            report.statements.len(),
+            report.role
+        ));
+        return Ok(());
+    }
+    output.summary(&format!(
+        "restored {} roles, {} memberships and {} tablespaces as role {}: {} statements, {} left \
+         out (see the warnings)",
+        globals.roles.len(),
+        globals.memberships.len(),
+        globals.tablespaces.len(),
+        report.role,
+        report.statements.len() - report.refused.len(),
+        report.refused.len()
     ));
     Ok(())
 }

@@ -23,8 +23,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::{
-    BeforeImageInfo, ChunkEntry, DatabaseEntry, DdlItem, DumpSettings, LargeObjectsEntry, Manifest,
-    PartitionedEntry, RoleEntry, SourceInfo, TableEntry,
+    BeforeImageInfo, ChunkEntry, DatabaseEntry, DdlItem, DumpSettings, GlobalsEntry,
+    LargeObjectsEntry, Manifest, PartitionedEntry, RoleEntry, SourceInfo, TableEntry,
 };
 use crate::seal::{DataKey, EncryptionInfo, Piece, StoredPiece};
 use crate::{ArchiveError, sha256_hex};
@@ -123,6 +123,8 @@ struct Catalog {
     partitioned: Vec<PartitionedEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     database: Option<DatabaseEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    globals: Option<GlobalsEntry>,
     /// An encrypted backup's head fields that name things (the head has them redacted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sealed_head: Option<SealedHead>,
@@ -293,6 +295,7 @@ impl Manifest {
             large_objects: self.large_objects.clone(),
             partitioned: self.partitioned.clone(),
             database: self.database.clone(),
+            globals: self.globals.clone(),
             sealed_head,
         };
         let json = serde_json::to_vec(&catalog)
@@ -434,6 +437,7 @@ impl Manifest {
             warnings,
             partitioned: catalog.partitioned,
             database: catalog.database,
+            globals: catalog.globals,
             before_image,
             chunk_index: head.chunk_index,
             encryption: head.encryption,

@@ -36,10 +36,10 @@ pub use digest::ContentDigest;
 pub use error::ArchiveError;
 pub use manifest::{
     BeforeImageInfo, ChunkEntry, ColumnEntry, ConstraintViaIndex, DatabaseEntry, DatabaseGrant,
-    DdlItem, DumpSettings, FORMAT_NAME, FORMAT_VERSION, FilterEntry, KeyRange, LargeObjectsEntry,
-    LookupKey, Manifest, OLDEST_FORMAT_VERSION, ObjectKind, ObjectLockRecord, PartitionNode,
-    PartitionRef, PartitionedEntry, RoleEntry, RoleSetting, Section, SequenceValue, SourceInfo,
-    TableEntry, kind_word,
+    DdlItem, DumpSettings, FORMAT_NAME, FORMAT_VERSION, FilterEntry, GlobalRole, GlobalsEntry,
+    KeyRange, LargeObjectsEntry, LookupKey, Manifest, Membership, OLDEST_FORMAT_VERSION,
+    ObjectKind, ObjectLockRecord, PartitionNode, PartitionRef, PartitionedEntry, RoleEntry,
+    RoleSetting, Section, SequenceValue, SourceInfo, TableEntry, TablespaceEntry, kind_word,
 };
 pub use marker::StartedMarker;
 pub use time::{Timestamp, TimestampError};

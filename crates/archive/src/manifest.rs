@@ -66,6 +66,10 @@ pub struct Manifest {
     /// restore that creates the database gives it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<DatabaseEntry>,
+    /// Present when this is a globals backup (`dump --all`): the instance's roles, memberships
+    /// and tablespaces, and no schema or tables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub globals: Option<GlobalsEntry>,
     /// Format 2: the chunk index object the tables' chunk lists are loaded from (from the head).
     #[serde(skip)]
     pub chunk_index: Option<crate::catalog::ObjectRef>,
@@ -109,6 +113,58 @@ pub struct DatabaseEntry {
     /// `ALTER ROLE ... IN DATABASE ... SET`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub role_settings: Vec<RoleSetting>,
+}
+
+/// What an instance holds beside its databases, as far as the dumping role may read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlobalsEntry {
+    pub roles: Vec<GlobalRole>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub memberships: Vec<Membership>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tablespaces: Vec<TablespaceEntry>,
+}
+
+/// A role with its attributes, comment and settings (from `pg_roles`, never `pg_authid`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlobalRole {
+    pub name: String,
+    /// `CREATE ROLE` attribute keywords, every one stated: `NOSUPERUSER`, `LOGIN`,
+    /// `CONNECTION LIMIT 3`, `VALID UNTIL '...'`.
+    pub attributes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// `ALTER ROLE ... SET`, each as the catalog has it (`name=value`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<String>,
+    /// The password hash (SCRAM or MD5), only when asked for and the source exposes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+}
+
+/// `GRANT role TO member`, with its options (INHERIT and SET from PostgreSQL 16).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    pub role: String,
+    pub member: String,
+    pub admin_option: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inherit_option: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_option: Option<bool>,
+}
+
+/// A tablespace other than `pg_default` and `pg_global`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TablespaceEntry {
+    pub name: String,
+    pub owner: String,
+    pub location: String,
+    /// `seq_page_cost=2`, ... as the catalog has them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 /// One privilege on a database.
@@ -688,6 +744,7 @@ impl Manifest {
             partitioned: Vec::new(),
             before_image: None,
             database: None,
+            globals: None,
             chunk_index: None,
             encryption: None,
             data_key: None,

@@ -360,6 +360,16 @@ pub enum EngineError {
         unsettable_owners: bool,
     },
 
+    /// A globals restore asked to be strict met a statement the server refused.
+    #[error(
+        "restoring the instance's roles as role {role} stopped at {refusal}; the roles and memberships were left as they were"
+    )]
+    GlobalsRefused { role: String, refusal: String },
+
+    /// A database pattern of a whole-instance dump matches no database.
+    #[error("no database on the server matches {pattern:?} (it has: {databases})")]
+    NoSuchDatabase { pattern: String, databases: String },
+
     /// The destination of a copy holds a different backup with the same id.
     #[error(
         "{location} already holds a different backup with this id: the copy would not be this backup"
@@ -423,7 +433,9 @@ impl EngineError {
             | EngineError::SourceNotReadable(_)
             | EngineError::TriggersNotDisableable { .. }
             | EngineError::DataOnlyNeedsReplicaRole { .. }
-            | EngineError::RestoreNotPermitted { .. } => C::Refused,
+            | EngineError::RestoreNotPermitted { .. }
+            | EngineError::GlobalsRefused { .. } => C::Refused,
+            EngineError::NoSuchDatabase { .. } => C::Request,
             EngineError::RestoreRunning { .. }
             | EngineError::LockTimeout { .. }
             | EngineError::TargetLockTimeout { .. }
@@ -468,7 +480,9 @@ fn pg_class(error: &PgError) -> ErrorClass {
     match error {
         _ if error.is_transient() => ErrorClass::Transient,
         PgError::InvalidConfig { .. } | PgError::PasswordMissing { .. } => ErrorClass::Request,
-        PgError::AuthFailed { .. } | PgError::DatabaseNotFound { .. } => ErrorClass::Refused,
+        PgError::AuthFailed { .. }
+        | PgError::DatabaseNotFound { .. }
+        | PgError::PasswordsHidden { .. } => ErrorClass::Refused,
         _ => ErrorClass::Failed,
     }
 }

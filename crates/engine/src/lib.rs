@@ -20,6 +20,8 @@ mod session;
 mod writer;
 
 pub mod dump;
+pub mod globals;
+pub mod instance;
 pub mod inventory;
 pub mod metrics;
 pub mod prune;

@@ -42,90 +42,124 @@ impl DumpMetrics {
 
     /// The file's text. `previous_success` is the last success time to keep when this run failed.
     pub fn render(&self, previous_success: Option<i64>) -> String {
-        let label = format!("{{database=\"{}\"}}", escape_label(&self.database));
+        render_runs(std::slice::from_ref(self), |_| previous_success)
+    }
+
+    /// Each gauge of this run, in the file's order: (name, help, value); those that do not
+    /// apply (sizes of a failed run) are left out.
+    fn gauges(&self, previous_success: Option<i64>) -> Vec<(&'static str, &'static str, String)> {
+        let mut gauges = vec![(
+            "pgark_dump_success",
+            "Whether the last dump succeeded (1) or failed (0).",
+            u8::from(self.success).to_string(),
+        )];
+        gauges.push((
+            "pgark_dump_last_run_timestamp_seconds",
+            "When the last dump ended, success or not.",
+            self.finished_at.unix().to_string(),
+        ));
         let last_success = if self.success {
             Some(self.finished_at.unix())
         } else {
             previous_success
         };
-        let mut out = String::new();
-        let mut gauge = |name: &str, help: &str, value: String| {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{label} {value}\n"
-            ));
-        };
-        gauge(
-            "pgark_dump_success",
-            "Whether the last dump succeeded (1) or failed (0).",
-            u8::from(self.success).to_string(),
-        );
-        gauge(
-            "pgark_dump_last_run_timestamp_seconds",
-            "When the last dump ended, success or not.",
-            self.finished_at.unix().to_string(),
-        );
         if let Some(time) = last_success {
-            gauge(
+            gauges.push((
                 "pgark_dump_last_success_timestamp_seconds",
                 "When the last successful dump ended.",
                 time.to_string(),
-            );
+            ));
         }
-        gauge(
+        gauges.push((
             "pgark_dump_duration_seconds",
             "How long the last dump took.",
             format!("{:.3}", self.duration.as_secs_f64()),
-        );
-        if self.success {
-            gauge(
+        ));
+        if !self.success {
+            return gauges;
+        }
+        gauges.extend([
+            (
                 "pgark_dump_raw_bytes",
                 "Uncompressed COPY bytes in the last backup.",
                 self.raw_bytes.to_string(),
-            );
-            gauge(
+            ),
+            (
                 "pgark_dump_stored_bytes",
                 "Compressed bytes stored for the last backup.",
                 self.stored_bytes.to_string(),
-            );
-            gauge(
+            ),
+            (
                 "pgark_dump_rows",
                 "Rows in the last backup.",
                 self.rows.to_string(),
-            );
-            gauge(
+            ),
+            (
                 "pgark_dump_tables",
                 "Tables in the last backup.",
                 self.tables.to_string(),
-            );
-            gauge(
+            ),
+            (
                 "pgark_dump_retries",
                 "Pieces of the last dump tried again after a lost session or a failed upload.",
                 self.retries.to_string(),
-            );
-            if let Some(ratio) = self.size_change_ratio {
-                gauge(
-                    "pgark_dump_size_change_ratio",
-                    "Raw size of the last backup over the previous one's.",
-                    format!("{ratio:.4}"),
-                );
-            }
-            gauge(
-                "pgark_dump_size_anomaly",
-                "1 when the raw size changed by more than a factor of two.",
-                u8::from(self.size_anomaly()).to_string(),
-            );
+            ),
+        ]);
+        if let Some(ratio) = self.size_change_ratio {
+            gauges.push((
+                "pgark_dump_size_change_ratio",
+                "Raw size of the last backup over the previous one's.",
+                format!("{ratio:.4}"),
+            ));
         }
-        out
+        gauges.push((
+            "pgark_dump_size_anomaly",
+            "1 when the raw size changed by more than a factor of two.",
+            u8::from(self.size_anomaly()).to_string(),
+        ));
+        gauges
     }
 }
 
-/// The last success time recorded in an existing metrics file, if any.
-pub fn previous_success(path: &Path) -> Option<i64> {
+/// The file's text for several runs (`dump --all`: one per database), one series each under
+/// every gauge's HELP and TYPE lines. `previous_success` gives, by database, the last success
+/// time to keep for a run that failed.
+pub fn render_runs(runs: &[DumpMetrics], previous_success: impl Fn(&str) -> Option<i64>) -> String {
+    let mut order: Vec<(&'static str, &'static str)> = Vec::new();
+    let mut series: std::collections::HashMap<&'static str, Vec<String>> =
+        std::collections::HashMap::new();
+    for run in runs {
+        let label = format!("{{database=\"{}\"}}", escape_label(&run.database));
+        for (name, help, value) in run.gauges(previous_success(&run.database)) {
+            if !series.contains_key(name) {
+                order.push((name, help));
+            }
+            series
+                .entry(name)
+                .or_default()
+                .push(format!("{name}{label} {value}\n"));
+        }
+    }
+    let mut out = String::new();
+    for (name, help) in order {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for line in series.get(name).into_iter().flatten() {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+/// The last success time an existing metrics file records for `database`, if any.
+pub fn previous_success(path: &Path, database: &str) -> Option<i64> {
     let text = std::fs::read_to_string(path).ok()?;
+    let series = format!(
+        "pgark_dump_last_success_timestamp_seconds{{database=\"{}\"}} ",
+        escape_label(database)
+    );
     text.lines()
-        .find(|line| line.starts_with("pgark_dump_last_success_timestamp_seconds"))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
+        .find_map(|line| line.strip_prefix(&series))
+        .and_then(|value| value.trim().parse().ok())
 }
 
 /// Writes `text` to `path` atomically.
@@ -203,12 +237,36 @@ mod tests {
     }
 
     #[test]
+    fn several_databases_are_one_series_each_under_one_help_line() {
+        let mut other = sample(false);
+        other.database = "crm".into();
+        let text = render_runs(&[sample(true), other], |db| {
+            (db == "crm").then_some(1_600_000_000)
+        });
+        assert_eq!(
+            text.matches("# HELP pgark_dump_success ").count(),
+            1,
+            "{text}"
+        );
+        assert!(text.contains("pgark_dump_success{database=\"crm\"} 0\n"));
+        assert!(text.contains("pgark_dump_success{database=\"prod \\\"x\\\"\"} 1\n"));
+        assert!(
+            text.contains(
+                "pgark_dump_last_success_timestamp_seconds{database=\"crm\"} 1600000000\n"
+            )
+        );
+        // Sizes only for the run that succeeded.
+        assert_eq!(text.matches("pgark_dump_rows{").count(), 1);
+    }
+
+    #[test]
     fn files_are_replaced_atomically_and_read_back() {
         let dir = std::env::temp_dir().join(format!("pgark-metrics-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("pgark.prom");
         write_atomically(&path, &sample(true).render(None)).expect("write");
-        assert_eq!(previous_success(&path), Some(1_800_000_000));
+        assert_eq!(previous_success(&path, "prod \"x\""), Some(1_800_000_000));
+        assert_eq!(previous_success(&path, "other"), None);
         let leftovers: Vec<_> = std::fs::read_dir(&dir).expect("read").collect();
         assert_eq!(leftovers.len(), 1, "no temporary file may be left");
         std::fs::remove_dir_all(&dir).expect("clean up");

@@ -56,6 +56,10 @@ pub enum PgError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// Password hashes were asked for, but only a superuser may read them (`pg_authid`), and
+    /// managed services expose them to nobody.
+    #[error("role {role} may not read password hashes (pg_authid needs a superuser)")]
+    PasswordsHidden { role: String },
     /// The catalog said something pgark cannot turn into DDL, or was read outside the transaction
     /// that makes it consistent; `reason` names the object.
     #[error("reading the schema: {reason}")]

@@ -20,8 +20,8 @@ mod tls;
 
 pub use catalog::{
     LockTable, RestoreRights, Unreadable, UserTrigger, WriteGuards, installed_extensions,
-    lock_table, read_database, relations_to_lock, restore_rights, unavailable_extensions,
-    unreadable_relations, unsettable_owners, user_objects, write_guards,
+    lock_table, read_database, read_globals, relations_to_lock, restore_rights,
+    unavailable_extensions, unreadable_relations, unsettable_owners, user_objects, write_guards,
 };
 pub use config::{ConnConfig, DEFAULT_STALL_TIMEOUT, Host, RootCert, SslMode};
 pub use connect::{Canceller, Connection, connect};

@@ -58,6 +58,19 @@ pub struct DumpOptions {
     /// The start time recorded (and in the backup's id) instead of the clock's: for building
     /// backups of chosen dates, as retention tests do.
     pub started_at: Option<Timestamp>,
+    /// What the backup holds: the database, or the instance's globals.
+    pub contents: DumpContents,
+}
+
+/// What a backup holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DumpContents {
+    /// One database: schema, rows, large objects and the database's properties.
+    #[default]
+    Database,
+    /// The instance's roles, memberships and tablespaces (`dump --all`), with the roles'
+    /// password hashes if asked for.
+    Globals { password_hashes: bool },
 }
 
 /// What a finished dump reports.
@@ -144,6 +157,9 @@ async fn write_backup(
     writer: &BackupWriter,
     started_at: Timestamp,
 ) -> Result<Manifest, EngineError> {
+    if let DumpContents::Globals { password_hashes } = options.contents {
+        return write_globals(leader, writer, started_at, password_hashes).await;
+    }
     let reading = || "reading the schema".to_owned();
     let stall = options.source.stall_timeout();
     let schema = crate::session::unless_stalled(stall, &reading, leader.read_schema()).await??;
@@ -198,6 +214,31 @@ async fn write_backup(
     .await?;
     leader.finish().await?;
 
+    manifest.finished_at = Timestamp::now().rfc3339();
+    writer.finish(&manifest).await?;
+    Ok(manifest)
+}
+
+/// A globals backup: the instance's roles, memberships and tablespaces, no schema or rows.
+async fn write_globals(
+    leader: snapshot::Leader,
+    writer: &BackupWriter,
+    started_at: Timestamp,
+    password_hashes: bool,
+) -> Result<Manifest, EngineError> {
+    let mut manifest = Manifest::new(
+        writer.id().to_owned(),
+        started_at.rfc3339(),
+        leader.source.clone(),
+        DumpSettings {
+            jobs: 1,
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            compress_level: DEFAULT_COMPRESS_LEVEL,
+            object_lock: writer.object_lock_record(),
+        },
+    );
+    manifest.globals = Some(pgark_pg::read_globals(leader.client(), password_hashes).await?);
+    leader.finish().await?;
     manifest.finished_at = Timestamp::now().rfc3339();
     writer.finish(&manifest).await?;
     Ok(manifest)

@@ -65,6 +65,9 @@ impl Leader {
             snapshot_time: snapshot.get(1),
         };
         let leader = Leader { connection, source };
+        if options.contents != super::DumpContents::Database {
+            return Ok(leader);
+        }
         // Before the locks, which a table without SELECT would fail one at a time.
         let unreadable = pgark_pg::unreadable_relations(leader.client()).await?;
         if !unreadable.is_empty() {

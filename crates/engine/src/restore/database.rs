@@ -143,7 +143,7 @@ const NAME_LIST_SETTINGS: [&str; 5] = [
 ];
 
 /// `name = value` for `ALTER ... SET`, from the catalog's `name=value`.
-pub(crate) fn set_clause(setting: &str) -> String {
+pub fn set_clause(setting: &str) -> String {
     let (name, value) = setting.split_once('=').unwrap_or((setting, ""));
     if NAME_LIST_SETTINGS.contains(&name.to_ascii_lowercase().as_str()) {
         let names: Vec<String> = split_name_list(value).iter().map(|n| literal(n)).collect();
@@ -157,7 +157,7 @@ pub(crate) fn set_clause(setting: &str) -> String {
 
 /// The names of a `GUC_LIST_QUOTE` setting's value: separated by commas, each double-quoted
 /// where it must be (`""` inside quotes is one `"`), spaces around them dropped.
-pub(crate) fn split_name_list(value: &str) -> Vec<String> {
+pub fn split_name_list(value: &str) -> Vec<String> {
     let mut names = Vec::new();
     let mut chars = value.chars().peekable();
     loop {

@@ -17,7 +17,9 @@ mod schedule;
 mod select;
 pub(crate) mod target;
 
+pub use database::set_clause;
 pub(crate) use load::send_rows;
+pub(crate) use preflight::server_message;
 pub use preflight::{Preflight, PreflightPolicy};
 pub use select::RestoreParts;
 

@@ -286,7 +286,7 @@ async fn check_extensions(
 }
 
 /// The server's message for a refused statement, with its hint.
-pub(super) fn server_message(error: &tokio_postgres::Error) -> String {
+pub(crate) fn server_message(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => match db.hint() {
             Some(hint) => format!("{} ({hint})", db.message()),

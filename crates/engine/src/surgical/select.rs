@@ -286,6 +286,7 @@ impl TableSelection {
             partitioned: manifest.partitioned.clone(),
             before_image: manifest.before_image.clone(),
             database: manifest.database.clone(),
+            globals: None,
             chunk_index: manifest.chunk_index.clone(),
             encryption: manifest.encryption.clone(),
             data_key: manifest.data_key.clone(),

@@ -18,6 +18,7 @@ mod depend;
 mod extension_config;
 mod filter;
 mod foreign;
+mod globals;
 mod indexes;
 mod languages;
 mod large_objects;
@@ -59,6 +60,7 @@ pub(crate) use extension_config::ConfigTable;
 pub(crate) use foreign::{
     ForeignDataWrapper, ForeignServer, ForeignTable, PG_USER_MAPPING, UserMapping,
 };
+pub use globals::read_globals;
 pub(crate) use indexes::Index;
 pub(crate) use languages::{AccessMethod, Language, PG_AM, PG_LANGUAGE, PG_TRANSFORM, Transform};
 pub(crate) use large_objects::LargeObject;

@@ -7,14 +7,16 @@ use std::path::PathBuf;
 
 use pgark_archive::Timestamp;
 use pgark_engine::dump::{
-    DEFAULT_CHUNK_SIZE, DEFAULT_COMPRESS_LEVEL, DumpOptions, DumpSummary, SplitMethod, dump,
-    size_change_ratio,
+    DEFAULT_CHUNK_SIZE, DEFAULT_COMPRESS_LEVEL, DumpContents, DumpOptions, DumpSummary,
+    SplitMethod, dump, size_change_ratio,
 };
 use pgark_engine::metrics::{
     DumpMetrics, SIZE_ANOMALY_FACTOR, is_size_anomaly, previous_success, write_atomically,
 };
 use pgark_engine::{Cancel, Progress};
 use pgark_pg::ConnConfig;
+
+mod all;
 
 use super::args::{parse_duration, parse_jobs, parse_size, parse_timestamp};
 use super::conn_args::ConnArgs;
@@ -31,10 +33,30 @@ enum Split {
 
 #[derive(Debug, Args)]
 pub struct DumpArgs {
-    /// Source database: a libpq connection string or URL (PG* variables fill in what it leaves out).
+    /// Source database: a libpq connection string or URL (PG* variables fill in what it leaves
+    /// out). With --all, any database of the server, to connect to first.
     source: String,
-    /// Where to create the backup: a directory (created if missing) or s3://bucket/prefix. The backup is DEST/<id>.
+    /// Where to create the backup: a directory (created if missing) or s3://bucket/prefix. The
+    /// backup is DEST/<id>; with --all, DEST/db/<database>/<id> and DEST/globals/<id>.
     dest: String,
+    /// Back up every database of the server (those that accept connections, not templates),
+    /// each into DEST/db/<database>, and the roles, memberships and tablespaces into
+    /// DEST/globals. A database that fails fails the run; the others still complete.
+    #[arg(long)]
+    all: bool,
+    /// With --all: only the databases matching this pattern (* and ? as wildcards); repeatable.
+    #[arg(long, value_name = "PATTERN", requires = "all")]
+    database: Vec<String>,
+    /// With --all: leave out the databases matching this pattern; repeatable.
+    #[arg(long, value_name = "PATTERN", requires = "all")]
+    exclude_database: Vec<String>,
+    /// With --all: how many databases are dumped at once (each with --jobs sessions).
+    #[arg(long, value_name = "N", default_value = "1", value_parser = parse_jobs)]
+    parallel_databases: usize,
+    /// With --all: record the roles' password hashes too. Only a superuser may read them
+    /// (managed services expose them to nobody); the backup then holds secrets, so encrypt it.
+    #[arg(long, requires = "all")]
+    include_password_hashes: bool,
     /// Parallel sessions reading tables.
     #[arg(short, long, default_value = "2", value_parser = parse_jobs)]
     jobs: usize,
@@ -93,52 +115,86 @@ pub async fn run(args: DumpArgs, output: &Output, cancel: Cancel) -> anyhow::Res
             bytes(args.chunk_size)
         );
     }
+    if args.parallel_databases != 1 && !args.all {
+        anyhow::bail!("--parallel-databases needs --all: it is how many databases run at once");
+    }
+    if args.all {
+        return all::run(&args, output, cancel).await;
+    }
     let source = args.conn.config(&args.source)?;
     let database = source.dbname().to_owned();
     let started = std::time::Instant::now();
-    let result = dump_and_report(&args, source, output, cancel).await;
-    if let Some(path) = &args.metrics_file {
-        let metrics = match &result {
-            Ok((summary, ratio)) => DumpMetrics {
-                database: summary.database.clone(),
-                success: true,
-                finished_at: Timestamp::now(),
-                duration: summary.elapsed,
-                raw_bytes: summary.raw_bytes,
-                stored_bytes: summary.stored_bytes,
-                rows: summary.rows,
-                tables: summary.tables as u64,
-                retries: summary.retries,
-                size_change_ratio: *ratio,
-            },
-            Err(_) => DumpMetrics {
-                database,
-                success: false,
-                finished_at: Timestamp::now(),
-                duration: started.elapsed(),
-                raw_bytes: 0,
-                stored_bytes: 0,
-                rows: 0,
-                tables: 0,
-                retries: 0,
-                size_change_ratio: None,
-            },
-        };
-        let text = metrics.render(previous_success(path));
-        if let Err(e) = write_atomically(path, &text) {
-            // The dump's own outcome matters more; report the metrics failure beside it.
-            tracing::error!("could not write the metrics file {}: {e}", path.display());
-            if result.is_ok() {
-                anyhow::bail!("could not write the metrics file {}: {e}", path.display());
-            }
-        }
-    }
+    let result = dump_and_report(
+        &args,
+        source,
+        &args.dest,
+        DumpContents::Database,
+        output,
+        cancel,
+    )
+    .await;
+    let metrics = run_metrics(&database, &result, started.elapsed());
+    write_metrics(&args, &[metrics], result.is_ok())?;
     result.map(|_| ())
 }
 
+/// What one dump reports to the metrics file, `database` naming it when it failed.
+fn run_metrics(
+    database: &str,
+    result: &anyhow::Result<(DumpSummary, Option<f64>)>,
+    elapsed: Duration,
+) -> DumpMetrics {
+    match result {
+        Ok((summary, ratio)) => DumpMetrics {
+            database: database.to_owned(),
+            success: true,
+            finished_at: Timestamp::now(),
+            duration: summary.elapsed,
+            raw_bytes: summary.raw_bytes,
+            stored_bytes: summary.stored_bytes,
+            rows: summary.rows,
+            tables: summary.tables as u64,
+            retries: summary.retries,
+            size_change_ratio: *ratio,
+        },
+        Err(_) => DumpMetrics {
+            database: database.to_owned(),
+            success: false,
+            finished_at: Timestamp::now(),
+            duration: elapsed,
+            raw_bytes: 0,
+            stored_bytes: 0,
+            rows: 0,
+            tables: 0,
+            retries: 0,
+            size_change_ratio: None,
+        },
+    }
+}
+
+/// Writes the metrics file (if asked for) with one series per run. When the runs succeeded,
+/// failing to write it fails the command; otherwise the dump's own failure matters more.
+fn write_metrics(args: &DumpArgs, runs: &[DumpMetrics], succeeded: bool) -> anyhow::Result<()> {
+    let Some(path) = &args.metrics_file else {
+        return Ok(());
+    };
+    let text = pgark_engine::metrics::render_runs(runs, |db| previous_success(path, db));
+    if let Err(e) = write_atomically(path, &text) {
+        tracing::error!("could not write the metrics file {}: {e}", path.display());
+        if succeeded {
+            anyhow::bail!("could not write the metrics file {}: {e}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// Dumps `source` (its database, or the instance's globals) into a new backup under `dest`
+/// and prints the summary line.
 async fn dump_and_report(
     args: &DumpArgs,
     source: ConnConfig,
+    dest: &str,
+    contents: DumpContents,
     output: &Output,
     cancel: Cancel,
 ) -> anyhow::Result<(DumpSummary, Option<f64>)> {
@@ -151,15 +207,14 @@ async fn dump_and_report(
         kms: args.kms.access(),
     });
     let lock = args.lock.lock(std::time::SystemTime::now());
-    if lock.is_some() && !args.dest.starts_with("s3://") {
+    if lock.is_some() && !dest.starts_with("s3://") {
         anyhow::bail!(
             "--object-lock and --legal-hold need an S3 destination (s3://bucket/prefix): a \
              directory cannot protect its files from deletion"
         );
     }
-    let dest =
-        pgark_storage::open_location_with(&args.dest, true, &args.store.options_locking(lock)?)
-            .with_context(|| "cannot use the backup destination".to_owned())?;
+    let dest = pgark_storage::open_location_with(dest, true, &args.store.options_locking(lock)?)
+        .with_context(|| "cannot use the backup destination".to_owned())?;
     let options = DumpOptions {
         source,
         dest,
@@ -176,6 +231,7 @@ async fn dump_and_report(
         },
         encryption,
         started_at: args.now,
+        contents,
     };
     let progress = Arc::new(Progress::default());
     let line = output.progress("dumping", progress.clone());
