@@ -49,7 +49,7 @@ pub fn message(error: &EngineError) -> String {
                         .to_owned(),
                 );
             }
-            format!("{error}\n{}", ways.join(";\n"))
+            format!("{error}. Ways forward: {}", ways.join("; "))
         }
         E::DatabaseExists { .. } => {
             format!("{error}: drop it first, or restore into it without --create if it is empty")

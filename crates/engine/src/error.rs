@@ -350,8 +350,8 @@ pub enum EngineError {
     /// written): extensions the target lacks or the role may not create, objects only a
     /// superuser creates that others need, owners the role may not set.
     #[error(
-        "a restore as role {role} cannot succeed, so nothing was changed:{}",
-        problems.iter().map(|p| format!("\n  - {p}")).collect::<String>()
+        "a restore as role {role} cannot succeed, so nothing was changed: {}",
+        problems.join("; ")
     )]
     RestoreNotPermitted {
         role: String,

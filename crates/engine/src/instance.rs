@@ -149,7 +149,12 @@ pub async fn record_databases(
 pub async fn layout(store: &dyn ObjectStore) -> Result<InstanceLayout, EngineError> {
     let mut layout = InstanceLayout::default();
     let record = ObjectKey::new(DATABASES_RECORD)?;
-    match store.get(&record).await {
+    // Asked with a HEAD first: most destinations are one database's, without the record.
+    let recorded = match store.head(&record).await {
+        Ok(_) => store.get(&record).await,
+        Err(e) => Err(e),
+    };
+    match recorded {
         Ok(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Ok(parsed) => {
                 if let Some(names) = parsed.get("databases").and_then(|d| d.as_array()) {

@@ -150,15 +150,21 @@ pub fn render_runs(runs: &[DumpMetrics], previous_success: impl Fn(&str) -> Opti
     out
 }
 
-/// The last success time an existing metrics file records for `database`, if any.
-pub fn previous_success(path: &Path, database: &str) -> Option<i64> {
+/// The last success time an existing metrics file records for `database` (`None`: for the
+/// one database the file is about, whatever its label — a dump's metrics file is its own), if
+/// any.
+pub fn previous_success(path: &Path, database: Option<&str>) -> Option<i64> {
     let text = std::fs::read_to_string(path).ok()?;
-    let series = format!(
-        "pgark_dump_last_success_timestamp_seconds{{database=\"{}\"}} ",
-        escape_label(database)
-    );
+    let name = "pgark_dump_last_success_timestamp_seconds{";
+    let series = database.map(|db| format!("{name}database=\"{}\"}} ", escape_label(db)));
     text.lines()
-        .find_map(|line| line.strip_prefix(&series))
+        .find_map(|line| match &series {
+            Some(series) => line.strip_prefix(series.as_str()),
+            None => line
+                .starts_with(name)
+                .then(|| line.rsplit(' ').next())
+                .flatten(),
+        })
         .and_then(|value| value.trim().parse().ok())
 }
 
@@ -265,8 +271,12 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("pgark.prom");
         write_atomically(&path, &sample(true).render(None)).expect("write");
-        assert_eq!(previous_success(&path, "prod \"x\""), Some(1_800_000_000));
-        assert_eq!(previous_success(&path, "other"), None);
+        assert_eq!(
+            previous_success(&path, Some("prod \"x\"")),
+            Some(1_800_000_000)
+        );
+        assert_eq!(previous_success(&path, None), Some(1_800_000_000));
+        assert_eq!(previous_success(&path, Some("other")), None);
         let leftovers: Vec<_> = std::fs::read_dir(&dir).expect("read").collect();
         assert_eq!(leftovers.len(), 1, "no temporary file may be left");
         std::fs::remove_dir_all(&dir).expect("clean up");

@@ -178,7 +178,9 @@ fn write_metrics(args: &DumpArgs, runs: &[DumpMetrics], succeeded: bool) -> anyh
     let Some(path) = &args.metrics_file else {
         return Ok(());
     };
-    let text = pgark_engine::metrics::render_runs(runs, |db| previous_success(path, db));
+    let text = pgark_engine::metrics::render_runs(runs, |db| {
+        previous_success(path, args.all.then_some(db))
+    });
     if let Err(e) = write_atomically(path, &text) {
         tracing::error!("could not write the metrics file {}: {e}", path.display());
         if succeeded {
