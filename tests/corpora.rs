@@ -493,11 +493,10 @@ async fn a_whole_instance_comes_back_database_by_database_with_its_roles() {
     let source = PgServer::start(ServerOptions::default());
     let target = PgServer::start(ServerOptions::default());
     let admin = profile().user();
-    // Roles with attributes, a membership with ADMIN, settings, a comment and a password
-    // (the provider creates roles on a managed service; the admin is made a member).
+    // Roles with attributes, a membership with ADMIN, settings, a comment and a password,
+    // created by the admin (who then holds ADMIN on them, as on a managed service).
     source
         .database("postgres")
-        .as_superuser()
         .execute(&format!(
             "CREATE ROLE shop_owner NOLOGIN;
              CREATE ROLE analyst LOGIN PASSWORD 'sekrit-pass-1' CONNECTION LIMIT 3 \

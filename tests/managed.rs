@@ -131,7 +131,9 @@ async fn disable_triggers_without_replica_role_uses_alter_table_inside_the_trans
     let other = unique_name("app_owner");
     db.as_superuser()
         .execute(&format!(
-            "CREATE ROLE {other} NOLOGIN; ALTER TABLE orders OWNER TO {other};"
+            "CREATE ROLE {other} NOLOGIN; ALTER TABLE orders OWNER TO {other};
+             GRANT ALL ON orders TO {admin};",
+            admin = profile().managed_admin()
         ))
         .await;
     db.execute("DELETE FROM orders WHERE id = 5").await;
@@ -418,7 +420,11 @@ async fn owners_the_role_may_not_set_are_refused_up_front_or_skipped_when_asked(
         .await;
     source
         .as_superuser()
-        .execute(&format!("ALTER TABLE theirs OWNER TO {stranger}"))
+        .execute(&format!(
+            "ALTER TABLE theirs OWNER TO {stranger};
+             GRANT SELECT ON theirs TO {admin};",
+            admin = profile().managed_admin()
+        ))
         .await;
     let (_dest, backup) = dump_to_temp(&source, &[]).await;
     let owner_of = async |db: &TestDb, table: &str| -> String {

@@ -470,9 +470,8 @@ async fn a_created_database_gets_the_sources_owner_locale_comment_privileges_and
     let owner = unique_name("shop_owner");
     let reader = unique_name("shop_reader");
     let postgres = server().database("postgres");
-    // Roles are the provider's to create on a managed service, and the admin is made a member.
+    // Created by the admin on a managed service, which then holds ADMIN on them.
     postgres
-        .as_superuser()
         .execute(&format!(
             "CREATE ROLE {owner} NOLOGIN; CREATE ROLE {reader} LOGIN;
              GRANT {owner} TO {admin};",

@@ -33,10 +33,40 @@ impl PgServer {
     /// Creates database `db` and loads corpus `name` into it, with `<corpora>/load.sh NAME DB`
     /// (which uses `createdb` and `psql`). Panics with the script's output if it fails.
     ///
-    /// It runs as the test profile's role ([`crate::profile`]): in the managed profile the
-    /// database and everything in it are the admin's, and whatever needs a superuser fails as it
-    /// would on a managed service.
+    /// In the managed profile ([`crate::profile`]) the database and everything in it end up the
+    /// admin's, as if the admin had restored them there: the script runs as a superuser made for
+    /// this load (the corpora's scripts were written for one: pagila changes the `public`
+    /// schema, postgrest comments on `plpgsql`), which then hands everything it owns to the
+    /// admin and is dropped.
     pub async fn load_corpus(&self, name: &str, db: &str) -> TestDb {
+        if crate::profile() == crate::Profile::Superuser {
+            self.run_load_script(name, db, crate::profile().user())
+                .await;
+            return self.database(db);
+        }
+        let loader = crate::unique_name("pgark_corpus_loader");
+        let postgres = self.database("postgres").as_superuser();
+        postgres
+            .execute(&format!("CREATE ROLE {loader} SUPERUSER LOGIN"))
+            .await;
+        self.run_load_script(name, db, &loader).await;
+        let admin = crate::profile().managed_admin();
+        self.database(db)
+            .as_superuser()
+            .execute(&format!(
+                "REASSIGN OWNED BY {loader} TO {admin}; DROP OWNED BY {loader};"
+            ))
+            .await;
+        postgres
+            .execute(&format!(
+                "ALTER DATABASE \"{db}\" OWNER TO {admin}; DROP ROLE {loader};"
+            ))
+            .await;
+        self.database(db)
+    }
+
+    /// Runs `load.sh NAME DB` as `user`.
+    async fn run_load_script(&self, name: &str, db: &str, user: &str) {
         let script = corpora_dir().join("load.sh");
         // The client programs: those on PATH first, else those beside the server binaries.
         let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
@@ -59,7 +89,7 @@ impl PgServer {
         clear_pg_env(&mut cmd);
         cmd.arg(&script)
             .args([name, db])
-            .envs(self.libpq_env())
+            .envs(self.libpq_env_as(user))
             .env("PATH", &path);
         let output = tokio::process::Command::from(cmd)
             .kill_on_drop(true)
@@ -75,6 +105,5 @@ impl PgServer {
                 describe_output(&output)
             );
         }
-        self.database(db)
     }
 }
