@@ -4,6 +4,7 @@
 mod args;
 mod cat;
 mod check;
+mod config;
 mod conn_args;
 mod copy;
 mod dump;
@@ -11,17 +12,19 @@ mod hints;
 mod key_args;
 mod keygen;
 mod ls;
+mod notify;
 mod output;
 mod prune;
 mod rekey;
 mod restore;
+mod shell;
 mod show;
 mod store_args;
 mod verify;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use pgark_engine::{Cancel, CancelHandle, EngineError, ErrorClass};
 
 /// Exit codes, documented in the README.
@@ -53,6 +56,12 @@ struct Cli {
     #[arg(long, global = true, value_name = "DURATION", value_parser = args::parse_duration)]
     timeout: Option<std::time::Duration>,
 
+    /// A TOML file of options: keys at the top for every command, [dump], [restore], ...
+    /// tables for one. The command line wins over the environment (PGARK_JOBS, PGARK_DEST, ...:
+    /// PGARK_ and the long name), which wins over the file. Never secrets.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -82,19 +91,16 @@ enum Command {
     /// Copy a backup (or every one since a time) to another bucket, region, endpoint or
     /// directory, every chunk's checksum checked on the way and the manifest written last.
     Copy(copy::CopyArgs),
+    /// Print a completion script for bash, zsh or fish (see scripts/install.sh).
+    Completions(shell::CompletionsArgs),
+    /// Write the man pages (pgark.1, pgark-dump.1, ...) into a directory.
+    Man(shell::ManArgs),
 }
 
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse_command_line() {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::SUCCESS
-            });
-        }
+        Err(code) => return code,
     };
     let output = match output::Output::init(&cli.output) {
         Ok(output) => output,
@@ -147,6 +153,12 @@ pub fn main() -> ExitCode {
                         Command::Cat(args) => cat::run(args, &output).await,
                         Command::Prune(args) => prune::run(args, &output).await,
                         Command::Keygen(args) => keygen::run(args, &output),
+                        Command::Completions(args) => shell::completions(args, cli_command()),
+                        Command::Man(args) => shell::man(args, cli_command()).map(|pages| {
+                            for page in pages {
+                                output.summary(&format!("wrote {}", page.display()));
+                            }
+                        }),
                         // Interrupted at any point, the copy has no manifest yet.
                         Command::Copy(args) => copy::run(args, &output).await,
                         Command::Dump(_)
@@ -228,6 +240,45 @@ fn open_dest(
         }
         other => Ok(other?),
     }
+}
+
+/// The command-line definition as it runs: every option with its environment variable, and
+/// the version saying which archive formats this pgark reads and writes.
+fn cli_command() -> clap::Command {
+    use pgark_archive::seal::ENCRYPTED_FORMAT_VERSION;
+    use pgark_archive::{FORMAT_VERSION, OLDEST_FORMAT_VERSION};
+    let version = format!(
+        "{} (backup formats: reads {OLDEST_FORMAT_VERSION} to {ENCRYPTED_FORMAT_VERSION}, writes \
+         {FORMAT_VERSION}, {ENCRYPTED_FORMAT_VERSION} when encrypted)",
+        env!("CARGO_PKG_VERSION")
+    );
+    config::with_env_vars(Cli::command().version(version))
+}
+
+/// The command line, with every option also from its environment variable and the config file
+/// (see `config`); on a usage error, what was printed and the exit code.
+fn parse_command_line() -> Result<Cli, ExitCode> {
+    let words: Vec<String> = std::env::args_os()
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect();
+    let mut command = cli_command();
+    if let Some(path) = config::config_path(&words) {
+        command = config::apply_file(command, &path, &words).map_err(|e| {
+            eprintln!("pgark: error: {e:#}");
+            ExitCode::from(exit::USAGE)
+        })?;
+    }
+    let parsed = command
+        .try_get_matches_from(std::env::args_os())
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    parsed.map_err(|e| {
+        let _ = e.print();
+        ExitCode::from(if e.use_stderr() {
+            exit::USAGE
+        } else {
+            exit::SUCCESS
+        })
+    })
 }
 
 /// One destination of an instance's (`dump --all`) — `None` if it was never written (a local

@@ -27,14 +27,28 @@ pub struct OutputArgs {
     /// Only errors on stderr; no progress and no per-table lines.
     #[arg(short, long, global = true)]
     quiet: bool,
-    /// No progress line even on a terminal.
+    /// No progress line even on a terminal (as --progress none).
     #[arg(long, global = true)]
     no_progress: bool,
+    /// Progress: `auto` draws a line with percent, throughput and ETA on a terminal (nothing
+    /// otherwise); `json` writes one JSON event per second to stderr, terminal or not, for
+    /// wrappers; `none` shows nothing.
+    #[arg(long, global = true, value_enum, default_value_t = ProgressMode::Auto)]
+    progress: ProgressMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressMode {
+    Auto,
+    Json,
+    None,
 }
 
 #[derive(Debug)]
 pub struct Output {
     show_progress: bool,
+    /// One JSON event per second on stderr instead of the line.
+    json_progress: bool,
     json: bool,
 }
 
@@ -43,7 +57,9 @@ impl Output {
     /// overrides the level chosen by the flags.
     pub fn init(args: &OutputArgs) -> Result<Output, String> {
         let terminal = std::io::stderr().is_terminal();
-        let show_progress = terminal && !args.quiet && !args.no_progress;
+        let json_progress = args.progress == ProgressMode::Json && !args.no_progress;
+        let show_progress =
+            terminal && !args.quiet && !args.no_progress && args.progress == ProgressMode::Auto;
         // On a terminal the progress line replaces the per-table log lines.
         let level = match (args.quiet, args.verbose, show_progress) {
             (true, _, _) => "error",
@@ -73,12 +89,29 @@ impl Output {
         installed.map_err(|e| format!("cannot set up logging: {e}"))?;
         Ok(Output {
             show_progress,
+            json_progress,
             json,
         })
     }
 
     /// Starts the progress line (on a terminal) for an operation described by `verb`.
     pub fn progress(&self, verb: &'static str, progress: Arc<Progress>) -> ProgressLine {
+        if self.json_progress {
+            let started = Instant::now();
+            let task = tokio::spawn(async move {
+                let mut interval = tokio::time::interval(Duration::from_secs(1));
+                interval.tick().await;
+                loop {
+                    interval.tick().await;
+                    let event = progress_event(verb, &Snapshot::of(&progress, started.elapsed()));
+                    eprintln!("{event}");
+                }
+            });
+            return ProgressLine {
+                bar: None,
+                task: Some(task),
+            };
+        }
         if !self.show_progress {
             return ProgressLine {
                 bar: None,
@@ -144,16 +177,94 @@ impl Drop for ProgressLine {
     }
 }
 
+/// The counters at one moment, and what follows from them.
+#[derive(Debug, Clone, Copy)]
+struct Snapshot {
+    elapsed: Duration,
+    tables_done: u64,
+    tables_total: u64,
+    rows: u64,
+    bytes_done: u64,
+    bytes_expected: u64,
+    steps_done: u64,
+    steps_total: u64,
+}
+
+impl Snapshot {
+    fn of(progress: &Progress, elapsed: Duration) -> Snapshot {
+        Snapshot {
+            elapsed,
+            tables_done: Progress::get(&progress.tables_done),
+            tables_total: Progress::get(&progress.tables_total),
+            rows: Progress::get(&progress.rows),
+            bytes_done: Progress::get(&progress.raw_bytes),
+            bytes_expected: Progress::get(&progress.bytes_expected),
+            steps_done: Progress::get(&progress.steps_done),
+            steps_total: Progress::get(&progress.steps_total),
+        }
+    }
+
+    /// Percent of the bytes expected, held below 100 until the run says it is done (a dump's
+    /// total is the server's estimate).
+    fn percent(&self) -> Option<u64> {
+        (self.bytes_expected > 0)
+            .then(|| (self.bytes_done.saturating_mul(100) / self.bytes_expected).min(99))
+    }
+
+    fn rate(&self) -> u64 {
+        rate(self.bytes_done, self.elapsed)
+    }
+
+    /// Time left at the average rate so far, once there is one.
+    fn eta(&self) -> Option<Duration> {
+        let rate = self.rate();
+        if self.bytes_expected == 0 || rate == 0 || self.elapsed < Duration::from_millis(500) {
+            return None;
+        }
+        let left = self.bytes_expected.saturating_sub(self.bytes_done);
+        Some(Duration::from_secs(left.div_ceil(rate)))
+    }
+}
+
 fn progress_message(progress: &Progress, elapsed: Duration) -> String {
-    let raw = Progress::get(&progress.raw_bytes);
-    format!(
-        "tables {}/{} · {} rows · {} · {}/s",
-        Progress::get(&progress.tables_done),
-        Progress::get(&progress.tables_total),
-        thousands(Progress::get(&progress.rows)),
-        bytes(raw),
-        bytes(rate(raw, elapsed)),
-    )
+    let now = Snapshot::of(progress, elapsed);
+    let mut parts = Vec::new();
+    if let Some(percent) = now.percent() {
+        parts.push(format!("{percent}%"));
+    }
+    parts.push(format!("tables {}/{}", now.tables_done, now.tables_total));
+    if now.steps_total > 0 {
+        parts.push(format!("steps {}/{}", now.steps_done, now.steps_total));
+    }
+    parts.push(format!("{} rows", thousands(now.rows)));
+    parts.push(match now.bytes_expected {
+        0 => bytes(now.bytes_done),
+        expected => format!("{} of {}", bytes(now.bytes_done), bytes(expected)),
+    });
+    parts.push(format!("{}/s", bytes(now.rate())));
+    if let Some(eta) = now.eta() {
+        parts.push(format!("ETA {}", age(eta)));
+    }
+    parts.join(" · ")
+}
+
+/// One `--progress json` event.
+fn progress_event(operation: &str, now: &Snapshot) -> serde_json::Value {
+    serde_json::json!({
+        "event": "progress",
+        "operation": operation,
+        "elapsed_seconds": now.elapsed.as_secs(),
+        "percent": now.percent(),
+        "eta_seconds": now.eta().map(|d| d.as_secs()),
+        "bytes_done": now.bytes_done,
+        "bytes_expected": now.bytes_expected,
+        "bytes_per_second": now.rate(),
+        "rows": now.rows,
+        "tables_done": now.tables_done,
+        "tables_total": now.tables_total,
+        "steps_done": now.steps_done,
+        "steps_total": now.steps_total,
+    })
 }
 
 /// Bytes per second over `elapsed`.
@@ -208,7 +319,7 @@ pub fn bytes(n: u64) -> String {
 
 /// The error and those of its causes whose text it does not already contain, joined by `: `.
 /// Engine errors are worded for the command line (see `hints`).
-fn render_error(error: &anyhow::Error) -> String {
+pub fn render_error(error: &anyhow::Error) -> String {
     let text_of = |cause: &(dyn std::error::Error + 'static)| match cause
         .downcast_ref::<pgark_engine::EngineError>()
     {

@@ -13,6 +13,13 @@ pub struct Progress {
     pub stored_bytes: AtomicU64,
     /// Jobs tried again after a lost session or a failed upload.
     pub retries: AtomicU64,
+    /// The uncompressed bytes the run expects to move: for a dump the server's size estimates
+    /// of the tables (so only an estimate), for a restore the manifest's exact count. 0 when
+    /// unknown.
+    pub bytes_expected: AtomicU64,
+    /// Steps of a restore's schedule (loads, index builds, constraints, ...), and those done.
+    pub steps_total: AtomicU64,
+    pub steps_done: AtomicU64,
 }
 
 impl Progress {

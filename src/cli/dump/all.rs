@@ -7,7 +7,7 @@ use pgark_engine::instance::{
     DATABASES_FOLDER, GLOBALS_FOLDER, GLOBALS_LABEL, database_folder, databases, record_databases,
 };
 
-use super::{DumpArgs, dump_and_report, run_metrics, write_metrics};
+use super::{DumpArgs, dump_and_report, run_metrics, run_report, write_metrics};
 use crate::cli::output::Output;
 
 pub(super) async fn run(args: &DumpArgs, output: &Output, cancel: Cancel) -> anyhow::Result<()> {
@@ -51,6 +51,13 @@ pub(super) async fn run(args: &DumpArgs, output: &Output, cancel: Cancel) -> any
         .collect()
         .await;
 
+    let reports = outcomes
+        .iter()
+        .map(|(label, result, elapsed)| run_report(label, result, *elapsed).document());
+    futures::future::join_all(reports.map(|document| async move {
+        args.notify.send(&document).await;
+    }))
+    .await;
     let metrics: Vec<_> = outcomes
         .iter()
         .map(|(label, result, elapsed)| run_metrics(label, result, *elapsed))

@@ -101,6 +101,8 @@ pub struct DumpArgs {
     #[arg(long, hide = true, value_parser = parse_timestamp)]
     now: Option<Timestamp>,
     #[command(flatten)]
+    notify: super::notify::NotifyArgs,
+    #[command(flatten)]
     conn: ConnArgs,
     #[command(flatten)]
     store: StoreArgs,
@@ -134,8 +136,37 @@ pub async fn run(args: DumpArgs, output: &Output, cancel: Cancel) -> anyhow::Res
     )
     .await;
     let metrics = run_metrics(&database, &result, started.elapsed());
+    let report = run_report(&database, &result, started.elapsed());
+    args.notify.send(&report.document()).await;
     write_metrics(&args, &[metrics], result.is_ok())?;
     result.map(|_| ())
+}
+
+/// What the webhooks are told of one dump.
+fn run_report(
+    database: &str,
+    result: &anyhow::Result<(DumpSummary, Option<f64>)>,
+    elapsed: Duration,
+) -> super::notify::RunReport {
+    let mut report = super::notify::RunReport {
+        command: "dump",
+        database: database.to_owned(),
+        duration: elapsed,
+        ..Default::default()
+    };
+    match result {
+        Ok((summary, _)) => {
+            report.backup_id = Some(summary.backup_id.clone());
+            report.location = Some(summary.location.clone());
+            report.duration = summary.elapsed;
+            report.raw_bytes = Some(summary.raw_bytes);
+            report.stored_bytes = Some(summary.stored_bytes);
+            report.tables = Some(summary.tables as u64);
+            report.rows = Some(summary.rows);
+        }
+        Err(e) => report.error = Some(super::output::render_error(e)),
+    }
+    report
 }
 
 /// What one dump reports to the metrics file, `database` naming it when it failed.

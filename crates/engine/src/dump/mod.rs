@@ -265,6 +265,10 @@ async fn dump_data(
     progress
         .tables_total
         .store(tables.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    progress.bytes_expected.store(
+        tables.iter().map(|t| t.estimated_bytes).sum(),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let pieces = plan::plan(
         leader.client(),
         &tables,

@@ -192,6 +192,11 @@ async fn run(
         manifest.tables.len() as u64,
         std::sync::atomic::Ordering::Relaxed,
     );
+    if parts.data {
+        progress
+            .bytes_expected
+            .store(manifest.raw_bytes(), std::sync::atomic::Ordering::Relaxed);
+    }
     let units = if parts.data {
         // Tables this restore created may be truncated and loaded frozen.
         load::plan(manifest, parts.pre_data)

@@ -116,6 +116,10 @@ pub(super) async fn run(
             ready.insert((graph.rank[task], Reverse(task)));
         }
     }
+    loader.progress.steps_total.store(
+        graph.tasks.len() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let mut idle = sessions;
     let mut running_tasks: Vec<usize> = Vec::new();
     let mut running = FuturesUnordered::new();
@@ -187,6 +191,7 @@ pub(super) async fn run(
         idle.push(connection);
         running_tasks.retain(|&t| t != task);
         finished += 1;
+        Progress::add(&loader.progress.steps_done, 1);
         for &d in &graph.dependents[task] {
             waiting_on[d] -= 1;
             if waiting_on[d] == 0 {
