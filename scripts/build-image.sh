@@ -25,7 +25,7 @@ trap 'rm -rf "$root"; buildah rm "$ctr" >/dev/null 2>&1 || true' EXIT
 install -D -m 0755 "$bin" "$root/usr/local/bin/pgark"
 strip "$root/usr/local/bin/pgark" 2>/dev/null || true
 # The dynamic loader and every library the binary links, at the paths it looks for them.
-for lib in $(ldd "$bin" | awk '/=> \// {print $3} /^\s*\/lib/ {print $1}'); do
+for lib in $(ldd "$bin" | awk '/=> \// {print $3} /^[[:space:]]*\// {print $1}'); do
     install -D -m 0755 "$(realpath "$lib")" "$root$lib"
 done
 install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"

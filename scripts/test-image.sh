@@ -10,8 +10,8 @@ export STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot
 
 image=$(scripts/build-image.sh)
 echo "== image $image"
-entrypoint=$(buildah inspect --type image --format '{{json .OCIv1.Config.Entrypoint}} {{.OCIv1.Config.User}}' "$image")
-[[ $entrypoint == '["/usr/local/bin/pgark"] 65532:65532' ]] || {
+entrypoint=$(buildah inspect --type image --format '{{.OCIv1.Config.Entrypoint}} {{.OCIv1.Config.User}}' "$image")
+[[ $entrypoint == '[/usr/local/bin/pgark] 65532:65532' ]] || {
     echo "unexpected entrypoint and user: $entrypoint" >&2
     exit 1
 }
