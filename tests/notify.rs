@@ -1,5 +1,5 @@
-//! `--notify`: the webhook receives the documented JSON document when a dump succeeds and when
-//! it fails; a webhook that never answers holds the run up no longer than `--notify-timeout`
+//! `--notify`: the webhook receives the documented JSON document when a dump or a restore
+//! succeeds and when a dump fails; a webhook that never answers holds the run up no longer than `--notify-timeout`
 //! and changes neither its exit code nor its backup, and its URL's token is never printed.
 
 mod common;
@@ -107,6 +107,25 @@ async fn the_webhook_hears_of_a_dump_that_succeeds_and_of_one_that_fails() {
         "{document}"
     );
     assert!(!run.stderr.contains("T0KEN"), "{}", run.stderr);
+
+    // A restore tells the webhook too.
+    let restored = server().database(&pgark_testkit::unique_name("notified_restore"));
+    pgark(&[
+        "restore",
+        path_str(&backup),
+        "--target",
+        &restored.url(),
+        "--create",
+        "--notify",
+        &url,
+    ])
+    .await
+    .success();
+    let document = received.recv().await.expect("a document");
+    assert_eq!(document["command"], "restore");
+    assert_eq!(document["status"], "success");
+    assert_eq!(document["database"], restored.name());
+    assert_eq!(document["rows"], 300);
 
     let failed = pgark(&[
         "dump",

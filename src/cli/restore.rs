@@ -121,6 +121,8 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "DEST", requires = "selection", conflicts_with_all = WHOLE_DATABASE)]
     before_image: Option<String>,
     #[command(flatten)]
+    notify: super::notify::NotifyArgs,
+    #[command(flatten)]
     conn: ConnArgs,
     #[command(flatten)]
     store: StoreArgs,
@@ -195,12 +197,47 @@ impl RestoreArgs {
 }
 
 pub async fn run(args: RestoreArgs, output: &Output, cancel: Cancel) -> anyhow::Result<()> {
+    let notify = args.notify.clone();
+    let started = std::time::Instant::now();
+    let mut report = super::notify::RunReport {
+        command: "restore",
+        database: args
+            .conn
+            .config(&args.target)
+            .map(|c| c.dbname().to_owned())
+            .unwrap_or_default(),
+        location: Some(args.backup.clone()),
+        ..Default::default()
+    };
+    let result = restore_command(args, output, cancel).await;
+    report.duration = started.elapsed();
+    match &result {
+        Ok(Some(summary)) => {
+            report.raw_bytes = Some(summary.raw_bytes);
+            report.tables = Some(summary.tables as u64);
+            report.rows = Some(summary.rows);
+        }
+        Ok(None) => {}
+        Err(e) => report.error = Some(super::output::render_error(e)),
+    }
+    notify.send(&report.document()).await;
+    result.map(|_| ())
+}
+
+/// Runs the restore the arguments ask for; a whole restore's summary for the webhooks.
+async fn restore_command(
+    args: RestoreArgs,
+    output: &Output,
+    cancel: Cancel,
+) -> anyhow::Result<Option<pgark_engine::restore::RestoreSummary>> {
     let target = args.conn.config(&args.target)?;
     let store_options = args.store.options()?;
     let (backup, manifest) =
         open_backup_with(&args.backup, &store_options, &args.keys.keyring()?).await?;
     if let Some(globals) = &manifest.globals {
-        return run_globals(&args, output, &target, globals).await;
+        return run_globals(&args, output, &target, globals)
+            .await
+            .map(|()| None);
     }
     let selection = TableSelection::parse(&args.table, &args.schema, &args.exclude_table)?;
     if args.dry_run && args.table.is_empty() && args.schema.is_empty() {
@@ -225,7 +262,9 @@ pub async fn run(args: RestoreArgs, output: &Output, cancel: Cancel) -> anyhow::
             let parts: Vec<usize> = selected.iter().flat_map(|t| t.parts.clone()).collect();
             let wanted = (!args.with_referencing).then_some(parts.as_slice());
             backup.load_chunks(&mut manifest, wanted).await?;
-            return run_surgical(args, output, cancel, target, backup, manifest, selected).await;
+            return run_surgical(args, output, cancel, target, backup, manifest, selected)
+                .await
+                .map(|()| None);
         }
         manifest = selection.apply(&manifest)?;
         // The selection's chunk lists, one ranged read each; a whole restore reads the index
@@ -244,7 +283,7 @@ pub async fn run(args: RestoreArgs, output: &Output, cancel: Cancel) -> anyhow::
         jobs: args.jobs,
     };
     if args.check {
-        return report_check(&options, output).await;
+        return report_check(&options, output).await.map(|()| None);
     }
     let progress = Arc::new(Progress::default());
     let line = output.progress("restoring", progress.clone());
@@ -259,7 +298,7 @@ pub async fn run(args: RestoreArgs, output: &Output, cancel: Cancel) -> anyhow::
         summary.elapsed.as_secs_f64(),
         bytes(rate(summary.raw_bytes, summary.elapsed)),
     ));
-    Ok(())
+    Ok(Some(summary))
 }
 
 /// Restores a globals backup (`dump --all`'s roles, memberships and tablespaces) into the
