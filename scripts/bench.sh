@@ -2,17 +2,30 @@
 # Measures pgark against pg_dump/pg_restore and against the floor, on one throwaway server, in
 # one run, on the same data, and prints the ratios. Nothing here asserts a time.
 #
-#   scripts/bench.sh [--dataset tpch|pgbench|small|wide|all] [--scale N] [--jobs N] [--runs N]
-#                    [--pgark-only]
+#   scripts/bench.sh [--dataset tpch|pgbench|small|wide|partitions|all] [--scale N] [--jobs N]
+#                    [--runs N] [--server-conf default|tuned] [--index-set plain|full]
+#                    [--separate-client] [--pgark-only]
 #   (PGARK_BIN=path/to/pgark measures that binary instead of building this checkout)
+#
+# Server configurations (--server-conf): `default` — shared_buffers=512MB,
+# maintenance_work_mem=256MB, max_wal_size=8GB, checkpoint_timeout=1h; `tuned` — as an
+# independent harness ran it: shared_buffers=2GB, max_wal_size=8GB, fsync=off,
+# synchronous_commit=off. TPC-H's index set (--index-set): `plain` (the default) — primary keys,
+# foreign keys, lineitem(l_shipdate) and orders(o_custkey); `full` adds orders(o_orderdate) and
+# lineitem(l_partkey, l_suppkey), which speeds up the composite foreign key's check. With
+# --separate-client the server runs on CPU 0 and every client (pgark, pg_dump, pg_restore, the
+# floors' psql) on CPU 1 (taskset), so a 2-core machine shows what a dedicated client machine
+# would; the default shares both cores. pgark's CPU seconds (user + system) per GB of COPY text
+# are printed for its dump and restore.
 #
 # Every run also dumps and restores with client-side encryption (an age recipient), so that its
 # cost shows beside the clear backup of the same run. --pgark-only skips the floors and
 # pg_dump/pg_restore (for measuring pgark against itself, e.g. encryption's cost).
 #
 # Data sets: TPC-H generated with tpchgen-cli (`cargo install tpchgen-cli`; default scale 1),
-# pgbench (`pgbench -i`, default scale 100: one huge table), 2,000 small tables, and `wide`: rows
-# of 20 MB (8 tables of 6 by default), for peak memory (run it with --jobs 8).
+# pgbench (`pgbench -i`, default scale 100: one huge table; --scale 700 for a 10 GB table), 2,000
+# small tables, `wide`: rows of 20 MB (8 tables of 6 by default), for peak memory (run it with
+# --jobs 8), and `partitions`: one table in 1,000 partitions (--scale partitions) of 1,000 rows.
 # Floors: dump = N sessions running plain `COPY ... TO STDOUT`, output discarded; restore = the
 # pre-data schema, N sessions running plain `COPY FROM` of the data, then pg_restore's post-data
 # (indexes, constraints) with -j N.
@@ -24,21 +37,41 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/pg.sh
 
-dataset=tpch scale="" jobs=2 runs=3 pgark_only=false
+dataset=tpch scale="" jobs=2 runs=3 pgark_only=false server_conf=default index_set=plain
+separate=false
+usage="usage: $0 [--dataset tpch|pgbench|small|wide|partitions|all] [--scale N] [--jobs N] [--runs N] [--server-conf default|tuned] [--index-set plain|full] [--separate-client] [--pgark-only]"
 while (($#)); do
     case $1 in
         --dataset) dataset=$2; shift 2 ;;
         --scale) scale=$2; shift 2 ;;
         --jobs) jobs=$2; shift 2 ;;
         --runs) runs=$2; shift 2 ;;
+        --server-conf) server_conf=$2; shift 2 ;;
+        --index-set) index_set=$2; shift 2 ;;
+        --separate-client) separate=true; shift ;;
         --pgark-only) pgark_only=true; shift ;;
-        *) echo "usage: $0 [--dataset tpch|pgbench|small|wide|all] [--scale N] [--jobs N] [--runs N]" >&2; exit 2 ;;
+        *) echo "$usage" >&2; exit 2 ;;
     esac
 done
+case $server_conf in
+    default) conf=("shared_buffers=512MB" "maintenance_work_mem=256MB" "max_wal_size=8GB" "checkpoint_timeout=1h") ;;
+    tuned) conf=("shared_buffers=2GB" "max_wal_size=8GB" "fsync=off" "synchronous_commit=off") ;;
+    *) echo "$usage" >&2; exit 2 ;;
+esac
+[[ $index_set == plain || $index_set == full ]] || { echo "$usage" >&2; exit 2; }
 
 pgark=$(pgark_bin)
-pg_start "shared_buffers=512MB" "maintenance_work_mem=256MB" "max_wal_size=8GB" "checkpoint_timeout=1h"
+# Where the server and the clients run: both cores each, or one core each.
+server_cpus=() client_cpus=()
+if $separate; then
+    command -v taskset >/dev/null || { echo "taskset not found: apt-get install -y util-linux" >&2; exit 1; }
+    (($(nproc) >= 2)) || { echo "--separate-client needs two CPUs" >&2; exit 1; }
+    server_cpus=(taskset -c 0) client_cpus=(taskset -c 1)
+fi
+PG_LAUNCH=("${server_cpus[@]}")
+pg_start "${conf[@]}"
 work=$PG_WORK/scratch
+echo "== server: PostgreSQL $(psql -X -At -d postgres -c 'SHOW server_version'), --server-conf $server_conf (${conf[*]}); clients: $($separate && echo 'CPU 1, server CPU 0' || echo 'sharing every CPU with the server'); TPC-H index set: $index_set"
 "$pgark" keygen --output "$work/identity.txt" >"$work/recipient.txt"
 pg_dump=$(command -v pg_dump)
 pg_restore=$(command -v pg_restore)
@@ -50,11 +83,13 @@ time_cmd() {
     # Nothing left over from an earlier step: no checkpoint due, no dirty pages to write back.
     psql -X -q -d postgres -c CHECKPOINT
     sync
-    /usr/bin/time -f "%e %M" -o "$work/time.$name" "$@" >/dev/null
-    local s m
-    read -r s m <"$work/time.$name"
+    "${client_cpus[@]}" /usr/bin/time -f "%e %M %U %S" -o "$work/time.$name" "$@" >/dev/null
+    local s m u k
+    read -r s m u k <"$work/time.$name"
     secs[$name]+="$s " rss[$name]+="$m "
+    cpu[$name]+="$(awk -v u="$u" -v k="$k" 'BEGIN { print u + k }') "
 }
+declare -A cpu
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 size_of() { du -sb "$1" | cut -f1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
@@ -66,7 +101,9 @@ load_tpch() {
     for table in region nation part supplier partsupp customer orders lineitem; do
         psql -X -q -d "$1" -c "\\copy $table FROM '$work/tpch/$table.csv' WITH (FORMAT csv, HEADER true)"
     done
-    psql -X -q -d "$1" -f testdata/bench/tpch-indexes.sql
+    local indexes=testdata/bench/tpch-indexes-plain.sql
+    [[ $index_set == full ]] && indexes=testdata/bench/tpch-indexes.sql
+    psql -X -q -d "$1" -f "$indexes"
     rm -rf "$work/tpch"
 }
 
@@ -89,6 +126,19 @@ load_wide() {
         EXECUTE format('INSERT INTO wide_%s SELECT g, repeat(md5((g * %s)::text), 655360)
                         FROM generate_series(1, %s) g', t, t, ${scale:-6});
     END LOOP; END \$\$"
+}
+
+load_partitions() {
+    # One table, range-partitioned by id into ${scale:-1000} partitions of 1,000 rows.
+    local parts=${scale:-1000}
+    psql -X -q -d "$1" -c "CREATE TABLE events (id bigint, at timestamptz NOT NULL DEFAULT now(),
+        kind text, payload text, PRIMARY KEY (id)) PARTITION BY RANGE (id)"
+    psql -X -q -d "$1" -c "DO \$\$ BEGIN FOR p IN 0..$((parts - 1)) LOOP
+        EXECUTE format('CREATE TABLE events_%s PARTITION OF events FOR VALUES FROM (%s) TO (%s)',
+                       p, p * 1000, (p + 1) * 1000);
+    END LOOP; END \$\$"
+    psql -X -q -d "$1" -c "INSERT INTO events (id, kind, payload)
+        SELECT g, 'k' || (g % 7), md5(g::text) FROM generate_series(0, $parts * 1000 - 1) g"
 }
 
 # The user tables of DB, largest first.
@@ -144,7 +194,7 @@ run_dataset() {
         i=$((i + 1))
     done
 
-    secs=() rss=()
+    secs=() rss=() cpu=()
     local run pgdump_size pgark_size
     for ((run = 1; run <= runs; run++)); do
         echo "== $ds: run $run of $runs"
@@ -192,7 +242,13 @@ run_dataset() {
     for name in "${!secs[@]}"; do
         samples[$name]=${secs[$name]}
         secs[$name]=$(median "${secs[$name]}") rss[$name]=$(median "${rss[$name]}")
+        cpu[$name]=$(median "${cpu[$name]}")
     done
+    # pgark's own CPU time per GB of COPY text (the backup's raw bytes).
+    local raw_gb
+    raw_gb=$(sed -n 's/.*"raw_bytes": *\([0-9]*\).*/\1/p' "$work"/pgark/*/manifest.json | head -n 1 \
+        | awk '{ printf "%.6f", $1 / 1e9 }')
+    per_gb() { awk -v c="${cpu[$1]}" -v g="$raw_gb" 'BEGIN { if (g > 0) printf "%.1f", c / g; else print "-" }'; }
 
     printf '\n%-20s %9s %10s %12s %10s\n' "$ds" "seconds" "vs floor" "vs pg_dump" "peak RSS"
     row() { printf '%-20s %9.2f %10s %12s %6d MiB\n' "$1" "${secs[$2]}" "$3" "$4" "$((rss[$2] / 1024))"; }
@@ -218,6 +274,8 @@ run_dataset() {
     row "pg_restore" pg_restore "$(ratio "${secs[pg_restore]}" "${secs[floor_restore]}")" "1.00x"
     row "pgark restore" pgark_restore "$(ratio "${secs[pgark_restore]}" "${secs[floor_restore]}")" "$(ratio "${secs[pgark_restore]}" "${secs[pg_restore]}")"
     row "pgark restore (age)" pgark_restore_age "$(ratio "${secs[pgark_restore_age]}" "${secs[floor_restore]}")" "$(ratio "${secs[pgark_restore_age]}" "${secs[pg_restore]}")"
+    printf 'pgark CPU (user + system) per GB of COPY text: dump %s s, restore %s s (%s GB)\n' \
+        "$(per_gb pgark_dump)" "$(per_gb pgark_restore)" "$raw_gb"
     printf 'archive size: pgark %s KiB, pg_dump -Fd %s KiB (%s)\n' \
         "$((pgark_size / 1024))" "$((pgdump_size / 1024))" "$(ratio "$pgark_size" "$pgdump_size")"
     echo "seconds of each run (the table shows the median of $runs):"
@@ -231,7 +289,7 @@ run_dataset() {
 }
 
 case $dataset in
-    all) for ds in tpch pgbench small wide; do run_dataset "$ds"; done ;;
-    tpch|pgbench|small|wide) run_dataset "$dataset" ;;
+    all) for ds in tpch pgbench small wide partitions; do run_dataset "$ds"; done ;;
+    tpch|pgbench|small|wide|partitions) run_dataset "$dataset" ;;
     *) echo "unknown data set $dataset" >&2; exit 2 ;;
 esac

@@ -29,6 +29,7 @@ pgark_bin() {
 
 # pg_start [extra postgres -c settings...]
 pg_start() {
+    [[ -v PG_LAUNCH ]] || PG_LAUNCH=()
     pg_find_bin
     PG_WORK=$(mktemp -d)
     chmod 755 "$PG_WORK"
@@ -42,7 +43,8 @@ pg_start() {
     "${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_WORK/data" -U postgres --auth=trust -E UTF8 --no-sync >/dev/null
     local opts="-k $PG_WORK -c listen_addresses='' -c fsync=off"
     for setting in "$@"; do opts+=" -c $setting"; done
-    "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_WORK/data" -w -l "$PG_WORK/server.log" -o "$opts" start >/dev/null
+    # PG_LAUNCH (e.g. `taskset -c 0`) runs the server under a wrapper its processes inherit.
+    "${PG_LAUNCH[@]}" "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_WORK/data" -w -l "$PG_WORK/server.log" -o "$opts" start >/dev/null
     export PGHOST=$PG_WORK PGUSER=postgres PGPORT=5432
     mkdir -m 777 "$PG_WORK/scratch"
 }

@@ -1,3 +1,5 @@
+-- The "full" TPC-H index set (scripts/bench.sh --index-set full): primary keys, foreign keys
+-- and three secondary indexes, one of them on the composite foreign key of lineitem.
 ALTER TABLE region   ADD PRIMARY KEY (r_regionkey);
 ALTER TABLE nation   ADD PRIMARY KEY (n_nationkey);
 ALTER TABLE part     ADD PRIMARY KEY (p_partkey);
