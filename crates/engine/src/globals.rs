@@ -113,14 +113,7 @@ async fn plan(
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let version: i32 = client
-        .query_one(
-            "SELECT pg_catalog.current_setting('server_version_num')::int",
-            &[],
-        )
-        .await
-        .map_err(|e| PgError::query(what, e))?
-        .get(0);
+    let version = pgark_pg::server_version_num(client).await?;
 
     let sql = |sql: String| Statement {
         sql,

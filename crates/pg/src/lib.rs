@@ -20,7 +20,7 @@ mod tls;
 
 pub use catalog::{
     LockTable, RestoreRights, Unreadable, UserTrigger, WriteGuards, installed_extensions,
-    lock_table, read_database, read_globals, relations_to_lock, restore_rights,
+    lock_table, read_database, read_globals, relations_to_lock, restore_rights, server_version_num,
     unavailable_extensions, unreadable_relations, unsettable_owners, user_objects, write_guards,
 };
 pub use config::{ConnConfig, DEFAULT_STALL_TIMEOUT, Host, RootCert, SslMode};

@@ -760,8 +760,10 @@ pub(super) async fn create_database_like(
 ) -> Result<(), EngineError> {
     let locale = match &manifest.database {
         Some(source) => {
-            let (options, warning) =
-                super::database::locale_options(source, server_version_num(connection).await?);
+            let (options, warning) = super::database::locale_options(
+                source,
+                pgark_pg::server_version_num(connection.client()).await?,
+            );
             if let Some(warning) = warning {
                 tracing::warn!("{warning}");
             }
@@ -778,19 +780,6 @@ pub(super) async fn create_database_like(
         format!("creating database {database:?}")
     })
     .await
-}
-
-async fn server_version_num(connection: &Connection) -> Result<i32, EngineError> {
-    let row = connection
-        .client()
-        .query_one(
-            "SELECT pg_catalog.current_setting('server_version_num')::int",
-            &[],
-        )
-        .await
-        .map_err(|e| PgError::query("reading the target server's version", e))?;
-    row.try_get(0)
-        .map_err(|e| PgError::query("reading the target server's version", e).into())
 }
 
 /// Drops `database` (its sessions terminated), from `connection`'s session on another one.

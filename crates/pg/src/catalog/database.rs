@@ -11,7 +11,7 @@ use crate::PgError;
 /// The properties of the database `client` is connected to.
 pub async fn read_database(client: &Client) -> Result<DatabaseEntry, PgError> {
     let what = "the database's properties";
-    let version = server_version_num(client).await?;
+    let version = super::server_version_num(client).await?;
     // The locale provider and its locale moved about: ICU from 15 (`daticulocale`), the builtin
     // provider and `datlocale` from 17, ICU rules from 16.
     let provider = if version >= 150_000 {
@@ -99,21 +99,4 @@ pub async fn read_database(client: &Client) -> Result<DatabaseEntry, PgError> {
         });
     }
     Ok(database)
-}
-
-async fn server_version_num(client: &Client) -> Result<i32, PgError> {
-    let what = "the server's version";
-    let rows = query(
-        client,
-        what,
-        "SELECT pg_catalog.current_setting('server_version_num')::int AS v",
-        &[],
-    )
-    .await?;
-    match rows.first() {
-        Some(row) => get(row, "v", what),
-        None => Err(PgError::Catalog {
-            reason: format!("{what}: no row"),
-        }),
-    }
 }

@@ -13,19 +13,7 @@ use crate::PgError;
 /// this fails with [`PgError::PasswordsHidden`].
 pub async fn read_globals(client: &Client, password_hashes: bool) -> Result<GlobalsEntry, PgError> {
     let what = "the instance's roles";
-    let version: i32 = {
-        let rows = query(
-            client,
-            what,
-            "SELECT pg_catalog.current_setting('server_version_num')::int AS v",
-            &[],
-        )
-        .await?;
-        match rows.first() {
-            Some(row) => get(row, "v", what)?,
-            None => 0,
-        }
-    };
+    let version = super::server_version_num(client).await?;
     let sql = "SELECT r.rolname::text AS name, r.rolsuper, r.rolinherit, r.rolcreaterole, \
                r.rolcreatedb, r.rolcanlogin, r.rolreplication, r.rolbypassrls, r.rolconnlimit, \
                pg_catalog.to_char(r.rolvaliduntil AT TIME ZONE 'UTC', \

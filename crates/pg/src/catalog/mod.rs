@@ -252,7 +252,8 @@ async fn prepare_session(client: &Client) -> Result<(), PgError> {
     Ok(())
 }
 
-async fn server_version_num(client: &Client) -> Result<i32, PgError> {
+/// The server's `server_version_num` (e.g. 150018), for SQL that differs by version.
+pub async fn server_version_num(client: &Client) -> Result<i32, PgError> {
     let row = client
         .query_one(
             "SELECT pg_catalog.current_setting('server_version_num')::int4 AS v",
