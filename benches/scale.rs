@@ -187,11 +187,11 @@ fn plan_step(step: &str) {
                     .load_chunks(&mut subset, Some(&every))
                     .await
                     .expect("chunk list");
-                pgark_engine::restore::plan(&subset, &parts).expect("plan")
+                pgark_engine::restore::plan(&subset, &parts, 8).expect("plan")
             }
             // A whole restore plans from the catalog alone; its sessions decode each table's
             // chunk list while they load the table.
-            _ => pgark_engine::restore::plan(&manifest, &parts).expect("plan"),
+            _ => pgark_engine::restore::plan(&manifest, &parts, 8).expect("plan"),
         };
         eprintln!(
             "{step}: {} load units, {} steps",

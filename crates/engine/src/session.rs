@@ -138,6 +138,34 @@ pub(crate) async fn unless_stalled<T>(
         })
 }
 
+/// The next buffer of rows of a COPY OUT (`None` at its end). Gives up when the session has
+/// read nothing for `limit`, not when a buffer takes longer than that to fill: a slow server is
+/// not a stalled one. `stalled` names the step in a stall's error, `reading` in the server's.
+pub(crate) async fn next_copy_buffer(
+    limit: Option<Duration>,
+    stalled: &dyn Fn() -> String,
+    reading: &dyn Fn() -> String,
+    buffers: &mut pgark_pg::CopyOutBuffers,
+) -> Result<Option<bytes::Bytes>, EngineError> {
+    let failed = |e| EngineError::from(PgError::query(reading(), e));
+    let Some(limit) = limit else {
+        return buffers.next().await.transpose().map_err(failed);
+    };
+    loop {
+        let before = buffers.bytes_read();
+        match tokio::time::timeout(limit, buffers.next()).await {
+            Ok(next) => return next.transpose().map_err(failed),
+            Err(_) if buffers.bytes_read() != before => {}
+            Err(_) => {
+                return Err(EngineError::ServerStalled {
+                    what: stalled(),
+                    waited: describe_duration(limit),
+                });
+            }
+        }
+    }
+}
+
 /// `300s` as `5m`, `2s`, `1500ms`: the way durations are written on the command line.
 pub fn describe_duration(duration: Duration) -> String {
     let millis = duration.as_millis();

@@ -12,16 +12,20 @@
 use std::error::Error as _;
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::MakeTlsConnect;
-use tokio_postgres::{CancelToken, Client, NoTls, Socket};
+use tokio_postgres::{CancelToken, Client, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::PgError;
 use crate::config::{ConnConfig, Host, SslMode};
+use crate::copy_out::{CopyOutBuffers, Tap, TapStream, TapTls};
 use crate::error::ServerMessage;
+use crate::socket::{Endpoint, Socket};
 use crate::{iam, pgpass, quote, tls};
 
 /// An open session: the client, the task driving its socket, and the means to cancel its
@@ -33,6 +37,8 @@ use crate::{iam, pgpass, quote, tls};
 pub struct Connection {
     client: Client,
     canceller: Canceller,
+    /// The COPY tap in the session's stream (see `copy_out`).
+    tap: Arc<Tap>,
     /// `None` only once `close` has taken it.
     task: Option<JoinHandle<Result<(), tokio_postgres::Error>>>,
 }
@@ -71,6 +77,24 @@ impl Connection {
         self.canceller.cancel().await
     }
 
+    /// Starts `copy_sql` (a `COPY ... TO STDOUT`) and returns its rows in buffers of whole rows
+    /// of at most `buffer_size` bytes each (a longer row is a buffer of its own), read off the
+    /// stream in large pieces rather than a message at a time.
+    pub async fn copy_out_buffers(
+        &self,
+        copy_sql: &str,
+        buffer_size: usize,
+    ) -> Result<CopyOutBuffers, tokio_postgres::Error> {
+        let receiver = self.tap.arm(buffer_size);
+        match self.client.copy_out(copy_sql).await {
+            Ok(stream) => Ok(CopyOutBuffers::new(receiver, stream, self.tap.bytes_read())),
+            Err(e) => {
+                self.tap.disarm();
+                Err(e)
+            }
+        }
+    }
+
     /// Closes the session and waits for the socket to shut down, reporting an error the
     /// connection hit on the way (dropping the connection would lose it).
     pub async fn close(mut self) -> Result<(), PgError> {
@@ -106,6 +130,8 @@ impl fmt::Debug for Connection {
 pub struct Canceller {
     token: CancelToken,
     target: String,
+    /// Where the session connected: the cancel request goes to the same address.
+    endpoint: Endpoint,
     /// The TLS connector the session itself used (`None`: plaintext), so the cancel request is
     /// as protected, and as verified, as the session.
     tls: Option<MakeRustlsConnect>,
@@ -115,15 +141,43 @@ impl Canceller {
     /// Sends a cancel request over a new connection to the same server. The server does not say
     /// whether a query was cancelled; an error means the request could not be sent.
     pub async fn cancel(&self) -> Result<(), PgError> {
+        let failed = |reason: String| PgError::CancelFailed {
+            target: self.target.clone(),
+            reason,
+            source: None,
+        };
+        let socket = self.endpoint.open().await.map_err(|e| {
+            failed(unreachable_reason(
+                &e,
+                &self.endpoint.host,
+                self.endpoint.port,
+            ))
+        })?;
         let result = match &self.tls {
-            Some(tls) => self.token.cancel_query(tls.clone()).await,
-            None => self.token.cancel_query(NoTls).await,
+            Some(tls) => {
+                let connector = MakeTlsConnect::<Socket>::make_tls_connect(
+                    &mut tls.clone(),
+                    &tls_name(&self.endpoint.host),
+                )
+                .map_err(|e| failed(format!("invalid host name for TLS: {e}")))?;
+                self.token.cancel_query_raw(socket, connector).await
+            }
+            None => self.token.cancel_query_raw(socket, NoTls).await,
         };
         result.map_err(|source| PgError::CancelFailed {
             target: self.target.clone(),
             reason: describe(&source),
-            source,
+            source: Some(source),
         })
+    }
+}
+
+/// The name a TLS session checks the server's certificate against: the host as configured
+/// (also when `hostaddr` says where to connect), as libpq does.
+fn tls_name(host: &Host) -> String {
+    match host {
+        Host::Tcp(name) => name.clone(),
+        Host::Socket(dir) => dir.display().to_string(),
     }
 }
 
@@ -244,28 +298,21 @@ async fn connect_endpoint(
     let plan = attempts(cfg.sslmode(), host);
     let mut last = None;
     for (i, &encryption) in plan.iter().enumerate() {
-        let mut pg = endpoint_config(cfg, index, host, port, encryption);
+        let mut pg = endpoint_config(cfg, encryption);
         if let Some(password) = &password {
             pg.password(password);
         }
-        let result = match (encryption, tls) {
-            (Encryption::Plain, _) | (_, None) => {
-                attempt(cfg, &pg, NoTls, None, host, port, target, &source).await
-            }
-            (_, Some(tls)) => {
-                attempt(
-                    cfg,
-                    &pg,
-                    tls.clone(),
-                    Some(tls),
-                    host,
-                    port,
-                    target,
-                    &source,
-                )
-                .await
-            }
+        let endpoint = Endpoint {
+            host: host.clone(),
+            port,
+            hostaddr: cfg.hostaddr_at(index),
+            tcp: cfg.tcp(),
         };
+        let tls = match encryption {
+            Encryption::Plain => None,
+            Encryption::TlsIfOffered | Encryption::Tls => tls,
+        };
+        let result = attempt(cfg, &pg, endpoint, tls, target, &source).await;
         match result {
             Err(Failure::Fatal(e)) if i + 1 < plan.len() => {
                 // libpq's allow/prefer: a server that refused this kind of session may accept
@@ -320,67 +367,98 @@ async fn password_for(
     Ok((None, PasswordSource::None))
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one attempt's whole context, all borrowed"
-)]
-async fn attempt<T>(
+/// One attempt at one endpoint: opens the socket, puts the COPY tap in it (and above TLS when
+/// `tls` is given), and starts the session.
+async fn attempt(
     cfg: &ConnConfig,
     pg: &tokio_postgres::Config,
-    make_tls: T,
+    endpoint: Endpoint,
     tls: Option<&MakeRustlsConnect>,
-    host: &Host,
-    port: u16,
     target: &str,
     source: &PasswordSource,
-) -> Result<Connection, Failure>
-where
-    T: MakeTlsConnect<Socket>,
-    T::Stream: Send + 'static,
-{
-    let connect = pg.connect(make_tls);
-    // libpq's connect_timeout bounds each host's whole attempt, startup included, not just the
-    // socket connect that tokio-postgres's own timeout covers.
-    let result = match cfg.connect_timeout() {
+) -> Result<Connection, Failure> {
+    let host = &endpoint.host;
+    let port = endpoint.port;
+    let connect = async {
+        let socket = endpoint
+            .open()
+            .await
+            .map_err(|e| Failure::TryNext(unreachable_reason(&e, host, port)))?;
+        let tap = Arc::new(Tap::default());
+        let stream = TapStream::socket(socket, tap.clone());
+        let failed = |e| classify(e, cfg, host, port, target, source);
+        let (client, task) = match tls {
+            None => {
+                let (client, connection) = pg.connect_raw(stream, NoTls).await.map_err(failed)?;
+                (client, drive(connection, target))
+            }
+            Some(make) => {
+                let connector = MakeTlsConnect::<TapStream<Socket>>::make_tls_connect(
+                    &mut make.clone(),
+                    &tls_name(host),
+                )
+                .map_err(|e| {
+                    Failure::Fatal(PgError::Tls {
+                        target: target.to_owned(),
+                        reason: format!("invalid host name for TLS: {e}"),
+                    })
+                })?;
+                let (client, connection) = pg
+                    .connect_raw(stream, TapTls::new(connector, tap.clone()))
+                    .await
+                    .map_err(failed)?;
+                (client, drive(connection, target))
+            }
+        };
+        Ok((client, task, tap))
+    };
+    // libpq's connect_timeout bounds each host's whole attempt, startup included.
+    let (client, task, tap) = match cfg.connect_timeout() {
         Some(limit) => tokio::time::timeout(limit, connect).await.map_err(|_| {
             Failure::TryNext(format!(
                 "timed out after {} s (connect_timeout) — is the host reachable, and is the port \
                  open through any firewall?",
                 limit.as_secs()
             ))
-        })?,
-        None => connect.await,
+        })??,
+        None => connect.await?,
     };
-    let (client, connection) = result.map_err(|e| classify(e, cfg, host, port, target, source))?;
-
     let canceller = Canceller {
         token: client.cancel_token(),
         target: target.to_owned(),
+        endpoint,
         tls: tls.cloned(),
     };
-    let task_target = target.to_owned();
-    let task = tokio::spawn(async move {
-        let result = connection.await;
-        if let Err(e) = &result {
-            tracing::debug!(server = %task_target, error = %describe(e), "connection ended with an error");
-        }
-        result
-    });
     Ok(Connection {
         client,
         canceller,
+        tap,
         task: Some(task),
     })
 }
 
-/// tokio-postgres settings for one host of `cfg` (without the password).
-fn endpoint_config(
-    cfg: &ConnConfig,
-    index: usize,
-    host: &Host,
-    port: u16,
-    encryption: Encryption,
-) -> tokio_postgres::Config {
+/// Runs a session's connection (the task that reads and writes its stream) until it ends.
+fn drive<S, T>(
+    connection: tokio_postgres::Connection<S, T>,
+    target: &str,
+) -> JoinHandle<Result<(), tokio_postgres::Error>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let target = target.to_owned();
+    tokio::spawn(async move {
+        let result = connection.await;
+        if let Err(e) = &result {
+            tracing::debug!(server = %target, error = %describe(e), "connection ended with an error");
+        }
+        result
+    })
+}
+
+/// tokio-postgres settings for one attempt of `cfg` (without the password). The socket is
+/// opened here (`socket`), so only what the startup uses is set.
+fn endpoint_config(cfg: &ConnConfig, encryption: Encryption) -> tokio_postgres::Config {
     use tokio_postgres::config::SslMode as PgSslMode;
     let mut pg = tokio_postgres::Config::new();
     pg.user(cfg.user())
@@ -390,31 +468,10 @@ fn endpoint_config(
             Encryption::Plain => PgSslMode::Disable,
             Encryption::TlsIfOffered => PgSslMode::Prefer,
             Encryption::Tls => PgSslMode::Require,
-        })
-        .port(port);
-    match host {
-        Host::Tcp(name) => {
-            // The certificate is checked against the host name even when hostaddr says where
-            // to connect, as in libpq.
-            pg.host(name);
-            if let Some(addr) = cfg.hostaddr_at(index) {
-                pg.hostaddr(addr);
-            }
-        }
-        Host::Socket(dir) => {
-            pg.host_path(dir);
-        }
-    }
+        });
     if let Some(options) = cfg.options() {
         pg.options(options);
     }
-    // Unix sockets have no keepalives; tokio-postgres applies these to TCP only.
-    let tcp = cfg.tcp();
-    pg.keepalives(tcp.keepalives)
-        .keepalives_idle(tcp.idle)
-        .keepalives_interval(tcp.interval)
-        .keepalives_retries(tcp.count)
-        .tcp_user_timeout(tcp.user_timeout);
     pg
 }
 

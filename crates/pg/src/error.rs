@@ -53,8 +53,9 @@ pub enum PgError {
     CancelFailed {
         target: String,
         reason: String,
+        /// `None` when the socket could not be opened.
         #[source]
-        source: tokio_postgres::Error,
+        source: Option<tokio_postgres::Error>,
     },
     /// Password hashes were asked for, but only a superuser may read them (`pg_authid`), and
     /// managed services expose them to nobody.

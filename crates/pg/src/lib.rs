@@ -7,6 +7,7 @@
 mod catalog;
 mod config;
 mod connect;
+mod copy_out;
 mod ddl;
 mod error;
 mod iam;
@@ -15,6 +16,7 @@ mod large_object_data;
 mod pgpass;
 pub mod quote;
 pub mod rows;
+mod socket;
 mod split;
 mod tls;
 
@@ -25,6 +27,7 @@ pub use catalog::{
 };
 pub use config::{ConnConfig, DEFAULT_STALL_TIMEOUT, Host, RootCert, SslMode};
 pub use connect::{Canceller, Connection, connect};
+pub use copy_out::CopyOutBuffers;
 pub use ddl::{
     SchemaDump, TableData, copy_in_sql, copy_out_columns_sql, copy_out_sql, drop_statement,
     read_schema, superuser_only,

@@ -45,9 +45,13 @@ pub struct RestorePlan {
 
 /// Plans a restore of `parts` of `manifest` without a target: the same load units and step
 /// graph a restore builds before its sessions start (for measuring planning at scale).
-pub fn plan(manifest: &Manifest, parts: &RestoreParts) -> Result<RestorePlan, EngineError> {
+pub fn plan(
+    manifest: &Manifest,
+    parts: &RestoreParts,
+    jobs: usize,
+) -> Result<RestorePlan, EngineError> {
     let units = if parts.data {
-        load::plan(manifest, parts.pre_data)
+        load::plan(manifest, parts.pre_data, jobs)
     } else {
         Vec::new()
     };
@@ -199,7 +203,7 @@ async fn run(
     }
     let units = if parts.data {
         // Tables this restore created may be truncated and loaded frozen.
-        load::plan(manifest, parts.pre_data)
+        load::plan(manifest, parts.pre_data, jobs)
     } else {
         Vec::new()
     };

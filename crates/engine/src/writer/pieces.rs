@@ -4,8 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
+use bytes::Bytes;
 use pgark_archive::key_summary::KeyFields;
 use pgark_archive::seal::Piece;
 use pgark_archive::{
@@ -75,47 +74,24 @@ impl BackupWriter {
         writer: &mut ObjectWriter<'_>,
     ) -> Result<(), EngineError> {
         let copying = || format!("copying {what}");
-        let stream = crate::session::unless_stalled(
+        let mut buffers = crate::session::unless_stalled(
             self.stall_timeout,
             &copying,
-            session.client().copy_out(copy_sql),
+            session.copy_out_buffers(copy_sql, self.chunk_size),
         )
         .await?
         .map_err(|e| PgError::query(format!("starting COPY of {what}"), e))?;
-        let mut stream = std::pin::pin!(stream);
 
-        let mut buffer = BytesMut::new();
+        // Each buffer is a chunk: whole rows, cut before they would pass the chunk size (a row
+        // larger than a chunk is a chunk of its own).
         let mut compressing: Compressing = VecDeque::new();
-        while let Some(row) =
-            crate::session::unless_stalled(self.stall_timeout, &copying, stream.next()).await?
+        let reading = || format!("reading {what}");
+        while let Some(rows) =
+            crate::session::next_copy_buffer(self.stall_timeout, &copying, &reading, &mut buffers)
+                .await?
         {
-            let row = row.map_err(|e| PgError::query(format!("reading {what}"), e))?;
-            // Rows arrive one per message, so cutting between messages cuts between rows. A
-            // chunk is cut before it would pass the chunk size; a row larger than a chunk is a
-            // chunk of its own, sent without copying it.
-            if !buffer.is_empty() && buffer.len() + row.len() > self.chunk_size {
-                let full = std::mem::take(&mut buffer).freeze();
-                self.compress(full, key_fields.clone(), &mut compressing, writer)
-                    .await?;
-            }
-            if buffer.is_empty() && row.len() >= self.chunk_size {
-                self.compress(row, key_fields.clone(), &mut compressing, writer)
-                    .await?;
-            } else {
-                if buffer.capacity() == 0 {
-                    buffer.reserve(self.chunk_size);
-                }
-                buffer.extend_from_slice(&row);
-            }
-        }
-        if !buffer.is_empty() {
-            self.compress(
-                buffer.freeze(),
-                key_fields.clone(),
-                &mut compressing,
-                writer,
-            )
-            .await?;
+            self.compress(rows, key_fields.clone(), &mut compressing, writer)
+                .await?;
         }
         while let Some((share, done)) = compressing.pop_front() {
             writer.append(done.await?).await?;

@@ -1,6 +1,8 @@
 //! Connecting like libpq against real servers: TLS in every sslmode with certificates made in
-//! the test, client certificates, and passwords from `.pgpass`, `PG*` variables and service files.
+//! the test, client certificates, and passwords from `.pgpass`, `PG*` variables and service files;
+//! COPY OUT through the session's tap.
 
+mod copy_out;
 mod sources;
 mod tls;
 

@@ -329,3 +329,25 @@ async fn cancel_requests_travel_over_tls_too() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_rows_are_read_in_buffers_above_tls() {
+    let f = fixture().await;
+    let ca = f.path(f.certs.ca_cert());
+    // `prefer` too: TLS comes from the server's answer, not from the mode alone.
+    for mode in [
+        format!("sslmode=verify-full sslrootcert={ca}"),
+        "sslmode=prefer".to_owned(),
+    ] {
+        let connection = f
+            .connect(&f.conninfo("localhost", "postgres", &mode))
+            .await
+            .expect("connects");
+        assert!(uses_tls(&connection).await, "{mode}");
+        let sql = "COPY (SELECT g, repeat(md5(g::text), g % 500) FROM generate_series(1, 3000) g) \
+                   TO STDOUT";
+        let rows = super::copy_out::rows(&connection, sql).await;
+        let buffers = super::copy_out::buffers(&connection, sql, 50_000).await;
+        super::copy_out::assert_whole_rows(&buffers, &rows, 50_000);
+    }
+}

@@ -1,0 +1,630 @@
+//! COPY OUT rows in buffers of whole rows, read in large pieces straight off the session's stream.
+//!
+//! tokio-postgres hands COPY data over as one message per row, each sent from the task that reads
+//! the socket to the task that asked, after reading the socket a few kilobytes at a time: per
+//! gigabyte, hundreds of thousands of reads and wake-ups and millions of row handles. Here every
+//! session's stream passes through a [`Tap`]. Armed for one COPY, the tap reads the stream in
+//! large pieces, copies the CopyData payloads (the rows) into buffers of whole rows, and hands
+//! each full buffer over a channel; every other message (the COPY's start and end, errors,
+//! notices, the next ReadyForQuery) goes on to tokio-postgres unchanged, which therefore sees a
+//! COPY without rows and reports how it ended. TLS sits below the tap, cancellation is the
+//! server's ordinary cancel request, and a session whose COPY failed or was cancelled is usable
+//! again once the error has been read.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::mpsc;
+use tokio_postgres::tls::{ChannelBinding, TlsConnect, TlsStream};
+use tokio_util::sync::PollSender;
+
+/// How much the tap asks the stream for at once while it captures rows.
+const READ_SIZE: usize = 256 << 10;
+
+/// Full buffers waiting for the reader: one being used while the next fills.
+const BUFFERS_IN_FLIGHT: usize = 1;
+
+/// The state a session's stream (or two of them: the socket's and, above TLS, the decrypted
+/// one) shares with the session: the next capture asked for and whether TLS is in use.
+#[derive(Debug, Default)]
+pub(crate) struct Tap {
+    /// Set when a capture has been asked for and not yet taken up by the stream.
+    armed: AtomicBool,
+    request: Mutex<Option<Capture>>,
+    /// Set once TLS is established: then the tap above TLS captures, the socket's passes
+    /// ciphertext through.
+    above_tls: AtomicBool,
+    /// Bytes read while capturing, so a reader can tell a slow server from a stalled one.
+    read: Arc<AtomicU64>,
+}
+
+impl Tap {
+    /// Arms the tap for the next COPY OUT on the session: its rows go to the returned receiver
+    /// in buffers of whole rows of at most `buffer_size` bytes (a longer row is a buffer of its
+    /// own). Must be called before the COPY is sent, while the session is idle.
+    pub(crate) fn arm(&self, buffer_size: usize) -> mpsc::Receiver<Bytes> {
+        let (sender, receiver) = mpsc::channel(BUFFERS_IN_FLIGHT);
+        let capture = Capture::new(PollSender::new(sender), buffer_size, self.read.clone());
+        if let Ok(mut request) = self.request.lock() {
+            *request = Some(capture);
+            self.armed.store(true, Ordering::Release);
+        }
+        receiver
+    }
+
+    /// Takes back a capture the stream never took up (the COPY was not sent).
+    pub(crate) fn disarm(&self) {
+        self.armed.store(false, Ordering::Release);
+        if let Ok(mut request) = self.request.lock() {
+            *request = None;
+        }
+    }
+
+    pub(crate) fn bytes_read(&self) -> Arc<AtomicU64> {
+        self.read.clone()
+    }
+
+    fn take(&self) -> Option<Capture> {
+        if !self.armed.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        self.request.lock().ok()?.take()
+    }
+}
+
+/// Where a [`TapStream`] sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Socket,
+    AboveTls,
+}
+
+/// A session's stream with the tap in it.
+#[derive(Debug)]
+pub(crate) struct TapStream<S> {
+    inner: S,
+    tap: Arc<Tap>,
+    level: Level,
+    capture: Option<Capture>,
+}
+
+impl<S> TapStream<S> {
+    /// The stream of a session's socket.
+    pub(crate) fn socket(inner: S, tap: Arc<Tap>) -> Self {
+        TapStream {
+            inner,
+            tap,
+            level: Level::Socket,
+            capture: None,
+        }
+    }
+
+    fn captures_here(&self) -> bool {
+        match self.level {
+            Level::AboveTls => true,
+            Level::Socket => !self.tap.above_tls.load(Ordering::Acquire),
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for TapStream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.capture.is_none() && this.captures_here() {
+            this.capture = this.tap.take();
+        }
+        let Some(capture) = this.capture.as_mut() else {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        };
+        let polled = capture.poll_read(&mut this.inner, cx, buf);
+        if capture.is_finished() {
+            this.capture = None;
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for TapStream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+impl<S: TlsStream + Unpin> TlsStream for TapStream<S> {
+    fn channel_binding(&self) -> ChannelBinding {
+        self.inner.channel_binding()
+    }
+}
+
+/// A TLS connector that puts a second tap above TLS, where the protocol is readable.
+pub(crate) struct TapTls<T> {
+    inner: T,
+    tap: Arc<Tap>,
+}
+
+impl<T> TapTls<T> {
+    pub(crate) fn new(inner: T, tap: Arc<Tap>) -> Self {
+        TapTls { inner, tap }
+    }
+}
+
+impl<S, T> TlsConnect<S> for TapTls<T>
+where
+    T: TlsConnect<S> + Send + 'static,
+    T::Future: Send + 'static,
+    T::Stream: Unpin,
+    S: 'static,
+{
+    type Stream = TapStream<T::Stream>;
+    type Error = T::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Stream, T::Error>> + Send>>;
+
+    fn connect(self, stream: S) -> Self::Future {
+        let tap = self.tap;
+        let connecting = self.inner.connect(stream);
+        Box::pin(async move {
+            let inner = connecting.await?;
+            tap.above_tls.store(true, Ordering::Release);
+            Ok(TapStream {
+                inner,
+                tap,
+                level: Level::AboveTls,
+                capture: None,
+            })
+        })
+    }
+}
+
+/// One COPY's capture: the bytes read and not yet looked at, the rows being gathered, the
+/// messages waiting for tokio-postgres.
+#[derive(Debug)]
+struct Capture {
+    /// `None` once the COPY has ended (or the reader went away and rows are dropped).
+    sender: Option<PollSender<Bytes>>,
+    buffer_size: usize,
+    input: BytesMut,
+    /// Rows gathered for the next buffer.
+    rows: BytesMut,
+    /// A full buffer the channel had no room for yet.
+    full: Option<Bytes>,
+    /// Payload bytes of the current CopyData message still to come.
+    row_left: usize,
+    /// Bytes for tokio-postgres: every message but CopyData.
+    out: BytesMut,
+    /// The COPY's end (CopyDone or an error) has been seen.
+    ended: bool,
+    /// The stream ended.
+    eof: bool,
+    read: Arc<AtomicU64>,
+}
+
+impl Capture {
+    fn new(sender: PollSender<Bytes>, buffer_size: usize, read: Arc<AtomicU64>) -> Self {
+        Capture {
+            sender: Some(sender),
+            buffer_size: buffer_size.max(1),
+            input: BytesMut::new(),
+            rows: BytesMut::new(),
+            full: None,
+            row_left: 0,
+            out: BytesMut::new(),
+            ended: false,
+            eof: false,
+            read,
+        }
+    }
+
+    /// Done: the COPY's end was seen, every buffer handed over, every other byte passed on.
+    fn is_finished(&self) -> bool {
+        (self.ended || self.eof) && self.full.is_none() && self.out.is_empty()
+    }
+
+    fn poll_read<S: AsyncRead + Unpin>(
+        &mut self,
+        inner: &mut S,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            // Buffers first: the reader drains them before it asks tokio-postgres how the COPY
+            // ended, so tokio-postgres may hear of the end only after the last one.
+            if let Some(full) = self.full.take() {
+                ready!(self.hand_over(full, cx));
+                continue;
+            }
+            if self.ended || self.eof {
+                // Closing the channel tells the reader the rows are all there.
+                self.sender = None;
+            }
+            if !self.out.is_empty() {
+                let n = buf.remaining().min(self.out.len());
+                buf.put_slice(&self.out[..n]);
+                self.out.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            if self.eof {
+                // The stream's end, for tokio-postgres to report.
+                return Poll::Ready(Ok(()));
+            }
+            if self.ended {
+                // Finished; what follows is tokio-postgres's to read.
+                return Pin::new(inner).poll_read(cx, buf);
+            }
+            if self.parse() {
+                continue;
+            }
+            if self.input.capacity() - self.input.len() < READ_SIZE / 4 {
+                self.input.reserve(READ_SIZE);
+            }
+            let read = ready!(tokio_util::io::poll_read_buf(
+                Pin::new(&mut *inner),
+                cx,
+                &mut self.input
+            ))?;
+            if read == 0 {
+                self.eof = true;
+                // Rows of an unfinished message are not rows; the reader hears of the end
+                // from tokio-postgres.
+                self.rows.clear();
+            } else {
+                self.read.fetch_add(read as u64, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Sends `full` to the reader, or keeps it (and the waker) while the channel is full. A
+    /// reader that went away gets nothing more: its rows are dropped as they come.
+    fn hand_over(&mut self, full: Bytes, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(sender) = self.sender.as_mut() else {
+            return Poll::Ready(());
+        };
+        match sender.poll_reserve(cx) {
+            Poll::Pending => {
+                self.full = Some(full);
+                Poll::Pending
+            }
+            Poll::Ready(Ok(())) => {
+                if sender.send_item(full).is_err() {
+                    self.sender = None;
+                }
+                Poll::Ready(())
+            }
+            Poll::Ready(Err(_)) => {
+                self.sender = None;
+                Poll::Ready(())
+            }
+        }
+    }
+
+    /// Moves what it can from the input: row bytes into the rows, other messages out. Returns
+    /// whether anything moved (false: more input is needed).
+    fn parse(&mut self) -> bool {
+        let mut moved = false;
+        loop {
+            if self.row_left > 0 {
+                if self.input.is_empty() {
+                    return moved;
+                }
+                let n = self.row_left.min(self.input.len());
+                if self.sender.is_some() {
+                    self.rows.extend_from_slice(&self.input[..n]);
+                }
+                self.input.advance(n);
+                self.row_left -= n;
+                moved = true;
+                if self.row_left == 0 && self.rows.len() >= self.buffer_size {
+                    self.full = Some(self.rows.split().freeze());
+                    return true;
+                }
+                continue;
+            }
+            let Some(header) = self.input.get(..5) else {
+                return moved;
+            };
+            let tag = header[0];
+            let length = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+            if length < 4 {
+                // Not the protocol: tokio-postgres gets it all and reports it.
+                self.out.extend_from_slice(&self.input.split());
+                self.ended = true;
+                return true;
+            }
+            if tag == b'd' {
+                let payload = length - 4;
+                // A buffer is cut before it would pass its size: rows stay whole, and a row
+                // longer than a buffer is a buffer of its own.
+                if !self.rows.is_empty() && self.rows.len() + payload > self.buffer_size {
+                    self.full = Some(self.rows.split().freeze());
+                    return true;
+                }
+                if self.rows.capacity() < payload && self.sender.is_some() {
+                    self.rows.reserve(payload.max(self.buffer_size));
+                }
+                self.input.advance(5);
+                self.row_left = payload;
+                moved = true;
+                continue;
+            }
+            let whole = length + 1;
+            if self.input.len() < whole {
+                return moved;
+            }
+            let message = self.input.split_to(whole);
+            self.out.extend_from_slice(&message);
+            // CopyDone, or an error (the COPY failed or was cancelled): the rows gathered so
+            // far are the last, and the rest of the input is tokio-postgres's.
+            if tag == b'c' || tag == b'E' {
+                if !self.rows.is_empty() {
+                    self.full = Some(self.rows.split().freeze());
+                }
+                self.out.extend_from_slice(&self.input.split());
+                self.ended = true;
+            }
+            return true;
+        }
+    }
+}
+
+/// The rows of a running COPY OUT, in buffers of whole rows (see [`crate::Connection::copy_out_buffers`]).
+pub struct CopyOutBuffers {
+    receiver: mpsc::Receiver<Bytes>,
+    stream: Pin<Box<tokio_postgres::CopyOutStream>>,
+    read: Arc<AtomicU64>,
+}
+
+impl CopyOutBuffers {
+    pub(crate) fn new(
+        receiver: mpsc::Receiver<Bytes>,
+        stream: tokio_postgres::CopyOutStream,
+        read: Arc<AtomicU64>,
+    ) -> Self {
+        CopyOutBuffers {
+            receiver,
+            stream: Box::pin(stream),
+            read,
+        }
+    }
+
+    /// The next buffer of whole rows; `None` once the COPY completed; an error when it failed
+    /// (or was cancelled). Dropping this before the end leaves the session streaming rows
+    /// nobody reads: cancel the COPY or drop the connection.
+    pub async fn next(&mut self) -> Option<Result<Bytes, tokio_postgres::Error>> {
+        if let Some(rows) = self.receiver.recv().await {
+            return Some(Ok(rows));
+        }
+        // Every buffer is in; tokio-postgres says how the COPY ended. Rows it hands over
+        // itself (none, as the tap takes them all) are passed on as they are.
+        match self.stream.next().await {
+            None => None,
+            Some(Ok(row)) => Some(Ok(row)),
+            Some(Err(e)) => Some(Err(e)),
+        }
+    }
+
+    /// Bytes the session has read during COPYs so far: a reader waiting longer than it likes
+    /// for the next buffer can tell a slow server (this grows) from a stalled one.
+    pub fn bytes_read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+}
+
+impl std::fmt::Debug for CopyOutBuffers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CopyOutBuffers").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use proptest::prelude::*;
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+
+    /// A stream that yields the given pieces, one per read, as a socket may.
+    struct Pieces(VecDeque<Vec<u8>>);
+
+    impl AsyncRead for Pieces {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let pieces = &mut self.get_mut().0;
+            if let Some(piece) = pieces.front_mut() {
+                let n = buf.remaining().min(piece.len());
+                buf.put_slice(&piece[..n]);
+                piece.drain(..n);
+                if piece.is_empty() {
+                    pieces.pop_front();
+                }
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![tag];
+        m.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+        m.extend_from_slice(body);
+        m
+    }
+
+    /// What the server sends for a COPY whose rows are `rows`, ending with `end` ('c' for
+    /// CopyDone, 'E' for an error), followed by the messages that come after it.
+    fn copy_response(rows: &[Vec<u8>], end: u8) -> (Vec<u8>, Vec<u8>) {
+        let start = [
+            message(b'1', b""),
+            message(b'2', b""),
+            message(b'H', &[0, 0, 0]),
+        ]
+        .concat();
+        let mut wire = start.clone();
+        for row in rows {
+            wire.extend(message(b'd', row));
+        }
+        let tail = match end {
+            b'c' => [
+                message(b'c', b""),
+                message(b'C', b"COPY 3\0"),
+                message(b'Z', b"I"),
+            ]
+            .concat(),
+            _ => [message(b'E', b"SERROR\0C57014\0\0"), message(b'Z', b"I")].concat(),
+        };
+        wire.extend(&tail);
+        (wire, [start, tail].concat())
+    }
+
+    /// Passes `wire`, cut at `cuts`, through an armed tap: the bytes tokio-postgres would read,
+    /// and the buffers of rows.
+    fn through_tap(wire: &[u8], cuts: &[usize], buffer_size: usize) -> (Vec<u8>, Vec<Bytes>) {
+        let mut pieces = VecDeque::new();
+        let mut at = 0;
+        for &cut in cuts {
+            let cut = cut % (wire.len() + 1);
+            if cut > at {
+                pieces.push_back(wire[at..cut].to_vec());
+                at = cut;
+            }
+        }
+        pieces.push_back(wire[at..].to_vec());
+        let tap = Arc::new(Tap::default());
+        let mut receiver = tap.arm(buffer_size);
+        let stream = TapStream::socket(Pieces(pieces), tap);
+        let receiving = async {
+            let mut buffers = Vec::new();
+            while let Some(buffer) = receiver.recv().await {
+                buffers.push(buffer);
+            }
+            buffers
+        };
+        read_all(stream, receiving)
+    }
+
+    /// Reads `stream` to its end while `alongside` runs; what was read and what it returned.
+    fn read_all<T>(
+        mut stream: TapStream<Pieces>,
+        alongside: impl Future<Output = T>,
+    ) -> (Vec<u8>, T) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let reading = async {
+                let mut passed = Vec::new();
+                stream.read_to_end(&mut passed).await.expect("read");
+                passed
+            };
+            tokio::join!(reading, alongside)
+        })
+    }
+
+    fn rows() -> impl Strategy<Value = Vec<Vec<u8>>> {
+        prop::collection::vec(
+            prop_oneof![
+                prop::collection::vec(any::<u8>(), 1..40),
+                prop::collection::vec(any::<u8>(), 1..3000),
+            ],
+            0..60,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn rows_arrive_whole_and_in_order_however_the_stream_is_cut(
+            rows in rows(),
+            cuts in prop::collection::vec(any::<usize>(), 0..80),
+            buffer_size in 1usize..5000,
+        ) {
+            let (wire, other) = copy_response(&rows, b'c');
+            let (passed, buffers) = through_tap(&wire, &cuts, buffer_size);
+            prop_assert_eq!(passed, other);
+            prop_assert_eq!(buffers.concat(), rows.concat());
+            // Every buffer is whole rows, within its size unless it is a single longer row.
+            let mut next_row = 0;
+            for buffer in &buffers {
+                let mut taken = 0;
+                let first = next_row;
+                while taken < buffer.len() {
+                    taken += rows[next_row].len();
+                    next_row += 1;
+                }
+                prop_assert_eq!(taken, buffer.len(), "a buffer ends inside a row");
+                prop_assert!(buffer.len() <= buffer_size || next_row - first == 1);
+                // And it was not cut early: the next row would not have fitted.
+                if let Some(row) = rows.get(next_row) {
+                    prop_assert!(buffer.len() + row.len() > buffer_size);
+                }
+            }
+            prop_assert_eq!(next_row, rows.len());
+        }
+
+        #[test]
+        fn a_failed_copy_delivers_the_rows_before_the_error_and_passes_the_error_on(
+            rows in rows(),
+            cuts in prop::collection::vec(any::<usize>(), 0..80),
+            buffer_size in 1usize..5000,
+        ) {
+            let (wire, other) = copy_response(&rows, b'E');
+            let (passed, buffers) = through_tap(&wire, &cuts, buffer_size);
+            prop_assert_eq!(passed, other);
+            prop_assert_eq!(buffers.concat(), rows.concat());
+        }
+    }
+
+    #[test]
+    fn a_stream_that_ends_inside_a_row_ends_the_capture_without_it() {
+        let (wire, _) = copy_response(&[b"1\tone\n".to_vec(), b"2\ttwo\n".to_vec()], b'c');
+        // Cut inside the second row's payload.
+        let cut = wire.len() - 30;
+        let (passed, buffers) = through_tap(&wire[..cut], &[], 1 << 20);
+        assert!(buffers.is_empty(), "no rows from an unfinished COPY");
+        assert_eq!(passed.len(), 3 * 5 + 3, "only the messages before the rows");
+    }
+
+    #[test]
+    fn an_unarmed_tap_passes_everything_through() {
+        let (wire, _) = copy_response(&[b"1\n".to_vec()], b'c');
+        let tap = Arc::new(Tap::default());
+        let stream = TapStream::socket(Pieces(VecDeque::from([wire.clone()])), tap);
+        let (passed, ()) = read_all(stream, async {});
+        assert_eq!(passed, wire);
+    }
+}
