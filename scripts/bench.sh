@@ -27,8 +27,12 @@
 # small tables, `wide`: rows of 20 MB (8 tables of 6 by default), for peak memory (run it with
 # --jobs 8), and `partitions`: one table in 1,000 partitions (--scale partitions) of 1,000 rows.
 # Floors: dump = N sessions running plain `COPY ... TO STDOUT`, output discarded; restore = the
-# pre-data schema, N sessions running plain `COPY FROM` of the data, then pg_restore's post-data
-# (indexes, constraints) with -j N.
+# best a scheduler could do with the server's own commands on this schema: the pre-data schema,
+# then the COPY text of every table cut into pieces of at most 64 MB (whole rows) and dealt to N
+# sessions of plain `COPY FROM`, largest first to the least loaded session; then every index and
+# non-foreign-key constraint with N sessions busy (pg_restore -j N of those items alone), then
+# statistics (vacuumdb --analyze-only -j N), then the foreign keys with N sessions, with those
+# statistics. pg_restore gathers no statistics; pgark does, and so does the floor.
 # Each step runs --runs times (default 3) and the median is printed. Steps are isolated from each
 # other: before each one the server checkpoints and the kernel writes back dirty pages, and each
 # restored database is dropped as soon as it is measured, so that autovacuum working through one
@@ -169,10 +173,32 @@ floor_restore() {  # floor_restore TARGET_DB PG_DUMP_DIR
     createdb "$1"
     "$pg_restore" --section=pre-data -d "$1" "$2"
     run_sessions "$1" "$work/floor_restore.sql"
-    "$pg_restore" --section=post-data -j "$jobs" -d "$1" "$2"
+    "$pg_restore" -L "$work/floor_indexes.list" -j "$jobs" -d "$1" "$2"
+    vacuumdb --analyze-only --quiet -j "$jobs" -d "$1"
+    "$pg_restore" -L "$work/floor_foreign_keys.list" -j "$jobs" -d "$1" "$2"
 }
 export -f run_sessions floor_restore
 export work jobs pg_restore
+
+# plan_floor_restore DB PG_DUMP_DIR — the restore floor's COPY sessions and post-data lists:
+# each table's COPY text in pieces of at most 64 MB of whole rows (COPY text escapes newlines,
+# so a line is a row), dealt largest first to the session with the fewest bytes so far.
+plan_floor_restore() {
+    local t
+    rm -rf "$work/pieces" "$work"/floor_restore.sql.*
+    mkdir -p "$work/pieces"
+    for t in $(tables_of "$1"); do
+        split -C 64M -d -a 4 "$work/plain/$t" "$work/pieces/$t."
+    done
+    find "$work/pieces" -type f -printf '%s %p\n' | sort -rn | awk -v jobs="$jobs" -v out="$work/floor_restore.sql" '
+        { best = 0; for (i = 1; i < jobs; i++) if (load[i] < load[best]) best = i
+          load[best] += $1
+          table = $2; sub(/.*\//, "", table); sub(/\.[0-9]+$/, "", table)
+          printf "\\copy %s FROM '\''%s'\''\n", table, $2 >> (out "." best) }'
+    "$pg_restore" -l "$2" >"$work/floor_all.list"
+    grep -E ' (INDEX|CONSTRAINT|INDEX ATTACH) ' "$work/floor_all.list" | grep -v ' FK CONSTRAINT ' >"$work/floor_indexes.list" || true
+    grep -E ' FK CONSTRAINT ' "$work/floor_all.list" >"$work/floor_foreign_keys.list" || true
+}
 
 run_dataset() {
     local ds=$1 db=bench_$1
@@ -187,12 +213,6 @@ run_dataset() {
     mkdir -p "$work/plain"
     local t
     for t in $(tables_of "$db"); do psql -X -q -d "$db" -c "COPY $t TO STDOUT" >"$work/plain/$t"; done
-    rm -f "$work"/floor_restore.sql.*
-    local i=0
-    for t in $(tables_of "$db"); do
-        printf "\\\\copy %s FROM '%s'\n" "$t" "$work/plain/$t" >>"$work/floor_restore.sql.$((i % jobs))"
-        i=$((i + 1))
-    done
 
     secs=() rss=() cpu=()
     local run pgdump_size pgark_size
@@ -221,6 +241,7 @@ run_dataset() {
 
         if ! $pgark_only; then
             pgdump_size=$(size_of "$work/pgdump")
+            plan_floor_restore "$db" "$work/pgdump"
             time_cmd floor_restore bash -c "floor_restore ${db}_floor $work/pgdump"
             dropdb "${db}_floor"
             createdb "${db}_pgr"
@@ -284,7 +305,7 @@ run_dataset() {
     done
     echo
 
-    rm -rf "$work/pgdump" "$work/pgdump_z0" "$work/pgark" "$work/pgark_age" "$work/plain"
+    rm -rf "$work/pgdump" "$work/pgdump_z0" "$work/pgark" "$work/pgark_age" "$work/plain" "$work/pieces"
     dropdb "$db"
 }
 

@@ -46,9 +46,10 @@ pub(super) struct Piece {
 /// Rows at least this long (sampled) make a table's pieces "wide": they reserve memory from a
 /// shared budget before they start, so that eight sessions do not each buffer several 20 MB rows.
 pub const WIDE_ROW_BYTES: u64 = 1 << 20;
-/// Rows a session may hold at once while reading a wide piece: the row being compressed, the
-/// ones the connection has read ahead, and the one arriving.
-const ROWS_IN_FLIGHT: u64 = 6;
+/// Rows a session holds at once while reading a wide piece, besides those compressing (which
+/// the writer's own budget bounds): the one arriving, the one handed over and waiting, and the
+/// one waiting for room to compress. The COPY tap reads no further ahead than that.
+const ROWS_IN_FLIGHT: u64 = 3;
 
 /// Cuts every table into its pieces, reading sizes and key bounds in the caller's snapshot.
 pub(super) async fn plan(
