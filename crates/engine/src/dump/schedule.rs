@@ -184,7 +184,7 @@ pub(super) async fn run(
 
 /// Memory for reading pieces of tables with long rows at once (see [`plan::WIDE_ROW_BYTES`]): a
 /// session reading 20 MB rows holds several of them, so few such pieces run at a time.
-const WIDE_BUDGET: u64 = 128 << 20;
+const WIDE_BUDGET: u64 = 192 << 20;
 
 /// The largest job that may start now: one that is not wide, or a wide one whose memory can be
 /// reserved. When only wide ones are left and the budget is taken, waits for room and keeps it

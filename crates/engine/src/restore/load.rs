@@ -306,24 +306,24 @@ impl TableLoader {
         } else {
             "BEGIN; SELECT pg_catalog.pg_current_xact_id()::text".to_owned()
         };
-        let began = session
-            .client()
-            .simple_query(&sql)
-            .await
-            .map_err(|e| PgError::query(format!("preparing to load table {name}"), e))?;
-        progress.transaction = began.iter().find_map(|message| match message {
-            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
-            _ => None,
-        });
         let mut copy = copy_in_sql(&table.schema, &table.name, &table.columns);
         if unit.freeze {
             copy.push_str(" (FREEZE)");
         }
-        let sink = session
-            .client()
-            .copy_in::<_, Bytes>(&copy)
-            .await
-            .map_err(|e| PgError::query(format!("starting COPY into table {name}"), e))?;
+        // The BEGIN and the COPY go out together (the session sends requests in order): one
+        // round trip fewer per unit, which is what a restore of many small tables pays for.
+        let (began, sink) = tokio::join!(
+            session.client().simple_query(&sql),
+            session.client().copy_in::<_, Bytes>(&copy)
+        );
+        let began =
+            began.map_err(|e| PgError::query(format!("preparing to load table {name}"), e))?;
+        progress.transaction = began.iter().find_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        });
+        let sink =
+            sink.map_err(|e| PgError::query(format!("starting COPY into table {name}"), e))?;
         let mut sink = std::pin::pin!(sink);
         let loading = || format!("loading table {name}");
 

@@ -56,6 +56,11 @@ enum Step {
     AddConstraint,
 }
 
+/// Tables with at least this many bytes of rows build a primary key or unique constraint as
+/// its index first, then the constraint on it (see `ConstraintViaIndex`); smaller ones run the
+/// constraint's one statement.
+const SPLIT_KEY_BYTES: u64 = 1 << 20;
+
 /// The table lock modes restore work takes (PostgreSQL's names, weakest first).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Lock {
@@ -472,7 +477,11 @@ impl<'a> Layout<'a> {
         let mut attaches: Vec<(usize, usize)> = Vec::new();
         let mut index_builds: HashMap<u32, Vec<usize>> = HashMap::new();
         for item in items {
-            let split = item.kind == ObjectKind::Constraint && item.via_index.is_some();
+            // Building a key's index apart from its constraint lets the build share the table
+            // with other work; for a small table that saves nothing and costs a statement.
+            let split = item.kind == ObjectKind::Constraint
+                && item.via_index.is_some()
+                && tables.raw_bytes(item.table) >= SPLIT_KEY_BYTES;
             let first = tasks.len();
             if split {
                 tasks.push(Task::Item(item, Step::BuildIndex));
