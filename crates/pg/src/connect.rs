@@ -86,13 +86,15 @@ impl Connection {
         buffer_size: usize,
     ) -> Result<CopyOutBuffers, tokio_postgres::Error> {
         let receiver = self.tap.arm(buffer_size);
-        match self.client.copy_out(copy_sql).await {
-            Ok(stream) => Ok(CopyOutBuffers::new(receiver, stream, self.tap.bytes_read())),
-            Err(e) => {
-                self.tap.disarm();
-                Err(e)
-            }
-        }
+        // Should the COPY not start (an error, or this future dropped before the server
+        // answered), the tap must not capture the next statement's answer.
+        let mut armed = Armed {
+            tap: &self.tap,
+            started: false,
+        };
+        let stream = self.client.copy_out(copy_sql).await?;
+        armed.started = true;
+        Ok(CopyOutBuffers::new(receiver, stream, self.tap.bytes_read()))
     }
 
     /// Closes the session and waits for the socket to shut down, reporting an error the
@@ -113,6 +115,20 @@ impl Connection {
             Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
             // The runtime is shutting down; the socket goes with it.
             Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Disarms the tap when dropped before its COPY started.
+struct Armed<'t> {
+    tap: &'t Tap,
+    started: bool,
+}
+
+impl Drop for Armed<'_> {
+    fn drop(&mut self) {
+        if !self.started {
+            self.tap.disarm();
         }
     }
 }
