@@ -1,21 +1,6 @@
 -- The "full" TPC-H index set (scripts/bench.sh --index-set full): primary keys, foreign keys
 -- and three secondary indexes, one of them on the composite foreign key of lineitem.
-ALTER TABLE region   ADD PRIMARY KEY (r_regionkey);
-ALTER TABLE nation   ADD PRIMARY KEY (n_nationkey);
-ALTER TABLE part     ADD PRIMARY KEY (p_partkey);
-ALTER TABLE supplier ADD PRIMARY KEY (s_suppkey);
-ALTER TABLE partsupp ADD PRIMARY KEY (ps_partkey, ps_suppkey);
-ALTER TABLE customer ADD PRIMARY KEY (c_custkey);
-ALTER TABLE orders   ADD PRIMARY KEY (o_orderkey);
-ALTER TABLE lineitem ADD PRIMARY KEY (l_orderkey, l_linenumber);
-ALTER TABLE nation   ADD FOREIGN KEY (n_regionkey) REFERENCES region;
-ALTER TABLE supplier ADD FOREIGN KEY (s_nationkey) REFERENCES nation;
-ALTER TABLE customer ADD FOREIGN KEY (c_nationkey) REFERENCES nation;
-ALTER TABLE partsupp ADD FOREIGN KEY (ps_partkey) REFERENCES part;
-ALTER TABLE partsupp ADD FOREIGN KEY (ps_suppkey) REFERENCES supplier;
-ALTER TABLE orders   ADD FOREIGN KEY (o_custkey) REFERENCES customer;
-ALTER TABLE lineitem ADD FOREIGN KEY (l_orderkey) REFERENCES orders;
-ALTER TABLE lineitem ADD FOREIGN KEY (l_partkey, l_suppkey) REFERENCES partsupp;
+\ir tpch-keys.sql
 CREATE INDEX lineitem_shipdate ON lineitem (l_shipdate);
 CREATE INDEX orders_orderdate ON orders (o_orderdate);
 CREATE INDEX lineitem_part_supp ON lineitem (l_partkey, l_suppkey);

@@ -552,11 +552,7 @@ fn classify(
     if let Some(io) = transport_failure(&e) {
         return Failure::TryNext(unreachable_reason(io, host, port));
     }
-    let host_name = match host {
-        Host::Tcp(name) => name.clone(),
-        Host::Socket(dir) => dir.display().to_string(),
-    };
-    if let Some(reason) = tls::explain_failure(&e, cfg, &host_name) {
+    if let Some(reason) = tls::explain_failure(&e, cfg, &tls_name(host)) {
         return Failure::Fatal(PgError::Tls { target, reason });
     }
     Failure::Fatal(PgError::Connect {
