@@ -428,11 +428,7 @@ impl CopyOutBuffers {
         }
         // Every buffer is in; tokio-postgres says how the COPY ended. Rows it hands over
         // itself (none, as the tap takes them all) are passed on as they are.
-        match self.stream.next().await {
-            None => None,
-            Some(Ok(row)) => Some(Ok(row)),
-            Some(Err(e)) => Some(Err(e)),
-        }
+        self.stream.next().await
     }
 
     /// Bytes the session has read during COPYs so far: a reader waiting longer than it likes
