@@ -1,7 +1,9 @@
 //! Where things live inside a store. A store root (a directory, an S3 prefix) holds backups, each
-//! under its id: `<id>/manifest.json`, `<id>/data/<table>.<part>.copy.zst` and, when the database
-//! has large objects, `<id>/data/lo.<part>.bin.zst`. Names here are
-//! plain `/`-separated strings; the storage layer validates them as keys.
+//! under its id: `<id>/manifest.json`, `<id>/data/<table>.<part>.copy.zst`, the objects small
+//! tables share, `<id>/data/small.<batch>.copy.zst` and, when the database has large objects,
+//! `<id>/data/lo.<part>.bin.zst`. Names here are plain `/`-separated strings; the storage layer
+//! validates them as keys. Readers go by the objects the chunk lists name, never by these
+//! patterns.
 
 use crate::Timestamp;
 
@@ -29,6 +31,12 @@ pub fn started_name(backup_id: &str) -> String {
 /// The name, relative to the backup, of data object `part` of table number `table_id`.
 pub fn data_object_name(table_id: u32, part: u32) -> String {
     format!("{DATA_DIR}/{table_id:05}.{part:04}.copy.zst")
+}
+
+/// The name, relative to the backup, of the data object batch `batch` of small tables shares:
+/// each table's rows are chunks of their own in it, one table after the other.
+pub fn shared_data_object_name(batch: u32) -> String {
+    format!("{DATA_DIR}/small.{batch:04}.copy.zst")
 }
 
 /// The name, relative to the backup, of data object `part` of the large objects' contents: a
@@ -85,6 +93,7 @@ mod tests {
             "2026-11-17T030000Z/manifest.json"
         );
         assert_eq!(data_object_name(3, 0), "data/00003.0000.copy.zst");
+        assert_eq!(shared_data_object_name(2), "data/small.0002.copy.zst");
         assert_eq!(large_object_data_name(0), "data/lo.0000.bin.zst");
         assert_eq!(object_name("b", "data/x"), "b/data/x");
         let started = Timestamp::from_unix(1_763_348_400);

@@ -138,15 +138,16 @@ pub(crate) async fn unless_stalled<T>(
         })
 }
 
-/// The next buffer of rows of a COPY OUT (`None` at its end). Gives up when the session has
-/// read nothing for `limit`, not when a buffer takes longer than that to fill: a slow server is
-/// not a stalled one. `stalled` names the step in a stall's error, `reading` in the server's.
-pub(crate) async fn next_copy_buffer(
+/// The next buffer of rows of a query of COPY OUTs, or the mark that one completed (`None` at
+/// the end of them all). Gives up when the session has read nothing for `limit`, not when a
+/// buffer takes longer than that to fill: a slow server is not a stalled one. `stalled` names the
+/// step in a stall's error, `reading` in the server's.
+pub(crate) async fn next_copy_item(
     limit: Option<Duration>,
     stalled: &dyn Fn() -> String,
     reading: &dyn Fn() -> String,
     buffers: &mut pgark_pg::CopyOutBuffers,
-) -> Result<Option<bytes::Bytes>, EngineError> {
+) -> Result<Option<pgark_pg::CopyOutItem>, EngineError> {
     let failed = |e| EngineError::from(PgError::query(reading(), e));
     let Some(limit) = limit else {
         return buffers.next().await.transpose().map_err(failed);

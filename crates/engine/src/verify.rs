@@ -79,7 +79,7 @@ pub async fn verify(
     for (index, table) in manifest.tables.iter().enumerate() {
         let verdict = match lists.table(manifest, index) {
             Ok(chunks) => {
-                sizes.check(backup, &chunks)?;
+                sizes.note(&chunks);
                 verify_table(backup, table, &chunks, &cpu, jobs.max(1) * 2, &progress).await
             }
             Err(e) => damaged(table, e),
@@ -89,7 +89,7 @@ pub async fn verify(
     }
     let large_objects = match &manifest.large_objects {
         Some(entry) => {
-            sizes.check(backup, &entry.chunks)?;
+            sizes.note(&entry.chunks);
             Some(verify_large_objects(backup, entry, &cpu, jobs.max(1) * 2, &progress).await)
         }
         None => None,
@@ -97,7 +97,7 @@ pub async fn verify(
     Ok(VerifyReport {
         tables,
         large_objects,
-        problems: sizes.problems,
+        problems: sizes.problems(backup)?,
     })
 }
 
@@ -115,7 +115,7 @@ pub async fn verify_metadata(
     for (index, table) in manifest.tables.iter().enumerate() {
         tables.push(match lists.table(manifest, index) {
             Ok(chunks) => {
-                sizes.check(backup, &chunks)?;
+                sizes.note(&chunks);
                 TableVerdict {
                     table: table.display_name(),
                     chunks: chunks.len(),
@@ -128,7 +128,7 @@ pub async fn verify_metadata(
     }
     let large_objects = match &manifest.large_objects {
         Some(lo) => {
-            sizes.check(backup, &lo.chunks)?;
+            sizes.note(&lo.chunks);
             Some(LargeObjectVerdict {
                 objects: lo.count,
                 chunks: lo.chunks.len(),
@@ -141,7 +141,7 @@ pub async fn verify_metadata(
     Ok(VerifyReport {
         tables,
         large_objects,
-        problems: sizes.problems,
+        problems: sizes.problems(backup)?,
     })
 }
 
@@ -159,6 +159,8 @@ fn damaged(table: &TableEntry, error: EngineError) -> TableVerdict {
 /// 100,000 tables has as many data objects), and what was found wrong with them.
 struct ObjectSizes {
     listed: BTreeMap<String, u64>,
+    /// Where the chunks noted so far end, by object (relative to the backup).
+    ends: BTreeMap<String, u64>,
     problems: Vec<String>,
 }
 
@@ -174,25 +176,30 @@ impl ObjectSizes {
             .collect();
         Ok(ObjectSizes {
             listed,
+            ends: BTreeMap::new(),
             problems: Vec::new(),
         })
     }
 
-    /// Checks that the objects `chunks` are in (all of whose chunks they are: a table's, or the
-    /// large objects') exist and end exactly where their last chunk or key filter does.
-    fn check(&mut self, backup: &BackupRef, chunks: &[ChunkEntry]) -> Result<(), EngineError> {
-        let mut expected: BTreeMap<&str, u64> = BTreeMap::new();
+    /// Notes where `chunks` (a table's, or the large objects') end in their objects.
+    fn note(&mut self, chunks: &[ChunkEntry]) {
         for chunk in chunks {
-            let end = expected.entry(&chunk.object).or_default();
+            let end = self.ends.entry(chunk.object.clone()).or_default();
             *end = (*end).max(chunk.offset + chunk.length);
             if let Some(filter) = &chunk.key_filter {
                 *end = (*end).max(filter.offset + filter.length);
             }
         }
-        for (object, length) in expected {
+    }
+
+    /// What is wrong with the objects of every chunk noted: missing, or not ending exactly where
+    /// their last chunk or key filter does (whichever tables' chunks they hold: small tables
+    /// share objects).
+    fn problems(mut self, backup: &BackupRef) -> Result<Vec<String>, EngineError> {
+        for (object, length) in &self.ends {
             let key = backup.object_key(object)?;
             match self.listed.get(key.as_str()) {
-                Some(&size) if size == length => {}
+                Some(&size) if size == *length => {}
                 Some(&size) => self.problems.push(format!(
                     "{}/{object} is {size} bytes long, its chunks (and their key filters) end at byte {length}",
                     backup.location(),
@@ -202,7 +209,7 @@ impl ObjectSizes {
                     .push(format!("{}/{object} is missing", backup.location())),
             }
         }
-        Ok(())
+        Ok(self.problems)
     }
 }
 

@@ -77,24 +77,29 @@ impl Connection {
         self.canceller.cancel().await
     }
 
-    /// Starts `copy_sql` (a `COPY ... TO STDOUT`) and returns its rows in buffers of whole rows
-    /// of at most `buffer_size` bytes each (a longer row is a buffer of its own), read off the
-    /// stream in large pieces rather than a message at a time.
+    /// Sends `statements` (each a `COPY ... TO STDOUT`) as one query and returns their rows in
+    /// buffers of whole rows of at most `buffer_size` bytes each (a longer row is a buffer of its
+    /// own), each COPY's followed by [`CopyOutItem::Done`](crate::CopyOutItem::Done), read off
+    /// the stream in large pieces rather than a message at a time. One round trip for them all:
+    /// many small tables cost no more waiting than one.
     pub async fn copy_out_buffers(
         &self,
-        copy_sql: &str,
+        statements: &[String],
         buffer_size: usize,
     ) -> Result<CopyOutBuffers, tokio_postgres::Error> {
         let receiver = self.tap.arm(buffer_size);
-        // Should the COPY not start (an error, or this future dropped before the server
-        // answered), the tap must not capture the next statement's answer.
+        // Should the query not be sent (this future dropped, or the session gone), the tap must
+        // not capture the next statement's answer.
         let mut armed = Armed {
             tap: &self.tap,
             started: false,
         };
-        let stream = self.client.copy_out(copy_sql).await?;
+        let query = self
+            .client
+            .simple_query_raw(&statements.join(";\n"))
+            .await?;
         armed.started = true;
-        Ok(CopyOutBuffers::new(receiver, stream, self.tap.bytes_read()))
+        Ok(CopyOutBuffers::new(receiver, query, self.tap.bytes_read()))
     }
 
     /// Closes the session and waits for the socket to shut down, reporting an error the
@@ -119,7 +124,7 @@ impl Connection {
     }
 }
 
-/// Disarms the tap when dropped before its COPY started.
+/// Disarms the tap when dropped before its query was sent.
 struct Armed<'t> {
     tap: &'t Tap,
     started: bool,

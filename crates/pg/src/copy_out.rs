@@ -3,14 +3,18 @@
 //! tokio-postgres hands COPY data over as one message per row, each sent from the task that reads
 //! the socket to the task that asked, after reading the socket a few kilobytes at a time: per
 //! gigabyte, hundreds of thousands of reads and wake-ups and millions of row handles. Here every
-//! session's stream passes through a [`Tap`]. Armed for one COPY, the tap reads the stream in
-//! large pieces, copies the CopyData payloads (the rows) into buffers of whole rows, and hands
-//! each full buffer over a channel; every other message (the COPY's start and end, errors,
-//! notices, the next ReadyForQuery) goes on to tokio-postgres unchanged, which therefore sees a
-//! COPY without rows and reports how it ended. TLS sits below the tap, cancellation is the
+//! session's stream passes through a [`Tap`]. The COPYs are sent as one simple query (one or more
+//! `COPY ... TO STDOUT` statements: one round trip for all of them, no statement to prepare).
+//! Armed for that query, the tap reads the stream in large pieces, copies the CopyData payloads
+//! (the rows) into buffers of whole rows, and hands each full buffer over a channel, with a mark
+//! where each COPY ends. It keeps each COPY's start and end (CopyOutResponse, CopyDone) to itself;
+//! every other message (each statement's CommandComplete, errors, notices, the ReadyForQuery that
+//! ends the query) goes on to tokio-postgres unchanged, which therefore sees a query of
+//! statements without rows and reports how it ended. TLS sits below the tap, cancellation is the
 //! server's ordinary cancel request, and a session whose COPY failed or was cancelled is usable
 //! again once the error has been read.
 
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,10 +49,11 @@ pub(crate) struct Tap {
 }
 
 impl Tap {
-    /// Arms the tap for the next COPY OUT on the session: its rows go to the returned receiver
-    /// in buffers of whole rows of at most `buffer_size` bytes (a longer row is a buffer of its
-    /// own). Must be called before the COPY is sent, while the session is idle.
-    pub(crate) fn arm(&self, buffer_size: usize) -> mpsc::Receiver<Bytes> {
+    /// Arms the tap for the next query on the session, whose statements are all COPY OUT: their
+    /// rows go to the returned receiver in buffers of whole rows of at most `buffer_size` bytes
+    /// (a longer row is a buffer of its own), each COPY's followed by [`CopyOutItem::Done`]. Must
+    /// be called before the query is sent, while the session is idle.
+    pub(crate) fn arm(&self, buffer_size: usize) -> mpsc::Receiver<CopyOutItem> {
         let (sender, receiver) = mpsc::channel(BUFFERS_IN_FLIGHT);
         let capture = Capture::new(PollSender::new(sender), buffer_size, self.read.clone());
         if let Ok(mut request) = self.request.lock() {
@@ -209,23 +214,35 @@ where
     }
 }
 
-/// One COPY's capture: the bytes read and not yet looked at, the rows being gathered, the
+/// What a query of COPY OUT statements yields, in order: each COPY's rows, in buffers of whole
+/// rows, then `Done`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyOutItem {
+    Rows(Bytes),
+    /// The COPY whose rows came last has completed; the next item (if any) is the next one's.
+    Done,
+}
+
+/// One query's capture: the bytes read and not yet looked at, the rows being gathered, the
 /// messages waiting for tokio-postgres.
 #[derive(Debug)]
 struct Capture {
-    /// `None` once the COPY has ended (or the reader went away and rows are dropped).
-    sender: Option<PollSender<Bytes>>,
+    /// `None` once the query has ended (or the reader went away and rows are dropped).
+    sender: Option<PollSender<CopyOutItem>>,
     buffer_size: usize,
     input: BytesMut,
     /// Rows gathered for the next buffer.
     rows: BytesMut,
-    /// A full buffer the channel had no room for yet.
-    full: Option<Bytes>,
+    /// Full buffers and COPY ends the channel had no room for yet.
+    pending: VecDeque<CopyOutItem>,
     /// Payload bytes of the current CopyData message still to come.
     row_left: usize,
-    /// Bytes for tokio-postgres: every message but CopyData.
+    /// Bytes for tokio-postgres: every message but CopyData, CopyOutResponse and CopyDone.
     out: BytesMut,
-    /// The COPY's end (CopyDone or an error) has been seen.
+    /// The query's answer has begun (a COPY started, or an error came): a ReadyForQuery before
+    /// that ends a request tokio-postgres sent earlier without waiting for its answer.
+    started: bool,
+    /// The query's end (ReadyForQuery, or an error, which ends the query) has been seen.
     ended: bool,
     /// The stream ended.
     eof: bool,
@@ -233,24 +250,25 @@ struct Capture {
 }
 
 impl Capture {
-    fn new(sender: PollSender<Bytes>, buffer_size: usize, read: Arc<AtomicU64>) -> Self {
+    fn new(sender: PollSender<CopyOutItem>, buffer_size: usize, read: Arc<AtomicU64>) -> Self {
         Capture {
             sender: Some(sender),
             buffer_size: buffer_size.max(1),
             input: BytesMut::new(),
             rows: BytesMut::new(),
-            full: None,
+            pending: VecDeque::new(),
             row_left: 0,
             out: BytesMut::new(),
+            started: false,
             ended: false,
             eof: false,
             read,
         }
     }
 
-    /// Done: the COPY's end was seen, every buffer handed over, every other byte passed on.
+    /// Done: the query's end was seen, every buffer handed over, every other byte passed on.
     fn is_finished(&self) -> bool {
-        (self.ended || self.eof) && self.full.is_none() && self.out.is_empty()
+        (self.ended || self.eof) && self.pending.is_empty() && self.out.is_empty()
     }
 
     fn poll_read<S: AsyncRead + Unpin>(
@@ -260,10 +278,10 @@ impl Capture {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         loop {
-            // Buffers first: the reader drains them before it asks tokio-postgres how the COPY
+            // Buffers first: the reader drains them before it asks tokio-postgres how the query
             // ended, so tokio-postgres may hear of the end only after the last one.
-            if let Some(full) = self.full.take() {
-                ready!(self.hand_over(full, cx));
+            if let Some(item) = self.pending.pop_front() {
+                ready!(self.hand_over(item, cx));
                 continue;
             }
             if self.ended || self.eof {
@@ -306,19 +324,19 @@ impl Capture {
         }
     }
 
-    /// Sends `full` to the reader, or keeps it (and the waker) while the channel is full. A
-    /// reader that went away gets nothing more: its rows are dropped as they come.
-    fn hand_over(&mut self, full: Bytes, cx: &mut Context<'_>) -> Poll<()> {
+    /// Sends `item` to the reader, or keeps it first in line (and the waker) while the channel
+    /// is full. A reader that went away gets nothing more: its rows are dropped as they come.
+    fn hand_over(&mut self, item: CopyOutItem, cx: &mut Context<'_>) -> Poll<()> {
         let Some(sender) = self.sender.as_mut() else {
             return Poll::Ready(());
         };
         match sender.poll_reserve(cx) {
             Poll::Pending => {
-                self.full = Some(full);
+                self.pending.push_front(item);
                 Poll::Pending
             }
             Poll::Ready(Ok(())) => {
-                if sender.send_item(full).is_err() {
+                if sender.send_item(item).is_err() {
                     self.sender = None;
                 }
                 Poll::Ready(())
@@ -327,6 +345,14 @@ impl Capture {
                 self.sender = None;
                 Poll::Ready(())
             }
+        }
+    }
+
+    /// Queues the rows gathered as a buffer, if there are any.
+    fn flush_rows(&mut self) {
+        if !self.rows.is_empty() {
+            self.pending
+                .push_back(CopyOutItem::Rows(self.rows.split().freeze()));
         }
     }
 
@@ -347,7 +373,7 @@ impl Capture {
                 self.row_left -= n;
                 moved = true;
                 if self.row_left == 0 && self.rows.len() >= self.buffer_size {
-                    self.full = Some(self.rows.split().freeze());
+                    self.flush_rows();
                     return true;
                 }
                 continue;
@@ -368,7 +394,7 @@ impl Capture {
                 // A buffer is cut before it would pass its size: rows stay whole, and a row
                 // longer than a buffer is a buffer of its own.
                 if !self.rows.is_empty() && self.rows.len() + payload > self.buffer_size {
-                    self.full = Some(self.rows.split().freeze());
+                    self.flush_rows();
                     return true;
                 }
                 if self.rows.capacity() < payload && self.sender.is_some() {
@@ -384,51 +410,87 @@ impl Capture {
                 return moved;
             }
             let message = self.input.split_to(whole);
-            self.out.extend_from_slice(&message);
-            // CopyDone, or an error (the COPY failed or was cancelled): the rows gathered so
-            // far are the last, and the rest of the input is tokio-postgres's.
-            if tag == b'c' || tag == b'E' {
-                if !self.rows.is_empty() {
-                    self.full = Some(self.rows.split().freeze());
+            match tag {
+                // A COPY starts: nothing for tokio-postgres, which sent a simple query and
+                // expects none.
+                b'H' => self.started = true,
+                // The end of a request sent before the query and answered only now (a dropped
+                // statement's Close): the query has not begun.
+                b'Z' if !self.started => self.out.extend_from_slice(&message),
+                // A COPY completed: its last rows, then the mark.
+                b'c' => {
+                    self.flush_rows();
+                    self.pending.push_back(CopyOutItem::Done);
                 }
-                self.out.extend_from_slice(&self.input.split());
-                self.ended = true;
+                // The query's end, or an error (a COPY failed or was cancelled), which ends
+                // it: the rows gathered so far are the last, and the rest of the input is
+                // tokio-postgres's.
+                b'Z' | b'E' => {
+                    self.flush_rows();
+                    self.out.extend_from_slice(&message);
+                    self.out.extend_from_slice(&self.input.split());
+                    self.ended = true;
+                }
+                _ => self.out.extend_from_slice(&message),
             }
             return true;
         }
     }
 }
 
-/// The rows of a running COPY OUT, in buffers of whole rows (see [`crate::Connection::copy_out_buffers`]).
+/// The rows of running COPY OUTs, in buffers of whole rows (see [`crate::Connection::copy_out_buffers`]).
 pub struct CopyOutBuffers {
-    receiver: mpsc::Receiver<Bytes>,
-    stream: Pin<Box<tokio_postgres::CopyOutStream>>,
+    receiver: mpsc::Receiver<CopyOutItem>,
+    query: Pin<Box<tokio_postgres::SimpleQueryStream>>,
+    /// The query's stream has ended (polling it again would report a closed connection).
+    query_done: bool,
     read: Arc<AtomicU64>,
 }
 
 impl CopyOutBuffers {
     pub(crate) fn new(
-        receiver: mpsc::Receiver<Bytes>,
-        stream: tokio_postgres::CopyOutStream,
+        receiver: mpsc::Receiver<CopyOutItem>,
+        query: tokio_postgres::SimpleQueryStream,
         read: Arc<AtomicU64>,
     ) -> Self {
         CopyOutBuffers {
             receiver,
-            stream: Box::pin(stream),
+            query: Box::pin(query),
+            query_done: false,
             read,
         }
     }
 
-    /// The next buffer of whole rows; `None` once the COPY completed; an error when it failed
-    /// (or was cancelled). Dropping this before the end leaves the session streaming rows
-    /// nobody reads: cancel the COPY or drop the connection.
-    pub async fn next(&mut self) -> Option<Result<Bytes, tokio_postgres::Error>> {
-        if let Some(rows) = self.receiver.recv().await {
-            return Some(Ok(rows));
+    /// The next buffer of whole rows, or the mark that a COPY completed; `None` once the last
+    /// has; an error when one failed (or was cancelled), which ends them all. Dropping this
+    /// before the end leaves the session streaming rows nobody reads: cancel the query or drop
+    /// the connection; after an error, call it no more. Cancel-safe.
+    pub async fn next(&mut self) -> Option<Result<CopyOutItem, tokio_postgres::Error>> {
+        loop {
+            // tokio-postgres's side of the query is read alongside, so that its messages (a
+            // CommandComplete per COPY) never fill its channel and hold the session's reads up.
+            tokio::select! {
+                biased;
+                item = self.receiver.recv() => match item {
+                    Some(item) => return Some(Ok(item)),
+                    None => break,
+                },
+                message = self.query.next(), if !self.query_done => match message {
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Some(Err(e)),
+                    None => self.query_done = true,
+                },
+            }
         }
-        // Every buffer is in; tokio-postgres says how the COPY ended. Rows it hands over
-        // itself (none, as the tap takes them all) are passed on as they are.
-        self.stream.next().await
+        // Every buffer is in; tokio-postgres says how the query ended.
+        while !self.query_done {
+            match self.query.next().await {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Some(Err(e)),
+                None => self.query_done = true,
+            }
+        }
+        None
     }
 
     /// Bytes the session has read during COPYs so far: a reader waiting longer than it likes
@@ -482,35 +544,42 @@ mod tests {
         m
     }
 
-    /// What the server sends for a COPY whose rows are `rows`, ending with `end` ('c' for
-    /// CopyDone, 'E' for an error), followed by the messages that come after it.
-    fn copy_response(rows: &[Vec<u8>], end: u8) -> (Vec<u8>, Vec<u8>) {
-        let start = [
-            message(b'1', b""),
-            message(b'2', b""),
-            message(b'H', &[0, 0, 0]),
-        ]
-        .concat();
-        let mut wire = start.clone();
-        for row in rows {
-            wire.extend(message(b'd', row));
+    /// The answer to a request tokio-postgres sent before the query without waiting for it (a
+    /// dropped statement's Close), which the server sends first.
+    fn earlier_answer() -> Vec<u8> {
+        [message(b'3', b""), message(b'Z', b"I")].concat()
+    }
+
+    /// What the server sends for a query of COPYs whose rows are `copies`, the last ending with
+    /// `end` ('c' for CopyDone, 'E' for an error), after an earlier request's answer, and what
+    /// tokio-postgres must see of it.
+    fn query_response(copies: &[Vec<Vec<u8>>], end: u8) -> (Vec<u8>, Vec<u8>) {
+        let mut wire = earlier_answer();
+        let mut passed = earlier_answer();
+        for (n, rows) in copies.iter().enumerate() {
+            wire.extend(message(b'H', &[0, 0, 0]));
+            for row in rows {
+                wire.extend(message(b'd', row));
+            }
+            if n + 1 < copies.len() || end == b'c' {
+                wire.extend(message(b'c', b""));
+                let complete = message(b'C', b"COPY 3\0");
+                wire.extend(&complete);
+                passed.extend(complete);
+            }
         }
         let tail = match end {
-            b'c' => [
-                message(b'c', b""),
-                message(b'C', b"COPY 3\0"),
-                message(b'Z', b"I"),
-            ]
-            .concat(),
+            b'c' => message(b'Z', b"I"),
             _ => [message(b'E', b"SERROR\0C57014\0\0"), message(b'Z', b"I")].concat(),
         };
         wire.extend(&tail);
-        (wire, [start, tail].concat())
+        passed.extend(tail);
+        (wire, passed)
     }
 
     /// Passes `wire`, cut at `cuts`, through an armed tap: the bytes tokio-postgres would read,
-    /// and the buffers of rows.
-    fn through_tap(wire: &[u8], cuts: &[usize], buffer_size: usize) -> (Vec<u8>, Vec<Bytes>) {
+    /// and the items the reader got.
+    fn through_tap(wire: &[u8], cuts: &[usize], buffer_size: usize) -> (Vec<u8>, Vec<CopyOutItem>) {
         let mut pieces = VecDeque::new();
         let mut at = 0;
         for &cut in cuts {
@@ -525,11 +594,11 @@ mod tests {
         let mut receiver = tap.arm(buffer_size);
         let stream = TapStream::socket(Pieces(pieces), tap);
         let receiving = async {
-            let mut buffers = Vec::new();
-            while let Some(buffer) = receiver.recv().await {
-                buffers.push(buffer);
+            let mut items = Vec::new();
+            while let Some(item) = receiver.recv().await {
+                items.push(item);
             }
-            buffers
+            items
         };
         read_all(stream, receiving)
     }
@@ -562,23 +631,40 @@ mod tests {
         )
     }
 
-    proptest! {
-        #[test]
-        fn rows_arrive_whole_and_in_order_however_the_stream_is_cut(
-            rows in rows(),
-            cuts in prop::collection::vec(any::<usize>(), 0..80),
-            buffer_size in 1usize..5000,
-        ) {
-            let (wire, other) = copy_response(&rows, b'c');
-            let (passed, buffers) = through_tap(&wire, &cuts, buffer_size);
-            prop_assert_eq!(passed, other);
-            prop_assert_eq!(buffers.concat(), rows.concat());
-            // Every buffer is whole rows, within its size unless it is a single longer row.
+    fn copies() -> impl Strategy<Value = Vec<Vec<Vec<u8>>>> {
+        prop::collection::vec(
+            prop_oneof![
+                Just(Vec::new()),
+                rows(),
+                prop::collection::vec(any::<u8>(), 1..20).prop_map(|r| vec![r])
+            ],
+            1..6,
+        )
+    }
+
+    /// Checks that `items` hold each of `copies`' rows in order, in buffers of whole rows within
+    /// `buffer_size` (unless a single longer row) cut no earlier than needed, each COPY's followed
+    /// by `Done` — the last's only if `completed`.
+    fn check_items(
+        items: &[CopyOutItem],
+        copies: &[Vec<Vec<u8>>],
+        buffer_size: usize,
+        completed: bool,
+    ) -> Result<(), TestCaseError> {
+        let mut items = items.iter();
+        for (n, rows) in copies.iter().enumerate() {
             let mut next_row = 0;
-            for buffer in &buffers {
+            while next_row < rows.len() {
+                let Some(CopyOutItem::Rows(buffer)) = items.next() else {
+                    return Err(TestCaseError::fail(format!("COPY {n}: rows missing")));
+                };
                 let mut taken = 0;
                 let first = next_row;
-                while taken < buffer.len() {
+                while taken < buffer.len() && next_row < rows.len() {
+                    prop_assert_eq!(
+                        &buffer[taken..taken + rows[next_row].len()],
+                        &rows[next_row][..]
+                    );
                     taken += rows[next_row].len();
                     next_row += 1;
                 }
@@ -589,35 +675,65 @@ mod tests {
                     prop_assert!(buffer.len() + row.len() > buffer_size);
                 }
             }
-            prop_assert_eq!(next_row, rows.len());
+            if n + 1 < copies.len() || completed {
+                prop_assert_eq!(items.next(), Some(&CopyOutItem::Done), "COPY {}'s end", n);
+            }
+        }
+        prop_assert_eq!(items.next(), None);
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn rows_arrive_whole_and_in_order_however_the_stream_is_cut(
+            copies in copies(),
+            cuts in prop::collection::vec(any::<usize>(), 0..80),
+            buffer_size in 1usize..5000,
+        ) {
+            let (wire, other) = query_response(&copies, b'c');
+            let (passed, items) = through_tap(&wire, &cuts, buffer_size);
+            prop_assert_eq!(passed, other);
+            check_items(&items, &copies, buffer_size, true)?;
         }
 
         #[test]
         fn a_failed_copy_delivers_the_rows_before_the_error_and_passes_the_error_on(
-            rows in rows(),
+            copies in copies(),
             cuts in prop::collection::vec(any::<usize>(), 0..80),
             buffer_size in 1usize..5000,
         ) {
-            let (wire, other) = copy_response(&rows, b'E');
-            let (passed, buffers) = through_tap(&wire, &cuts, buffer_size);
+            let (wire, other) = query_response(&copies, b'E');
+            let (passed, items) = through_tap(&wire, &cuts, buffer_size);
             prop_assert_eq!(passed, other);
-            prop_assert_eq!(buffers.concat(), rows.concat());
+            check_items(&items, &copies, buffer_size, false)?;
         }
     }
 
     #[test]
     fn a_stream_that_ends_inside_a_row_ends_the_capture_without_it() {
-        let (wire, _) = copy_response(&[b"1\tone\n".to_vec(), b"2\ttwo\n".to_vec()], b'c');
-        // Cut inside the second row's payload.
-        let cut = wire.len() - 30;
-        let (passed, buffers) = through_tap(&wire[..cut], &[], 1 << 20);
-        assert!(buffers.is_empty(), "no rows from an unfinished COPY");
-        assert_eq!(passed.len(), 3 * 5 + 3, "only the messages before the rows");
+        let rows = vec![b"1\tone\n".to_vec(), b"2\ttwo\n".to_vec()];
+        let (wire, _) = query_response(&[vec![b"0\n".to_vec()], rows], b'c');
+        // Cut inside the second COPY's second row's payload.
+        let cut = wire.len() - 6 - 5 - 12 - 3;
+        let (passed, items) = through_tap(&wire[..cut], &[], 1 << 20);
+        assert_eq!(
+            items,
+            [
+                CopyOutItem::Rows(Bytes::from_static(b"0\n")),
+                CopyOutItem::Done
+            ],
+            "no rows from the unfinished COPY"
+        );
+        assert_eq!(
+            passed,
+            [earlier_answer(), message(b'C', b"COPY 3\0")].concat(),
+            "only the earlier answer and the first COPY's completion"
+        );
     }
 
     #[test]
     fn an_unarmed_tap_passes_everything_through() {
-        let (wire, _) = copy_response(&[b"1\n".to_vec()], b'c');
+        let (wire, _) = query_response(&[vec![b"1\n".to_vec()]], b'c');
         let tap = Arc::new(Tap::default());
         let stream = TapStream::socket(Pieces(VecDeque::from([wire.clone()])), tap);
         let (passed, ()) = read_all(stream, async {});

@@ -43,6 +43,66 @@ pub(super) struct Piece {
     pub wide_reserve: Option<u64>,
 }
 
+/// Whole tables smaller than this on disk are read in batches (see [`Batch`]).
+pub const SMALL_TABLE_BYTES: u64 = 1 << 20;
+
+/// The most tables one batch reads: its query (a statement per table) stays a few hundred
+/// kilobytes at most, and its tables' progress is reported often enough.
+const MAX_BATCH_TABLES: usize = 256;
+
+/// Small whole tables read by one query of COPYs (one round trip for them all) into one shared
+/// data object, each table's rows in chunks of its own: a database of thousands of small tables
+/// costs a few queries and objects, not thousands.
+#[derive(Debug)]
+pub(super) struct Batch {
+    /// 0-based; names its data object.
+    pub number: u32,
+    /// Whole tables, in table order.
+    pub pieces: Vec<Piece>,
+    pub estimated_bytes: u64,
+}
+
+/// Takes the pieces of small whole tables (not wide ones: they reserve memory piece by piece)
+/// out of `pieces` into batches of at most `chunk_size` bytes on disk, or fewer when that would
+/// leave some of the `jobs` sessions without one, and at most [`MAX_BATCH_TABLES`] tables.
+pub(super) fn batch_small_tables(
+    pieces: &mut Vec<Piece>,
+    jobs: usize,
+    chunk_size: u64,
+) -> Vec<Batch> {
+    let small = |p: &Piece| {
+        p.part == 0
+            && matches!(p.range, RowRange::All)
+            && p.wide_reserve.is_none()
+            && p.estimated_bytes < SMALL_TABLE_BYTES
+    };
+    let (mut taken, kept): (Vec<Piece>, Vec<Piece>) = pieces.drain(..).partition(|p| small(p));
+    *pieces = kept;
+    taken.sort_by_key(|p| p.table);
+    let total: u64 = taken.iter().map(|p| p.estimated_bytes).sum();
+    let limit = (total / jobs.max(1) as u64)
+        .min(chunk_size)
+        .max(SMALL_TABLE_BYTES);
+    let mut batches: Vec<Batch> = Vec::new();
+    for piece in taken {
+        let fits = batches.last().is_some_and(|b| {
+            b.pieces.len() < MAX_BATCH_TABLES && b.estimated_bytes + piece.estimated_bytes <= limit
+        });
+        if !fits {
+            batches.push(Batch {
+                number: u32::try_from(batches.len()).unwrap_or(u32::MAX),
+                pieces: Vec::new(),
+                estimated_bytes: 0,
+            });
+        }
+        if let Some(batch) = batches.last_mut() {
+            batch.estimated_bytes += piece.estimated_bytes;
+            batch.pieces.push(piece);
+        }
+    }
+    batches
+}
+
 /// Rows at least this long (sampled) make a table's pieces "wide": they reserve memory from a
 /// shared budget before they start, so that eight sessions do not each buffer several 20 MB rows.
 pub const WIDE_ROW_BYTES: u64 = 1 << 20;

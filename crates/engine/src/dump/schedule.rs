@@ -1,7 +1,7 @@
 //! The dump's worker sessions: each imports the leader's snapshot and takes the largest job
-//! left — a piece of a table, or the large objects' contents — within a memory budget for
-//! pieces of long rows; a job whose session is lost (or whose upload fails) is read again by a
-//! new session in the same snapshot.
+//! left — a piece of a table, a batch of small tables, or the large objects' contents — within a
+//! memory budget for pieces of long rows; a job whose session is lost (or whose upload fails) is
+//! read again by a new session in the same snapshot.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use tracing::warn;
 use super::finish::table_id;
 use super::{DumpOptions, TableKeys, plan, snapshot};
 use crate::budget::{ByteBudget, Share};
-use crate::writer::{BackupWriter, DataObject, WrittenObject};
+use crate::writer::{BackupWriter, CopySource, DataObject, WrittenObject};
 use crate::{EngineError, Progress};
 
 /// What the workers wrote: each piece's object by (table index, part), and the large objects'.
@@ -23,6 +23,7 @@ pub(super) type Written = (Vec<(usize, u32, WrittenObject)>, Option<LargeObjects
 /// What one worker session dumps next.
 enum Job {
     Piece(plan::Piece),
+    Batch(plan::Batch),
     /// Every large object's contents (`count` of them).
     LargeObjects(u64),
 }
@@ -38,14 +39,37 @@ impl Job {
                     table.schema, table.name, piece.part
                 )
             }
+            Job::Batch(batch) => format!(
+                "{} small tables (batch {})",
+                batch.pieces.len(),
+                batch.number
+            ),
             Job::LargeObjects(_) => "large objects".to_owned(),
+        }
+    }
+
+    fn estimated_bytes(&self) -> u64 {
+        match self {
+            Job::Piece(piece) => piece.estimated_bytes,
+            Job::Batch(batch) => batch.estimated_bytes,
+            // Their size is unknown until read, so they start first.
+            Job::LargeObjects(_) => u64::MAX,
+        }
+    }
+
+    /// Memory the job reserves before it starts (pieces of wide tables).
+    fn wide_reserve(&self) -> Option<u64> {
+        match self {
+            Job::Piece(piece) => piece.wide_reserve,
+            Job::Batch(_) | Job::LargeObjects(_) => None,
         }
     }
 }
 
-/// What a finished job stored.
+/// What a finished job stored: table pieces' objects (a batch's tables share one), or the large
+/// objects' entry.
 enum Finished {
-    Piece(WrittenObject),
+    Pieces(Vec<(plan::Piece, WrittenObject)>),
     LargeObjects(LargeObjectsEntry),
 }
 
@@ -75,13 +99,22 @@ pub(super) async fn run(
     }
     let pieces_left = Arc::new(std::sync::Mutex::new(pieces_left));
     let mut pieces = pieces;
-    // Workers pop from the end, so the largest pieces go last in the vector.
-    pieces.sort_by_key(|p| (p.estimated_bytes, std::cmp::Reverse((p.table, p.part))));
+    let batches = plan::batch_small_tables(&mut pieces, options.jobs, options.chunk_size);
     let mut queue: Vec<Job> = pieces.into_iter().map(Job::Piece).collect();
-    // Their size is unknown until read, so they start first.
+    queue.extend(batches.into_iter().map(Job::Batch));
     if large_objects > 0 {
         queue.push(Job::LargeObjects(large_objects));
     }
+    // Workers pop from the end, so the largest jobs go last in the vector (ties: in table
+    // order).
+    queue.sort_by_key(|job| {
+        let first = match job {
+            Job::Piece(piece) => (piece.table, piece.part),
+            Job::Batch(batch) => batch.pieces.first().map_or((0, 0), |p| (p.table, p.part)),
+            Job::LargeObjects(_) => (0, 0),
+        };
+        (job.estimated_bytes(), std::cmp::Reverse(first))
+    });
     let sessions = options.jobs.clamp(1, queue.len().max(1));
     let queue = Arc::new(Mutex::new(queue));
 
@@ -103,24 +136,42 @@ pub(super) async fn run(
                 let finished = loop {
                     let attempt = match &job {
                         Job::Piece(piece) => {
-                            let table = &tables[piece.table];
                             let object =
                                 layout::data_object_name(table_id(piece.table), piece.part);
                             writer
                                 .copy_out(
                                     &session,
-                                    &copy_out_range_sql(table, &piece.range),
-                                    &format!("table {}.{}", table.schema, table.name),
+                                    copy_source(tables, keys, piece),
                                     DataObject {
                                         name: &object,
-                                        table: table_id(piece.table),
                                         expected_bytes: Some(piece.estimated_bytes),
                                     },
-                                    &table.columns,
-                                    keys.lookup.get(&table.oid),
                                 )
                                 .await
-                                .map(Finished::Piece)
+                                .map(|data| Finished::Pieces(vec![(piece.clone(), data)]))
+                        }
+                        Job::Batch(batch) => {
+                            let object = layout::shared_data_object_name(batch.number);
+                            let sources: Vec<CopySource> = batch
+                                .pieces
+                                .iter()
+                                .map(|piece| copy_source(tables, keys, piece))
+                                .collect();
+                            writer
+                                .copy_out_shared(
+                                    &session,
+                                    &sources,
+                                    DataObject {
+                                        name: &object,
+                                        expected_bytes: Some(batch.estimated_bytes),
+                                    },
+                                )
+                                .await
+                                .map(|written| {
+                                    Finished::Pieces(
+                                        batch.pieces.iter().cloned().zip(written).collect(),
+                                    )
+                                })
                         }
                         Job::LargeObjects(count) => writer
                             .dump_large_objects(&session, *count)
@@ -142,31 +193,27 @@ pub(super) async fn run(
                         other => break other?,
                     }
                 };
-                let data = match (finished, job) {
-                    (Finished::LargeObjects(entry), _) => {
+                let written = match finished {
+                    Finished::LargeObjects(entry) => {
                         large_objects = Some(entry);
                         continue;
                     }
-                    (Finished::Piece(data), Job::Piece(piece)) => (piece, data),
-                    (Finished::Piece(_), Job::LargeObjects(_)) => {
-                        return Err(EngineError::bug(
-                            "a large-object job produced a table piece",
-                        ));
+                    Finished::Pieces(written) => written,
+                };
+                for (piece, data) in written {
+                    let table_done = {
+                        let mut left = pieces_left.lock().map_err(|_| EngineError::TaskFailed {
+                            task: "a dump worker",
+                            source: None,
+                        })?;
+                        left[piece.table] -= 1;
+                        left[piece.table] == 0
+                    };
+                    if table_done {
+                        Progress::add(&progress.tables_done, 1);
                     }
-                };
-                let (piece, data) = data;
-                let table_done = {
-                    let mut left = pieces_left.lock().map_err(|_| EngineError::TaskFailed {
-                        task: "a dump worker",
-                        source: None,
-                    })?;
-                    left[piece.table] -= 1;
-                    left[piece.table] == 0
-                };
-                if table_done {
-                    Progress::add(&progress.tables_done, 1);
+                    done.push((piece.table, piece.part, data));
                 }
-                done.push((piece.table, piece.part, data));
             }
             Ok::<_, EngineError>((done, large_objects))
         }
@@ -180,6 +227,22 @@ pub(super) async fn run(
     done.sort_by_key(|(table, part, _)| (*table, *part));
 
     Ok((done, large_objects))
+}
+
+/// What a worker COPYs for `piece`.
+fn copy_source<'a>(
+    tables: &'a [TableData],
+    keys: &'a TableKeys,
+    piece: &plan::Piece,
+) -> CopySource<'a> {
+    let table = &tables[piece.table];
+    CopySource {
+        sql: copy_out_range_sql(table, &piece.range),
+        what: format!("table {}.{}", table.schema, table.name),
+        table: table_id(piece.table),
+        columns: &table.columns,
+        key: keys.lookup.get(&table.oid),
+    }
 }
 
 /// Memory for reading pieces of tables with long rows at once (see [`plan::WIDE_ROW_BYTES`]): a
@@ -200,11 +263,7 @@ async fn next_job(
             let mut queue = queue.lock().await;
             let mut wanted = None;
             for i in (0..queue.len()).rev() {
-                let reserve = match &queue[i] {
-                    Job::Piece(piece) => piece.wide_reserve,
-                    Job::LargeObjects(_) => None,
-                };
-                let Some(bytes) = reserve else {
+                let Some(bytes) = queue[i].wide_reserve() else {
                     return Ok(Some((queue.remove(i), None)));
                 };
                 if let Some((held_bytes, _)) = &held

@@ -17,7 +17,7 @@ use super::sequences::{owned_sequences, sequence_values};
 use super::undo::{UndoRestore, undo_condition, undo_restore};
 use super::{Conflict, SurgicalOptions};
 use crate::cpu::CpuPool;
-use crate::writer::{BackupWriter, DataObject, Encryption, WriterSettings};
+use crate::writer::{BackupWriter, CopySource, DataObject, Encryption, WriterSettings};
 use crate::{EngineError, Progress};
 
 /// Where before-images go by default: this folder beside the source backup, so that they are not
@@ -213,15 +213,17 @@ impl BeforeImage {
             .writer
             .copy_out(
                 session,
-                &sql,
-                &format!("the before-image of table {qualified}"),
+                CopySource {
+                    sql,
+                    what: format!("the before-image of table {qualified}"),
+                    table: id,
+                    columns: &table.columns,
+                    key: lookup_key.as_ref(),
+                },
                 DataObject {
                     name: &layout::data_object_name(id, 0),
-                    table: id,
                     expected_bytes: None,
                 },
-                &table.columns,
-                lookup_key.as_ref(),
             )
             .await?;
         self.manifest.schema.push(DdlItem {

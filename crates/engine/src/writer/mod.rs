@@ -7,7 +7,7 @@
 mod large_objects;
 mod pieces;
 
-pub(crate) use pieces::{DataObject, MAX_COMPRESSING, ObjectWriter, WrittenObject};
+pub(crate) use pieces::{CopySource, DataObject, MAX_COMPRESSING, ObjectWriter, WrittenObject};
 
 use std::sync::Arc;
 use std::time::Duration;

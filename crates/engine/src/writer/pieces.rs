@@ -11,7 +11,7 @@ use pgark_archive::{
     ArchiveError, ChunkEntry, ColumnEntry, ContentDigest, EncodedChunk, FilterEntry, KeyRange,
     LookupKey,
 };
-use pgark_pg::{Connection, PgError};
+use pgark_pg::{Connection, CopyOutItem, PgError};
 use pgark_storage::{ObjectKey, Upload};
 
 use super::{BackupWriter, Sealing};
@@ -35,69 +35,135 @@ type Compressing = VecDeque<(
     std::pin::Pin<Box<dyn Future<Output = Result<EncodedChunk, EngineError>> + Send>>,
 )>;
 
+/// One `COPY ... TO STDOUT` whose rows are written as one table's (or one piece's) chunks.
+#[derive(Debug, Clone)]
+pub(crate) struct CopySource<'a> {
+    pub(crate) sql: String,
+    /// Names the rows in messages (`table public.orders`).
+    pub(crate) what: String,
+    /// The table's id: its chunks are bound to it when sealed.
+    pub(crate) table: u32,
+    pub(crate) columns: &'a [ColumnEntry],
+    /// The key whose ranges (and filters) the chunks record.
+    pub(crate) key: Option<&'a LookupKey>,
+}
+
+impl CopySource<'_> {
+    /// The key's fields in the rows, and the key itself when the rows have them all.
+    fn key_fields(&self) -> (Option<Arc<KeyFields>>, Option<&LookupKey>) {
+        let fields = self.key.and_then(|k| k.fields(self.columns)).map(Arc::new);
+        let key = self.key.filter(|_| fields.is_some());
+        (fields, key)
+    }
+}
+
 impl BackupWriter {
-    /// Writes the rows `copy_sql` (a `COPY ... TO STDOUT`) sends on `session` into data object
-    /// `object`, recording the ranges (and filters) of `key` over `columns`. `what` names the
-    /// rows in messages (`table public.orders`). On failure the object's upload is aborted, so
-    /// the object can be written again from nothing.
+    /// Writes the rows `source`'s COPY sends on `session` into data object `object`. On failure
+    /// the object's upload is aborted, so the object can be written again from nothing.
     pub(crate) async fn copy_out(
         &self,
         session: &Connection,
-        copy_sql: &str,
-        what: &str,
+        source: CopySource<'_>,
         object: DataObject<'_>,
-        columns: &[ColumnEntry],
-        key: Option<&LookupKey>,
     ) -> Result<WrittenObject, EngineError> {
-        let key_fields = key.and_then(|k| k.fields(columns)).map(Arc::new);
-        let key = key.filter(|_| key_fields.is_some());
-        let name = object.name;
-        let mut writer = ObjectWriter::new(self, object, key)?;
-        let copied = self
-            .copy_rows(session, copy_sql, what, key_fields, &mut writer)
-            .await;
-        if let Err(e) = copied {
-            writer.abort().await;
-            return Err(e);
-        }
-        let data = writer.complete().await?;
-        tracing::debug!(%what, object = name, chunks = data.chunks.len(), "object written");
-        Ok(data)
+        let mut written = self
+            .copy_out_shared(session, std::slice::from_ref(&source), object)
+            .await?;
+        written
+            .pop()
+            .ok_or_else(|| EngineError::bug("a COPY wrote no object"))
     }
 
-    async fn copy_rows(
+    /// Writes the rows of each of `sources` (sent as one query: one round trip for them all)
+    /// into data object `object`, one after the other, and returns what each wrote there, in
+    /// order. On failure the object's upload is aborted, so the object can be written again
+    /// from nothing.
+    pub(crate) async fn copy_out_shared<'a>(
+        &'a self,
+        session: &Connection,
+        sources: &'a [CopySource<'a>],
+        object: DataObject<'a>,
+    ) -> Result<Vec<WrittenObject>, EngineError> {
+        let Some(first) = sources.first() else {
+            return Ok(Vec::new());
+        };
+        let name = object.name;
+        let mut writer = ObjectWriter::new(self, object, first.table, first.key_fields().1)?;
+        let mut written = match self.copy_rows(session, sources, &mut writer).await {
+            Ok(written) => written,
+            Err(e) => {
+                writer.abort().await;
+                return Err(e);
+            }
+        };
+        written.push(writer.complete().await?);
+        tracing::debug!(object = name, tables = sources.len(), "object written");
+        Ok(written)
+    }
+
+    /// Copies each source's rows into `writer`, switching it to the next source at each COPY's
+    /// end; what each source but the last wrote (the writer's completion gives the last's).
+    async fn copy_rows<'a>(
         &self,
         session: &Connection,
-        copy_sql: &str,
-        what: &str,
-        key_fields: Option<Arc<KeyFields>>,
-        writer: &mut ObjectWriter<'_>,
-    ) -> Result<(), EngineError> {
-        let copying = || format!("copying {what}");
+        sources: &'a [CopySource<'a>],
+        writer: &mut ObjectWriter<'a>,
+    ) -> Result<Vec<WrittenObject>, EngineError> {
+        let statements: Vec<String> = sources.iter().map(|s| s.sql.clone()).collect();
+        let copying = |n: usize| {
+            let what = sources.get(n).map_or("", |s| s.what.as_str());
+            move || format!("copying {what}")
+        };
         let mut buffers = crate::session::unless_stalled(
             self.stall_timeout,
-            &copying,
-            session.copy_out_buffers(copy_sql, self.chunk_size),
+            &copying(0),
+            session.copy_out_buffers(&statements, self.chunk_size),
         )
         .await?
-        .map_err(|e| PgError::query(format!("starting COPY of {what}"), e))?;
+        .map_err(|e| PgError::query(format!("starting COPY of {}", sources[0].what), e))?;
 
-        // Each buffer is a chunk: whole rows, cut before they would pass the chunk size (a row
-        // larger than a chunk is a chunk of its own).
+        // Each buffer is a chunk: whole rows of one source, cut before they would pass the
+        // chunk size (a row larger than a chunk is a chunk of its own).
         let mut compressing: Compressing = VecDeque::new();
-        let reading = || format!("reading {what}");
-        while let Some(rows) =
-            crate::session::next_copy_buffer(self.stall_timeout, &copying, &reading, &mut buffers)
-                .await?
-        {
-            self.compress(rows, key_fields.clone(), &mut compressing, writer)
-                .await?;
+        let mut current = 0;
+        let mut key_fields = sources[0].key_fields().0;
+        let mut written = Vec::with_capacity(sources.len().saturating_sub(1));
+        loop {
+            let what = sources.get(current).map_or("", |s| s.what.as_str());
+            let reading = || format!("reading {what}");
+            let item = crate::session::next_copy_item(
+                self.stall_timeout,
+                &copying(current),
+                &reading,
+                &mut buffers,
+            )
+            .await?;
+            match item {
+                Some(CopyOutItem::Rows(rows)) => {
+                    self.compress(rows, key_fields.clone(), &mut compressing, writer)
+                        .await?;
+                }
+                Some(CopyOutItem::Done) => {
+                    while let Some((share, done)) = compressing.pop_front() {
+                        writer.append(done.await?).await?;
+                        drop(share);
+                    }
+                    current += 1;
+                    if let Some(next) = sources.get(current) {
+                        let (fields, key) = next.key_fields();
+                        written.push(writer.next_source(next.table, key).await?);
+                        key_fields = fields;
+                    }
+                }
+                None => break,
+            }
         }
-        while let Some((share, done)) = compressing.pop_front() {
-            writer.append(done.await?).await?;
-            drop(share);
+        if current != sources.len() {
+            return Err(EngineError::bug(
+                "a query of COPYs ended before all of them completed",
+            ));
         }
-        Ok(())
+        Ok(written)
     }
 
     /// Hands `rows` to the CPU pool once the budget has room, appending finished chunks (which
@@ -135,24 +201,25 @@ impl BackupWriter {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DataObject<'a> {
     pub(crate) name: &'a str,
-    /// The table's id (0 for large objects): sealed pieces are bound to it.
-    pub(crate) table: u32,
     /// About how large it will be, when known (a table piece's size on disk): a store with a
     /// limit on parts sizes them from it.
     pub(crate) expected_bytes: Option<u64>,
 }
 
 /// Appends frames to one data object, opening the upload only when the first frame arrives so
-/// that empty pieces leave no object behind.
+/// that empty pieces leave no object behind. The chunks of several tables may follow each other
+/// in one object (small tables share objects): what the writer records is the current one's.
 pub(crate) struct ObjectWriter<'a> {
     dumper: &'a BackupWriter,
     object: &'a str,
-    /// The table's id (0 for large objects): sealed pieces are bound to it.
+    /// The current table's id (0 for large objects): sealed pieces are bound to it.
     table: u32,
     expected_bytes: Option<u64>,
     key: ObjectKey,
     upload: Option<Box<dyn Upload>>,
     offset: u64,
+    /// Where the current table's chunks start.
+    table_start: u64,
     chunks: Vec<ChunkEntry>,
     lookup_key: Option<&'a LookupKey>,
     /// The last chunk's key filter, held until the next chunk shows whether it is needed: only a
@@ -167,20 +234,23 @@ pub(crate) struct ObjectWriter<'a> {
 }
 
 impl<'a> ObjectWriter<'a> {
+    /// A writer whose first chunks are table `table`'s.
     pub(crate) fn new(
         dumper: &'a BackupWriter,
         object: DataObject<'a>,
+        table: u32,
         lookup_key: Option<&'a LookupKey>,
     ) -> Result<Self, EngineError> {
         let key = dumper.key(object.name)?;
         Ok(ObjectWriter {
             dumper,
             object: object.name,
-            table: object.table,
+            table,
             expected_bytes: object.expected_bytes,
             key,
             upload: None,
             offset: 0,
+            table_start: 0,
             chunks: Vec::new(),
             lookup_key,
             held_filter: None,
@@ -197,10 +267,9 @@ impl<'a> ObjectWriter<'a> {
     ) -> Result<Self, EngineError> {
         let object = DataObject {
             name: object,
-            table: pgark_archive::LARGE_OBJECTS_TABLE,
             expected_bytes,
         };
-        let mut writer = Self::new(dumper, object, None)?;
+        let mut writer = Self::new(dumper, object, pgark_archive::LARGE_OBJECTS_TABLE, None)?;
         writer.counts_rows = false;
         Ok(writer)
     }
@@ -353,14 +422,41 @@ impl<'a> ObjectWriter<'a> {
         }
     }
 
-    /// Completes the object; the manifest may only record stored data.
-    pub(crate) async fn complete(mut self) -> Result<WrittenObject, EngineError> {
+    /// Ends the current table's chunks (storing its last key filter, if needed) and what they
+    /// hold.
+    async fn finish_table(&mut self) -> Result<WrittenObject, EngineError> {
         if let Some(frame) = self.held_filter.take() {
             let n = self.chunks.len() - 1;
             if self.overlaps(n, n.checked_sub(1)) {
                 self.store_filter(n, frame).await?;
             }
         }
+        let written = WrittenObject {
+            chunks: std::mem::take(&mut self.chunks),
+            stored_bytes: self.offset - self.table_start,
+            content_digest: std::mem::take(&mut self.content_digest),
+        };
+        self.table_start = self.offset;
+        Ok(written)
+    }
+
+    /// Ends the current table's chunks, as [`Self::finish_table`], and makes the chunks that
+    /// follow table `table`'s, with `lookup_key`'s ranges.
+    pub(crate) async fn next_source(
+        &mut self,
+        table: u32,
+        lookup_key: Option<&'a LookupKey>,
+    ) -> Result<WrittenObject, EngineError> {
+        let written = self.finish_table().await?;
+        self.table = table;
+        self.lookup_key = lookup_key;
+        Ok(written)
+    }
+
+    /// Completes the object; the manifest may only record stored data. What the last table's
+    /// chunks hold.
+    pub(crate) async fn complete(mut self) -> Result<WrittenObject, EngineError> {
+        let written = self.finish_table().await?;
         if let Some(upload) = self.upload {
             let size = upload.complete().await?;
             if size != self.offset {
@@ -371,10 +467,6 @@ impl<'a> ObjectWriter<'a> {
                 });
             }
         }
-        Ok(WrittenObject {
-            chunks: self.chunks,
-            stored_bytes: self.offset,
-            content_digest: self.content_digest,
-        })
+        Ok(written)
     }
 }

@@ -1,9 +1,10 @@
 //! COPY OUT read in buffers of whole rows (`Connection::copy_out_buffers`) against a real
 //! server: the same bytes tokio-postgres hands over row by row, rows longer than the tap's
-//! reads, a row of a gigabyte, over TLS, and a COPY cancelled halfway.
+//! reads, a row of a gigabyte, several COPYs in one query (one failing), over TLS, and a COPY
+//! cancelled halfway.
 
 use bytes::Bytes;
-use pgark_pg::{ConnConfig, Connection, connect};
+use pgark_pg::{ConnConfig, Connection, CopyOutItem, connect};
 use tokio_postgres::error::SqlState;
 
 use super::query_text;
@@ -13,17 +14,53 @@ async fn session(db: &pgark_testkit::TestDb) -> Connection {
     connect(&config).await.expect("connects")
 }
 
+/// Every buffer of the rows of each of `statements`, sent as one query and read with buffers of
+/// `buffer_size`.
+pub async fn batch_buffers(
+    connection: &Connection,
+    statements: &[&str],
+    buffer_size: usize,
+) -> Vec<Vec<Bytes>> {
+    let statements: Vec<String> = statements.iter().map(|s| (*s).to_owned()).collect();
+    let mut copy = connection
+        .copy_out_buffers(&statements, buffer_size)
+        .await
+        .expect("query sent");
+    let mut copies = vec![Vec::new()];
+    while let Some(item) = copy.next().await {
+        match item.expect("every COPY completes") {
+            CopyOutItem::Rows(rows) => copies.last_mut().expect("one open").push(rows),
+            CopyOutItem::Done => copies.push(Vec::new()),
+        }
+    }
+    assert_eq!(
+        copies.pop(),
+        Some(Vec::new()),
+        "rows after the last COPY's end"
+    );
+    assert_eq!(copies.len(), statements.len(), "one end per COPY");
+    copies
+}
+
 /// Every buffer of `sql`'s rows, read with buffers of `buffer_size`.
 pub async fn buffers(connection: &Connection, sql: &str, buffer_size: usize) -> Vec<Bytes> {
-    let mut copy = connection
-        .copy_out_buffers(sql, buffer_size)
-        .await
-        .expect("COPY starts");
-    let mut buffers = Vec::new();
-    while let Some(buffer) = copy.next().await {
-        buffers.push(buffer.expect("COPY completes"));
+    let mut copies = batch_buffers(connection, &[sql], buffer_size).await;
+    copies.pop().unwrap_or_default()
+}
+
+/// The rows of buffers up to `copy`'s error: counted, and the error.
+async fn rows_until_error(copy: &mut pgark_pg::CopyOutBuffers) -> (usize, tokio_postgres::Error) {
+    let mut rows = 0;
+    loop {
+        match copy.next().await {
+            Some(Ok(CopyOutItem::Rows(buffer))) => {
+                rows += buffer.iter().filter(|&&b| b == b'\n').count();
+            }
+            Some(Ok(CopyOutItem::Done)) => {}
+            Some(Err(e)) => return (rows, e),
+            None => panic!("the COPY should fail"),
+        }
     }
-    buffers
 }
 
 /// `sql`'s rows as tokio-postgres hands them over, one by one.
@@ -115,30 +152,91 @@ async fn a_copy_of_no_rows_gives_no_buffers_and_a_failing_one_its_error() {
             .await
             .is_empty()
     );
-    // An error before the COPY starts comes back from the start, and the tap is not left armed.
-    let err = connection
-        .copy_out_buffers("COPY missing TO STDOUT", 1024)
+    // An error before the COPY starts comes back first, and the tap is not left armed.
+    let mut copy = connection
+        .copy_out_buffers(&["COPY missing TO STDOUT".to_owned()], 1024)
         .await
-        .expect_err("no such table");
-    assert_eq!(err.code(), Some(&SqlState::UNDEFINED_TABLE), "{err}");
+        .expect("query sent");
+    let (rows, err) = rows_until_error(&mut copy).await;
+    assert_eq!(
+        (rows, err.code()),
+        (0, Some(&SqlState::UNDEFINED_TABLE)),
+        "{err}"
+    );
+    assert_eq!(query_text(&connection, "SELECT 'usable'").await, "usable");
     // An error halfway (a division by zero at row 3,000) comes after the rows before it.
     let mut copy = connection
         .copy_out_buffers(
-            "COPY (SELECT g, 1 / (3000 - g) FROM generate_series(1, 5000) g) TO STDOUT",
+            &[
+                "COPY (SELECT g, 1 / (3000 - g) FROM generate_series(1, 5000) g) TO STDOUT"
+                    .to_owned(),
+            ],
             1024,
         )
         .await
         .expect("COPY starts");
-    let mut rows = 0;
-    let err = loop {
-        match copy.next().await {
-            Some(Ok(buffer)) => rows += buffer.iter().filter(|&&b| b == b'\n').count(),
-            Some(Err(e)) => break e,
-            None => panic!("the COPY should fail"),
-        }
-    };
+    let (rows, err) = rows_until_error(&mut copy).await;
     assert_eq!(err.code(), Some(&SqlState::DIVISION_BY_ZERO), "{err}");
     assert!(rows < 3000, "{rows} rows before the failing one");
+    assert_eq!(query_text(&connection, "SELECT 'usable'").await, "usable");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copies_in_one_query_each_deliver_their_own_rows() {
+    let db = pgark_testkit::server().create_database("copy_batch").await;
+    let connection = session(&db).await;
+    connection
+        .client()
+        .batch_execute(
+            "CREATE TABLE a (id int, body text);
+             INSERT INTO a SELECT g, md5(g::text) FROM generate_series(1, 3000) g;
+             CREATE TABLE empty (id int);
+             CREATE TABLE long (id int, body text);
+             INSERT INTO long SELECT g, repeat(md5(g::text), 10000 * g) FROM generate_series(1, 3) g;
+             CREATE TABLE one (id int);
+             INSERT INTO one VALUES (7)",
+        )
+        .await
+        .expect("tables");
+    let statements = [
+        "COPY a TO STDOUT",
+        "COPY empty TO STDOUT",
+        "COPY long TO STDOUT",
+        "COPY one TO STDOUT",
+        "COPY empty TO STDOUT",
+        "COPY (SELECT id FROM a WHERE id % 1000 = 0) TO STDOUT",
+    ];
+    for buffer_size in [1, 5000, 1 << 20] {
+        let copies = batch_buffers(&connection, &statements, buffer_size).await;
+        for (got, sql) in copies.iter().zip(statements) {
+            assert_whole_rows(got, &rows(&connection, sql).await, buffer_size);
+        }
+    }
+
+    // One failing COPY ends the query: the COPYs before it are whole and complete, its rows
+    // before the error come, and nothing of the ones after it.
+    let statements = [
+        "COPY one TO STDOUT",
+        "COPY (SELECT g, 1 / (2000 - g) FROM generate_series(1, 5000) g) TO STDOUT",
+        "COPY a TO STDOUT",
+    ]
+    .map(str::to_owned);
+    let mut copy = connection
+        .copy_out_buffers(&statements, 1024)
+        .await
+        .expect("query sent");
+    assert_eq!(
+        copy.next().await.expect("rows").expect("rows"),
+        CopyOutItem::Rows(Bytes::from_static(b"7\n"))
+    );
+    assert_eq!(
+        copy.next().await.expect("end").expect("end"),
+        CopyOutItem::Done
+    );
+    let (rows, err) = rows_until_error(&mut copy).await;
+    assert_eq!(err.code(), Some(&SqlState::DIVISION_BY_ZERO), "{err}");
+    assert!(rows < 2000, "{rows} rows before the failing one");
+    drop(copy);
     assert_eq!(query_text(&connection, "SELECT 'usable'").await, "usable");
 }
 
@@ -172,12 +270,17 @@ async fn a_cancelled_copy_ends_with_the_cancel_and_leaves_the_session_usable() {
     // function in the select list streams its rows; in FROM it would make them all first.)
     let mut copy = connection
         .copy_out_buffers(
-            "COPY (SELECT generate_series(1, 1000000000), repeat('y', 100)) TO STDOUT",
+            &[
+                "COPY (SELECT generate_series(1, 1000000000), repeat('y', 100)) TO STDOUT"
+                    .to_owned(),
+            ],
             64 << 10,
         )
         .await
         .expect("COPY starts");
-    let first = copy.next().await.expect("rows").expect("rows");
+    let Some(Ok(CopyOutItem::Rows(first))) = copy.next().await else {
+        panic!("rows first");
+    };
     assert!(first.starts_with(b"1\ty"));
     connection
         .cancel()
