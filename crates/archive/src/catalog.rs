@@ -224,6 +224,10 @@ impl Manifest {
         let key = sealing.map(|(key, _)| key);
         let mut chunk_index = Vec::new();
         let mut tables = Vec::with_capacity(self.tables.len());
+        // One context for every table's frame: setting one up costs more than compressing a
+        // small table's few lines.
+        let mut compressor =
+            zstd::bulk::Compressor::new(METADATA_COMPRESS_LEVEL).map_err(ArchiveError::Compress)?;
         for table in &self.tables {
             if !table.chunks_loaded() {
                 return Err(failed(format!(
@@ -243,7 +247,8 @@ impl Manifest {
                 .map_err(|e| failed(format!("cannot serialize a chunk: {e}")))?;
                 lines.push(b'\n');
             }
-            let mut frame = zstd::bulk::compress(&lines, METADATA_COMPRESS_LEVEL)
+            let mut frame = compressor
+                .compress(&lines)
                 .map_err(ArchiveError::Compress)?;
             if let Some(key) = key {
                 let piece = Piece::IndexFrame {

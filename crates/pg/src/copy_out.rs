@@ -302,6 +302,16 @@ impl Capture {
                 // Finished; what follows is tokio-postgres's to read.
                 return Pin::new(inner).poll_read(cx, buf);
             }
+            // Rows are gathered only while the channel has room for them: a full buffer waits
+            // in the channel alone, not in the channel and here too, so a session holds at most
+            // about one buffer besides the reader's.
+            if let Some(sender) = self.sender.as_mut() {
+                match sender.poll_reserve(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => self.sender = None,
+                }
+            }
             if self.parse() {
                 continue;
             }

@@ -128,7 +128,15 @@ impl BackupWriter {
         let mut current = 0;
         let mut key_fields = sources[0].key_fields().0;
         let mut written = Vec::with_capacity(sources.len().saturating_sub(1));
+        // Room for the next buffer is taken before the buffer is: while the budget is short, a
+        // buffer waits in the session's tap, which then stops reading, rather than in this
+        // reader's hands as well (eight sessions would each hold one more chunk).
+        let reserve = 2 * self.chunk_size as u64;
+        let mut reserved: Option<Share> = None;
         loop {
+            if reserved.is_none() {
+                reserved = Some(self.make_room(reserve, &mut compressing, writer).await?);
+            }
             let what = sources.get(current).map_or("", |s| s.what.as_str());
             let reading = || format!("reading {what}");
             let item = crate::session::next_copy_item(
@@ -140,8 +148,20 @@ impl BackupWriter {
             .await?;
             match item {
                 Some(CopyOutItem::Rows(rows)) => {
-                    self.compress(rows, key_fields.clone(), &mut compressing, writer)
-                        .await?;
+                    // Raw rows, then a frame of at most about the same size.
+                    let needed = 2 * rows.len() as u64;
+                    let share = match reserved.take() {
+                        Some(share) if needed <= reserve => share,
+                        // One row longer than a chunk: room for all of it.
+                        other => {
+                            drop(other);
+                            self.make_room(needed, &mut compressing, writer).await?
+                        }
+                    };
+                    let encoding = self
+                        .cpu
+                        .encode(rows, self.compress_level, key_fields.clone());
+                    compressing.push_back((share, Box::pin(encoding)));
                 }
                 Some(CopyOutItem::Done) => {
                     while let Some((share, done)) = compressing.pop_front() {
@@ -166,17 +186,14 @@ impl BackupWriter {
         Ok(written)
     }
 
-    /// Hands `rows` to the CPU pool once the budget has room, appending finished chunks (which
-    /// frees their share) while it waits, so sessions never wait on each other in a circle.
-    async fn compress(
+    /// A share of the budget for `needed` bytes, appending finished chunks (which frees their
+    /// share) while it waits, so sessions never wait on each other in a circle.
+    async fn make_room(
         &self,
-        rows: Bytes,
-        key_fields: Option<Arc<KeyFields>>,
+        needed: u64,
         compressing: &mut Compressing,
         writer: &mut ObjectWriter<'_>,
-    ) -> Result<(), EngineError> {
-        // Raw rows, then a frame of at most about the same size.
-        let needed = 2 * rows.len() as u64;
+    ) -> Result<Share, EngineError> {
         let share = loop {
             if compressing.len() < MAX_COMPRESSING
                 && let Some(share) = self.budget.try_take(needed)
@@ -191,9 +208,7 @@ impl BackupWriter {
                 None => break self.budget.take(needed).await?,
             }
         };
-        let encoding = self.cpu.encode(rows, self.compress_level, key_fields);
-        compressing.push_back((share, Box::pin(encoding)));
-        Ok(())
+        Ok(share)
     }
 }
 
