@@ -176,11 +176,8 @@ impl Canceller {
         })?;
         let result = match &self.tls {
             Some(tls) => {
-                let connector = MakeTlsConnect::<Socket>::make_tls_connect(
-                    &mut tls.clone(),
-                    &tls_name(&self.endpoint.host),
-                )
-                .map_err(|e| failed(format!("invalid host name for TLS: {e}")))?;
+                let connector =
+                    tls_connector::<Socket>(tls, &self.endpoint.host).map_err(failed)?;
                 self.token.cancel_query_raw(socket, connector).await
             }
             None => self.token.cancel_query_raw(socket, NoTls).await,
@@ -200,6 +197,19 @@ fn tls_name(host: &Host) -> String {
         Host::Tcp(name) => name.clone(),
         Host::Socket(dir) => dir.display().to_string(),
     }
+}
+
+/// The TLS connector for one stream of a session (its own, or its cancel request's), checking
+/// the server's certificate against `host`; why not, when that name cannot be used.
+fn tls_connector<S>(
+    make: &MakeRustlsConnect,
+    host: &Host,
+) -> Result<<MakeRustlsConnect as MakeTlsConnect<S>>::TlsConnect, String>
+where
+    MakeRustlsConnect: MakeTlsConnect<S, Error: fmt::Display>,
+{
+    MakeTlsConnect::<S>::make_tls_connect(&mut make.clone(), &tls_name(host))
+        .map_err(|e| format!("invalid host name for TLS: {e}"))
 }
 
 impl fmt::Debug for Canceller {
@@ -414,16 +424,13 @@ async fn attempt(
                 (client, drive(connection, target))
             }
             Some(make) => {
-                let connector = MakeTlsConnect::<TapStream<Socket>>::make_tls_connect(
-                    &mut make.clone(),
-                    &tls_name(host),
-                )
-                .map_err(|e| {
-                    Failure::Fatal(PgError::Tls {
-                        target: target.to_owned(),
-                        reason: format!("invalid host name for TLS: {e}"),
-                    })
-                })?;
+                let connector =
+                    tls_connector::<TapStream<Socket>>(make, host).map_err(|reason| {
+                        Failure::Fatal(PgError::Tls {
+                            target: target.to_owned(),
+                            reason,
+                        })
+                    })?;
                 let (client, connection) = pg
                     .connect_raw(stream, TapTls::new(connector, tap.clone()))
                     .await

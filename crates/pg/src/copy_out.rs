@@ -280,8 +280,11 @@ impl Capture {
         loop {
             // Buffers first: the reader drains them before it asks tokio-postgres how the query
             // ended, so tokio-postgres may hear of the end only after the last one.
-            if let Some(item) = self.pending.pop_front() {
-                ready!(self.hand_over(item, cx));
+            if !self.pending.is_empty() {
+                ready!(self.poll_room(cx));
+                if let Some(item) = self.pending.pop_front() {
+                    self.hand_over(item);
+                }
                 continue;
             }
             if self.ended || self.eof {
@@ -305,13 +308,7 @@ impl Capture {
             // Rows are gathered only while the channel has room for them: a full buffer waits
             // in the channel alone, not in the channel and here too, so a session holds at most
             // about one buffer besides the reader's.
-            if let Some(sender) = self.sender.as_mut() {
-                match sender.poll_reserve(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(_)) => self.sender = None,
-                }
-            }
+            ready!(self.poll_room(cx));
             if self.parse() {
                 continue;
             }
@@ -334,27 +331,24 @@ impl Capture {
         }
     }
 
-    /// Sends `item` to the reader, or keeps it first in line (and the waker) while the channel
-    /// is full. A reader that went away gets nothing more: its rows are dropped as they come.
-    fn hand_over(&mut self, item: CopyOutItem, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(sender) = self.sender.as_mut() else {
-            return Poll::Ready(());
-        };
-        match sender.poll_reserve(cx) {
-            Poll::Pending => {
-                self.pending.push_front(item);
-                Poll::Pending
-            }
-            Poll::Ready(Ok(())) => {
-                if sender.send_item(item).is_err() {
-                    self.sender = None;
-                }
-                Poll::Ready(())
-            }
-            Poll::Ready(Err(_)) => {
-                self.sender = None;
-                Poll::Ready(())
-            }
+    /// Ready once the channel has room for one item (held until [`Self::hand_over`] uses it)
+    /// or the reader went away; keeps the waker while the channel is full.
+    fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(sender) = self.sender.as_mut()
+            && ready!(sender.poll_reserve(cx)).is_err()
+        {
+            self.sender = None;
+        }
+        Poll::Ready(())
+    }
+
+    /// Sends `item` into the room [`Self::poll_room`] found. A reader that went away gets
+    /// nothing more: its rows are dropped as they come.
+    fn hand_over(&mut self, item: CopyOutItem) {
+        if let Some(sender) = self.sender.as_mut()
+            && sender.send_item(item).is_err()
+        {
+            self.sender = None;
         }
     }
 

@@ -164,10 +164,7 @@ impl BackupWriter {
                     compressing.push_back((share, Box::pin(encoding)));
                 }
                 Some(CopyOutItem::Done) => {
-                    while let Some((share, done)) = compressing.pop_front() {
-                        writer.append(done.await?).await?;
-                        drop(share);
-                    }
+                    while append_oldest(&mut compressing, writer).await? {}
                     current += 1;
                     if let Some(next) = sources.get(current) {
                         let (fields, key) = next.key_fields();
@@ -194,22 +191,31 @@ impl BackupWriter {
         compressing: &mut Compressing,
         writer: &mut ObjectWriter<'_>,
     ) -> Result<Share, EngineError> {
-        let share = loop {
+        loop {
             if compressing.len() < MAX_COMPRESSING
                 && let Some(share) = self.budget.try_take(needed)
             {
-                break share;
+                return Ok(share);
             }
-            match compressing.pop_front() {
-                Some((share, done)) => {
-                    writer.append(done.await?).await?;
-                    drop(share);
-                }
-                None => break self.budget.take(needed).await?,
+            if !append_oldest(compressing, writer).await? {
+                return self.budget.take(needed).await;
             }
-        };
-        Ok(share)
+        }
     }
+}
+
+/// Appends the oldest chunk being compressed to `writer` once it is done, and frees its share;
+/// false when none is being compressed.
+async fn append_oldest(
+    compressing: &mut Compressing,
+    writer: &mut ObjectWriter<'_>,
+) -> Result<bool, EngineError> {
+    let Some((share, done)) = compressing.pop_front() else {
+        return Ok(false);
+    };
+    writer.append(done.await?).await?;
+    drop(share);
+    Ok(true)
 }
 
 /// One data object to write.
@@ -457,7 +463,7 @@ impl<'a> ObjectWriter<'a> {
 
     /// Ends the current table's chunks, as [`Self::finish_table`], and makes the chunks that
     /// follow table `table`'s, with `lookup_key`'s ranges.
-    pub(crate) async fn next_source(
+    async fn next_source(
         &mut self,
         table: u32,
         lookup_key: Option<&'a LookupKey>,
