@@ -119,6 +119,24 @@ pub(crate) async fn current_role(connection: &Connection) -> Result<String, Engi
         .map_err(|e| PgError::query("reading the current role", e).into())
 }
 
+/// How many parallel workers the server may add to one index build
+/// (`max_parallel_maintenance_workers`).
+pub(crate) async fn parallel_maintenance_workers(
+    connection: &Connection,
+) -> Result<u64, EngineError> {
+    const CONTEXT: &str = "reading max_parallel_maintenance_workers";
+    let row = connection
+        .client()
+        .query_one(
+            "SELECT current_setting('max_parallel_maintenance_workers')::bigint",
+            &[],
+        )
+        .await
+        .map_err(|e| PgError::query(CONTEXT, e))?;
+    let workers: i64 = row.try_get(0).map_err(|e| PgError::query(CONTEXT, e))?;
+    Ok(workers.max(0).unsigned_abs())
+}
+
 /// Awaits `work`, a step that waits on the server to send or take data, giving up when it takes
 /// longer than `limit` (a connection's [`ConnConfig::stall_timeout`]; `None` waits forever).
 /// `what` names the step in the error.

@@ -354,11 +354,9 @@ async fn needs_replica_role(
 }
 
 /// Settings of every restore session, for bulk work: commits need not wait for the WAL flush
-/// (the restore is all or nothing anyway); index builds, constraint checks and foreign key
-/// validation get memory to sort and hash in (one statement per session at a time); and no
-/// time goes into JIT-compiling queries that each run once.
-const BULK_SESSION_SETTINGS: &str = "SET synchronous_commit = off; \
-     SET maintenance_work_mem = '512MB'; SET work_mem = '256MB'; SET jit = off";
+/// (the restore is all or nothing anyway), and no time goes into JIT-compiling queries that
+/// each run once. Index builds and foreign keys' checks set their memory each (`schedule`).
+const BULK_SESSION_SETTINGS: &str = "SET synchronous_commit = off; SET jit = off";
 
 /// Names an item in messages, e.g. `index public.tasks_pkey`.
 fn describe(item: &DdlItem) -> String {
