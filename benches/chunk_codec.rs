@@ -105,8 +105,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             key_filter: None,
         };
         let mut decoder = ChunkDecoder::new()?;
+        // Into one buffer used again, as a restore decodes.
+        let mut rows_text = Vec::new();
         let decode_time = measure(|| {
-            let _ = decoder.decode(&encoded.frame, &entry, None, "bench", 0);
+            let buffer = std::mem::take(&mut rows_text);
+            if let Ok(decoded) = decoder.decode(&encoded.frame, &entry, None, ("bench", 0), buffer)
+            {
+                rows_text = decoded;
+            }
         });
         println!(
             "{level:>5} {:>10.2} {:>14.0} {:>14.0}",

@@ -246,18 +246,21 @@ impl ChunkDecoder {
     }
 
     /// Verifies `stored` against the manifest entry (length, SHA-256), opens it when `sealed`
-    /// gives the backup's key and the table's id, then decompresses it and checks the decoded
-    /// size and row count. `table` and `index` only name the chunk in errors.
+    /// gives the backup's key and the table's id, then decompresses it into `rows_text`, whose
+    /// contents it replaces, and checks the decoded size and row count; returns `rows_text`.
+    /// `table` and `index` only name the chunk in errors. A buffer used again keeps its memory,
+    /// where a new one's pages are each mapped and zeroed by the kernel as they are first
+    /// written (for every chunk a restore loads).
     pub fn decode(
         &mut self,
         stored: &[u8],
         entry: &ChunkEntry,
         sealed: Option<(&DataKey, u32)>,
-        table: &str,
-        index: usize,
+        (table, index): (&str, usize),
+        mut rows_text: Vec<u8>,
     ) -> Result<Vec<u8>, ArchiveError> {
         let of = format!("table {table}");
-        let rows_text = self.decode_frame(stored, entry, sealed, &of, index)?;
+        self.decode_frame(stored, entry, sealed, (&of, index), &mut rows_text)?;
         let corrupt = |reason: String| corrupt(entry, &of, index, reason);
         let rows = count_rows(&rows_text);
         if rows != entry.rows {
@@ -282,7 +285,8 @@ impl ChunkDecoder {
         index: usize,
     ) -> Result<(Vec<u8>, RecordTotals), ArchiveError> {
         let sealed = key.map(|key| (key, LARGE_OBJECTS_TABLE));
-        let stream = self.decode_frame(stored, entry, sealed, LARGE_OBJECTS, index)?;
+        let mut stream = Vec::new();
+        self.decode_frame(stored, entry, sealed, (LARGE_OBJECTS, index), &mut stream)?;
         let corrupt = |reason: String| corrupt(entry, LARGE_OBJECTS, index, reason);
         let totals = large_objects::record_totals(&stream).map_err(corrupt)?;
         if totals.records != entry.rows {
@@ -296,15 +300,15 @@ impl ChunkDecoder {
 
     /// The checks every chunk gets: stored length, SHA-256 (before decompressing anything),
     /// authenticity under the backup's key when it is sealed, a valid zstd frame, and the
-    /// decoded length.
+    /// decoded length. `of` and `index` name the chunk in errors.
     fn decode_frame(
         &mut self,
         stored: &[u8],
         entry: &ChunkEntry,
         sealed: Option<(&DataKey, u32)>,
-        of: &str,
-        index: usize,
-    ) -> Result<Vec<u8>, ArchiveError> {
+        (of, index): (&str, usize),
+        decoded: &mut Vec<u8>,
+    ) -> Result<(), ArchiveError> {
         let corrupt = |reason: String| corrupt(entry, of, index, reason);
         if stored.len() as u64 != entry.length {
             return Err(corrupt(format!(
@@ -344,9 +348,12 @@ impl ChunkDecoder {
         };
         let capacity = usize::try_from(entry.raw_length)
             .map_err(|_| corrupt(format!("raw length {} is too large", entry.raw_length)))?;
-        let decoded = self
-            .decompressor
-            .decompress(stored, capacity)
+        decoded.clear();
+        decoded.reserve(capacity);
+        // Into the buffer's capacity, which is at least the recorded length: a frame that
+        // decodes to more is an error, as it is for a buffer of that length.
+        self.decompressor
+            .decompress_to_buffer(stored, decoded)
             .map_err(|e| corrupt(format!("zstd: {e}")))?;
         if decoded.len() as u64 != entry.raw_length {
             return Err(corrupt(format!(
@@ -355,7 +362,7 @@ impl ChunkDecoder {
                 entry.raw_length
             )));
         }
-        Ok(decoded)
+        Ok(())
     }
 }
 
@@ -413,6 +420,36 @@ mod tests {
         }
     }
 
+    /// A buffer used again, longer or shorter than the chunk and holding other rows, ends up
+    /// holding exactly the chunk's rows; a damaged chunk is refused into it as into a new one.
+    #[test]
+    fn decoding_into_a_used_buffer_replaces_its_contents() {
+        let mut encoder = ChunkEncoder::new(1).expect("encoder");
+        let mut decoder = ChunkDecoder::new().expect("decoder");
+        let small = encoder.encode(b"1\ta\n2\tb\n", None).expect("encodes");
+        let large_rows = "x".repeat(100_000) + "\n";
+        let large = encoder
+            .encode(large_rows.as_bytes(), None)
+            .expect("encodes");
+        let mut buffer = b"leftover rows\n".repeat(50_000);
+        for (chunk, rows) in [
+            (&small, &b"1\ta\n2\tb\n"[..]),
+            (&large, large_rows.as_bytes()),
+        ] {
+            buffer = decoder
+                .decode(&chunk.frame, &entry_for(chunk), None, ("t", 0), buffer)
+                .expect("decodes");
+            assert_eq!(buffer, rows);
+        }
+        let mut wrong_length = entry_for(&small);
+        wrong_length.raw_length -= 1;
+        let refused = decoder.decode(&small.frame, &wrong_length, None, ("t", 0), buffer);
+        assert!(
+            matches!(refused, Err(ArchiveError::ChunkCorrupt { .. })),
+            "{refused:?}"
+        );
+    }
+
     fn entry_for(chunk: &EncodedChunk) -> ChunkEntry {
         ChunkEntry {
             object: "data/00001.0000.copy.zst".into(),
@@ -440,7 +477,13 @@ mod tests {
 
         let mut decoder = ChunkDecoder::new().expect("decoder");
         let decoded = decoder
-            .decode(&chunk.frame, &entry_for(&chunk), None, "public.t", 0)
+            .decode(
+                &chunk.frame,
+                &entry_for(&chunk),
+                None,
+                ("public.t", 0),
+                Vec::new(),
+            )
             .expect("decodes");
         assert_eq!(decoded, text);
     }
@@ -550,7 +593,7 @@ mod tests {
         let mut decoder = ChunkDecoder::new().expect("decoder");
         assert!(
             decoder
-                .decode(&chunk.frame, &entry_for(&chunk), None, "t", 0)
+                .decode(&chunk.frame, &entry_for(&chunk), None, ("t", 0), Vec::new())
                 .expect("decodes")
                 .is_empty()
         );
@@ -565,7 +608,7 @@ mod tests {
         damaged[5] ^= 0x01;
         let mut decoder = ChunkDecoder::new().expect("decoder");
         let err = decoder
-            .decode(&damaged, &entry, None, "public.t", 7)
+            .decode(&damaged, &entry, None, ("public.t", 7), Vec::new())
             .expect_err("must fail");
         let message = err.to_string();
         assert!(
@@ -587,7 +630,7 @@ mod tests {
         let mut wrong_rows = entry_for(&chunk);
         wrong_rows.rows = 3;
         let err = decoder
-            .decode(&chunk.frame, &wrong_rows, None, "t", 0)
+            .decode(&chunk.frame, &wrong_rows, None, ("t", 0), Vec::new())
             .expect_err("must fail");
         assert!(
             err.to_string()
@@ -602,8 +645,8 @@ mod tests {
                 &chunk.frame[..chunk.frame.len() - 1],
                 &truncated,
                 None,
-                "t",
-                0,
+                ("t", 0),
+                Vec::new(),
             )
             .expect_err("must fail");
         assert!(

@@ -159,7 +159,7 @@ proptest! {
         };
         let decoded = ChunkDecoder::new()
             .expect("decoder")
-            .decode(&chunk.frame, &entry, None, "public.t", 0)
+            .decode(&chunk.frame, &entry, None, ("public.t", 0), Vec::new())
             .expect("decode");
         prop_assert_eq!(&decoded, &rows);
         prop_assert_eq!(chunk.rows, copy_text::rows(&rows).count() as u64);
@@ -280,7 +280,7 @@ proptest! {
             key_filter: None,
         };
         let mut decoder = ChunkDecoder::new().expect("decoder");
-        if let Ok(rows_text) = decoder.decode(&frame, &entry, None, "public.t", 0) {
+        if let Ok(rows_text) = decoder.decode(&frame, &entry, None, ("public.t", 0), Vec::new()) {
             prop_assert_eq!(rows_text.len() as u64, raw_length);
         }
         let _ = decoder.decode_large_objects(&frame, &entry, None, 0);

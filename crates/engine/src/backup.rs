@@ -61,13 +61,15 @@ impl BackupRef {
 
     /// Starts fetching chunk `index` of table `table` (its id and its name for messages) in the
     /// background: a ranged read, then its SHA-256, authenticity (encrypted backups), frame,
-    /// size and row count checked and its rows decompressed on the CPU pool.
+    /// size and row count checked and its rows decompressed on the CPU pool, into `buffer` (an
+    /// empty one, or one a finished chunk used).
     pub(crate) fn fetch_rows(
         &self,
         cpu: &Arc<CpuPool>,
         chunk: ChunkEntry,
         table: (u32, String),
         index: usize,
+        buffer: Vec<u8>,
     ) -> ChunkFetch {
         let backup = self.clone();
         let cpu = cpu.clone();
@@ -89,7 +91,7 @@ impl BackupRef {
                 }
                 read => read?,
             };
-            cpu.decode(stored, chunk, backup.data_key.clone(), table, index)
+            cpu.decode(stored, chunk, backup.data_key.clone(), table, index, buffer)
                 .await
         }))
     }

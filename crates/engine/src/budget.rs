@@ -34,6 +34,11 @@ impl ByteBudget {
         }
     }
 
+    /// The whole budget, in bytes.
+    pub(crate) fn bytes(&self) -> u64 {
+        u64::from(self.units) * UNIT
+    }
+
     /// The units `bytes` needs; never more than the whole budget, so a chunk larger than the
     /// budget (one huge row) still goes through, alone.
     fn units_for(&self, bytes: u64) -> u32 {

@@ -227,7 +227,7 @@ pub async fn cat(
             let table_id = table.parts[part].id;
             fetches.push_back((
                 part,
-                backup.fetch_rows(&cpu, chunk.clone(), (table_id, name), index),
+                backup.fetch_rows(&cpu, chunk.clone(), (table_id, name), index, Vec::new()),
             ));
         }
         let Some((part, next)) = fetches.pop_front() else {

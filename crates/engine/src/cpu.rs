@@ -108,7 +108,7 @@ impl CpuPool {
     }
 
     /// Checks (and, sealed under `key`, opens) and decompresses one stored chunk of the table
-    /// `table` names, whose id is `table_id`.
+    /// `table` names, whose id is `table_id`, into `buffer` (see [`ChunkDecoder::decode`]).
     pub(crate) fn decode(
         &self,
         stored: bytes::Bytes,
@@ -116,11 +116,12 @@ impl CpuPool {
         key: Option<Arc<DataKey>>,
         (table_id, table): (u32, String),
         index: usize,
+        buffer: Vec<u8>,
     ) -> impl Future<Output = Result<Vec<u8>, EngineError>> + Send + 'static {
         let work = self.run(move || {
             with_decoder(|decoder| {
                 let sealed = key.as_deref().map(|key| (key, table_id));
-                decoder.decode(&stored, &entry, sealed, &table, index)
+                decoder.decode(&stored, &entry, sealed, (&table, index), buffer)
             })
         });
         async move { Ok(work.await??) }

@@ -286,7 +286,13 @@ async fn verify_table(
 ) -> TableVerdict {
     let name = table.display_name();
     let checks = futures::stream::iter(chunks.iter().enumerate().map(|(index, chunk)| {
-        let fetch = backup.fetch_rows(cpu, chunk.clone(), (table.id, name.clone()), index);
+        let fetch = backup.fetch_rows(
+            cpu,
+            chunk.clone(),
+            (table.id, name.clone()),
+            index,
+            Vec::new(),
+        );
         let rows = chunk.rows;
         let (name, chunk) = (name.clone(), chunk.clone());
         let cpu = cpu.clone();

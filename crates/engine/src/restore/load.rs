@@ -146,6 +146,45 @@ pub(super) struct TableLoader {
     /// let go when its last is done: memory for chunk lists is that of the tables in progress,
     /// not of the whole backup.
     in_progress: Mutex<HashMap<usize, Arc<Vec<ChunkEntry>>>>,
+    buffers: RowBuffers,
+}
+
+/// The buffers of chunks whose rows were sent, kept to decode the next chunks into: a new
+/// buffer's pages are each mapped and zeroed by the kernel as they are first written (restoring
+/// 960 MB of 20 MB rows took 248,000 page faults, most of a second of system time, on cores the
+/// server needed). At most `limit` bytes of them are kept — the memory budget's size, so that
+/// decoded rows, in flight or kept, stay within twice the budget.
+struct RowBuffers {
+    /// The buffers kept, and their capacity in bytes.
+    kept: Mutex<(Vec<Vec<u8>>, u64)>,
+    limit: u64,
+}
+
+impl RowBuffers {
+    fn new(limit: u64) -> Self {
+        RowBuffers {
+            kept: Mutex::new((Vec::new(), 0)),
+            limit,
+        }
+    }
+
+    /// A kept buffer, or a new (empty) one.
+    fn take(&self) -> Vec<u8> {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        let buffer = kept.0.pop().unwrap_or_default();
+        kept.1 -= buffer.capacity() as u64;
+        buffer
+    }
+
+    /// Keeps `buffer` for a later chunk, unless that would exceed the limit.
+    fn give_back(&self, buffer: Vec<u8>) {
+        let capacity = buffer.capacity() as u64;
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if capacity > 0 && kept.1 + capacity <= self.limit {
+            kept.1 += capacity;
+            kept.0.push(buffer);
+        }
+    }
 }
 
 impl TableLoader {
@@ -169,13 +208,14 @@ impl TableLoader {
             backup,
             manifest,
             cpu,
-            budget,
             progress,
             rows_loaded: (0..tables).map(|_| AtomicU64::new(0)).collect(),
             units_left,
             stall_timeout,
             lists,
             in_progress: Mutex::new(HashMap::new()),
+            buffers: RowBuffers::new(budget.bytes()),
+            budget,
         }
     }
 
@@ -353,6 +393,7 @@ impl TableLoader {
                     table_chunks[i].clone(),
                     (table.id, name.clone()),
                     i,
+                    self.buffers.take(),
                 );
                 fetching.push_back((share, i, fetch));
             }
@@ -360,10 +401,11 @@ impl TableLoader {
                 break;
             };
             let rows_text = next.rows().await?;
-            let sent = send_rows(sink.as_mut(), Bytes::from(rows_text));
+            let sent = send_rows(sink.as_mut(), &rows_text);
             session::unless_stalled(self.stall_timeout, &loading, sent)
                 .await?
                 .map_err(|e| PgError::query(loading(), e))?;
+            self.buffers.give_back(rows_text);
             let chunk = &table_chunks[i];
             Progress::add(&self.progress.rows, chunk.rows);
             Progress::add(&self.progress.raw_bytes, chunk.raw_length);
@@ -406,16 +448,14 @@ impl TableLoader {
 const SEND_SLICE: usize = 1 << 20;
 
 /// Sends COPY text in slices of at most [`SEND_SLICE`] bytes (COPY data need not end at rows), so
-/// the connection's buffer stays small whatever the chunk and row sizes. The slices share `rows`.
+/// the connection's buffer stays small whatever the chunk and row sizes. Each slice is a copy:
+/// the connection may still hold a slice after it was sent, and `rows` is decoded into again.
 pub(crate) async fn send_rows(
     mut sink: std::pin::Pin<&mut tokio_postgres::CopyInSink<Bytes>>,
-    rows: Bytes,
+    rows: &[u8],
 ) -> Result<(), tokio_postgres::Error> {
-    let mut start = 0;
-    while start < rows.len() {
-        let end = (start + SEND_SLICE).min(rows.len());
-        sink.send(rows.slice(start..end)).await?;
-        start = end;
+    for slice in rows.chunks(SEND_SLICE) {
+        sink.send(Bytes::copy_from_slice(slice)).await?;
     }
     Ok(())
 }

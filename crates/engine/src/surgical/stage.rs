@@ -170,13 +170,14 @@ async fn load(
                 table.chunks[index].clone(),
                 (table.id, name.clone()),
                 index,
+                Vec::new(),
             ));
         }
         let Some(next) = fetching.pop_front() else {
             break;
         };
         let rows_text = next.rows().await?;
-        crate::restore::send_rows(sink.as_mut(), Bytes::from(rows_text))
+        crate::restore::send_rows(sink.as_mut(), &rows_text)
             .await
             .map_err(|e| PgError::query(context(), e))?;
     }
