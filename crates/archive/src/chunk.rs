@@ -134,9 +134,9 @@ struct Leading {
 impl Leading {
     /// `value` as `order` places it, if it [accepts](KeyOrder::accepts) it.
     fn of(order: KeyOrder, value: &str) -> Option<(&str, Option<i64>)> {
-        match order {
-            KeyOrder::Integer => value.parse::<i64>().ok().map(|n| (value, Some(n))),
-            _ => order.accepts(value).then_some((value, None)),
+        match order.integer(value) {
+            Some(n) => Some((value, Some(n))),
+            None => order.accepts(value).then_some((value, None)),
         }
     }
 

@@ -53,7 +53,7 @@ impl KeyOrder {
     /// Whether `value` (a raw COPY field) can be placed in this order.
     pub fn accepts(self, value: &str) -> bool {
         match self {
-            KeyOrder::Integer => value.parse::<i64>().is_ok(),
+            KeyOrder::Integer => self.integer(value).is_some(),
             KeyOrder::Uuid => value.len() == 36,
             KeyOrder::Temporal => is_iso_temporal(value),
             KeyOrder::Text => value.len() <= MAX_RANGE_VALUE && value != "\\N",
@@ -63,11 +63,20 @@ impl KeyOrder {
     /// Compares two values this order [accepts](Self::accepts).
     pub fn compare(self, a: &str, b: &str) -> Ordering {
         match self {
-            KeyOrder::Integer => match (a.parse::<i64>(), b.parse::<i64>()) {
-                (Ok(a), Ok(b)) => a.cmp(&b),
+            KeyOrder::Integer => match (self.integer(a), self.integer(b)) {
+                (Some(a), Some(b)) => a.cmp(&b),
                 _ => a.cmp(b),
             },
             KeyOrder::Uuid | KeyOrder::Temporal | KeyOrder::Text => a.as_bytes().cmp(b.as_bytes()),
+        }
+    }
+
+    /// The number an integer key's `value` is compared as; `None` for other orders, and for a
+    /// value that is no integer.
+    pub(crate) fn integer(self, value: &str) -> Option<i64> {
+        match self {
+            KeyOrder::Integer => value.parse().ok(),
+            _ => None,
         }
     }
 

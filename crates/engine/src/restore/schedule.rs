@@ -155,7 +155,7 @@ pub(super) async fn run(
         }
         let builds = starting
             .iter()
-            .filter(|&&(task, _)| graph.builds_index(task))
+            .filter(|&&(task, _)| builds_index(&graph.tasks[task]))
             .count();
         let parallel_workers = lent_workers(idle.len(), builds, max_parallel_workers);
         for (task, connection) in starting {
@@ -443,22 +443,14 @@ impl<'a> Graph<'a> {
         }
     }
 
-    /// Whether a task builds an index (an index, or a constraint built as one or with one).
-    fn builds_index(&self, task: usize) -> bool {
-        matches!(
-            &self.tasks[task],
-            Task::Item(item, step) if *step != Step::AddConstraint
-                && matches!(item.kind, ObjectKind::Index | ObjectKind::Constraint)
-        )
-    }
-
     /// What a task's statement runs with, if it sorts or hashes a table: an index build, with
     /// up to `parallel_workers`, or a foreign key's check.
     fn statement_memory(&self, task: usize, parallel_workers: u64) -> Option<StatementMemory> {
-        let Task::Item(item, _) = &self.tasks[task] else {
+        let work = &self.tasks[task];
+        let Task::Item(item, _) = work else {
             return None;
         };
-        if self.builds_index(task) {
+        if builds_index(work) {
             return Some(StatementMemory {
                 kib: index_build_memory(self.tables.raw_bytes(item.table), parallel_workers),
                 parallel_workers: Some(parallel_workers),
@@ -742,15 +734,22 @@ fn task_cost(manifest: &Manifest, tables: &Tables<'_>, task: &Task<'_>) -> u64 {
         Task::Maintain { table, vacuum } => {
             manifest.tables[*table].raw_bytes / if *vacuum { 8 } else { 16 }
         }
-        Task::Item(_, Step::AddConstraint) => 0,
-        Task::Item(item, _) => match item.kind {
-            ObjectKind::Index | ObjectKind::Constraint => tables.raw_bytes(item.table) / 4,
-            ObjectKind::ForeignKey => {
-                tables.raw_bytes(item.table) / 4 + tables.referenced_bytes(item) / 16
-            }
-            _ => 0,
-        },
+        Task::Item(item, _) if builds_index(task) => tables.raw_bytes(item.table) / 4,
+        Task::Item(item, _) if item.kind == ObjectKind::ForeignKey => {
+            tables.raw_bytes(item.table) / 4 + tables.referenced_bytes(item) / 16
+        }
+        Task::Item(..) => 0,
     }
+}
+
+/// Whether a task builds an index: an index, or a constraint built as one or with one (a
+/// constraint's attach to its built index does not).
+fn builds_index(task: &Task<'_>) -> bool {
+    matches!(
+        task,
+        Task::Item(item, step) if *step != Step::AddConstraint
+            && matches!(item.kind, ObjectKind::Index | ObjectKind::Constraint)
+    )
 }
 
 /// An index build that itself waits for a foreign key (an odd schema) must not be waited for
