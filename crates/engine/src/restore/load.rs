@@ -176,6 +176,14 @@ impl RowBuffers {
         buffer
     }
 
+    /// Keeps the memory of rows that were sent, unless the connection still holds some of it (a
+    /// slice it is copying into its write buffer: then the memory is freed when it lets go).
+    fn reclaim(&self, sent: Bytes) {
+        if let Ok(buffer) = sent.try_into_mut() {
+            self.give_back(buffer.into());
+        }
+    }
+
     /// Keeps `buffer` for a later chunk, unless that would exceed the limit.
     fn give_back(&self, buffer: Vec<u8>) {
         let capacity = buffer.capacity() as u64;
@@ -400,12 +408,12 @@ impl TableLoader {
             let Some((share, i, next)) = fetching.pop_front() else {
                 break;
             };
-            let rows_text = next.rows().await?;
+            let rows_text = Bytes::from(next.rows().await?);
             let sent = send_rows(sink.as_mut(), &rows_text);
             session::unless_stalled(self.stall_timeout, &loading, sent)
                 .await?
                 .map_err(|e| PgError::query(loading(), e))?;
-            self.buffers.give_back(rows_text);
+            self.buffers.reclaim(rows_text);
             let chunk = &table_chunks[i];
             Progress::add(&self.progress.rows, chunk.rows);
             Progress::add(&self.progress.raw_bytes, chunk.raw_length);
@@ -447,15 +455,31 @@ impl TableLoader {
 /// would leave every session holding 20 MB more for the rest of the restore.
 const SEND_SLICE: usize = 1 << 20;
 
+/// Slices at the end of a chunk's rows that are sent as copies. The connection's channel holds
+/// one slice besides the one it is copying into its write buffer, and `send` returns once it has
+/// taken the slice before: with the last two sent as copies it holds none of the chunk's memory
+/// when [`send_rows`] returns, which can therefore decode the next chunk (tokio-postgres 0.7's
+/// copy-in channel; if that changed, buffers would merely be reclaimed less often).
+const COPIED_SLICES: usize = 2;
+
 /// Sends COPY text in slices of at most [`SEND_SLICE`] bytes (COPY data need not end at rows), so
-/// the connection's buffer stays small whatever the chunk and row sizes. Each slice is a copy:
-/// the connection may still hold a slice after it was sent, and `rows` is decoded into again.
+/// the connection's buffer stays small whatever the chunk and row sizes. The slices share `rows`'
+/// memory (no copy: the connection copies them into its write buffer anyway), but for the last
+/// [`COPIED_SLICES`], so that `rows` is free again when this returns (see
+/// [`RowBuffers::reclaim`]).
 pub(crate) async fn send_rows(
     mut sink: std::pin::Pin<&mut tokio_postgres::CopyInSink<Bytes>>,
-    rows: &[u8],
+    rows: &Bytes,
 ) -> Result<(), tokio_postgres::Error> {
-    for slice in rows.chunks(SEND_SLICE) {
-        sink.send(Bytes::copy_from_slice(slice)).await?;
+    let slices = rows.len().div_ceil(SEND_SLICE);
+    for n in 0..slices {
+        let range = n * SEND_SLICE..rows.len().min((n + 1) * SEND_SLICE);
+        let slice = if n + COPIED_SLICES >= slices {
+            Bytes::copy_from_slice(&rows[range])
+        } else {
+            rows.slice(range)
+        };
+        sink.send(slice).await?;
     }
     Ok(())
 }
@@ -463,4 +487,49 @@ pub(crate) async fn send_rows(
 /// What a chunk occupies while in flight: its stored bytes and its rows.
 fn chunk_memory(chunk: &ChunkEntry) -> u64 {
     chunk.length + chunk.raw_length
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sent_rows_are_kept_only_once_nothing_else_holds_them() {
+        let buffers = RowBuffers::new(64 << 20);
+        let chunk = || {
+            let mut rows = Vec::with_capacity(4 << 20);
+            rows.extend_from_slice(b"1\tone\n2\ttwo\n");
+            rows
+        };
+
+        // A slice still held (by the connection, not yet copied out): the memory is not kept.
+        let sent = Bytes::from(chunk());
+        let held = sent.slice(0..6);
+        buffers.reclaim(sent);
+        assert_eq!(buffers.take().capacity(), 0, "a new, empty buffer");
+        assert_eq!(&held[..], b"1\tone\n", "the slice is intact");
+
+        // Once nothing else holds it, the same memory, whole, decodes the next chunk.
+        let rows = chunk();
+        let address = rows.as_ptr();
+        let sent = Bytes::from(rows);
+        drop(sent.slice(0..6));
+        buffers.reclaim(sent);
+        let reused = buffers.take();
+        assert_eq!(reused.as_ptr(), address);
+        assert!(reused.capacity() >= 4 << 20, "{}", reused.capacity());
+    }
+
+    #[test]
+    fn buffers_beyond_the_limit_are_let_go() {
+        let buffers = RowBuffers::new(3 << 20);
+        buffers.give_back(Vec::with_capacity(2 << 20));
+        buffers.give_back(Vec::with_capacity(2 << 20));
+        assert!(buffers.take().capacity() >= 2 << 20);
+        assert_eq!(
+            buffers.take().capacity(),
+            0,
+            "the second was over the limit"
+        );
+    }
 }

@@ -176,7 +176,7 @@ async fn load(
         let Some(next) = fetching.pop_front() else {
             break;
         };
-        let rows_text = next.rows().await?;
+        let rows_text = Bytes::from(next.rows().await?);
         crate::restore::send_rows(sink.as_mut(), &rows_text)
             .await
             .map_err(|e| PgError::query(context(), e))?;
