@@ -95,6 +95,46 @@ async fn failed_restore_into_an_existing_empty_database_removes_everything_it_cr
     );
 }
 
+/// Schema statements go to the server many at a time without waiting for each answer; when one
+/// fails, the statements after it fail too (the transaction is aborted). The error must name the
+/// one that failed, and the target be left as it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schema_statement_failing_among_many_sent_at_once_is_the_one_named() {
+    let source = server().create_database("pipelined_source").await;
+    source
+        .execute(
+            "DO $$ BEGIN FOR i IN 1..150 LOOP
+                 EXECUTE format('CREATE COLLATION public.c%s (locale = ''C'')', lpad(i::text, 3, '0'));
+             END LOOP; END $$;
+             CREATE TABLE public.t (id integer PRIMARY KEY);
+             INSERT INTO public.t VALUES (1);",
+        )
+        .await;
+    let (_dest, backup) = dump_to_temp(&source, &[]).await;
+
+    // A collation is not among what makes a target non-empty, so the restore goes ahead and
+    // meets it a hundred statements in.
+    let target = server().create_database("pipelined_target").await;
+    target
+        .execute("CREATE COLLATION public.c100 (locale = 'C')")
+        .await;
+    let error = pgark(&["restore", path_str(&backup), "--target", &target.url()])
+        .await
+        .failure();
+    assert!(error.contains("collation public.c100"), "{error}");
+    assert!(error.contains("already exists"), "{error}");
+    assert!(!error.contains("current transaction is aborted"), "{error}");
+    assert!(error.contains("the target was not changed"), "{error}");
+    let collations = "SELECT count(*) FROM pg_catalog.pg_collation \
+                      WHERE collnamespace = 'public'::pg_catalog.regnamespace";
+    assert_eq!(
+        query_i64(&target, collations).await,
+        1,
+        "only the target's own"
+    );
+    assert!(user_objects(&target).await.is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_dump_leaves_no_manifest_and_restore_says_incomplete() {
     let source = server().create_database("killed").await;

@@ -333,9 +333,19 @@ impl Target {
             })
             .await?;
         }
+        let mut pipeline: Vec<&DdlItem> = Vec::with_capacity(PIPELINED_STATEMENTS);
         for (n, item) in items.iter().enumerate() {
-            self.run_pre_data_item(connection, item).await?;
+            if self.may_leave_out(item) {
+                run_pipelined(connection, &mut pipeline).await?;
+                self.run_leniently(connection, item).await?;
+            } else {
+                pipeline.push(item);
+                if pipeline.len() == PIPELINED_STATEMENTS {
+                    run_pipelined(connection, &mut pipeline).await?;
+                }
+            }
             if (n + 1) % per_transaction == 0 && n + 1 < items.len() {
+                run_pipelined(connection, &mut pipeline).await?;
                 self.pre_data_committed
                     .store(true, std::sync::atomic::Ordering::SeqCst);
                 session::execute(connection, "COMMIT; BEGIN", || {
@@ -344,28 +354,34 @@ impl Target {
                 .await?;
             }
         }
+        run_pipelined(connection, &mut pipeline).await?;
         self.pre_data_committed
             .store(true, std::sync::atomic::Ordering::SeqCst);
         session::execute(connection, "COMMIT", || "committing the schema".into()).await?;
         Ok(())
     }
 
-    /// Runs one pre-data item. A comment, owner or privilege the role is refused (it does not
-    /// own an extension the provider installed, say) is left out with a warning when lenient:
-    /// the object itself is there.
-    async fn run_pre_data_item(
+    /// Whether `item` is left out with a warning if the role is refused it: a comment, owner or
+    /// privilege, when lenient (the role does not own an extension the provider installed, say:
+    /// the object itself is there).
+    fn may_leave_out(&self, item: &DdlItem) -> bool {
+        self.lenient
+            && matches!(
+                item.kind,
+                ObjectKind::Comment
+                    | ObjectKind::SecurityLabel
+                    | ObjectKind::Owner
+                    | ObjectKind::Acl
+            )
+    }
+
+    /// Runs a pre-data item that [may be left out](Self::may_leave_out), under a savepoint.
+    async fn run_leniently(
         &self,
         connection: &Connection,
         item: &DdlItem,
     ) -> Result<(), EngineError> {
         let doing = || format!("creating {}", super::describe(item));
-        let decoration = matches!(
-            item.kind,
-            ObjectKind::Comment | ObjectKind::SecurityLabel | ObjectKind::Owner | ObjectKind::Acl
-        );
-        if !(self.lenient && decoration) {
-            return session::execute(connection, &item.sql, doing).await;
-        }
         let outcome = session::under_savepoint(
             connection,
             &doing(),
@@ -471,6 +487,28 @@ impl Target {
         }
         Ok(())
     }
+}
+
+/// Pre-data statements sent together, each as a query of its own, without waiting for the one
+/// before to be answered: the server runs them in order all the same, and a schema of thousands
+/// of objects costs a round trip per few dozen of them instead of one each (what a server
+/// across a network, a managed one, makes a restore wait for). A statement that fails aborts
+/// the transaction, so the ones after it fail too: the first failure is the one reported.
+const PIPELINED_STATEMENTS: usize = 64;
+
+/// Runs the `pipeline`d items, in order, and empties it.
+async fn run_pipelined(
+    connection: &Connection,
+    pipeline: &mut Vec<&DdlItem>,
+) -> Result<(), EngineError> {
+    let client = connection.client();
+    let outcomes =
+        futures::future::join_all(pipeline.iter().map(|item| client.batch_execute(&item.sql)))
+            .await;
+    for (item, outcome) in pipeline.drain(..).zip(outcomes) {
+        outcome.map_err(|e| PgError::query(format!("creating {}", super::describe(item)), e))?;
+    }
+    Ok(())
 }
 
 /// Statements (each creating, dropping or emptying one object) per transaction when there are
