@@ -4,7 +4,7 @@
 #
 #   scripts/bench.sh [--dataset tpch|pgbench|small|wide|partitions|all] [--scale N] [--jobs N]
 #                    [--runs N] [--server-conf default|tuned] [--index-set plain|full]
-#                    [--separate-client] [--pgark-only]
+#                    [--separate-client] [--latency MS] [--pgark-only]
 #   (PGARK_BIN=path/to/pgark measures that binary instead of building this checkout)
 #
 # Server configurations (--server-conf): `default` — shared_buffers=512MB,
@@ -16,7 +16,10 @@
 # --separate-client the server runs on CPU 0 and every client (pgark, pg_dump, pg_restore, the
 # floors' psql) on CPU 1 (taskset), so a 2-core machine shows what a dedicated client machine
 # would; the default shares both cores. pgark's CPU seconds (user + system) per GB of COPY text
-# are printed for its dump and restore.
+# are printed for its dump and restore. With --latency MS every client reaches the server over TCP
+# through scripts/lib/latency_proxy.py, which holds each piece of data MS/2 ms in each direction:
+# a server MS ms of round trip away (another zone, a managed service). The proxy forwards a few
+# hundred MB/s at most, so use it with the data sets bound by round trips (small, partitions).
 #
 # Every run also dumps and restores with client-side encryption (an age recipient), so that its
 # cost shows beside the clear backup of the same run. --pgark-only skips the floors and
@@ -42,8 +45,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib/pg.sh
 
 dataset=tpch scale="" jobs=2 runs=3 pgark_only=false server_conf=default index_set=plain
-separate=false
-usage="usage: $0 [--dataset tpch|pgbench|small|wide|partitions|all] [--scale N] [--jobs N] [--runs N] [--server-conf default|tuned] [--index-set plain|full] [--separate-client] [--pgark-only]"
+separate=false latency=""
+usage="usage: $0 [--dataset tpch|pgbench|small|wide|partitions|all] [--scale N] [--jobs N] [--runs N] [--server-conf default|tuned] [--index-set plain|full] [--separate-client] [--latency MS] [--pgark-only]"
 while (($#)); do
     case $1 in
         --dataset) dataset=$2; shift 2 ;;
@@ -53,6 +56,7 @@ while (($#)); do
         --server-conf) server_conf=$2; shift 2 ;;
         --index-set) index_set=$2; shift 2 ;;
         --separate-client) separate=true; shift ;;
+        --latency) latency=$2; shift 2 ;;
         --pgark-only) pgark_only=true; shift ;;
         *) echo "$usage" >&2; exit 2 ;;
     esac
@@ -63,6 +67,7 @@ case $server_conf in
     *) echo "$usage" >&2; exit 2 ;;
 esac
 [[ $index_set == plain || $index_set == full ]] || { echo "$usage" >&2; exit 2; }
+[[ -z $latency || $latency =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "$usage" >&2; exit 2; }
 
 pgark=$(pgark_bin)
 # Where the server and the clients run: both cores each, or one core each.
@@ -75,7 +80,38 @@ fi
 PG_LAUNCH=("${server_cpus[@]}")
 pg_start "${conf[@]}"
 work=$PG_WORK/scratch
-echo "== server: PostgreSQL $(psql -X -At -d postgres -c 'SHOW server_version'), --server-conf $server_conf (${conf[*]}); clients: $($separate && echo 'CPU 1, server CPU 0' || echo 'sharing every CPU with the server'); TPC-H index set: $index_set"
+if [[ -n $latency ]]; then
+    command -v python3 >/dev/null || { echo "python3 not found: apt-get install -y python3" >&2; exit 1; }
+    proxy_port=6543
+    python3 scripts/lib/latency_proxy.py "$proxy_port" "$PGHOST/.s.PGSQL.$PGPORT" "$latency" >"$work/proxy.log" 2>&1 &
+    proxy_pid=$!
+    trap 'kill "$proxy_pid" 2>/dev/null; pg_stop' EXIT
+    # Ready once it says so; it exits (and this fails) if the port is taken.
+    while ! grep -q listening "$work/proxy.log"; do
+        kill -0 "$proxy_pid" 2>/dev/null || { cat "$work/proxy.log" >&2; exit 1; }
+        sleep 0.1
+    done
+fi
+# through_proxy CMD... — runs CMD as a client of the server (over the proxy with --latency).
+through_proxy() {
+    if [[ -n $latency ]]; then
+        PGHOST=127.0.0.1 PGPORT=$proxy_port PGSSLMODE=disable "$@"
+    else
+        "$@"
+    fi
+}
+# round_trip_ms — a query's round trip as clients see it: one session running 401 queries
+# against one running 1 (the session's start cancels out), over 400.
+round_trip_ms() {
+    local n one many
+    for n in 1 401; do
+        yes 'SELECT 1;' | head -n "$n" >"$work/round_trips.$n.sql"
+        through_proxy /usr/bin/time -f %e -o "$work/round_trips.$n.time" psql -X -q -d postgres -f "$work/round_trips.$n.sql" >/dev/null
+    done
+    one=$(cat "$work/round_trips.1.time") many=$(cat "$work/round_trips.401.time")
+    awk -v a="$one" -v b="$many" 'BEGIN { printf "%.2f", (b - a) / 400 * 1000 }'
+}
+echo "== server: PostgreSQL $(psql -X -At -d postgres -c 'SHOW server_version'), --server-conf $server_conf (${conf[*]}); clients: $($separate && echo 'CPU 1, server CPU 0' || echo 'sharing every CPU with the server')$([[ -n $latency ]] && echo ", ${latency} ms round trip away (TCP proxy; measured $(round_trip_ms) ms a query)"); TPC-H index set: $index_set"
 "$pgark" keygen --output "$work/identity.txt" >"$work/recipient.txt"
 pg_dump=$(command -v pg_dump)
 pg_restore=$(command -v pg_restore)
@@ -87,7 +123,7 @@ time_cmd() {
     # Nothing left over from an earlier step: no checkpoint due, no dirty pages to write back.
     psql -X -q -d postgres -c CHECKPOINT
     sync
-    "${client_cpus[@]}" /usr/bin/time -f "%e %M %U %S" -o "$work/time.$name" "$@" >/dev/null
+    through_proxy "${client_cpus[@]}" /usr/bin/time -f "%e %M %U %S" -o "$work/time.$name" "$@" >/dev/null
     local s m u k
     read -r s m u k <"$work/time.$name"
     secs[$name]+="$s " rss[$name]+="$m "
