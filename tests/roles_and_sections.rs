@@ -140,6 +140,53 @@ async fn schema_only_then_data_only_restores_everything() {
     assert!(error.contains("has rows"), "{error}");
 }
 
+/// A table's COPY the server refuses (here a check the target added) fails the restore naming
+/// the table and the reason; its COMMIT, sent with the COPY's end, rolls the table's load back,
+/// and what other tables loaded is emptied again.
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_the_target_refuses_fail_the_restore_and_nothing_stays_loaded() {
+    let source = server().create_database("refused_rows").await;
+    source
+        .execute(
+            "CREATE TABLE public.accepted (id integer PRIMARY KEY);
+             INSERT INTO public.accepted SELECT g FROM generate_series(1, 1000) g;
+             CREATE TABLE public.refused (id integer PRIMARY KEY);
+             INSERT INTO public.refused SELECT g FROM generate_series(1, 10) g;",
+        )
+        .await;
+    let (_dest, backup) = dump_to_temp(&source, &[]).await;
+    let target = server().database(&unique_name("refused_rows_target"));
+    let url = target.url();
+    pgark(&[
+        "restore",
+        path_str(&backup),
+        "--target",
+        &url,
+        "--create",
+        "--schema-only",
+    ])
+    .await
+    .success();
+    target
+        .execute("ALTER TABLE public.refused ADD CONSTRAINT below_five CHECK (id < 5)")
+        .await;
+    let error = pgark(&[
+        "restore",
+        path_str(&backup),
+        "--target",
+        &url,
+        "--data-only",
+    ])
+    .await
+    .failure();
+    assert!(error.contains("table public.refused"), "{error}");
+    assert!(error.contains("below_five"), "{error}");
+    for table in ["public.accepted", "public.refused"] {
+        let rows = query_i64(&target, &format!("SELECT count(*) FROM {table}")).await;
+        assert_eq!(rows, 0, "{table} must be empty again");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn schema_only_creates_large_objects_empty_and_data_only_fills_them() {
     let (source, _owner) = large_object_source("lo_sections").await;

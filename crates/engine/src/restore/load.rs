@@ -420,11 +420,32 @@ impl TableLoader {
             Progress::add(&self.progress.stored_bytes, chunk.length);
             drop(share);
         }
-        let rows = session::unless_stalled(self.stall_timeout, &loading, sink.as_mut().finish())
-            .await?
-            .map_err(|e| PgError::query(loading(), e))?;
+        // The COPY's end and the COMMIT go out together, one round trip for both: the COMMIT
+        // commits only what a COPY that succeeded loaded (after a failed one the transaction is
+        // aborted, and COMMIT ends it as a rollback). Should the answers be lost, whether the
+        // unit is in is for the server to say, and if it is, the COPY took every row sent.
+        let sent_rows = table_chunks[unit.chunks.clone()]
+            .iter()
+            .map(|chunk| chunk.rows)
+            .sum();
+        progress.committing = Some(sent_rows);
+        let ending = async {
+            tokio::join!(
+                sink.as_mut().finish(),
+                session.client().batch_execute("COMMIT")
+            )
+        };
+        let (finished, committed) =
+            session::unless_stalled(self.stall_timeout, &loading, ending).await?;
+        let rows = finished.map_err(|e| {
+            if e.as_db_error().is_some() {
+                // The server refused the rows: the COMMIT rolled the unit back.
+                progress.committing = None;
+            }
+            PgError::query(loading(), e)
+        })?;
         progress.committing = Some(rows);
-        session::execute(session, "COMMIT", || format!("committing table {name}")).await?;
+        committed.map_err(|e| PgError::query(format!("committing table {name}"), e))?;
         Ok(rows)
     }
 
