@@ -432,20 +432,23 @@ impl TableLoader {
         let ending = async {
             tokio::join!(
                 sink.as_mut().finish(),
-                session.client().batch_execute("COMMIT")
+                session::execute(session, "COMMIT", || format!("committing table {name}"))
             )
         };
         let (finished, committed) =
             session::unless_stalled(self.stall_timeout, &loading, ending).await?;
-        let rows = finished.map_err(|e| {
-            if e.as_db_error().is_some() {
-                // The server refused the rows: the COMMIT rolled the unit back.
-                progress.committing = None;
+        let rows = match finished {
+            Ok(rows) => rows,
+            Err(e) => {
+                if e.as_db_error().is_some() {
+                    // The server refused the rows: the COMMIT rolled the unit back.
+                    progress.committing = None;
+                }
+                return Err(PgError::query(loading(), e).into());
             }
-            PgError::query(loading(), e)
-        })?;
+        };
         progress.committing = Some(rows);
-        committed.map_err(|e| PgError::query(format!("committing table {name}"), e))?;
+        committed?;
         Ok(rows)
     }
 

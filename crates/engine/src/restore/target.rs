@@ -381,10 +381,9 @@ impl Target {
         connection: &Connection,
         item: &DdlItem,
     ) -> Result<(), EngineError> {
-        let doing = || format!("creating {}", super::describe(item));
         let outcome = session::under_savepoint(
             connection,
-            &doing(),
+            &creating(item),
             connection.client().batch_execute(&item.sql),
         )
         .await?;
@@ -401,7 +400,7 @@ impl Target {
                 );
                 Ok(())
             }
-            Err(e) => Err(PgError::query(doing(), e).into()),
+            Err(e) => Err(PgError::query(creating(item), e).into()),
         }
     }
 
@@ -506,9 +505,14 @@ async fn run_pipelined(
         futures::future::join_all(pipeline.iter().map(|item| client.batch_execute(&item.sql)))
             .await;
     for (item, outcome) in pipeline.drain(..).zip(outcomes) {
-        outcome.map_err(|e| PgError::query(format!("creating {}", super::describe(item)), e))?;
+        outcome.map_err(|e| PgError::query(creating(item), e))?;
     }
     Ok(())
+}
+
+/// What running a pre-data item does, for its errors.
+fn creating(item: &DdlItem) -> String {
+    format!("creating {}", super::describe(item))
 }
 
 /// Statements (each creating, dropping or emptying one object) per transaction when there are
