@@ -73,8 +73,7 @@ async fn restore_into_a_target_missing_roles_stops_and_lists_them() {
 
     let target = server().database(&unique_name("missing_roles"));
     let url = target.url();
-    let args = ["restore", path_str(&backup), "--target", &url, "--create"];
-    let error = pgark(&args).await.failure();
+    let error = restore(&backup, &url, &["--create"]).await.failure();
     assert!(
         error.contains(&owner) && error.contains(&reader) && error.contains("--create-roles"),
         "{error}"
@@ -84,15 +83,14 @@ async fn restore_into_a_target_missing_roles_stops_and_lists_them() {
     // Without owners and privileges the roles are not needed.
     let bare = server().database(&unique_name("no_owner"));
     let bare_url = bare.url();
-    let mut no_owner = args.to_vec();
-    no_owner[3] = &bare_url;
-    no_owner.extend(["--no-owner", "--no-acl"]);
-    pgark(&no_owner).await.success();
+    restore(&backup, &bare_url, &["--create", "--no-owner", "--no-acl"])
+        .await
+        .success();
 
     // Or they are created.
-    let mut create_roles = args.to_vec();
-    create_roles.push("--create-roles");
-    pgark(&create_roles).await.success();
+    restore(&backup, &url, &["--create", "--create-roles"])
+        .await
+        .success();
     let (restored_owner, acl) = table_owner_and_acl(&target).await;
     assert_eq!(restored_owner, owner);
     assert!(acl.contains(&reader), "{acl}");
@@ -105,38 +103,15 @@ async fn schema_only_then_data_only_restores_everything() {
     let (_dest, backup) = dump_to_temp(&source, &[]).await;
     let target = server().database(&unique_name("sections_target"));
     let url = target.url();
-    pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
-        &url,
-        "--create",
-        "--schema-only",
-    ])
-    .await
-    .success();
+    restore(&backup, &url, &["--create", "--schema-only"])
+        .await
+        .success();
     let schema_only = contents(&target).await;
     assert!(schema_only.rows.values().all(|(count, _)| *count == 0));
-    pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
-        &url,
-        "--data-only",
-    ])
-    .await
-    .success();
+    restore(&backup, &url, &["--data-only"]).await.success();
     assert_same_contents(&source, &target).await;
     // Loading the rows again is refused: the tables are no longer empty.
-    let error = pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
-        &url,
-        "--data-only",
-    ])
-    .await
-    .failure();
+    let error = restore(&backup, &url, &["--data-only"]).await.failure();
     assert!(error.contains("has rows"), "{error}");
 }
 
@@ -157,28 +132,13 @@ async fn rows_the_target_refuses_fail_the_restore_and_nothing_stays_loaded() {
     let (_dest, backup) = dump_to_temp(&source, &[]).await;
     let target = server().database(&unique_name("refused_rows_target"));
     let url = target.url();
-    pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
-        &url,
-        "--create",
-        "--schema-only",
-    ])
-    .await
-    .success();
+    restore(&backup, &url, &["--create", "--schema-only"])
+        .await
+        .success();
     target
         .execute("ALTER TABLE public.refused ADD CONSTRAINT below_five CHECK (id < 5)")
         .await;
-    let error = pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
-        &url,
-        "--data-only",
-    ])
-    .await
-    .failure();
+    let error = restore(&backup, &url, &["--data-only"]).await.failure();
     assert!(error.contains("table public.refused"), "{error}");
     assert!(error.contains("below_five"), "{error}");
     for table in ["public.accepted", "public.refused"] {
@@ -193,21 +153,9 @@ async fn schema_only_creates_large_objects_empty_and_data_only_fills_them() {
     let (_dest, backup) = dump_to_temp(&source, &["--chunk-size", "1MiB"]).await;
     let target = server().database(&unique_name("lo_sections_target"));
     let url = target.url();
-    let restore = |extra: &'static str| {
-        let backup = path_str(&backup).to_owned();
-        let url = url.clone();
-        async move { pgark(&["restore", &backup, "--target", &url, extra]).await }
-    };
-    pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
-        &url,
-        "--create",
-        "--schema-only",
-    ])
-    .await
-    .success();
+    restore(&backup, &url, &["--create", "--schema-only"])
+        .await
+        .success();
     let created = large_object_sizes(&target).await;
     let expected = large_object_sizes(&source).await;
     assert_eq!(created.len(), expected.len(), "every object is created");
@@ -237,28 +185,20 @@ async fn schema_only_creates_large_objects_empty_and_data_only_fills_them() {
     let mut bytes = std::fs::read(&lo_path).expect("read");
     bytes[usize::try_from(at).expect("fits")] ^= 1;
     std::fs::write(&lo_path, bytes).expect("write");
-    let error = pgark(&[
-        "restore",
-        path_str(&damaged),
-        "--target",
-        &url,
-        "--data-only",
-        "--jobs",
-        "1",
-    ])
-    .await
-    .failure();
+    let error = restore(&damaged, &url, &["--data-only", "--jobs", "1"])
+        .await
+        .failure();
     assert!(
         error.contains("of the large objects") && error.contains("emptied again"),
         "{error}"
     );
     assert_eq!(large_object_sizes(&target).await, created);
 
-    restore("--data-only").await.success();
+    restore(&backup, &url, &["--data-only"]).await.success();
     assert_same_contents(&source, &target).await;
 
     // Writing the contents again is refused: the objects are no longer empty.
-    let error = restore("--data-only").await.failure();
+    let error = restore(&backup, &url, &["--data-only"]).await.failure();
     assert!(
         error.contains("large object 800001 has contents"),
         "{error}"
@@ -282,21 +222,9 @@ async fn extension_configuration_rows_by_section() {
     let (_dest, backup) = dump_to_temp(&source, &[]).await;
     let target = server().database(&unique_name("ext_sections_target"));
     let url = target.url();
-    let restore = |extra: &'static str| {
-        let backup = path_str(&backup).to_owned();
-        let url = url.clone();
-        async move { pgark(&["restore", &backup, "--target", &url, extra]).await }
-    };
-    pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
-        &url,
-        "--create",
-        "--schema-only",
-    ])
-    .await
-    .success();
+    restore(&backup, &url, &["--create", "--schema-only"])
+        .await
+        .success();
     let settings = |db: &TestDb| {
         let db = db.clone();
         async move {
@@ -329,7 +257,7 @@ async fn extension_configuration_rows_by_section() {
              VALUES ('site', 'in the way', true)",
         )
         .await;
-    let error = restore("--data-only").await.failure();
+    let error = restore(&backup, &url, &["--data-only"]).await.failure();
     assert!(error.contains("torture_settings"), "{error}");
     assert_eq!(settings(&target).await, ["mode", "retries", "site"]);
     let client = target.client().await;
@@ -343,8 +271,8 @@ async fn extension_configuration_rows_by_section() {
     target
         .execute("DELETE FROM \"Torture ext\".torture_settings WHERE name = 'site'")
         .await;
-    restore("--data-only").await.success();
+    restore(&backup, &url, &["--data-only"]).await.success();
     assert_same_contents(&source, &target).await;
-    let error = restore("--data-only").await.failure();
+    let error = restore(&backup, &url, &["--data-only"]).await.failure();
     assert!(error.contains("torture_settings has rows"), "{error}");
 }

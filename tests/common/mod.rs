@@ -84,6 +84,13 @@ pub async fn pgark(args: &[&str]) -> Run {
     pgark_with_env(args, std::iter::empty::<(&str, String)>()).await
 }
 
+/// `pgark restore BACKUP --target TARGET_URL OPTIONS...`.
+pub async fn restore(backup: &Path, target_url: &str, options: &[&str]) -> Run {
+    let mut args = vec!["restore", path_str(backup), "--target", target_url];
+    args.extend_from_slice(options);
+    pgark(&args).await
+}
+
 /// Runs `pgark` to completion with extra environment variables (e.g. an S3 server's).
 pub async fn pgark_with_env<K, V>(args: &[&str], env: impl IntoIterator<Item = (K, V)>) -> Run
 where
