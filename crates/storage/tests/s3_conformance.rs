@@ -245,6 +245,30 @@ async fn dropped_uploads_are_aborted_by_abort_pending_uploads() {
 }
 
 #[tokio::test]
+async fn aborts_of_one_upload_at_once_all_succeed() {
+    // A dropped upload's background abort can meet `abort_pending_uploads`'; the server answers
+    // the later of two racing aborts with a refusal, which must not fail the caller.
+    let server = S3Server::start();
+    let store = store_on(&server, "racing", S3Options::default());
+    let data = noise(6 * MIB, 8);
+    let mut uploads = Vec::new();
+    for name in ["a", "b", "c", "d"] {
+        uploads.push(upload(&store, &key(name), &data, MIB).await);
+    }
+    let (first, second, third) = futures::join!(
+        store.abort_pending_uploads(),
+        store.abort_pending_uploads(),
+        store.abort_pending_uploads()
+    );
+    for result in [first, second, third] {
+        result.expect("abort pending");
+    }
+    drop(uploads);
+    assert!(open_uploads_listed(&server).await.is_empty());
+    assert_eq!(store.open_uploads(), 0);
+}
+
+#[tokio::test]
 async fn an_aborted_multipart_upload_leaves_nothing() {
     let server = S3Server::start();
     let store = store_on(&server, "abort", S3Options::default());

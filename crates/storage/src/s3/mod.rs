@@ -53,8 +53,17 @@ struct Shared {
     options: S3Options,
     /// Built on first use: the AWS configuration chain is asynchronous.
     client: tokio::sync::OnceCell<Client>,
-    /// Open multipart uploads: upload id → full key.
-    pending: Mutex<HashMap<String, String>>,
+    /// Open multipart uploads by upload id.
+    pending: Mutex<HashMap<String, PendingUpload>>,
+}
+
+/// A multipart upload neither completed nor aborted yet.
+struct PendingUpload {
+    full_key: String,
+    /// Taken by each abort of the upload, so that a second abort (a dropped upload's, beside
+    /// `abort_pending_uploads`) waits for the first and then finds nothing left to do: servers
+    /// answer an abort racing another one with anything from NoSuchUpload to AccessDenied.
+    aborting: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for S3Store {
@@ -119,7 +128,7 @@ impl Shared {
             .await
     }
 
-    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, PendingUpload>> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -414,8 +423,31 @@ impl Shared {
         }
     }
 
+    /// Records a multipart upload as open until it is completed or aborted.
+    fn open_upload(&self, upload_id: &str, full_key: &str) {
+        self.pending().insert(
+            upload_id.to_owned(),
+            PendingUpload {
+                full_key: full_key.to_owned(),
+                aborting: Arc::default(),
+            },
+        );
+    }
+
     /// Aborts one multipart upload; one that is already gone counts as aborted.
     async fn abort_multipart(&self, full_key: &str, upload_id: &str) -> Result<(), StoreError> {
+        let Some(aborting) = self
+            .pending()
+            .get(upload_id)
+            .map(|upload| upload.aborting.clone())
+        else {
+            return Ok(());
+        };
+        let _turn = aborting.lock().await;
+        if !self.pending().contains_key(upload_id) {
+            // The abort this one waited for succeeded.
+            return Ok(());
+        }
         let location = self.object_location(full_key);
         let result = self
             .client()
@@ -440,10 +472,6 @@ impl Shared {
                     self.pending().remove(upload_id);
                     Ok(())
                 }
-                // Another abort of the same upload (a dropped upload's, beside
-                // `abort_pending_uploads`) got there first: some servers answer the second one
-                // with a refusal rather than NoSuchUpload.
-                _ if !self.pending().contains_key(upload_id) => Ok(()),
                 _ => Err(error::map(
                     &self.subject("abort multipart upload of", &location),
                     e,
@@ -662,7 +690,7 @@ impl ObjectStore for S3Store {
                 .shared
                 .pending()
                 .iter()
-                .map(|(id, key)| (id.clone(), key.clone()))
+                .map(|(id, upload)| (id.clone(), upload.full_key.clone()))
                 .collect();
             let mut first_error = None;
             for (upload_id, full_key) in pending {

@@ -181,9 +181,7 @@ impl S3Upload {
             message: "the server returned no upload id".into(),
             source: None,
         })?;
-        shared
-            .pending()
-            .insert(id.to_owned(), self.full_key.clone());
+        shared.open_upload(id, &self.full_key);
         self.upload_id = Some(id.to_owned());
         Ok(id.to_owned())
     }
