@@ -331,6 +331,7 @@ torture_tests! {
     torture_odd_schemas_round_trip => "odd_schemas",
     torture_inheritance_round_trip => "inheritance",
     torture_extension_config_round_trip => "extension_config",
+    torture_loading_during_schema_round_trip => "loading_during_schema",
 }
 
 /// What a newer server refuses of `pg15-regression` (PostgreSQL 15's own regression database),

@@ -1,7 +1,9 @@
 //! `pgark restore`: a whole backup into an empty (or newly created) database.
 //!
-//! Phases: pre-data DDL in one transaction; then table data, large objects' contents, sequence
-//! values, indexes and constraints as one dependency graph on `jobs` sessions (`schedule`): rows
+//! Phases: pre-data DDL on one session, committed every few hundred statements; then table
+//! data, large objects' contents, sequence values, indexes and constraints as one dependency graph
+//! on `jobs` sessions (`schedule`), whose loads start while the schema is still being created
+//! when there are sessions to spare (`gates`): rows
 //! with COPY, each chunk's SHA-256 checked before any of its rows are sent and every table's row
 //! count checked against the manifest; each index as soon as its table is loaded. If anything
 //! fails or the restore is cancelled, the target is put back as it was: a database the restore
@@ -9,6 +11,7 @@
 //! clean up, what it leaves is marked as such (`leftover`).
 
 mod database;
+mod gates;
 mod large_objects;
 mod leftover;
 mod load;
@@ -158,12 +161,6 @@ async fn run(
     };
 
     let first = sessions.open(target.config()).await?;
-    if parts.pre_data || parts.create_roles {
-        target
-            .run_pre_data(&first, &in_section(Section::PreData))
-            .await?;
-    }
-
     // Every restore session is tuned for bulk work; into an existing schema (`--data-only`) the
     // tables' triggers and foreign keys are live: replica mode keeps them from firing while rows
     // that were consistent in the source arrive in parallel (as pg_restore's
@@ -186,11 +183,13 @@ async fn run(
         Ok(connection)
     };
     let reopen = async || tune(sessions.open(target.config()).await?).await;
+    let first = tune(first).await?;
     let jobs = options.jobs.max(1);
-    let mut pool = vec![tune(first).await?];
-    for _ in 1..jobs {
-        pool.push(reopen().await?);
-    }
+    let pre_data = if parts.pre_data || parts.create_roles {
+        gates::decorations_first(&in_section(Section::PreData))
+    } else {
+        Vec::new()
+    };
 
     progress.tables_total.store(
         manifest.tables.len() as u64,
@@ -228,7 +227,46 @@ async fn run(
     };
     let mut items = in_section(Section::Data);
     items.extend(in_section(Section::PostData));
-    let pool = schedule::run(pool, &reopen, &loader, units, large_object_chunks, &items).await?;
+
+    // With sessions to spare, tables start loading while the schema is still being created.
+    let overlap = jobs > 1 && !units.is_empty() && parts.pre_data;
+    let gates = overlap.then(|| gates::LoadGates::new(&pre_data));
+    let commits = gates
+        .as_ref()
+        .map(|gates| target::SchemaCommits::new(gates.positions()));
+    let mut pool = Vec::with_capacity(jobs);
+    let schema = match (&gates, commits) {
+        (Some(gates), Some((commits, committed))) => Some(schedule::SchemaInProgress {
+            gates,
+            committed,
+            session: Box::pin(async move {
+                target
+                    .run_pre_data(&first, &pre_data, Some(&commits))
+                    .await?;
+                Ok(first)
+            }),
+        }),
+        _ => {
+            if parts.pre_data || parts.create_roles {
+                target.run_pre_data(&first, &pre_data, None).await?;
+            }
+            pool.push(first);
+            None
+        }
+    };
+    while pool.len() + usize::from(schema.is_some()) < jobs {
+        pool.push(reopen().await?);
+    }
+    let pool = schedule::run(
+        pool,
+        &reopen,
+        &loader,
+        units,
+        large_object_chunks,
+        &items,
+        schema,
+    )
+    .await?;
     // The temporary database can only be renamed once nobody is connected to it.
     for connection in pool {
         connection.close().await?;

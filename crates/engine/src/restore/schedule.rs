@@ -21,16 +21,21 @@
 //! A statement that sorts or hashes a whole table (an index build, a foreign key's check) runs
 //! with memory sized to its table (see [`index_build_memory`], [`foreign_key_check_memory`]).
 //!
-//! Dependencies on items outside the graph (the pre-data section, run earlier) count as done.
+//! Dependencies on items outside the graph (the pre-data section) count as done: the graph
+//! starts once the schema is complete or, with several sessions, while it is still being created
+//! on one of them, each table's load once the part of the schema it needs has committed (see
+//! [`super::gates`]).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use pgark_archive::{DdlItem, Manifest, ObjectKind};
 use pgark_pg::Connection;
 
+use super::gates::LoadGates;
 use super::load::{LoadUnit, TableLoader};
 use crate::{EngineError, Progress, session};
 
@@ -101,9 +106,20 @@ impl Lock {
 /// is safe (see [`retry_safe`]).
 const STEP_RETRIES: u32 = 3;
 
+/// The schema being created on a session of its own while loads start (see
+/// [`super::gates`]).
+pub(super) struct SchemaInProgress<'a> {
+    pub(super) gates: &'a LoadGates,
+    /// How many pre-data statements have committed.
+    pub(super) committed: tokio::sync::watch::Receiver<usize>,
+    /// Runs the rest of the schema; then its session joins the others.
+    pub(super) session: BoxFuture<'a, Result<Connection, EngineError>>,
+}
+
 /// Runs `loads`, the large-object chunks (index, stored bytes) and `items` on `sessions`, which
 /// it hands back at the end. A step whose session is lost runs again on a session from `reopen`
-/// when that is safe (see [`retry_safe`]).
+/// when that is safe (see [`retry_safe`]). With `schema`, a load starts once the part of the
+/// schema it needs has committed, and every other step once all of it has.
 pub(super) async fn run(
     sessions: Vec<Connection>,
     reopen: &impl AsyncFn() -> Result<Connection, EngineError>,
@@ -111,6 +127,7 @@ pub(super) async fn run(
     loads: Vec<LoadUnit>,
     large_object_chunks: Vec<(usize, u64)>,
     items: &[&DdlItem],
+    mut schema: Option<SchemaInProgress<'_>>,
 ) -> Result<Vec<Connection>, EngineError> {
     let Some(first) = sessions.first() else {
         return Err(EngineError::bug("no session to restore with"));
@@ -118,11 +135,31 @@ pub(super) async fn run(
     let max_parallel_workers = session::parallel_maintenance_workers(first).await?;
     let graph = Graph::new(&loader.manifest, loads, large_object_chunks, items);
     let mut waiting_on = graph.waiting_on.clone();
+    // Pre-data statements committed (all of them without a schema in progress), and the tasks
+    // ready but for that.
+    let mut committed = if schema.is_some() { 0 } else { usize::MAX };
+    let gate = |task: usize| match (&graph.tasks[task], &schema) {
+        (_, None) => 0,
+        (Task::Load(unit), Some(schema)) => schema.gates.of(unit.table_item),
+        _ => usize::MAX,
+    };
+    let gates: Vec<usize> = (0..graph.tasks.len()).map(gate).collect();
+    let mut gated: Vec<usize> = Vec::new();
     // Ready tasks by rank, highest last.
     let mut ready: BTreeSet<(u64, Reverse<usize>)> = BTreeSet::new();
+    let make_ready = |task: usize,
+                      committed: usize,
+                      ready: &mut BTreeSet<(u64, Reverse<usize>)>,
+                      gated: &mut Vec<usize>| {
+        if gates[task] <= committed {
+            ready.insert((graph.rank[task], Reverse(task)));
+        } else {
+            gated.push(task);
+        }
+    };
     for (task, &waiting) in waiting_on.iter().enumerate() {
         if waiting == 0 {
-            ready.insert((graph.rank[task], Reverse(task)));
+            make_ready(task, committed, &mut ready, &mut gated);
         }
     }
     loader.progress.steps_total.store(
@@ -204,10 +241,39 @@ pub(super) async fn run(
                 }
             });
         }
-        let Some(result) = running.next().await else {
-            break;
+        let event = match schema.as_mut() {
+            Some(in_progress) => tokio::select! {
+                Some(result) = running.next() => Event::Finished(result),
+                Ok(()) = in_progress.committed.changed() => {
+                    Event::Committed(*in_progress.committed.borrow_and_update())
+                }
+                session = &mut in_progress.session => Event::SchemaDone(session),
+            },
+            None => match running.next().await {
+                Some(result) => Event::Finished(result),
+                None => break,
+            },
         };
-        let (task, connection) = result?;
+        let finished_task = match event {
+            Event::Finished(result) => result?,
+            Event::Committed(now) => {
+                committed = now;
+                for task in std::mem::take(&mut gated) {
+                    make_ready(task, committed, &mut ready, &mut gated);
+                }
+                continue;
+            }
+            Event::SchemaDone(session) => {
+                idle.push(session?);
+                schema = None;
+                committed = usize::MAX;
+                for task in std::mem::take(&mut gated) {
+                    make_ready(task, committed, &mut ready, &mut gated);
+                }
+                continue;
+            }
+        };
+        let (task, connection) = finished_task;
         idle.push(connection);
         running_tasks.retain(|&t| t != task);
         finished += 1;
@@ -215,7 +281,7 @@ pub(super) async fn run(
         for &d in &graph.dependents[task] {
             waiting_on[d] -= 1;
             if waiting_on[d] == 0 {
-                ready.insert((graph.rank[d], Reverse(d)));
+                make_ready(d, committed, &mut ready, &mut gated);
             }
         }
     }
@@ -226,6 +292,16 @@ pub(super) async fn run(
         )));
     }
     Ok(idle)
+}
+
+/// What the scheduler waits for.
+enum Event {
+    /// A step ended: its task and session, or its failure.
+    Finished(Result<(usize, Connection), EngineError>),
+    /// More of the schema committed: this many statements.
+    Committed(usize),
+    /// The schema is complete, and its session free.
+    SchemaDone(Result<Connection, EngineError>),
 }
 
 /// How many steps the graph of these loads and items has (see `restore::plan`).

@@ -300,12 +300,15 @@ impl Target {
 
     /// Runs the pre-data items in transactions of as many items as the target's lock table has
     /// room for (each holds the locks of what it created until it commits: one transaction for
-    /// 20,000 tables would run a server with default settings out of lock slots). A failure
-    /// leaves what earlier transactions committed, which [`Target::undo`] removes.
+    /// 20,000 tables would run a server with default settings out of lock slots). With
+    /// `commits`, loads wait for parts of the schema: a transaction also ends once it has run
+    /// [`PIPELINED_STATEMENTS`] or more and opened a load, and every commit is reported. A
+    /// failure leaves what earlier transactions committed, which [`Target::undo`] removes.
     pub(super) async fn run_pre_data(
         &self,
         connection: &Connection,
         items: &[&DdlItem],
+        commits: Option<&SchemaCommits>,
     ) -> Result<(), EngineError> {
         // Function bodies refer to objects created later, as with pg_restore.
         session::execute(connection, "SET check_function_bodies = false", || {
@@ -334,6 +337,7 @@ impl Target {
             .await?;
         }
         let mut pipeline: Vec<&DdlItem> = Vec::with_capacity(PIPELINED_STATEMENTS);
+        let mut committed = 0;
         for (n, item) in items.iter().enumerate() {
             if self.may_leave_out(item) {
                 run_pipelined(connection, &mut pipeline).await?;
@@ -344,7 +348,11 @@ impl Target {
                     run_pipelined(connection, &mut pipeline).await?;
                 }
             }
-            if (n + 1) % per_transaction == 0 && n + 1 < items.len() {
+            let done = n + 1;
+            let opens_loads = commits.is_some_and(|c| {
+                done - committed >= PIPELINED_STATEMENTS && c.opens_between(committed, done)
+            });
+            if done < items.len() && (done % per_transaction == 0 || opens_loads) {
                 run_pipelined(connection, &mut pipeline).await?;
                 self.pre_data_committed
                     .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -352,12 +360,19 @@ impl Target {
                     "committing part of the schema".into()
                 })
                 .await?;
+                committed = done;
+                if let Some(commits) = commits {
+                    commits.committed.send_replace(done);
+                }
             }
         }
         run_pipelined(connection, &mut pipeline).await?;
         self.pre_data_committed
             .store(true, std::sync::atomic::Ordering::SeqCst);
         session::execute(connection, "COMMIT", || "committing the schema".into()).await?;
+        if let Some(commits) = commits {
+            commits.committed.send_replace(items.len());
+        }
         Ok(())
     }
 
@@ -485,6 +500,34 @@ impl Target {
             .await?;
         }
         Ok(())
+    }
+}
+
+/// How a schema run tells loads waiting for parts of it how far it has committed.
+pub(super) struct SchemaCommits {
+    /// Where committing opens some table's load (see [`super::gates::LoadGates::positions`]).
+    opens_at: Vec<usize>,
+    /// How many of the pre-data statements have committed.
+    committed: tokio::sync::watch::Sender<usize>,
+}
+
+impl SchemaCommits {
+    pub(super) fn new(opens_at: Vec<usize>) -> (Self, tokio::sync::watch::Receiver<usize>) {
+        let (committed, receiver) = tokio::sync::watch::channel(0);
+        (
+            SchemaCommits {
+                opens_at,
+                committed,
+            },
+            receiver,
+        )
+    }
+
+    /// Whether committing the statements after the first `from`, through the first `to`, opens
+    /// a load.
+    fn opens_between(&self, from: usize, to: usize) -> bool {
+        let first_after = self.opens_at.partition_point(|&p| p <= from);
+        self.opens_at.get(first_after).is_some_and(|&p| p <= to)
     }
 }
 
