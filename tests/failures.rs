@@ -95,6 +95,44 @@ async fn failed_restore_into_an_existing_empty_database_removes_everything_it_cr
     );
 }
 
+/// With two sessions a table loads while the rest of the schema is still being created; a load
+/// failing then stops the schema too, and everything either created is removed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_load_failing_while_the_schema_is_created_leaves_the_target_as_it_was() {
+    let source = server().create_database("flip_overlap").await;
+    source
+        .execute(
+            "CREATE TABLE aaa_first (id integer, body text);
+             INSERT INTO aaa_first SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 20000) g;
+             DO $$
+             BEGIN
+                 FOR n IN 1..400 LOOP
+                     EXECUTE format('CREATE TABLE filler_%s (id integer)', n);
+                     EXECUTE format('COMMENT ON TABLE filler_%s IS %L', n, 'filler ' || n);
+                     EXECUTE format('INSERT INTO filler_%s VALUES (%s)', n, n);
+                 END LOOP;
+             END $$;",
+        )
+        .await;
+    let (_dest, backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
+    flip_byte_in_chunk(&backup, "aaa_first", 2);
+
+    let target = server().create_database("flip_overlap_target").await;
+    let error = restore(&backup, &target.url(), &["--jobs", "2"])
+        .await
+        .failure();
+    assert!(
+        error.contains("public.aaa_first") && error.contains("chunk 2"),
+        "{error}"
+    );
+    assert!(error.contains("left as it was"), "{error}");
+    assert_eq!(
+        user_objects(&target).await,
+        Vec::<String>::new(),
+        "the target must be as it was"
+    );
+}
+
 /// Schema statements go to the server many at a time without waiting for each answer; when one
 /// fails, the statements after it fail too (the transaction is aborted). The error must name the
 /// one that failed, and the target be left as it was.

@@ -22,6 +22,44 @@ async fn fixture_round_trips_identically() {
     assert_same_contents(&source, &restored).await;
 }
 
+/// With two sessions, tables load while the rest of a long schema is still being created (each
+/// once its own statements have committed), and everything comes back the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn tables_load_while_a_long_schema_is_still_being_created() {
+    let source = server().create_database("schema_overlap").await;
+    source
+        .execute(
+            "DO $$
+             BEGIN
+                 FOR n IN 1..400 LOOP
+                     EXECUTE format('CREATE TABLE filler_%s (id integer, label text)', n);
+                     EXECUTE format('COMMENT ON TABLE filler_%s IS %L', n, 'filler ' || n);
+                     EXECUTE format('INSERT INTO filler_%s SELECT g, %L FROM generate_series(1, 20) g', n, 'row of ' || n);
+                 END LOOP;
+             END $$;",
+        )
+        .await;
+    let (_dest, backup) = dump_to_temp(&source, &[]).await;
+    let target = server().database(&pgark_testkit::unique_name("schema_overlap_restored"));
+    let run = restore(&backup, &target.url(), &["--create", "--jobs", "2", "-v"])
+        .await
+        .success();
+    let done_early = run
+        .stderr
+        .lines()
+        .find_map(|line| {
+            let (_, rest) = line.split_once("schema created; ")?;
+            rest.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .unwrap_or_else(|| panic!("no 'schema created' line in:\n{}", run.stderr));
+    assert!(
+        done_early > 0,
+        "no table was loaded before the schema was complete:\n{}",
+        run.stderr
+    );
+    assert_same_contents(&source, &target).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn large_objects_come_back_with_contents_owners_privileges_and_comments() {
     let source = server().create_database("large_objects").await;

@@ -145,6 +145,7 @@ pub(super) async fn run(
     };
     let gates: Vec<usize> = (0..graph.tasks.len()).map(gate).collect();
     let mut gated: Vec<usize> = Vec::new();
+    let mut loads_done = 0;
     // Ready tasks by rank, highest last.
     let mut ready: BTreeSet<(u64, Reverse<usize>)> = BTreeSet::new();
     let make_ready = |task: usize,
@@ -265,6 +266,14 @@ pub(super) async fn run(
             }
             Event::SchemaDone(session) => {
                 idle.push(session?);
+                let loads = graph
+                    .tasks
+                    .iter()
+                    .filter(|t| matches!(t, Task::Load(_)))
+                    .count();
+                tracing::info!(
+                    "schema created; {loads_done} of {loads} load units were done by then"
+                );
                 schema = None;
                 committed = usize::MAX;
                 for task in std::mem::take(&mut gated) {
@@ -274,6 +283,9 @@ pub(super) async fn run(
             }
         };
         let (task, connection) = finished_task;
+        if matches!(graph.tasks[task], Task::Load(_)) {
+            loads_done += 1;
+        }
         idle.push(connection);
         running_tasks.retain(|&t| t != task);
         finished += 1;
