@@ -108,15 +108,11 @@ async fn an_encrypted_backup_copies_without_its_key() {
     pgark(&["verify", path_str(&copy)]).await.success();
     let target = server().database(&unique_name("copied_encrypted"));
     let target_url = target.url();
-    pgark(&[
-        "restore",
-        path_str(&copy),
-        "--target",
+    restore(
+        &copy,
         &target_url,
-        "--create",
-        "--identity",
-        path_str(&identity),
-    ])
+        &["--create", "--identity", path_str(&identity)],
+    )
     .await
     .success();
     assert_same_contents(&source, &target).await;

@@ -32,9 +32,7 @@ async fn dump_from_13_restores_into_17() {
     let (_dest, backup) = dump_to_temp(&source, &[]).await;
     let target = new.database(&unique_name("from13"));
     let url = target.url();
-    pgark(&["restore", path_str(&backup), "--target", &url, "--create"])
-        .await
-        .success();
+    restore(&backup, &url, &["--create"]).await.success();
     let expected = contents(&source).await;
     let actual = contents(&target).await;
     assert_eq!(actual.rows, expected.rows, "rows differ");

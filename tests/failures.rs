@@ -53,15 +53,9 @@ async fn flipped_byte_fails_restore_naming_object_and_chunk_and_drops_the_create
 
     let target_name = unique_name("flip_target");
     let target = server().database(&target_name);
-    let error = pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
-        &target.url(),
-        "--create",
-    ])
-    .await
-    .failure();
+    let error = restore(&backup, &target.url(), &["--create"])
+        .await
+        .failure();
     assert!(error.contains(&object), "{error}");
     assert!(
         error.contains("chunk 3") && error.contains("app.tasks"),
@@ -84,9 +78,7 @@ async fn failed_restore_into_an_existing_empty_database_removes_everything_it_cr
     let target = server().create_database("flip_existing_target").await;
     let before = user_objects(&target).await;
     assert!(before.is_empty(), "{before:?}");
-    let error = pgark(&["restore", path_str(&backup), "--target", &target.url()])
-        .await
-        .failure();
+    let error = restore(&backup, &target.url(), &[]).await.failure();
     assert!(error.contains("left as it was"), "{error}");
     assert_eq!(
         user_objects(&target).await,
@@ -156,9 +148,7 @@ async fn a_schema_statement_failing_among_many_sent_at_once_is_the_one_named() {
     target
         .execute("CREATE COLLATION public.c100 (locale = 'C')")
         .await;
-    let error = pgark(&["restore", path_str(&backup), "--target", &target.url()])
-        .await
-        .failure();
+    let error = restore(&backup, &target.url(), &[]).await.failure();
     assert!(error.contains("collation public.c100"), "{error}");
     assert!(error.contains("already exists"), "{error}");
     assert!(!error.contains("current transaction is aborted"), "{error}");
@@ -221,9 +211,7 @@ async fn killed_dump_leaves_no_manifest_and_restore_says_incomplete() {
         "a killed dump must not leave a manifest"
     );
     let target = server().create_database("killed_target").await;
-    let error = pgark(&["restore", path_str(&backup), "--target", &target.url()])
-        .await
-        .failure();
+    let error = restore(&backup, &target.url(), &[]).await.failure();
     assert!(error.contains("incomplete"), "{error}");
     assert!(user_objects(&target).await.is_empty());
 }
@@ -281,9 +269,7 @@ async fn restore_into_a_non_empty_database_is_refused_and_changes_nothing() {
         .await;
     let before = user_objects(&target).await;
 
-    let error = pgark(&["restore", path_str(&backup), "--target", &target.url()])
-        .await
-        .failure();
+    let error = restore(&backup, &target.url(), &[]).await.failure();
     assert!(
         error.contains("not empty") && error.contains("keep_me"),
         "{error}"
@@ -308,16 +294,12 @@ async fn restore_of_a_missing_backup_directory_is_one_clear_error() {
     let dest = tempfile::tempdir().expect("temp dir");
     let target = server().create_database("missing_backup_target").await;
     let missing = dest.path().join("nowhere/2026-01-01T000000Z");
-    let error = pgark(&["restore", path_str(&missing), "--target", &target.url()])
-        .await
-        .failure();
+    let error = restore(&missing, &target.url(), &[]).await.failure();
     assert!(error.contains("does not exist"), "{error}");
     assert!(error.contains("nowhere"), "{error}");
 
     let missing_id = dest.path().join("2026-01-01T000000Z");
-    let error = pgark(&["restore", path_str(&missing_id), "--target", &target.url()])
-        .await
-        .failure();
+    let error = restore(&missing_id, &target.url(), &[]).await.failure();
     assert!(error.contains("does not exist"), "{error}");
     assert!(user_objects(&target).await.is_empty());
 }
@@ -327,15 +309,9 @@ async fn restore_with_create_refuses_an_existing_database() {
     let source = small_source("exists_source").await;
     let (_dest, backup) = dump_to_temp(&source, &["--chunk-size", "64KiB"]).await;
     let target = server().create_database("exists_target").await;
-    let error = pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
-        &target.url(),
-        "--create",
-    ])
-    .await
-    .failure();
+    let error = restore(&backup, &target.url(), &["--create"])
+        .await
+        .failure();
     assert!(error.contains("already exists"), "{error}");
     assert!(
         database_exists(target.name()).await,
@@ -475,13 +451,11 @@ async fn damaged_catalog_or_chunk_index_is_found_before_any_row_is_restored() {
         assert_eq!(run.status.code(), Some(3), "{}", run.stderr);
         assert!(run.stderr.contains(object), "{object}: {}", run.stderr);
         let target_name = unique_name("damaged_metadata_target");
-        let error = pgark(&[
-            "restore",
-            path_str(&damaged),
-            "--target",
+        let error = restore(
+            &damaged,
             &server().database(&target_name).url(),
-            "--create",
-        ])
+            &["--create"],
+        )
         .await
         .failure();
         assert!(error.contains(object), "{object}: {error}");

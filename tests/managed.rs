@@ -97,17 +97,17 @@ async fn disable_triggers_without_replica_role_uses_alter_table_inside_the_trans
     db.execute("DELETE FROM orders WHERE id BETWEEN 11 AND 20")
         .await;
     let url = db.url();
-    let run = pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
+    let run = restore(
+        &backup,
         &url,
-        "--table",
-        "public.orders",
-        "--where",
-        "id BETWEEN 11 AND 20",
-        "--disable-triggers",
-    ])
+        &[
+            "--table",
+            "public.orders",
+            "--where",
+            "id BETWEEN 11 AND 20",
+            "--disable-triggers",
+        ],
+    )
     .await
     .success();
     assert!(
@@ -137,17 +137,17 @@ async fn disable_triggers_without_replica_role_uses_alter_table_inside_the_trans
         ))
         .await;
     db.execute("DELETE FROM orders WHERE id = 5").await;
-    let error = pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
+    let error = restore(
+        &backup,
         &url,
-        "--table",
-        "public.orders",
-        "--where",
-        "id = 5",
-        "--disable-triggers",
-    ])
+        &[
+            "--table",
+            "public.orders",
+            "--where",
+            "id = 5",
+            "--disable-triggers",
+        ],
+    )
     .await
     .failure();
     assert!(
@@ -173,24 +173,12 @@ async fn a_data_only_restore_without_replica_role_refuses_tables_with_triggers_o
     let (_dest, backup) = dump_to_temp(&source, &[]).await;
 
     let target = admin_database("managed_data_only_target").await;
-    pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
-        &target.url(),
-        "--schema-only",
-    ])
-    .await
-    .success();
-    let error = pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
-        &target.url(),
-        "--data-only",
-    ])
-    .await
-    .failure();
+    restore(&backup, &target.url(), &["--schema-only"])
+        .await
+        .success();
+    let error = restore(&backup, &target.url(), &["--data-only"])
+        .await
+        .failure();
     for expected in [
         "a data-only restore loads tables in parallel with their triggers and foreign keys \
          switched off",
@@ -209,15 +197,11 @@ async fn a_data_only_restore_without_replica_role_refuses_tables_with_triggers_o
     );
 
     // A table with neither loads as the admin.
-    pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
+    restore(
+        &backup,
         &target.url(),
-        "--data-only",
-        "--table",
-        "public.plain",
-    ])
+        &["--data-only", "--table", "public.plain"],
+    )
     .await
     .success();
     assert_eq!(query_i64(&target, "SELECT count(*) FROM plain").await, 50);
@@ -282,17 +266,13 @@ async fn extensions_the_target_lacks_or_refuses_stop_the_restore_before_anything
 
     let target = server().database(&unique_name("managed_ext_target"));
     let url = target.as_role(profile().managed_admin()).url();
-    let restore = |extra: &'static [&'static str]| {
+    let restore_created = |extra: &'static [&'static str]| {
         let url = url.clone();
         let backup = backup.clone();
-        async move {
-            let mut args = vec!["restore", path_str(&backup), "--target", &url, "--create"];
-            args.extend_from_slice(extra);
-            pgark(&args).await
-        }
+        async move { restore(&backup, &url, &[&["--create"][..], extra].concat()).await }
     };
     for extra in [&[][..], &["--check"][..]] {
-        let error = restore(extra).await.failure();
+        let error = restore_created(extra).await.failure();
         for expected in [
             "cannot succeed, so nothing was changed",
             &format!("extension {gone} is not installed on the target server"),
@@ -347,9 +327,7 @@ async fn an_event_trigger_and_a_comment_on_a_providers_extension_are_left_out_wi
         .as_superuser()
         .execute(&format!("CREATE EXTENSION {extension}"))
         .await;
-    let run = pgark(&["restore", path_str(&backup), "--target", &target.url()])
-        .await
-        .success();
+    let run = restore(&backup, &target.url(), &[]).await.success();
     let warnings: Vec<&str> = run
         .stderr
         .lines()
@@ -377,15 +355,9 @@ async fn an_event_trigger_and_a_comment_on_a_providers_extension_are_left_out_wi
     );
     // --strict refuses instead.
     let strict_target = admin_database("managed_event_strict").await;
-    let error = pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
-        &strict_target.url(),
-        "--strict",
-    ])
-    .await
-    .failure();
+    let error = restore(&backup, &strict_target.url(), &["--strict"])
+        .await
+        .failure();
     assert!(
         error.contains(&format!("event trigger {trigger} needs a superuser")),
         "{error}"
@@ -443,9 +415,7 @@ async fn owners_the_role_may_not_set_are_refused_up_front_or_skipped_when_asked(
 
     let target = fresh();
     let url = target.as_role(admin).url();
-    let error = pgark(&["restore", path_str(&backup), "--target", &url, "--create"])
-        .await
-        .failure();
+    let error = restore(&backup, &url, &["--create"]).await.failure();
     for expected in [
         &format!("may not make {stranger} the owner of public.theirs"),
         "--no-owner",
@@ -461,16 +431,9 @@ async fn owners_the_role_may_not_set_are_refused_up_front_or_skipped_when_asked(
 
     let target = fresh();
     let url = target.as_role(admin).url();
-    let run = pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
-        &url,
-        "--create",
-        "--skip-unsettable-owners",
-    ])
-    .await
-    .success();
+    let run = restore(&backup, &url, &["--create", "--skip-unsettable-owners"])
+        .await
+        .success();
     assert!(
         run.stderr
             .contains(&format!("owner {stranger} of public.theirs not set")),
@@ -483,16 +446,9 @@ async fn owners_the_role_may_not_set_are_refused_up_front_or_skipped_when_asked(
 
     let target = fresh();
     let url = target.as_role(admin).url();
-    pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
-        &url,
-        "--create",
-        "--no-owner",
-    ])
-    .await
-    .success();
+    restore(&backup, &url, &["--create", "--no-owner"])
+        .await
+        .success();
     let restored = target.as_role(admin);
     assert_eq!(owner_of(&restored, "mine").await, admin);
     assert_eq!(owner_of(&restored, "theirs").await, admin);

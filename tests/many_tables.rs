@@ -46,17 +46,9 @@ async fn twenty_thousand_tables_restore_into_a_default_lock_table_and_a_dump_sto
 
     // The schema goes in through transactions of a few hundred tables each.
     let target = stock.database(&unique_name("many_tables_restored"));
-    pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
-        &target.url(),
-        "--create",
-        "--jobs",
-        "2",
-    ])
-    .await
-    .success();
+    restore(&backup, &target.url(), &["--create", "--jobs", "2"])
+        .await
+        .success();
     let tables = "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = 'public'";
     assert_eq!(query_i64(&target, tables).await, TABLES as i64);
     assert_eq!(query_i64(&target, "SELECT count(*) FROM t12340").await, 1);

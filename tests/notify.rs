@@ -110,17 +110,9 @@ async fn the_webhook_hears_of_a_dump_that_succeeds_and_of_one_that_fails() {
 
     // A restore tells the webhook too.
     let restored = server().database(&pgark_testkit::unique_name("notified_restore"));
-    pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
-        &restored.url(),
-        "--create",
-        "--notify",
-        &url,
-    ])
-    .await
-    .success();
+    restore(&backup, &restored.url(), &["--create", "--notify", &url])
+        .await
+        .success();
     let document = received.recv().await.expect("a document");
     assert_eq!(document["command"], "restore");
     assert_eq!(document["status"], "success");

@@ -124,17 +124,9 @@ async fn large_objects_beyond_16_mib_are_streamed_as_data_objects_and_come_back_
 
     let target = pgark_testkit::server().database(&pgark_testkit::unique_name("lo_restored"));
     let url = target.url();
-    pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
-        &url,
-        "--create",
-        "--jobs",
-        "3",
-    ])
-    .await
-    .success();
+    restore(&backup, &url, &["--create", "--jobs", "3"])
+        .await
+        .success();
     assert_same_contents(&source, &target).await;
     let owner_of = |db: pgark_testkit::TestDb| async move {
         let row = db
@@ -208,16 +200,7 @@ async fn a_damaged_large_object_chunk_fails_verify_and_restore_naming_it() {
         .create_database("lo_damaged_target")
         .await;
     let url = target.url();
-    let error = pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
-        &url,
-        "--jobs",
-        "2",
-    ])
-    .await
-    .failure();
+    let error = restore(&backup, &url, &["--jobs", "2"]).await.failure();
     assert!(
         error.contains("chunk 1 of the large objects in data/lo.0000.bin.zst")
             && error.contains("SHA-256"),
@@ -429,15 +412,9 @@ async fn dump_is_consistent_under_concurrent_transfers() {
 
     let backup = only_backup(dest.path());
     let target = server().database(&pgark_testkit::unique_name("transfers_restored"));
-    pgark(&[
-        "restore",
-        path_str(&backup),
-        "--target",
-        &target.url(),
-        "--create",
-    ])
-    .await
-    .success();
+    restore(&backup, &target.url(), &["--create"])
+        .await
+        .success();
     let row = target
         .client()
         .await

@@ -558,9 +558,7 @@ async fn a_database_an_interrupted_restore_marked_is_refused_until_forced() {
     );
     assert!(error.contains("--force"), "{error}");
     assert_eq!(user_objects(&target).await, objects, "nothing changed");
-    let error = pgark(&["restore", path_str(&backup), "--target", &url, "--create"])
-        .await
-        .failure();
+    let error = restore(&backup, &url, &["--create"]).await.failure();
     assert!(
         error.contains("is what an interrupted restore left"),
         "{error}"

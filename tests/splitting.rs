@@ -47,17 +47,9 @@ fn pieces_of(backup: &Path, table: &str) -> BTreeSet<String> {
 async fn restore_new(backup: &Path) -> TestDb {
     let target = server().database(&pgark_testkit::unique_name("split_restored"));
     let url = target.url();
-    pgark(&[
-        "restore",
-        path_str(backup),
-        "--target",
-        &url,
-        "--create",
-        "--jobs",
-        "3",
-    ])
-    .await
-    .success();
+    restore(backup, &url, &["--create", "--jobs", "3"])
+        .await
+        .success();
     target
 }
 

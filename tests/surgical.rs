@@ -43,10 +43,7 @@ async fn shop(prefix: &str) -> TestDb {
 
 /// Runs `pgark restore BACKUP --target DB ARGS...`.
 async fn restore(backup: &Path, db: &TestDb, args: &[&str]) -> Run {
-    let url = db.url();
-    let mut all = vec!["restore", path_str(backup), "--target", url.as_str()];
-    all.extend_from_slice(args);
-    pgark(&all).await
+    common::restore(backup, &db.url(), args).await
 }
 
 /// The report line of `table`, e.g. `app.tasks: 3 backup rows selected, 3 inserted, ...`.
