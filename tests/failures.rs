@@ -125,6 +125,41 @@ async fn a_load_failing_while_the_schema_is_created_leaves_the_target_as_it_was(
     );
 }
 
+/// Units next in line read their first chunk before a session starts them; a damaged chunk read
+/// that way fails the restore as any other, naming its table.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_chunk_read_ahead_fails_the_restore_naming_its_table() {
+    let source = server().create_database("flip_ahead").await;
+    source
+        .execute(
+            "DO $$
+             BEGIN
+                 FOR n IN 1..60 LOOP
+                     EXECUTE format('CREATE TABLE small_%s (id integer, label text)', n);
+                     EXECUTE format('INSERT INTO small_%s SELECT g, md5(g::text) FROM generate_series(1, 50) g', n);
+                 END LOOP;
+             END $$;",
+        )
+        .await;
+    let (_dest, backup) = dump_to_temp(&source, &[]).await;
+    let object = flip_byte_in_chunk(&backup, "small_37", 0);
+
+    let target = server().create_database("flip_ahead_target").await;
+    let error = restore(&backup, &target.url(), &["--jobs", "2"])
+        .await
+        .failure();
+    assert!(
+        error.contains("public.small_37") && error.contains(&object),
+        "{error}"
+    );
+    assert!(error.contains("SHA-256"), "{error}");
+    assert_eq!(
+        user_objects(&target).await,
+        Vec::<String>::new(),
+        "the target must be as it was"
+    );
+}
+
 /// Schema statements go to the server many at a time without waiting for each answer; when one
 /// fails, the statements after it fail too (the transaction is aborted). The error must name the
 /// one that failed, and the target be left as it was.

@@ -147,7 +147,26 @@ pub(super) struct TableLoader {
     /// not of the whole backup.
     in_progress: Mutex<HashMap<usize, Arc<Vec<ChunkEntry>>>>,
     buffers: RowBuffers,
+    /// First chunks of units about to start, fetched ahead (see [`TableLoader::prefetch`]).
+    prefetched: Mutex<Prefetched>,
 }
+
+/// Chunks fetched for units no session has started yet, by table and chunk index, and the
+/// bytes of budget they hold.
+#[derive(Default)]
+struct Prefetched {
+    fetches: HashMap<(usize, usize), (Share, ChunkFetch, u64)>,
+    bytes: u64,
+}
+
+/// The share of the memory budget chunks fetched ahead may hold: the sessions' own reads keep
+/// the rest.
+const PREFETCH_SHARE: u64 = 4;
+
+/// Chunks read ahead take at most this share of the memory budget each (1.5 MiB of the 96 MiB
+/// of 8 MiB chunks on two CPU threads): the chunks of tables under a megabyte, which share
+/// objects and are restored in hundreds.
+const SMALL_CHUNK_SHARE: u64 = 64;
 
 /// The buffers of chunks whose rows were sent, kept to decode the next chunks into: a new
 /// buffer's pages are each mapped and zeroed by the kernel as they are first written (restoring
@@ -224,7 +243,67 @@ impl TableLoader {
             in_progress: Mutex::new(HashMap::new()),
             buffers: RowBuffers::new(budget.bytes()),
             budget,
+            prefetched: Mutex::new(Prefetched::default()),
         }
+    }
+
+    /// Starts fetching the first chunk of `unit`, which a session will start soon, if the
+    /// budget has room for it now. A unit otherwise reads its first chunk only once a session
+    /// has started it: restoring many small tables from a remote store (S3: a read takes tens of
+    /// milliseconds to start), each table would cost each session that wait.
+    pub(super) fn prefetch(&self, unit: &LoadUnit) {
+        let Some(i) = unit.chunks.clone().next() else {
+            return;
+        };
+        if self.prefetched().fetches.contains_key(&(unit.table, i)) {
+            return;
+        }
+        // A table whose chunk list cannot be read fails when its unit runs, with the error.
+        let Ok(table_chunks) = self.chunks_of(unit.table) else {
+            return;
+        };
+        let Some(chunk) = table_chunks.get(i) else {
+            return;
+        };
+        // Only small chunks: a unit of large ones hides the wait for its first behind eight
+        // chunks' work, and a large chunk read ahead would be decoded for nothing if the budget
+        // ran short before its unit started (see `copy_unit`).
+        let needed = chunk_memory(chunk);
+        if needed > self.budget.bytes() / SMALL_CHUNK_SHARE
+            || self.prefetched().bytes + needed > self.budget.bytes() / PREFETCH_SHARE
+        {
+            return;
+        }
+        let Some(share) = self.budget.try_take(needed) else {
+            return;
+        };
+        let table = &self.manifest.tables[unit.table];
+        let fetch = self.backup.fetch_rows(
+            &self.cpu,
+            chunk.clone(),
+            (table.id, table.display_name()),
+            i,
+            self.buffers.take(),
+        );
+        let mut prefetched = self.prefetched();
+        prefetched.bytes += needed;
+        prefetched
+            .fetches
+            .insert((unit.table, i), (share, fetch, needed));
+    }
+
+    fn prefetched(&self) -> std::sync::MutexGuard<'_, Prefetched> {
+        self.prefetched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The fetch of chunk `i` of table `table` started ahead, if one was.
+    fn take_prefetched(&self, table: usize, i: usize) -> Option<(Share, ChunkFetch)> {
+        let mut prefetched = self.prefetched();
+        let (share, fetch, bytes) = prefetched.fetches.remove(&(table, i))?;
+        prefetched.bytes -= bytes;
+        Some((share, fetch))
     }
 
     /// Table `table`'s chunk list, decoded once while the table is being loaded.
@@ -386,14 +465,21 @@ impl TableLoader {
                     break;
                 }
                 let i = chunks.start;
+                if let Some((share, fetch)) = self.take_prefetched(unit.table, i) {
+                    chunks.start += 1;
+                    fetching.push_back((share, i, fetch));
+                    continue;
+                }
                 let needed = chunk_memory(&table_chunks[i]);
-                let share = if fetching.is_empty() {
-                    self.budget.take(needed).await?
-                } else {
-                    match self.budget.try_take(needed) {
-                        Some(share) => share,
-                        None => break,
+                let share = match self.budget.try_take(needed) {
+                    Some(share) => share,
+                    None if fetching.is_empty() => {
+                        // Chunks fetched ahead for units not started yet give way: their
+                        // units may be waiting for this session.
+                        *self.prefetched() = Prefetched::default();
+                        self.budget.take(needed).await?
                     }
+                    None => break,
                 };
                 chunks.start += 1;
                 let fetch = self.backup.fetch_rows(

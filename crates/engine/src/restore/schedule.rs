@@ -102,6 +102,12 @@ impl Lock {
     }
 }
 
+/// Load units next in line per session whose first chunk is fetched ahead (within a quarter
+/// of the memory budget): enough to hide a read that takes a few times as long to start as a
+/// small table takes to load (S3 from another region: tens of milliseconds, against a few for a
+/// table of a few hundred rows).
+const PREFETCH_UNITS_PER_SESSION: usize = 4;
+
 /// How many times a step is run again on a new session after its session was lost, where that
 /// is safe (see [`retry_safe`]).
 const STEP_RETRIES: u32 = 3;
@@ -190,6 +196,17 @@ pub(super) async fn run(
             let task = entry.1.0;
             running_tasks.push(task);
             starting.push((task, connection));
+        }
+        // The loads next in line read their first chunk while these run.
+        let sessions = idle.len() + running_tasks.len();
+        for (_, Reverse(next)) in ready
+            .iter()
+            .rev()
+            .take(PREFETCH_UNITS_PER_SESSION * sessions)
+        {
+            if let Task::Load(unit) = &graph.tasks[*next] {
+                loader.prefetch(unit);
+            }
         }
         let builds = starting
             .iter()
