@@ -9,11 +9,12 @@
 //! A table's gate is the number of pre-data statements that must have committed before its load
 //! may start: every statement on the table itself or on one of its ancestors (its creation, an
 //! `ATTACH PARTITION` of it, its owner, privileges, comments, options, column defaults) but
-//! views over it and sequences linked to it, which only read its definition. After the gate nothing in the schema's transactions locks the table or its
-//! ancestors in a way a load conflicts with — the `ATTACH PARTITION` of a sibling takes `SHARE
-//! UPDATE EXCLUSIVE` on the parent, which a load's `ACCESS SHARE` on it (to check the partition's
-//! bound) does not conflict with — so a load never waits for the schema's session, and the two
-//! cannot deadlock. Some tables wait for the whole schema:
+//! views over it and sequences linked to it, which only read its definition. After the gate
+//! nothing in the schema's transactions locks the table or its ancestors in a way a load
+//! conflicts with — the `ATTACH PARTITION` of a sibling takes `SHARE UPDATE EXCLUSIVE` on the
+//! parent, which a load's `ACCESS SHARE` on it (to check the partition's bound) does not
+//! conflict with — so a load never waits for the schema's session, and the two cannot deadlock.
+//! Some tables wait for the whole schema:
 //!
 //! - a default partition, or one below it: attaching any sibling scans the default partition
 //!   for rows that would belong to the new one, which loaded rows would make slow;
@@ -38,15 +39,11 @@ pub(super) struct LoadGates {
 impl LoadGates {
     /// The gates of the tables `pre_data` (the statements, in the order they run) creates.
     pub(super) fn new(pre_data: &[&DdlItem]) -> Self {
-        let position: HashMap<u32, usize> = pre_data
-            .iter()
-            .enumerate()
-            .map(|(n, item)| (item.id, n))
-            .collect();
         let by_id: HashMap<u32, &DdlItem> = pre_data.iter().map(|item| (item.id, *item)).collect();
         let is_table = |id: &u32| by_id.get(id).is_some_and(|i| i.kind == ObjectKind::Table);
 
-        // The last statement on each table, and each table's statements.
+        // The last statement on each table (its creation at least), and each table's
+        // statements.
         let mut last: HashMap<u32, usize> = HashMap::new();
         let mut statements_on: HashMap<u32, Vec<u32>> = HashMap::new();
         let mut parents: HashMap<u32, Vec<u32>> = HashMap::new();
@@ -110,7 +107,7 @@ impl LoadGates {
                 .filter_map(|t| last.get(t))
                 .max()
                 .map_or(0, |&n| n + 1);
-            needed.insert(table.id, gate.max(position[&table.id] + 1));
+            needed.insert(table.id, gate);
         }
         LoadGates {
             needed,
@@ -172,45 +169,39 @@ impl<'a> RunsFunctions<'a> {
         if let Some(&known) = self.known.get(&id) {
             return known;
         }
-        // Depth first, without recursion: the schema's dependency chains can be long.
+        // Depth first, without recursion: the schema's dependency chains can be long. An item
+        // is recorded as running none when first reached (a cycle, which there should not be,
+        // then ends there), and every item on the path as running one when one is found.
         let mut stack = vec![(id, 0usize)];
-        // A cycle (there should be none) counts as no function, once.
         self.known.insert(id, false);
         while let Some(&(current, next)) = stack.last() {
             let Some(item) = self.by_id.get(&current) else {
                 stack.pop();
                 continue;
             };
-            if matches!(
+            let is_function = matches!(
                 item.kind,
                 ObjectKind::Function | ObjectKind::Procedure | ObjectKind::Aggregate
-            ) {
+            );
+            if is_function || self.known.get(&current) == Some(&true) {
                 for &(on_path, _) in &stack {
                     self.known.insert(on_path, true);
                 }
                 return true;
             }
-            match item.deps.get(next) {
-                Some(&dep) => {
-                    if let Some(last) = stack.last_mut() {
-                        last.1 += 1;
-                    }
-                    match self.known.get(&dep) {
-                        Some(true) => {
-                            for &(on_path, _) in &stack {
-                                self.known.insert(on_path, true);
-                            }
-                            return true;
-                        }
-                        Some(false) => {}
-                        None => {
-                            self.known.insert(dep, false);
-                            stack.push((dep, 0));
-                        }
-                    }
-                }
+            let Some(&dep) = item.deps.get(next) else {
+                stack.pop();
+                continue;
+            };
+            if let Some(last) = stack.last_mut() {
+                last.1 += 1;
+            }
+            match self.known.get(&dep) {
+                Some(false) => {}
+                Some(true) => stack.push((dep, 0)),
                 None => {
-                    stack.pop();
+                    self.known.insert(dep, false);
+                    stack.push((dep, 0));
                 }
             }
         }

@@ -151,13 +151,9 @@ pub(super) struct TableLoader {
     prefetched: Mutex<Prefetched>,
 }
 
-/// Chunks fetched for units no session has started yet, by table and chunk index, and the
-/// bytes of budget they hold.
-#[derive(Default)]
-struct Prefetched {
-    fetches: HashMap<(usize, usize), (Share, ChunkFetch, u64)>,
-    bytes: u64,
-}
+/// Chunks fetched for units no session has started yet, by table and chunk index, with the
+/// bytes of budget each holds.
+type Prefetched = HashMap<(usize, usize), (Share, ChunkFetch, u64)>;
 
 /// The share of the memory budget chunks fetched ahead may hold: the sessions' own reads keep
 /// the rest.
@@ -255,7 +251,7 @@ impl TableLoader {
         let Some(i) = unit.chunks.clone().next() else {
             return;
         };
-        if self.prefetched().fetches.contains_key(&(unit.table, i)) {
+        if self.prefetched().contains_key(&(unit.table, i)) {
             return;
         }
         // A table whose chunk list cannot be read fails when its unit runs, with the error.
@@ -269,8 +265,9 @@ impl TableLoader {
         // chunks' work, and a large chunk read ahead would be decoded for nothing if the budget
         // ran short before its unit started (see `copy_unit`).
         let needed = chunk_memory(chunk);
+        let held: u64 = self.prefetched().values().map(|(_, _, bytes)| bytes).sum();
         if needed > self.budget.bytes() / SMALL_CHUNK_SHARE
-            || self.prefetched().bytes + needed > self.budget.bytes() / PREFETCH_SHARE
+            || held + needed > self.budget.bytes() / PREFETCH_SHARE
         {
             return;
         }
@@ -285,10 +282,7 @@ impl TableLoader {
             i,
             self.buffers.take(),
         );
-        let mut prefetched = self.prefetched();
-        prefetched.bytes += needed;
-        prefetched
-            .fetches
+        self.prefetched()
             .insert((unit.table, i), (share, fetch, needed));
     }
 
@@ -300,9 +294,7 @@ impl TableLoader {
 
     /// The fetch of chunk `i` of table `table` started ahead, if one was.
     fn take_prefetched(&self, table: usize, i: usize) -> Option<(Share, ChunkFetch)> {
-        let mut prefetched = self.prefetched();
-        let (share, fetch, bytes) = prefetched.fetches.remove(&(table, i))?;
-        prefetched.bytes -= bytes;
+        let (share, fetch, _) = self.prefetched().remove(&(table, i))?;
         Some((share, fetch))
     }
 
@@ -476,7 +468,7 @@ impl TableLoader {
                     None if fetching.is_empty() => {
                         // Chunks fetched ahead for units not started yet give way: their
                         // units may be waiting for this session.
-                        *self.prefetched() = Prefetched::default();
+                        self.prefetched().clear();
                         self.budget.take(needed).await?
                     }
                     None => break,

@@ -337,7 +337,6 @@ impl Target {
             .await?;
         }
         let mut pipeline: Vec<&DdlItem> = Vec::with_capacity(PIPELINED_STATEMENTS);
-        let mut committed = 0;
         for (n, item) in items.iter().enumerate() {
             if self.may_leave_out(item) {
                 run_pipelined(connection, &mut pipeline).await?;
@@ -349,9 +348,7 @@ impl Target {
                 }
             }
             let done = n + 1;
-            let opens_loads = commits.is_some_and(|c| {
-                done - committed >= PIPELINED_STATEMENTS && c.opens_between(committed, done)
-            });
+            let opens_loads = commits.is_some_and(|c| c.worth_committing(done));
             if done < items.len() && (done % per_transaction == 0 || opens_loads) {
                 run_pipelined(connection, &mut pipeline).await?;
                 self.pre_data_committed
@@ -360,7 +357,6 @@ impl Target {
                     "committing part of the schema".into()
                 })
                 .await?;
-                committed = done;
                 if let Some(commits) = commits {
                     commits.committed.send_replace(done);
                 }
@@ -523,11 +519,13 @@ impl SchemaCommits {
         )
     }
 
-    /// Whether committing the statements after the first `from`, through the first `to`, opens
-    /// a load.
-    fn opens_between(&self, from: usize, to: usize) -> bool {
-        let first_after = self.opens_at.partition_point(|&p| p <= from);
-        self.opens_at.get(first_after).is_some_and(|&p| p <= to)
+    /// Whether to commit once the first `done` statements have run: when that opens a load and
+    /// [`PIPELINED_STATEMENTS`] or more have run since the last commit.
+    fn worth_committing(&self, done: usize) -> bool {
+        let committed = *self.committed.borrow();
+        let first_after = self.opens_at.partition_point(|&p| p <= committed);
+        done - committed >= PIPELINED_STATEMENTS
+            && self.opens_at.get(first_after).is_some_and(|&p| p <= done)
     }
 }
 
