@@ -1,11 +1,13 @@
 //! Chunk framing. A chunk is a run of whole COPY text rows compressed as one independent, standard
-//! zstd frame (with zstd's own content checksum and size), so `zstd -dc object` prints COPY text.
+//! zstd frame (with zstd's own content checksum; with the content size too when the rows came at
+//! once, not when they were compressed as they arrived), so `zstd -dc object` prints COPY text.
 //! The SHA-256 recorded in the manifest covers the stored (compressed) bytes: a reader checks it
 //! before handing the bytes to the decompressor, so nothing from a damaged chunk is ever decoded.
 
 use std::cmp::Ordering;
 
 use sha2::{Digest, Sha256};
+use zstd::zstd_safe::{self, CCtx, CParameter, InBuffer, OutBuffer, ResetDirective};
 
 use crate::key_summary::{self, KeyFields, KeyOrder};
 use crate::large_objects::{self, RecordTotals};
@@ -28,33 +30,118 @@ pub struct EncodedChunk {
     pub key_filter: Option<Vec<u8>>,
 }
 
-/// Compresses chunks. Holds a reusable zstd context, so keep one per worker thread.
+/// Compresses chunks, whole or as their rows arrive: [`Self::add_rows`] compresses each piece of
+/// rows at once and keeps the chunk's row count, digest and key summary as it goes, so a reader
+/// can compress what it has just read while it is still in cache, on its own thread, and
+/// [`Self::finish`] completes the frame. Holds a reusable zstd context: keep one per thread or
+/// per reader.
 pub struct ChunkEncoder {
-    compressor: zstd::bulk::Compressor<'static>,
+    zstd: CCtx<'static>,
+    /// The chunk being built: its frame so far (the frame's header is written on the first
+    /// rows), and what is known of its rows.
+    frame: Vec<u8>,
+    raw_length: u64,
+    rows: u64,
+    content_digest: ContentDigest,
+    summary: Option<KeySummary>,
+    /// The frame is begun in the zstd context and not yet ended.
+    open: bool,
 }
 
 impl std::fmt::Debug for ChunkEncoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChunkEncoder").finish_non_exhaustive()
+        f.debug_struct("ChunkEncoder")
+            .field("raw_length", &self.raw_length)
+            .finish_non_exhaustive()
     }
+}
+
+fn zstd_error(code: zstd_safe::ErrorCode) -> ArchiveError {
+    ArchiveError::Compress(std::io::Error::other(zstd_safe::get_error_name(code)))
 }
 
 impl ChunkEncoder {
     pub fn new(level: i32) -> Result<Self, ArchiveError> {
-        let mut compressor = zstd::bulk::Compressor::new(level).map_err(ArchiveError::Compress)?;
-        compressor
-            .set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
-            .map_err(ArchiveError::Compress)?;
-        compressor
-            .include_contentsize(true)
-            .map_err(ArchiveError::Compress)?;
-        Ok(ChunkEncoder { compressor })
+        let mut zstd = CCtx::try_create().ok_or_else(|| {
+            ArchiveError::Compress(std::io::Error::other("cannot create a zstd context"))
+        })?;
+        zstd.set_parameter(CParameter::CompressionLevel(level))
+            .map_err(zstd_error)?;
+        zstd.set_parameter(CParameter::ChecksumFlag(true))
+            .map_err(zstd_error)?;
+        Ok(ChunkEncoder {
+            zstd,
+            frame: Vec::new(),
+            raw_length: 0,
+            rows: 0,
+            content_digest: ContentDigest::default(),
+            summary: None,
+            open: false,
+        })
     }
 
-    fn compress(&mut self, input: &[u8]) -> Result<Vec<u8>, ArchiveError> {
-        self.compressor
-            .compress(input)
-            .map_err(ArchiveError::Compress)
+    /// Starts a chunk whose rows' key is `key` (its range and filter are recorded), dropping
+    /// what an unfinished one had.
+    pub fn begin(&mut self, key: Option<&KeyFields>) -> Result<(), ArchiveError> {
+        if self.open {
+            self.zstd
+                .reset(ResetDirective::SessionOnly)
+                .map_err(zstd_error)?;
+            self.open = false;
+        }
+        self.frame.clear();
+        self.raw_length = 0;
+        self.rows = 0;
+        self.content_digest = ContentDigest::default();
+        self.summary = key.map(|key| KeySummary::new(key.clone()));
+        Ok(())
+    }
+
+    /// Bytes of rows in the chunk being built.
+    pub fn raw_length(&self) -> u64 {
+        self.raw_length
+    }
+
+    /// Adds `rows_text`, which must hold whole COPY text rows (each ending in `\n`), to the
+    /// chunk being built.
+    pub fn add_rows(&mut self, rows_text: &[u8]) -> Result<(), ArchiveError> {
+        if rows_text.is_empty() {
+            return Ok(());
+        }
+        for row in copy_text::rows(rows_text) {
+            self.rows += 1;
+            self.content_digest.add_row(row);
+            if let Some(summary) = self.summary.as_mut() {
+                summary.add(row);
+            }
+        }
+        self.raw_length += rows_text.len() as u64;
+        self.compress_some(
+            rows_text,
+            zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_continue,
+        )
+    }
+
+    /// Completes the chunk being built and starts the next with the same key.
+    pub fn finish(&mut self) -> Result<EncodedChunk, ArchiveError> {
+        self.compress_some(&[], zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_end)?;
+        let rows = std::mem::take(&mut self.rows);
+        let (key_range, key_filter) = match self.summary.as_mut() {
+            Some(summary) => summary.take(rows),
+            None => (None, None),
+        };
+        // The next frame is likely about as large: its buffer is allocated once.
+        let next = Vec::with_capacity(self.frame.len());
+        let frame = std::mem::replace(&mut self.frame, next);
+        Ok(EncodedChunk {
+            sha256: sha256_hex(&frame),
+            raw_length: std::mem::take(&mut self.raw_length),
+            rows,
+            content_digest: std::mem::take(&mut self.content_digest),
+            key_range,
+            key_filter,
+            frame,
+        })
     }
 
     /// Compresses `rows_text`, which must hold whole COPY text rows (each ending in `\n`), and
@@ -64,28 +151,39 @@ impl ChunkEncoder {
         rows_text: &[u8],
         key: Option<&KeyFields>,
     ) -> Result<EncodedChunk, ArchiveError> {
-        let frame = self.compress(rows_text)?;
-        let mut content_digest = ContentDigest::default();
-        let mut rows = 0;
-        let mut summary = key.map(KeySummary::new);
-        for row in copy_text::rows(rows_text) {
-            rows += 1;
-            content_digest.add_row(row);
-            if let Some(summary) = summary.as_mut() {
-                summary.add(row);
+        self.begin(key)?;
+        self.add_rows(rows_text)?;
+        self.finish()
+    }
+
+    /// Feeds `input` to the frame being built (begun by the first input) and, with
+    /// `ZSTD_e_end`, ends it. Called with all of a chunk's rows and `ZSTD_e_end` at once, zstd
+    /// knows the frame's size and records it in the header.
+    fn compress_some(
+        &mut self,
+        input: &[u8],
+        end: zstd_safe::zstd_sys::ZSTD_EndDirective,
+    ) -> Result<(), ArchiveError> {
+        let ending = end == zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_end;
+        let mut input = InBuffer::around(input);
+        loop {
+            // Room for what zstd may write in one call: one block's worth, or all of a small
+            // input.
+            let room =
+                zstd_safe::CCtx::out_size().min(zstd_safe::compress_bound(input.src.len()) + 64);
+            self.frame.reserve(room.max(64));
+            let written = self.frame.len();
+            let mut output = OutBuffer::around_pos(&mut self.frame, written);
+            let remaining = self
+                .zstd
+                .compress_stream2(&mut output, &mut input, end)
+                .map_err(zstd_error)?;
+            self.open = !ending || remaining != 0;
+            let consumed = input.pos() == input.src.len();
+            if consumed && (!ending || remaining == 0) {
+                return Ok(());
             }
         }
-        let (key_range, key_filter) =
-            summary.map_or((None, None), |summary| summary.finish(rows_text, rows));
-        Ok(EncodedChunk {
-            sha256: sha256_hex(&frame),
-            raw_length: rows_text.len() as u64,
-            rows,
-            content_digest,
-            key_range,
-            key_filter,
-            frame,
-        })
     }
 }
 
@@ -95,7 +193,9 @@ impl ChunkEncoder {
     pub fn encode_large_objects(&mut self, stream: &[u8]) -> Result<EncodedChunk, ArchiveError> {
         let totals = large_objects::record_totals(stream)
             .map_err(|reason| ArchiveError::InvalidRecords { reason })?;
-        let frame = self.compress(stream)?;
+        self.begin(None)?;
+        self.compress_some(stream, zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_end)?;
+        let frame = std::mem::take(&mut self.frame);
         Ok(EncodedChunk {
             sha256: sha256_hex(&frame),
             raw_length: stream.len() as u64,
@@ -109,8 +209,13 @@ impl ChunkEncoder {
 }
 
 /// A chunk's key range and filter, gathered row by row.
-struct KeySummary<'k> {
-    key: &'k KeyFields,
+struct KeySummary {
+    key: KeyFields,
+    /// The whole key's hash of every row so far, when the key is filtered: the filter is built
+    /// from them at the chunk's end unless the keys were in order.
+    hashes: Vec<(u64, u64)>,
+    /// A row's key fields joined, reused.
+    joined: Vec<u8>,
     /// `None` once a row's leading value does not fit the order.
     range: Option<(Leading, Leading)>,
     ranged: bool,
@@ -154,18 +259,31 @@ impl Leading {
     }
 }
 
-impl<'k> KeySummary<'k> {
-    fn new(key: &'k KeyFields) -> Self {
+impl KeySummary {
+    fn new(key: KeyFields) -> Self {
         KeySummary {
-            key,
-            range: None,
             ranged: key.order.is_some(),
+            key,
+            hashes: Vec::new(),
+            joined: Vec::new(),
+            range: None,
             descents: 0,
             last: Leading::default(),
         }
     }
 
     fn add(&mut self, row: &[u8]) {
+        if self.key.filtered {
+            self.joined.clear();
+            for (n, &field) in self.key.fields.iter().enumerate() {
+                if n > 0 {
+                    self.joined.push(b'\t');
+                }
+                self.joined
+                    .extend_from_slice(copy_text::raw_fields(row).nth(field).unwrap_or_default());
+            }
+            self.hashes.push(key_summary::key_hash(&self.joined));
+        }
         let (Some(&leading), Some(order)) = (self.key.fields.first(), self.key.order) else {
             return;
         };
@@ -202,28 +320,17 @@ impl<'k> KeySummary<'k> {
         self.last.set(value);
     }
 
-    /// The range, and a filter over every row's whole key unless the rows' keys are in order.
-    fn finish(self, rows_text: &[u8], rows: u64) -> (Option<(String, String)>, Option<Vec<u8>>) {
+    /// The chunk's range, and a filter over every row's whole key unless the rows' keys were in
+    /// order; starts over for the next chunk.
+    fn take(&mut self, rows: u64) -> (Option<(String, String)>, Option<Vec<u8>>) {
         let in_order = self.ranged && self.descents * 100 <= rows;
-        let filter = (self.key.filtered && !in_order && !rows_text.is_empty()).then(|| {
-            let mut joined = Vec::new();
-            let hashes: Vec<(u64, u64)> = copy_text::rows(rows_text)
-                .map(|row| {
-                    joined.clear();
-                    for (n, &field) in self.key.fields.iter().enumerate() {
-                        if n > 0 {
-                            joined.push(b'\t');
-                        }
-                        joined.extend_from_slice(
-                            copy_text::raw_fields(row).nth(field).unwrap_or_default(),
-                        );
-                    }
-                    key_summary::key_hash(&joined)
-                })
-                .collect();
-            key_summary::build_filter(&hashes)
-        });
-        let range = self.range.filter(|_| self.ranged);
+        let filter = (self.key.filtered && !in_order && !self.hashes.is_empty())
+            .then(|| key_summary::build_filter(&self.hashes));
+        let range = self.range.take().filter(|_| self.ranged);
+        self.hashes.clear();
+        self.ranged = self.key.order.is_some();
+        self.descents = 0;
+        self.last = Leading::default();
         (range.map(|(min, max)| (min.text, max.text)), filter)
     }
 }
@@ -525,6 +632,63 @@ mod tests {
             proptest::prop_assert!(spelled.contains(&min) && spelled.contains(&max));
             let descents = keys.windows(2).filter(|w| w[1] < w[0]).count();
             proptest::prop_assert_eq!(chunk.key_filter.is_some(), descents * 100 > keys.len());
+        }
+    }
+
+    proptest::proptest! {
+        /// Rows compressed as they arrive, in pieces of any size (whole rows each), make the
+        /// chunk the same rows make at once: the same rows, digest, range and filter, and a
+        /// frame that decodes to the same text. The encoder is used again after each chunk, and
+        /// after a chunk it dropped unfinished, as a reader uses it.
+        #[test]
+        fn chunks_built_in_pieces_are_the_chunks_of_their_rows(
+            keys in proptest::collection::vec(0u32..5_000, 1..300),
+            cuts in proptest::collection::vec(0usize..300, 0..12),
+            abandoned in proptest::collection::vec(0u32..10, 0..5),
+        ) {
+            let row = |k: &u32| format!("{k}\tpayload {}\t\\N\n", k * 7);
+            let rows: Vec<String> = keys.iter().map(row).collect();
+            let text = rows.concat();
+            let key = KeyFields { fields: vec![0], order: Some(KeyOrder::Integer), filtered: true };
+            let whole = ChunkEncoder::new(1)
+                .expect("encoder")
+                .encode(text.as_bytes(), Some(&key))
+                .expect("encodes");
+
+            let mut encoder = ChunkEncoder::new(1).expect("encoder");
+            for round in 0..2 {
+                // Rows of a chunk that never finishes (its COPY failed, say), then a fresh one.
+                encoder.begin(None).expect("begins");
+                encoder.add_rows(abandoned.iter().map(row).collect::<String>().as_bytes()).expect("adds");
+                encoder.begin(Some(&key)).expect("begins");
+                let mut at = 0;
+                let mut sorted = cuts.clone();
+                sorted.sort_unstable();
+                for cut in sorted.into_iter().map(|c| c.min(rows.len())) {
+                    if cut > at {
+                        encoder.add_rows(rows[at..cut].concat().as_bytes()).expect("adds");
+                        at = cut;
+                    }
+                }
+                encoder.add_rows(rows[at..].concat().as_bytes()).expect("adds");
+                proptest::prop_assert_eq!(encoder.raw_length(), text.len() as u64);
+                let pieces = encoder.finish().expect("finishes");
+                proptest::prop_assert_eq!(pieces.rows, whole.rows, "round {}", round);
+                proptest::prop_assert_eq!(pieces.raw_length, whole.raw_length);
+                proptest::prop_assert_eq!(&pieces.content_digest, &whole.content_digest);
+                proptest::prop_assert_eq!(&pieces.key_range, &whole.key_range);
+                proptest::prop_assert_eq!(&pieces.key_filter, &whole.key_filter);
+                proptest::prop_assert_eq!(&pieces.sha256, &sha256_hex(&pieces.frame));
+                let decoded = ChunkDecoder::new()
+                    .expect("decoder")
+                    .decode(&pieces.frame, &entry_for(&pieces), None, ("t", 0), Vec::new())
+                    .expect("decodes");
+                proptest::prop_assert_eq!(&decoded, &text.as_bytes().to_vec());
+                proptest::prop_assert_eq!(
+                    zstd::decode_all(&pieces.frame[..]).expect("plain zstd decodes it"),
+                    text.as_bytes().to_vec()
+                );
+            }
         }
     }
 

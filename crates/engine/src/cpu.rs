@@ -1,10 +1,11 @@
-//! CPU-heavy work (compression, decompression, hashing) runs on a sized rayon pool, never on the
-//! async runtime's threads. Each pool thread keeps its own zstd contexts.
+//! CPU-heavy work (decompression, hashing, sealing, large objects' compression) runs on a sized
+//! rayon pool, not on the async runtime's threads. Each pool thread keeps its own zstd contexts.
+//! The one exception is a dump's table rows, compressed a 128 kB piece at a time by the thread
+//! that reads them (see `writer::pieces` for why).
 
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use pgark_archive::key_summary::KeyFields;
 use pgark_archive::large_objects::RecordTotals;
 use pgark_archive::seal::DataKey;
 use pgark_archive::{ArchiveError, ChunkDecoder, ChunkEncoder, ChunkEntry, EncodedChunk};
@@ -65,18 +66,6 @@ impl CpuPool {
                 source: None,
             })
         }
-    }
-
-    /// Compresses whole rows into one chunk frame.
-    pub(crate) fn encode(
-        &self,
-        rows_text: bytes::Bytes,
-        level: i32,
-        key: Option<Arc<KeyFields>>,
-    ) -> impl Future<Output = Result<EncodedChunk, EngineError>> + Send + 'static {
-        let work = self
-            .run(move || with_encoder(level, |encoder| encoder.encode(&rows_text, key.as_deref())));
-        async move { Ok(work.await??) }
     }
 
     /// Compresses a large-object record stream into one chunk frame.

@@ -160,12 +160,12 @@ pub(crate) async fn unless_stalled<T>(
 /// the end of them all). Gives up when the session has read nothing for `limit`, not when a
 /// buffer takes longer than that to fill: a slow server is not a stalled one. `stalled` names the
 /// step in a stall's error, `reading` in the server's.
-pub(crate) async fn next_copy_item(
+pub(crate) async fn next_copy_item<T>(
     limit: Option<Duration>,
     stalled: &dyn Fn() -> String,
     reading: &dyn Fn() -> String,
-    buffers: &mut pgark_pg::CopyOutBuffers,
-) -> Result<Option<pgark_pg::CopyOutItem>, EngineError> {
+    buffers: &mut pgark_pg::CopyOutBuffers<T>,
+) -> Result<Option<pgark_pg::CopyOutItem<T>>, EngineError> {
     let failed = |e| EngineError::from(PgError::query(reading(), e));
     let Some(limit) = limit else {
         return buffers.next().await.transpose().map_err(failed);

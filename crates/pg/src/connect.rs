@@ -23,7 +23,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::PgError;
 use crate::config::{ConnConfig, Host, SslMode};
-use crate::copy_out::{CopyOutBuffers, Tap, TapStream, TapTls};
+use crate::copy_out::{CopyOutBuffers, RowBuffers, RowSink, Tap, TapStream, TapTls};
 use crate::error::ServerMessage;
 use crate::socket::{Endpoint, Socket};
 use crate::{iam, pgpass, quote, tls};
@@ -87,7 +87,20 @@ impl Connection {
         statements: &[String],
         buffer_size: usize,
     ) -> Result<CopyOutBuffers, tokio_postgres::Error> {
-        let receiver = self.tap.arm(buffer_size);
+        self.copy_out_into(statements, RowBuffers::new(buffer_size))
+            .await
+    }
+
+    /// Sends `statements` (each a `COPY ... TO STDOUT`) as one query, as
+    /// [`Self::copy_out_buffers`] does, and gives their rows to `sink` as they arrive, on the
+    /// thread that reads them; returns the sink's items, each COPY's followed by
+    /// [`CopyOutItem::Done`](crate::CopyOutItem::Done).
+    pub async fn copy_out_into<K: RowSink>(
+        &self,
+        statements: &[String],
+        sink: K,
+    ) -> Result<CopyOutBuffers<K::Item>, tokio_postgres::Error> {
+        let receiver = self.tap.arm(sink);
         // Should the query not be sent (this future dropped, or the session gone), the tap must
         // not capture the next statement's answer.
         let mut armed = Armed {

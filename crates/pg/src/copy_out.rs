@@ -13,6 +13,12 @@
 //! statements without rows and reports how it ended. TLS sits below the tap, cancellation is the
 //! server's ordinary cancel request, and a session whose COPY failed or was cancelled is usable
 //! again once the error has been read.
+//!
+//! What becomes of the rows is the reader's [`RowSink`]'s business, and it happens right there, on
+//! the thread that read them, a piece of rows (about [`PIECE_SIZE`]) at a time: a dump compresses
+//! them as they arrive. A thread that works on what it read is not asleep when the next bytes
+//! come, so the server's sends do not have to wake it, which costs both sides CPU (one wake-up per
+//! 8 kB the server sends, on a client that would otherwise keep up and sleep between them).
 
 use std::collections::VecDeque;
 use std::io;
@@ -34,13 +40,72 @@ const READ_SIZE: usize = 256 << 10;
 /// Full buffers waiting for the reader: one being used while the next fills.
 const BUFFERS_IN_FLIGHT: usize = 1;
 
+/// Rows gathered before they are given to the sink: large enough that the sink's work per call
+/// dwarfs the call, small enough to still be in cache and to be done well before the server
+/// fills the socket's buffer (about 200 kB on a local socket).
+pub const PIECE_SIZE: usize = 128 << 10;
+
+/// What a COPY's rows become as they arrive (compressed chunks, buffers of rows), on the thread
+/// that reads them. Items are cut where the sink says its current one is full, between rows.
+pub trait RowSink: Send + 'static {
+    type Item: Send + 'static;
+
+    /// Bytes of rows the current item can still take.
+    fn room(&self) -> usize;
+
+    /// Takes whole rows: at most [`Self::room`] bytes of them, or one row longer than that into
+    /// an empty item.
+    fn add(&mut self, rows: &[u8]);
+
+    /// Completes the current item, if it has rows.
+    fn finish(&mut self) -> Option<Self::Item>;
+
+    /// The current COPY has completed: completes its last item, if it has rows; what follows is
+    /// the next COPY's.
+    fn copy_done(&mut self) -> Option<Self::Item> {
+        self.finish()
+    }
+}
+
+/// Buffers of whole rows of at most `size` bytes (a longer row is a buffer of its own).
+#[derive(Debug)]
+pub struct RowBuffers {
+    size: usize,
+    buffer: BytesMut,
+}
+
+impl RowBuffers {
+    pub fn new(size: usize) -> Self {
+        RowBuffers {
+            size: size.max(1),
+            buffer: BytesMut::new(),
+        }
+    }
+}
+
+impl RowSink for RowBuffers {
+    type Item = Bytes;
+
+    fn room(&self) -> usize {
+        self.size.saturating_sub(self.buffer.len())
+    }
+
+    fn add(&mut self, rows: &[u8]) {
+        self.buffer.extend_from_slice(rows);
+    }
+
+    fn finish(&mut self) -> Option<Bytes> {
+        (!self.buffer.is_empty()).then(|| self.buffer.split().freeze())
+    }
+}
+
 /// The state a session's stream (or two of them: the socket's and, above TLS, the decrypted
 /// one) shares with the session: the next capture asked for and whether TLS is in use.
 #[derive(Debug, Default)]
 pub(crate) struct Tap {
     /// Set when a capture has been asked for and not yet taken up by the stream.
     armed: AtomicBool,
-    request: Mutex<Option<Capture>>,
+    request: Mutex<Option<Box<dyn Capturing>>>,
     /// Set once TLS is established: then the tap above TLS captures, the socket's passes
     /// ciphertext through.
     above_tls: AtomicBool,
@@ -50,14 +115,14 @@ pub(crate) struct Tap {
 
 impl Tap {
     /// Arms the tap for the next query on the session, whose statements are all COPY OUT: their
-    /// rows go to the returned receiver in buffers of whole rows of at most `buffer_size` bytes
-    /// (a longer row is a buffer of its own), each COPY's followed by [`CopyOutItem::Done`]. Must
-    /// be called before the query is sent, while the session is idle.
-    pub(crate) fn arm(&self, buffer_size: usize) -> mpsc::Receiver<CopyOutItem> {
+    /// rows go to `sink` as they arrive, its items to the returned receiver, each COPY's
+    /// followed by [`CopyOutItem::Done`]. Must be called before the query is sent, while the
+    /// session is idle.
+    pub(crate) fn arm<K: RowSink>(&self, sink: K) -> mpsc::Receiver<CopyOutItem<K::Item>> {
         let (sender, receiver) = mpsc::channel(BUFFERS_IN_FLIGHT);
-        let capture = Capture::new(PollSender::new(sender), buffer_size, self.read.clone());
+        let capture = Capture::new(PollSender::new(sender), sink, self.read.clone());
         if let Ok(mut request) = self.request.lock() {
-            *request = Some(capture);
+            *request = Some(Box::new(capture));
             self.armed.store(true, Ordering::Release);
         }
         receiver
@@ -75,7 +140,7 @@ impl Tap {
         self.read.clone()
     }
 
-    fn take(&self) -> Option<Capture> {
+    fn take(&self) -> Option<Box<dyn Capturing>> {
         if !self.armed.swap(false, Ordering::AcqRel) {
             return None;
         }
@@ -96,7 +161,7 @@ pub(crate) struct TapStream<S> {
     inner: S,
     tap: Arc<Tap>,
     level: Level,
-    capture: Option<Capture>,
+    capture: Option<Box<dyn Capturing>>,
 }
 
 impl<S> TapStream<S> {
@@ -214,27 +279,40 @@ where
     }
 }
 
-/// What a query of COPY OUT statements yields, in order: each COPY's rows, in buffers of whole
-/// rows, then `Done`.
+/// What a query of COPY OUT statements yields, in order: each COPY's rows, as the sink's items
+/// (buffers of whole rows by default), then `Done`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CopyOutItem {
-    Rows(Bytes),
+pub enum CopyOutItem<T = Bytes> {
+    Rows(T),
     /// The COPY whose rows came last has completed; the next item (if any) is the next one's.
     Done,
 }
 
+/// A capture whose sink's items are of some type: what the stream needs of it.
+trait Capturing: Send + std::fmt::Debug {
+    fn poll_read(
+        &mut self,
+        inner: &mut (dyn AsyncRead + Unpin),
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>>;
+
+    fn is_finished(&self) -> bool;
+}
+
 /// One query's capture: the bytes read and not yet looked at, the rows being gathered, the
 /// messages waiting for tokio-postgres.
-#[derive(Debug)]
-struct Capture {
+struct Capture<K: RowSink> {
     /// `None` once the query has ended (or the reader went away and rows are dropped).
-    sender: Option<PollSender<CopyOutItem>>,
-    buffer_size: usize,
+    sender: Option<PollSender<CopyOutItem<K::Item>>>,
+    sink: K,
     input: BytesMut,
-    /// Rows gathered for the next buffer.
+    /// Rows gathered for the sink: at most a piece, or one longer row.
     rows: BytesMut,
-    /// Full buffers and COPY ends the channel had no room for yet.
-    pending: VecDeque<CopyOutItem>,
+    /// The sink's current item has rows.
+    item_started: bool,
+    /// Finished items and COPY ends the channel had no room for yet.
+    pending: VecDeque<CopyOutItem<K::Item>>,
     /// Payload bytes of the current CopyData message still to come.
     row_left: usize,
     /// Bytes for tokio-postgres: every message but CopyData, CopyOutResponse and CopyDone.
@@ -249,31 +327,26 @@ struct Capture {
     read: Arc<AtomicU64>,
 }
 
-impl Capture {
-    fn new(sender: PollSender<CopyOutItem>, buffer_size: usize, read: Arc<AtomicU64>) -> Self {
-        Capture {
-            sender: Some(sender),
-            buffer_size: buffer_size.max(1),
-            input: BytesMut::new(),
-            rows: BytesMut::new(),
-            pending: VecDeque::new(),
-            row_left: 0,
-            out: BytesMut::new(),
-            started: false,
-            ended: false,
-            eof: false,
-            read,
-        }
+impl<K: RowSink> std::fmt::Debug for Capture<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capture")
+            .field("input", &self.input.len())
+            .field("rows", &self.rows.len())
+            .field("pending", &self.pending.len())
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
     }
+}
 
+impl<K: RowSink> Capturing for Capture<K> {
     /// Done: the query's end was seen, every buffer handed over, every other byte passed on.
     fn is_finished(&self) -> bool {
         (self.ended || self.eof) && self.pending.is_empty() && self.out.is_empty()
     }
 
-    fn poll_read<S: AsyncRead + Unpin>(
+    fn poll_read(
         &mut self,
-        inner: &mut S,
+        inner: &mut (dyn AsyncRead + Unpin),
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
@@ -330,6 +403,25 @@ impl Capture {
             }
         }
     }
+}
+
+impl<K: RowSink> Capture<K> {
+    fn new(sender: PollSender<CopyOutItem<K::Item>>, sink: K, read: Arc<AtomicU64>) -> Self {
+        Capture {
+            sender: Some(sender),
+            sink,
+            input: BytesMut::new(),
+            rows: BytesMut::new(),
+            item_started: false,
+            pending: VecDeque::new(),
+            row_left: 0,
+            out: BytesMut::new(),
+            started: false,
+            ended: false,
+            eof: false,
+            read,
+        }
+    }
 
     /// Ready once the channel has room for one item (held until [`Self::hand_over`] uses it)
     /// or the reader went away; keeps the waker while the channel is full.
@@ -344,7 +436,7 @@ impl Capture {
 
     /// Sends `item` into the room [`Self::poll_room`] found. A reader that went away gets
     /// nothing more: its rows are dropped as they come.
-    fn hand_over(&mut self, item: CopyOutItem) {
+    fn hand_over(&mut self, item: CopyOutItem<K::Item>) {
         if let Some(sender) = self.sender.as_mut()
             && sender.send_item(item).is_err()
         {
@@ -352,12 +444,40 @@ impl Capture {
         }
     }
 
-    /// Queues the rows gathered as a buffer, if there are any.
-    fn flush_rows(&mut self) {
+    /// Gives the rows gathered to the sink (none once the reader went away).
+    fn feed(&mut self) {
         if !self.rows.is_empty() {
-            self.pending
-                .push_back(CopyOutItem::Rows(self.rows.split().freeze()));
+            if self.sender.is_some() {
+                self.sink.add(&self.rows);
+                self.item_started = true;
+            }
+            self.rows.clear();
         }
+    }
+
+    /// Gives the rows gathered to the sink and queues its current item (or, at a COPY's end, its
+    /// last), if it has rows.
+    fn cut(&mut self, copy_done: bool) {
+        self.feed();
+        if self.sender.is_none() {
+            return;
+        }
+        let item = if copy_done {
+            self.sink.copy_done()
+        } else if self.item_started {
+            self.sink.finish()
+        } else {
+            None
+        };
+        self.item_started = false;
+        if let Some(item) = item {
+            self.pending.push_back(CopyOutItem::Rows(item));
+        }
+    }
+
+    /// The sink's current item has no room for a row of `payload` bytes after the rows gathered.
+    fn item_full_before(&self, payload: usize) -> bool {
+        (self.item_started || !self.rows.is_empty()) && self.rows.len() + payload > self.sink.room()
     }
 
     /// Moves what it can from the input: row bytes into the rows, other messages out. Returns
@@ -376,9 +496,15 @@ impl Capture {
                 self.input.advance(n);
                 self.row_left -= n;
                 moved = true;
-                if self.row_left == 0 && self.rows.len() >= self.buffer_size {
-                    self.flush_rows();
-                    return true;
+                if self.row_left == 0 {
+                    if self.rows.len() >= self.sink.room() {
+                        // The item is full (or is one long row): it goes now.
+                        self.cut(false);
+                        return true;
+                    }
+                    if self.rows.len() >= PIECE_SIZE {
+                        self.feed();
+                    }
                 }
                 continue;
             }
@@ -395,14 +521,17 @@ impl Capture {
             }
             if tag == b'd' {
                 let payload = length - 4;
-                // A buffer is cut before it would pass its size: rows stay whole, and a row
-                // longer than a buffer is a buffer of its own.
-                if !self.rows.is_empty() && self.rows.len() + payload > self.buffer_size {
-                    self.flush_rows();
+                // An item is cut before it would pass its size: rows stay whole, and a row
+                // longer than an item is an item of its own.
+                if self.item_full_before(payload) {
+                    self.cut(false);
                     return true;
                 }
+                if self.rows.len() + payload > PIECE_SIZE {
+                    self.feed();
+                }
                 if self.rows.capacity() < payload && self.sender.is_some() {
-                    self.rows.reserve(payload.max(self.buffer_size));
+                    self.rows.reserve(payload.max(PIECE_SIZE));
                 }
                 self.input.advance(5);
                 self.row_left = payload;
@@ -423,14 +552,14 @@ impl Capture {
                 b'Z' if !self.started => self.out.extend_from_slice(&message),
                 // A COPY completed: its last rows, then the mark.
                 b'c' => {
-                    self.flush_rows();
+                    self.cut(true);
                     self.pending.push_back(CopyOutItem::Done);
                 }
                 // The query's end, or an error (a COPY failed or was cancelled), which ends
                 // it: the rows gathered so far are the last, and the rest of the input is
                 // tokio-postgres's.
                 b'Z' | b'E' => {
-                    self.flush_rows();
+                    self.cut(false);
                     self.out.extend_from_slice(&message);
                     self.out.extend_from_slice(&self.input.split());
                     self.ended = true;
@@ -442,18 +571,19 @@ impl Capture {
     }
 }
 
-/// The rows of running COPY OUTs, in buffers of whole rows (see [`crate::Connection::copy_out_buffers`]).
-pub struct CopyOutBuffers {
-    receiver: mpsc::Receiver<CopyOutItem>,
+/// The rows of running COPY OUTs, as their sink's items: buffers of whole rows by default (see
+/// [`crate::Connection::copy_out_buffers`], [`crate::Connection::copy_out_into`]).
+pub struct CopyOutBuffers<T = Bytes> {
+    receiver: mpsc::Receiver<CopyOutItem<T>>,
     query: Pin<Box<tokio_postgres::SimpleQueryStream>>,
     /// The query's stream has ended (polling it again would report a closed connection).
     query_done: bool,
     read: Arc<AtomicU64>,
 }
 
-impl CopyOutBuffers {
+impl<T> CopyOutBuffers<T> {
     pub(crate) fn new(
-        receiver: mpsc::Receiver<CopyOutItem>,
+        receiver: mpsc::Receiver<CopyOutItem<T>>,
         query: tokio_postgres::SimpleQueryStream,
         read: Arc<AtomicU64>,
     ) -> Self {
@@ -465,11 +595,11 @@ impl CopyOutBuffers {
         }
     }
 
-    /// The next buffer of whole rows, or the mark that a COPY completed; `None` once the last
-    /// has; an error when one failed (or was cancelled), which ends them all. Dropping this
-    /// before the end leaves the session streaming rows nobody reads: cancel the query or drop
-    /// the connection; after an error, call it no more. Cancel-safe.
-    pub async fn next(&mut self) -> Option<Result<CopyOutItem, tokio_postgres::Error>> {
+    /// The next item (a buffer of whole rows, by default), or the mark that a COPY completed;
+    /// `None` once the last has; an error when one failed (or was cancelled), which ends them
+    /// all. Dropping this before the end leaves the session streaming rows nobody reads: cancel
+    /// the query or drop the connection; after an error, call it no more. Cancel-safe.
+    pub async fn next(&mut self) -> Option<Result<CopyOutItem<T>, tokio_postgres::Error>> {
         loop {
             // tokio-postgres's side of the query is read alongside, so that its messages (a
             // CommandComplete per COPY) never fill its channel and hold the session's reads up.
@@ -504,7 +634,7 @@ impl CopyOutBuffers {
     }
 }
 
-impl std::fmt::Debug for CopyOutBuffers {
+impl<T> std::fmt::Debug for CopyOutBuffers<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CopyOutBuffers").finish_non_exhaustive()
     }
@@ -595,7 +725,7 @@ mod tests {
         }
         pieces.push_back(wire[at..].to_vec());
         let tap = Arc::new(Tap::default());
-        let mut receiver = tap.arm(buffer_size);
+        let mut receiver = tap.arm(RowBuffers::new(buffer_size));
         let stream = TapStream::socket(Pieces(pieces), tap);
         let receiving = async {
             let mut items = Vec::new();

@@ -4,7 +4,8 @@
 //! that no table can be dropped or altered under the dump), reads the schema, and keeps its
 //! transaction open until the end. `jobs` worker sessions import the snapshot and COPY tables out
 //! in pieces, largest first, and one of them reads the large objects' contents. Rows are cut into
-//! chunks, compressed and hashed on the CPU pool, and appended to one data object per piece
+//! chunks and compressed as they arrive, on the thread that reads them (see `writer::pieces`), and
+//! appended to one data object per piece
 //! (large objects: one object of record chunks). The manifest is written last, only after every
 //! object is stored.
 

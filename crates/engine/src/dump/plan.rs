@@ -106,9 +106,10 @@ pub(super) fn batch_small_tables(
 /// Rows at least this long (sampled) make a table's pieces "wide": they reserve memory from a
 /// shared budget before they start, so that eight sessions do not each buffer several 20 MB rows.
 pub const WIDE_ROW_BYTES: u64 = 1 << 20;
-/// Rows a session holds at once while reading a wide piece, besides those compressing (which
-/// the writer's own budget bounds): the one arriving, the one handed over and waiting, and the
-/// one waiting for room to compress. The COPY tap reads no further ahead than that.
+/// Row sizes reserved for a session reading a wide piece: the row arriving, whole, and the frames
+/// of the ones before it (the one being compressed, the one handed over, the one being stored),
+/// which come to three rows' worth only if rows compress to worse than two thirds of their size
+/// (20 MB rows of text compress to a twentieth). The COPY tap reads no further ahead than that.
 const ROWS_IN_FLIGHT: u64 = 3;
 
 /// Cuts every table into its pieces, reading sizes and key bounds in the caller's snapshot.

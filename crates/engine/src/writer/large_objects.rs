@@ -10,7 +10,11 @@ use pgark_archive::{LargeObjectsEntry, layout};
 use pgark_pg::{Connection, LargeObjectReader};
 use tracing::info;
 
-use super::{BackupWriter, MAX_COMPRESSING, ObjectWriter};
+use super::{BackupWriter, ObjectWriter};
+
+/// Chunks the large objects may have compressing at once, so that the session keeps the CPU
+/// pool busy while it reads on.
+const MAX_COMPRESSING: usize = 2;
 use crate::EngineError;
 
 impl BackupWriter {

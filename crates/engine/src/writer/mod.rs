@@ -1,13 +1,13 @@
 //! The one backup writer: every backup — a dump, a surgical restore's before-image — is written
 //! through a [`BackupWriter`]. It claims the backup's id (its start marker), writes data objects
-//! from COPY streams (rows cut into chunks of whole rows, compressed and hashed on the CPU pool
-//! within a memory budget, key ranges and filters recorded), writes the manifest last and only
+//! from COPY streams (rows cut into chunks of whole rows and compressed as they arrive, key ranges
+//! and filters recorded), writes the manifest last and only
 //! over nothing (SPEC I1), and on failure aborts its uploads and removes what it wrote.
 
 mod large_objects;
 mod pieces;
 
-pub(crate) use pieces::{CopySource, DataObject, MAX_COMPRESSING, ObjectWriter, WrittenObject};
+pub(crate) use pieces::{CopySource, DataObject, ObjectWriter, WrittenObject};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +17,6 @@ use pgark_archive::{Manifest, ObjectLockRecord, ObjectRef, Timestamp, layout};
 use pgark_keys::{KmsAccess, Recipient};
 use pgark_storage::{ObjectKey, ObjectLock, ObjectStore};
 
-use crate::budget::ByteBudget;
 use crate::cpu::CpuPool;
 use crate::{EngineError, Progress};
 
@@ -53,8 +52,6 @@ pub(crate) struct BackupWriter {
     chunk_size: usize,
     compress_level: i32,
     cpu: Arc<CpuPool>,
-    /// Shared by every session writing: raw chunks waiting for or in compression, and frames.
-    budget: ByteBudget,
     pub(crate) progress: Arc<Progress>,
     stall_timeout: Option<Duration>,
     /// Set for an encrypted backup: every stored piece is sealed with its key.
@@ -91,7 +88,6 @@ impl BackupWriter {
                 .unwrap_or(usize::MAX)
                 .max(1),
             compress_level: settings.compress_level,
-            budget: ByteBudget::new((cpu.threads() as u64 + 2) * 2 * settings.chunk_size),
             cpu,
             progress,
             stall_timeout: settings.stall_timeout,
