@@ -4,7 +4,7 @@
 #
 #   scripts/bench.sh [--dataset tpch|pgbench|small|wide|partitions|all] [--scale N] [--jobs N]
 #                    [--runs N] [--server-conf default|tuned] [--index-set plain|full]
-#                    [--separate-client] [--latency MS] [--pgark-only]
+#                    [--separate-client] [--latency MS] [--pgark-only] [--dump-only]
 #   (PGARK_BIN=path/to/pgark measures that binary instead of building this checkout)
 #
 # Server configurations (--server-conf): `default` — shared_buffers=512MB,
@@ -23,7 +23,8 @@
 #
 # Every run also dumps and restores with client-side encryption (an age recipient), so that its
 # cost shows beside the clear backup of the same run. --pgark-only skips the floors and
-# pg_dump/pg_restore (for measuring pgark against itself, e.g. encryption's cost).
+# pg_dump/pg_restore (for measuring pgark against itself, e.g. encryption's cost); --dump-only
+# skips every restore (for measuring a change to the dump against pg_dump and the floor).
 #
 # Data sets: TPC-H generated with tpchgen-cli (`cargo install tpchgen-cli`; default scale 1),
 # pgbench (`pgbench -i`, default scale 100: one huge table; --scale 700 for a 10 GB table), 2,000
@@ -44,7 +45,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/pg.sh
 
-dataset=tpch scale="" jobs=2 runs=3 pgark_only=false server_conf=default index_set=plain
+dataset=tpch scale="" jobs=2 runs=3 pgark_only=false dump_only=false server_conf=default index_set=plain
 separate=false latency=""
 usage="usage: $0 [--dataset tpch|pgbench|small|wide|partitions|all] [--scale N] [--jobs N] [--runs N] [--server-conf default|tuned] [--index-set plain|full] [--separate-client] [--latency MS] [--pgark-only]"
 while (($#)); do
@@ -58,6 +59,7 @@ while (($#)); do
         --separate-client) separate=true; shift ;;
         --latency) latency=$2; shift 2 ;;
         --pgark-only) pgark_only=true; shift ;;
+        --dump-only) dump_only=true; shift ;;
         *) echo "$usage" >&2; exit 2 ;;
     esac
 done
@@ -277,6 +279,9 @@ run_dataset() {
 
         if ! $pgark_only; then
             pgdump_size=$(size_of "$work/pgdump")
+        fi
+        $dump_only && continue
+        if ! $pgark_only; then
             plan_floor_restore "$db" "$work/pgdump"
             time_cmd floor_restore bash -c "floor_restore ${db}_floor $work/pgdump"
             dropdb "${db}_floor"
@@ -327,16 +332,17 @@ run_dataset() {
     row "pg_dump -Fd -Z0" pg_dump_z0 "$(ratio "${secs[pg_dump_z0]}" "${secs[floor_dump]}")" "$(ratio "${secs[pg_dump_z0]}" "${secs[pg_dump]}")"
     row "pgark dump" pgark_dump "$(ratio "${secs[pgark_dump]}" "${secs[floor_dump]}")" "$(ratio "${secs[pgark_dump]}" "${secs[pg_dump]}")"
     row "pgark dump (age)" pgark_dump_age "$(ratio "${secs[pgark_dump_age]}" "${secs[floor_dump]}")" "$(ratio "${secs[pgark_dump_age]}" "${secs[pg_dump]}")"
-    row "restore floor" floor_restore "1.00x" ""
-    row "pg_restore" pg_restore "$(ratio "${secs[pg_restore]}" "${secs[floor_restore]}")" "1.00x"
-    row "pgark restore" pgark_restore "$(ratio "${secs[pgark_restore]}" "${secs[floor_restore]}")" "$(ratio "${secs[pgark_restore]}" "${secs[pg_restore]}")"
-    row "pgark restore (age)" pgark_restore_age "$(ratio "${secs[pgark_restore_age]}" "${secs[floor_restore]}")" "$(ratio "${secs[pgark_restore_age]}" "${secs[pg_restore]}")"
+    $dump_only || row "restore floor" floor_restore "1.00x" ""
+    $dump_only || row "pg_restore" pg_restore "$(ratio "${secs[pg_restore]}" "${secs[floor_restore]}")" "1.00x"
+    $dump_only || row "pgark restore" pgark_restore "$(ratio "${secs[pgark_restore]}" "${secs[floor_restore]}")" "$(ratio "${secs[pgark_restore]}" "${secs[pg_restore]}")"
+    $dump_only || row "pgark restore (age)" pgark_restore_age "$(ratio "${secs[pgark_restore_age]}" "${secs[floor_restore]}")" "$(ratio "${secs[pgark_restore_age]}" "${secs[pg_restore]}")"
     printf 'pgark CPU (user + system) per GB of COPY text: dump %s s, restore %s s (%s GB)\n' \
         "$(per_gb pgark_dump)" "$(per_gb pgark_restore)" "$raw_gb"
     printf 'archive size: pgark %s KiB, pg_dump -Fd %s KiB (%s)\n' \
         "$((pgark_size / 1024))" "$((pgdump_size / 1024))" "$(ratio "$pgark_size" "$pgdump_size")"
     echo "seconds of each run (the table shows the median of $runs):"
     for name in floor_dump pg_dump pg_dump_z0 pgark_dump pgark_dump_age floor_restore pg_restore pgark_restore pgark_restore_age; do
+        [[ -v samples[$name] ]] || continue
         printf '  %-17s %s\n' "$name" "${samples[$name]}"
     done
     echo
