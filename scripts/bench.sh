@@ -336,8 +336,13 @@ run_dataset() {
     $dump_only || row "pg_restore" pg_restore "$(ratio "${secs[pg_restore]}" "${secs[floor_restore]}")" "1.00x"
     $dump_only || row "pgark restore" pgark_restore "$(ratio "${secs[pgark_restore]}" "${secs[floor_restore]}")" "$(ratio "${secs[pgark_restore]}" "${secs[pg_restore]}")"
     $dump_only || row "pgark restore (age)" pgark_restore_age "$(ratio "${secs[pgark_restore_age]}" "${secs[floor_restore]}")" "$(ratio "${secs[pgark_restore_age]}" "${secs[pg_restore]}")"
-    printf 'pgark CPU (user + system) per GB of COPY text: dump %s s, restore %s s (%s GB)\n' \
-        "$(per_gb pgark_dump)" "$(per_gb pgark_restore)" "$raw_gb"
+    if $dump_only; then
+        printf 'pgark CPU (user + system) per GB of COPY text: dump %s s (%s GB)\n' \
+            "$(per_gb pgark_dump)" "$raw_gb"
+    else
+        printf 'pgark CPU (user + system) per GB of COPY text: dump %s s, restore %s s (%s GB)\n' \
+            "$(per_gb pgark_dump)" "$(per_gb pgark_restore)" "$raw_gb"
+    fi
     printf 'archive size: pgark %s KiB, pg_dump -Fd %s KiB (%s)\n' \
         "$((pgark_size / 1024))" "$((pgdump_size / 1024))" "$(ratio "$pgark_size" "$pgdump_size")"
     echo "seconds of each run (the table shows the median of $runs):"
