@@ -108,14 +108,7 @@ impl ChunkEncoder {
         if rows_text.is_empty() {
             return Ok(());
         }
-        for row in copy_text::rows(rows_text) {
-            self.rows += 1;
-            self.content_digest.add_row(row);
-            if let Some(summary) = self.summary.as_mut() {
-                summary.add(row);
-            }
-        }
-        self.raw_length += rows_text.len() as u64;
+        self.note_rows(rows_text);
         self.compress_some(
             rows_text,
             zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_continue,
@@ -125,6 +118,40 @@ impl ChunkEncoder {
     /// Completes the chunk being built and starts the next with the same key.
     pub fn finish(&mut self) -> Result<EncodedChunk, ArchiveError> {
         self.compress_some(&[], zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_end)?;
+        Ok(self.take_chunk())
+    }
+
+    /// Compresses `rows_text`, which must hold whole COPY text rows (each ending in `\n`), and
+    /// computes its content digest and, for `key`, its key range and filter. The rows are all
+    /// there, so the frame records their size.
+    pub fn encode(
+        &mut self,
+        rows_text: &[u8],
+        key: Option<&KeyFields>,
+    ) -> Result<EncodedChunk, ArchiveError> {
+        self.begin(key)?;
+        self.note_rows(rows_text);
+        self.compress_some(
+            rows_text,
+            zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_end,
+        )?;
+        Ok(self.take_chunk())
+    }
+
+    /// Counts `rows_text`'s rows into the chunk being built: its length, digest and key summary.
+    fn note_rows(&mut self, rows_text: &[u8]) {
+        for row in copy_text::rows(rows_text) {
+            self.rows += 1;
+            self.content_digest.add_row(row);
+            if let Some(summary) = self.summary.as_mut() {
+                summary.add(row);
+            }
+        }
+        self.raw_length += rows_text.len() as u64;
+    }
+
+    /// The chunk just completed; the encoder starts the next with the same key.
+    fn take_chunk(&mut self) -> EncodedChunk {
         let rows = std::mem::take(&mut self.rows);
         let (key_range, key_filter) = match self.summary.as_mut() {
             Some(summary) => summary.take(rows),
@@ -133,7 +160,7 @@ impl ChunkEncoder {
         // The next frame is likely about as large: its buffer is allocated once.
         let next = Vec::with_capacity(self.frame.len());
         let frame = std::mem::replace(&mut self.frame, next);
-        Ok(EncodedChunk {
+        EncodedChunk {
             sha256: sha256_hex(&frame),
             raw_length: std::mem::take(&mut self.raw_length),
             rows,
@@ -141,19 +168,7 @@ impl ChunkEncoder {
             key_range,
             key_filter,
             frame,
-        })
-    }
-
-    /// Compresses `rows_text`, which must hold whole COPY text rows (each ending in `\n`), and
-    /// computes its content digest and, for `key`, its key range and filter.
-    pub fn encode(
-        &mut self,
-        rows_text: &[u8],
-        key: Option<&KeyFields>,
-    ) -> Result<EncodedChunk, ArchiveError> {
-        self.begin(key)?;
-        self.add_rows(rows_text)?;
-        self.finish()
+        }
     }
 
     /// Feeds `input` to the frame being built (begun by the first input) and, with
@@ -580,6 +595,13 @@ mod tests {
         assert_eq!(
             zstd::decode_all(&chunk.frame[..]).expect("plain zstd decodes it"),
             text
+        );
+        // Rows given at once: the frame says how large it is, as `zstd -l` shows.
+        assert_eq!(
+            zstd_safe::get_frame_content_size(&chunk.frame)
+                .ok()
+                .flatten(),
+            Some(text.len() as u64)
         );
 
         let mut decoder = ChunkDecoder::new().expect("decoder");

@@ -53,6 +53,9 @@ pub trait RowSink: Send + 'static {
     /// Bytes of rows the current item can still take.
     fn room(&self) -> usize;
 
+    /// Whether the current item has no rows yet.
+    fn is_empty(&self) -> bool;
+
     /// Takes whole rows: at most [`Self::room`] bytes of them, or one row longer than that into
     /// an empty item.
     fn add(&mut self, rows: &[u8]);
@@ -88,6 +91,10 @@ impl RowSink for RowBuffers {
 
     fn room(&self) -> usize {
         self.size.saturating_sub(self.buffer.len())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.buffer.is_empty()
     }
 
     fn add(&mut self, rows: &[u8]) {
@@ -309,8 +316,6 @@ struct Capture<K: RowSink> {
     input: BytesMut,
     /// Rows gathered for the sink: at most a piece, or one longer row.
     rows: BytesMut,
-    /// The sink's current item has rows.
-    item_started: bool,
     /// Finished items and COPY ends the channel had no room for yet.
     pending: VecDeque<CopyOutItem<K::Item>>,
     /// Payload bytes of the current CopyData message still to come.
@@ -412,7 +417,6 @@ impl<K: RowSink> Capture<K> {
             sink,
             input: BytesMut::new(),
             rows: BytesMut::new(),
-            item_started: false,
             pending: VecDeque::new(),
             row_left: 0,
             out: BytesMut::new(),
@@ -449,7 +453,6 @@ impl<K: RowSink> Capture<K> {
         if !self.rows.is_empty() {
             if self.sender.is_some() {
                 self.sink.add(&self.rows);
-                self.item_started = true;
             }
             self.rows.clear();
         }
@@ -464,12 +467,9 @@ impl<K: RowSink> Capture<K> {
         }
         let item = if copy_done {
             self.sink.copy_done()
-        } else if self.item_started {
-            self.sink.finish()
         } else {
-            None
+            self.sink.finish()
         };
-        self.item_started = false;
         if let Some(item) = item {
             self.pending.push_back(CopyOutItem::Rows(item));
         }
@@ -477,7 +477,8 @@ impl<K: RowSink> Capture<K> {
 
     /// The sink's current item has no room for a row of `payload` bytes after the rows gathered.
     fn item_full_before(&self, payload: usize) -> bool {
-        (self.item_started || !self.rows.is_empty()) && self.rows.len() + payload > self.sink.room()
+        !(self.sink.is_empty() && self.rows.is_empty())
+            && self.rows.len() + payload > self.sink.room()
     }
 
     /// Moves what it can from the input: row bytes into the rows, other messages out. Returns

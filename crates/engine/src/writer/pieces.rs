@@ -199,6 +199,10 @@ impl RowSink for ChunkSink {
         self.chunk_size.saturating_sub(taken)
     }
 
+    fn is_empty(&self) -> bool {
+        self.encoder.raw_length() == 0 && self.failed.is_none()
+    }
+
     fn add(&mut self, rows: &[u8]) {
         if self.failed.is_none()
             && let Err(e) = self.encoder.add_rows(rows)
@@ -211,7 +215,7 @@ impl RowSink for ChunkSink {
         if let Some(e) = self.failed.take() {
             return Some(Err(e));
         }
-        (self.encoder.raw_length() > 0).then(|| self.encoder.finish())
+        (!self.is_empty()).then(|| self.encoder.finish())
     }
 
     fn copy_done(&mut self) -> Option<Self::Item> {
