@@ -44,8 +44,6 @@ pub struct ChunkEncoder {
     rows: u64,
     content_digest: ContentDigest,
     summary: Option<KeySummary>,
-    /// The frame is begun in the zstd context and not yet ended.
-    open: bool,
 }
 
 impl std::fmt::Debug for ChunkEncoder {
@@ -76,19 +74,17 @@ impl ChunkEncoder {
             rows: 0,
             content_digest: ContentDigest::default(),
             summary: None,
-            open: false,
         })
     }
 
     /// Starts a chunk whose rows' key is `key` (its range and filter are recorded), dropping
     /// what an unfinished one had.
     pub fn begin(&mut self, key: Option<&KeyFields>) -> Result<(), ArchiveError> {
-        if self.open {
-            self.zstd
-                .reset(ResetDirective::SessionOnly)
-                .map_err(zstd_error)?;
-            self.open = false;
-        }
+        // A frame left unfinished (a failed COPY's) is dropped; after a finished one this is a
+        // no-op, and cheaper than keeping track of which it was.
+        self.zstd
+            .reset(ResetDirective::SessionOnly)
+            .map_err(zstd_error)?;
         self.frame.clear();
         self.raw_length = 0;
         self.rows = 0;
@@ -193,7 +189,6 @@ impl ChunkEncoder {
                 .zstd
                 .compress_stream2(&mut output, &mut input, end)
                 .map_err(zstd_error)?;
-            self.open = !ending || remaining != 0;
             let consumed = input.pos() == input.src.len();
             if consumed && (!ending || remaining == 0) {
                 return Ok(());

@@ -43,7 +43,7 @@ const BUFFERS_IN_FLIGHT: usize = 1;
 /// Rows gathered before they are given to the sink: large enough that the sink's work per call
 /// dwarfs the call, small enough to still be in cache and to be done well before the server
 /// fills the socket's buffer (about 200 kB on a local socket).
-pub const PIECE_SIZE: usize = 128 << 10;
+const PIECE_SIZE: usize = 128 << 10;
 
 /// What a COPY's rows become as they arrive (compressed chunks, buffers of rows), on the thread
 /// that reads them. Items are cut where the sink says its current one is full, between rows.

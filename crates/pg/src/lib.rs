@@ -27,7 +27,7 @@ pub use catalog::{
 };
 pub use config::{ConnConfig, DEFAULT_STALL_TIMEOUT, Host, RootCert, SslMode};
 pub use connect::{Canceller, Connection, connect};
-pub use copy_out::{CopyOutBuffers, CopyOutItem, PIECE_SIZE, RowBuffers, RowSink};
+pub use copy_out::{CopyOutBuffers, CopyOutItem, RowBuffers, RowSink};
 pub use ddl::{
     SchemaDump, TableData, copy_in_sql, copy_out_columns_sql, copy_out_sql, drop_statement,
     read_schema, superuser_only,
