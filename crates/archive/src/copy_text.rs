@@ -34,7 +34,19 @@ pub fn decode_field(raw: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
+    decode_field_into(raw, &mut out);
+    Some(out)
+}
+
+/// Appends the bytes of one raw field that is not NULL to `out`.
+pub fn decode_field_into(raw: &[u8], out: &mut Vec<u8>) {
+    // Most fields have no escapes: copied whole.
+    let Some(first) = memchr::memchr(b'\\', raw) else {
+        out.extend_from_slice(raw);
+        return;
+    };
+    out.extend_from_slice(&raw[..first]);
+    let mut i = first;
     while i < raw.len() {
         let b = raw[i];
         i += 1;
@@ -86,7 +98,6 @@ pub fn decode_field(raw: &[u8]) -> Option<Vec<u8>> {
             other => out.push(other),
         }
     }
-    Some(out)
 }
 
 #[cfg(test)]

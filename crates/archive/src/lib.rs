@@ -11,6 +11,7 @@
 //! row count and SHA-256, so that readers can fetch single chunks with ranged reads and check
 //! each before use.
 
+pub mod binary_copy;
 mod catalog;
 mod chunk;
 pub mod copy_text;

@@ -219,6 +219,7 @@ async fn run(
         progress,
         &units,
         options.target.stall_timeout(),
+        parts.pre_data,
     );
     // Large-object chunks are independent units of work, loaded like pieces of a table.
     let large_object_chunks = match &manifest.large_objects {
