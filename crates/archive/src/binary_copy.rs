@@ -34,6 +34,14 @@ enum ColumnKind {
     Date,
     Bool,
     Uuid,
+    /// `timestamp without time zone`: microseconds from 2000-01-01 00:00.
+    Timestamp,
+    /// `timestamp with time zone`: microseconds from 2000-01-01 00:00 UTC.
+    TimestampTz,
+    /// `time without time zone`: microseconds from midnight.
+    Time,
+    /// `bytea` in the hex form (the server's default `bytea_output`).
+    Bytea,
     /// `text`, `character varying`, `character`: the value's bytes (the server applies the
     /// length limit or padding, and the encoding conversion, as for text).
     Characters,
@@ -43,18 +51,19 @@ impl ColumnKind {
     /// The kind for a column type as `format_type` prints it under an empty `search_path`
     /// (so a user's type of the same name would be schema-qualified and not match).
     fn of(type_name: &str) -> Option<ColumnKind> {
+        // A typmod is printed after the type's first word (`timestamp(3) with time zone`,
+        // `numeric(15,2)`) and must be the plain `(n)` or `(p,s)` format_type writes.
         let (base, modifier) = match type_name.split_once('(') {
-            Some((base, rest)) => (base, Some(rest)),
-            None => (type_name, None),
-        };
-        // A typmod, if any, must be the plain `(n)` or `(p,s)` that format_type prints.
-        if let Some(rest) = modifier {
-            let inner = rest.strip_suffix(')')?;
-            if inner.is_empty() || !inner.bytes().all(|b| b.is_ascii_digit() || b == b',') {
-                return None;
+            Some((first, rest)) => {
+                let (inner, after) = rest.split_once(')')?;
+                if inner.is_empty() || !inner.bytes().all(|b| b.is_ascii_digit() || b == b',') {
+                    return None;
+                }
+                (format!("{first}{after}"), true)
             }
-        }
-        let kind = match base {
+            None => (type_name.to_owned(), false),
+        };
+        let kind = match base.as_str() {
             "smallint" => ColumnKind::Int2,
             "integer" => ColumnKind::Int4,
             "bigint" => ColumnKind::Int8,
@@ -64,14 +73,23 @@ impl ColumnKind {
             "date" => ColumnKind::Date,
             "boolean" => ColumnKind::Bool,
             "uuid" => ColumnKind::Uuid,
+            "timestamp without time zone" => ColumnKind::Timestamp,
+            "timestamp with time zone" => ColumnKind::TimestampTz,
+            "time without time zone" => ColumnKind::Time,
+            "bytea" => ColumnKind::Bytea,
             "text" | "character varying" | "character" => ColumnKind::Characters,
             _ => return None,
         };
-        // Only the character types and numeric take a modifier.
-        match (kind, modifier) {
-            (_, None) | (ColumnKind::Numeric | ColumnKind::Characters, Some(_)) => Some(kind),
-            _ => None,
-        }
+        // Only these take a modifier (applied by the server's receive function as by its input).
+        let takes_modifier = matches!(
+            kind,
+            ColumnKind::Numeric
+                | ColumnKind::Characters
+                | ColumnKind::Timestamp
+                | ColumnKind::TimestampTz
+                | ColumnKind::Time
+        );
+        (!modifier || takes_modifier).then_some(kind)
     }
 }
 
@@ -162,6 +180,20 @@ fn write_field(kind: ColumnKind, raw: &[u8], out: &mut Vec<u8>) -> Result<(), &'
             _ => return Err("not t or f"),
         },
         ColumnKind::Uuid => put(out, &uuid(raw)?),
+        ColumnKind::Timestamp => put(out, &timestamp(raw, false)?.to_be_bytes()),
+        ColumnKind::TimestampTz => put(out, &timestamp(raw, true)?.to_be_bytes()),
+        ColumnKind::Time => put(out, &time(raw)?.to_be_bytes()),
+        ColumnKind::Bytea => {
+            let hex = raw.strip_prefix(b"\\\\x").ok_or("not bytea in hex")?;
+            if hex.len() % 2 != 0 {
+                return Err("not bytea in hex");
+            }
+            let length = i32::try_from(hex.len() / 2).map_err(|_| "longer than a field can be")?;
+            out.extend_from_slice(&length.to_be_bytes());
+            for pair in hex.chunks_exact(2) {
+                out.push(hex_digit(pair[0])? << 4 | hex_digit(pair[1])?);
+            }
+        }
         ColumnKind::Characters => {
             let start = out.len();
             out.extend_from_slice(&[0; 4]);
@@ -394,18 +426,24 @@ fn date(raw: &[u8]) -> Result<i32, &'static str> {
         Some(ymd) => (ymd, true),
         None => (raw, false),
     };
+    let days = civil_days(ymd, before_christ)?;
+    if !(DATE_FIRST..DATE_END).contains(&days) {
+        return Err("out of range for date");
+    }
+    i32::try_from(days).map_err(|_| "out of range for date")
+}
+
+/// Days from 2000-01-01 of an ISO `YYYY-MM-DD` date (four digits or more in the year), of the
+/// era before Christ if `before_christ`.
+fn civil_days(ymd: &[u8], before_christ: bool) -> Result<i64, &'static str> {
     let mut parts = ymd.split(|&b| b == b'-');
     let (Some(y), Some(m), Some(d), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err("not an ISO date");
     };
-    let number = |part: &[u8], width: std::ops::RangeInclusive<usize>| -> Option<i64> {
-        (width.contains(&part.len()) && part.iter().all(u8::is_ascii_digit))
-            .then(|| part.iter().fold(0, |n, &d| n * 10 + i64::from(d - b'0')))
-    };
     let (Some(year), Some(month), Some(day)) =
-        (number(y, 4..=7), number(m, 2..=2), number(d, 2..=2))
+        (digits(y, 4..=7), digits(m, 2..=2), digits(d, 2..=2))
     else {
         return Err("not an ISO date");
     };
@@ -425,11 +463,124 @@ fn date(raw: &[u8]) -> Result<i32, &'static str> {
     if !(1..=month_days).contains(&day) {
         return Err("not an ISO date");
     }
-    let days = days_from_2000(year, month, day);
-    if !(DATE_FIRST..DATE_END).contains(&days) {
-        return Err("out of range for date");
+    Ok(days_from_2000(year, month, day))
+}
+
+/// A number of `width` decimal digits.
+fn digits(part: &[u8], width: std::ops::RangeInclusive<usize>) -> Option<i64> {
+    (width.contains(&part.len()) && part.iter().all(u8::is_ascii_digit))
+        .then(|| part.iter().fold(0, |n, &d| n * 10 + i64::from(d - b'0')))
+}
+
+const MICROS_PER_SECOND: i64 = 1_000_000;
+const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SECOND;
+/// The microseconds from 2000-01-01 00:00 of the earliest timestamp the server accepts
+/// (4714-11-24 00:00 BC) and of one past its latest (294277-01-01 00:00).
+const TIMESTAMP_FIRST: i64 = DATE_FIRST * MICROS_PER_DAY;
+const TIMESTAMP_END: i64 = 9_223_371_331_200_000_000;
+
+/// A time of day as the server writes it: `HH:MM:SS` and up to six digits of fraction (`24:00:00`
+/// only where `end_of_day` may be), in microseconds; and what follows it.
+fn time_of_day(raw: &[u8], end_of_day: bool) -> Result<(i64, &[u8]), &'static str> {
+    const BAD: &str = "not an ISO time";
+    if raw.len() < 8 || raw[2] != b':' || raw[5] != b':' {
+        return Err(BAD);
     }
-    i32::try_from(days).map_err(|_| "out of range for date")
+    let (Some(hour), Some(minute), Some(second)) = (
+        digits(&raw[..2], 2..=2),
+        digits(&raw[3..5], 2..=2),
+        digits(&raw[6..8], 2..=2),
+    ) else {
+        return Err(BAD);
+    };
+    let mut rest = &raw[8..];
+    let mut fraction = 0;
+    if let Some(after_point) = rest.strip_prefix(b".") {
+        let count = after_point
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let value = digits(&after_point[..count], 1..=6).ok_or(BAD)?;
+        fraction = value * 10i64.pow(6 - count as u32);
+        rest = &after_point[count..];
+    }
+    let whole_day = end_of_day && hour == 24 && minute == 0 && second == 0 && fraction == 0;
+    if !whole_day && (hour > 23 || minute > 59 || second > 59) {
+        return Err(BAD);
+    }
+    Ok((
+        ((hour * 60 + minute) * 60 + second) * MICROS_PER_SECOND + fraction,
+        rest,
+    ))
+}
+
+/// A timestamp as the server writes it under `DateStyle` ISO (`2024-02-29 13:45:00.25`, with
+/// the session's offset `+05:30` if `with_zone`, then ` BC` for the era before Christ), in
+/// microseconds from 2000-01-01 00:00 (UTC with a zone).
+fn timestamp(raw: &[u8], with_zone: bool) -> Result<i64, &'static str> {
+    const BAD: &str = "not an ISO timestamp";
+    match raw {
+        b"infinity" => return Ok(i64::MAX),
+        b"-infinity" => return Ok(i64::MIN),
+        _ => {}
+    }
+    let (stamp, before_christ) = match raw.strip_suffix(b" BC") {
+        Some(stamp) => (stamp, true),
+        None => (raw, false),
+    };
+    let space = memchr::memchr(b' ', stamp).ok_or(BAD)?;
+    let days = civil_days(&stamp[..space], before_christ)?;
+    let (time, zone) = time_of_day(&stamp[space + 1..], false)?;
+    let offset = if with_zone {
+        zone_offset(zone)?
+    } else if zone.is_empty() {
+        0
+    } else {
+        return Err(BAD);
+    };
+    let micros = days * MICROS_PER_DAY + time - offset * MICROS_PER_SECOND;
+    if !(TIMESTAMP_FIRST..TIMESTAMP_END).contains(&micros) {
+        return Err("out of range for timestamp");
+    }
+    Ok(micros)
+}
+
+/// A zone offset as the server writes it: `+HH`, `-HH:MM` or `+HH:MM:SS`, in seconds east.
+fn zone_offset(raw: &[u8]) -> Result<i64, &'static str> {
+    const BAD: &str = "not a zone offset";
+    let (sign, rest) = match raw.split_first() {
+        Some((b'+', rest)) => (1, rest),
+        Some((b'-', rest)) => (-1, rest),
+        _ => return Err(BAD),
+    };
+    let mut seconds = 0;
+    for (i, part) in rest.split(|&b| b == b':').enumerate() {
+        let value = digits(part, 2..=2).ok_or(BAD)?;
+        if i > 2 || (i > 0 && value > 59) {
+            return Err(BAD);
+        }
+        seconds = seconds * 60 + value;
+    }
+    // Whatever parts were written, the first is hours: scale up to seconds.
+    let parts = rest.split(|&b| b == b':').count() as u32;
+    Ok(sign * seconds * 60i64.pow(3 - parts))
+}
+
+/// A `time without time zone` as the server writes it, in microseconds from midnight.
+fn time(raw: &[u8]) -> Result<i64, &'static str> {
+    match time_of_day(raw, true)? {
+        (micros, []) => Ok(micros),
+        _ => Err("not an ISO time"),
+    }
+}
+
+fn hex_digit(b: u8) -> Result<u8, &'static str> {
+    match b {
+        b'0'..=b'9' => Ok(b - b'0'),
+        b'a'..=b'f' => Ok(b - b'a' + 10),
+        b'A'..=b'F' => Ok(b - b'A' + 10),
+        _ => Err("not a hex digit"),
+    }
 }
 
 /// Days from 2000-01-01 to a date of the proleptic Gregorian calendar (astronomical year): the
@@ -500,9 +651,15 @@ mod tests {
             ("integer[]", false),
             ("public.integer", false),
             ("integer(3)", false),
-            ("timestamp with time zone", false),
+            ("timestamp with time zone", true),
             ("numeric(15,2", false),
-            ("bytea", false),
+            ("bytea", true),
+            ("bytea(3)", false),
+            ("timestamp(3) with time zone", true),
+            ("timestamp without time zone", true),
+            ("time(6) without time zone", true),
+            ("time with time zone", false),
+            ("timestamp(3 with time zone", false),
         ] {
             assert_eq!(ColumnKind::of(name).is_some(), converted, "{name}");
         }
@@ -559,6 +716,60 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_count_microseconds_from_2000_in_utc() {
+        let micros = |kind, raw: &str| {
+            field(kind, raw).map(|b| i64::from_be_bytes(b.try_into().expect("8 bytes")))
+        };
+        let stamp = |raw| micros(ColumnKind::Timestamp, raw);
+        let zoned = |raw| micros(ColumnKind::TimestampTz, raw);
+        assert_eq!(stamp("2000-01-01 00:00:00"), Ok(0));
+        assert_eq!(stamp("1999-12-31 23:59:59.999999"), Ok(-1));
+        assert_eq!(stamp("2000-01-02 00:00:00.5"), Ok(86_400_500_000));
+        assert_eq!(stamp("4714-11-24 00:00:00 BC"), Ok(TIMESTAMP_FIRST));
+        assert_eq!(stamp("294276-12-31 23:59:59.999999"), Ok(TIMESTAMP_END - 1));
+        assert_eq!(stamp("infinity"), Ok(i64::MAX));
+        assert_eq!(zoned("2000-01-01 01:00:00+01"), Ok(0));
+        assert_eq!(zoned("2000-01-01 05:30:00+05:30"), Ok(0));
+        assert_eq!(zoned("1999-12-31 23:00:00-01"), Ok(0));
+        assert_eq!(
+            zoned("1900-01-01 00:19:32+00:19:32"),
+            stamp("1900-01-01 00:00:00")
+        );
+        assert_eq!(
+            zoned("0044-03-15 12:00:00+00:53:28 BC"),
+            stamp("0044-03-15 11:06:32 BC")
+        );
+        assert_eq!(zoned("-infinity"), Ok(i64::MIN));
+        for bad in [
+            "2000-01-01",
+            "2000-01-01T00:00:00",
+            "2000-01-01 24:00:00",
+            "2000-01-01 00:00",
+            "2000-01-01 00:00:00.1234567",
+            "2000-01-01 00:00:00.",
+            "2000-01-01 00:00:00+01",
+            "4714-11-23 23:59:59 BC",
+            "294277-01-01 00:00:00",
+        ] {
+            assert!(stamp(bad).is_err(), "{bad}");
+        }
+        for bad in [
+            "2000-01-01 00:00:00",
+            "2000-01-01 00:00:00+1",
+            "2000-01-01 00:00:00+01:60",
+        ] {
+            assert!(zoned(bad).is_err(), "{bad}");
+        }
+        let time = |raw| micros(ColumnKind::Time, raw);
+        assert_eq!(time("00:00:00"), Ok(0));
+        assert_eq!(time("24:00:00"), Ok(86_400_000_000));
+        assert_eq!(time("13:45:01.25"), Ok(49_501_250_000));
+        for bad in ["24:00:00.1", "24:00:01", "12:60:00", "12:00:00+01", "12:00"] {
+            assert!(time(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn integers_floats_and_others_take_only_the_servers_forms() {
         assert_eq!(field(ColumnKind::Int2, "-32768"), Ok(vec![0x80, 0]));
         assert!(field(ColumnKind::Int2, "32768").is_err());
@@ -602,6 +813,12 @@ mod tests {
             field(ColumnKind::Characters, "a\\tb\\\\"),
             Ok(b"a\tb\\".to_vec())
         );
+        // COPY text doubles the backslash of bytea's `\x`.
+        assert_eq!(field(ColumnKind::Bytea, r"\\x00fF"), Ok(vec![0, 255]));
+        assert_eq!(field(ColumnKind::Bytea, r"\\x"), Ok(vec![]));
+        for bad in [r"\\x0", r"\\x0g", r"\\001", r"\x00", "abc", ""] {
+            assert!(field(ColumnKind::Bytea, bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -647,6 +864,15 @@ mod tests {
             prop_assume!(value.is_finite());
             let text = format!("{value:e}");
             prop_assert_eq!(float::<f32>(text.as_bytes()).map(f32::to_bits), Ok(bits));
+        }
+
+        #[test]
+        fn timestamps_read_back_as_their_microseconds(
+            micros in TIMESTAMP_FIRST + MICROS_PER_DAY..TIMESTAMP_END - MICROS_PER_DAY,
+            offset in -57_599i64..=57_599,
+        ) {
+            let text = stamp_text(micros, offset);
+            prop_assert_eq!(timestamp(text.as_bytes(), true), Ok(micros), "{}", text);
         }
 
         #[test]
@@ -719,6 +945,38 @@ mod tests {
         };
         let year = year_of_cycle + cycle * 400 + if month <= 2 { 1 } else { 0 };
         (year, month, day)
+    }
+
+    /// A timestamp as the server writes it in a zone `offset` seconds east of UTC.
+    fn stamp_text(micros: i64, offset: i64) -> String {
+        let local = micros + offset * MICROS_PER_SECOND;
+        let (y, m, d) = civil_from_2000(local.div_euclid(MICROS_PER_DAY));
+        let of_day = local.rem_euclid(MICROS_PER_DAY);
+        let seconds = of_day / MICROS_PER_SECOND;
+        let mut time = format!(
+            "{:02}:{:02}:{:02}",
+            seconds / 3600,
+            seconds / 60 % 60,
+            seconds % 60
+        );
+        let fraction = of_day % MICROS_PER_SECOND;
+        if fraction > 0 {
+            time.push_str(format!(".{fraction:06}").trim_end_matches('0'));
+        }
+        let sign = if offset < 0 { '-' } else { '+' };
+        let east = offset.abs();
+        let mut zone = format!("{sign}{:02}", east / 3600);
+        if east % 3600 != 0 {
+            zone.push_str(&format!(":{:02}", east / 60 % 60));
+        }
+        if east % 60 != 0 {
+            zone.push_str(&format!(":{:02}", east % 60));
+        }
+        let date = iso(y, m, d);
+        match date.strip_suffix(" BC") {
+            Some(date) => format!("{date} {time}{zone} BC"),
+            None => format!("{date} {time}{zone}"),
+        }
     }
 
     fn iso(year: i64, month: i64, day: i64) -> String {

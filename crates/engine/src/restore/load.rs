@@ -497,7 +497,8 @@ impl TableLoader {
             ) {
                 (false, _) => "text".to_owned(),
                 (true, 0) => "binary".to_owned(),
-                (true, n) => format!("binary, {n} chunks as text"),
+                (true, 1) => "binary, 1 chunk in text".to_owned(),
+                (true, n) => format!("binary, {n} chunks in text"),
             };
             info!(
                 table = %name,
