@@ -127,28 +127,39 @@ impl BinaryRows {
     /// be discarded.
     pub fn convert(&self, text: &[u8], out: &mut Vec<u8>) -> Result<(), NotConvertible> {
         let field_count = (self.kinds.len() as u16).to_be_bytes();
-        for (row_index, row) in copy_text::rows(text).enumerate() {
-            let row_number = row_index as u64;
+        let last = self.kinds.len() - 1;
+        // One pass over the text for the fields' ends, tabs and newlines alike (this runs over
+        // every byte a restore sends).
+        let mut at = 0;
+        let mut row = 0;
+        while at < text.len() {
             out.extend_from_slice(&field_count);
-            let mut fields = copy_text::raw_fields(row);
             for (column, &kind) in self.kinds.iter().enumerate() {
                 let fail = |reason| NotConvertible {
-                    row: row_number,
+                    row,
                     column,
                     reason,
                 };
-                let raw = fields
-                    .next()
-                    .ok_or_else(|| fail("the row has fewer fields"))?;
-                write_field(kind, raw, out).map_err(fail)?;
+                let end = memchr::memchr2(b'\t', b'\n', &text[at..]).map_or(text.len(), |i| at + i);
+                match (text.get(end), column == last) {
+                    (Some(b'\t'), false) | (Some(b'\n') | None, true) => {}
+                    // Named: the field after this one, extra or missing.
+                    (_, is_last) => {
+                        return Err(NotConvertible {
+                            row,
+                            column: column + 1,
+                            reason: if is_last {
+                                "the row has more fields"
+                            } else {
+                                "the row has fewer fields"
+                            },
+                        });
+                    }
+                }
+                write_field(kind, &text[at..end], out).map_err(fail)?;
+                at = end + 1;
             }
-            if fields.next().is_some() {
-                return Err(NotConvertible {
-                    row: row_number,
-                    column: self.kinds.len(),
-                    reason: "the row has more fields",
-                });
-            }
+            row += 1;
         }
         Ok(())
     }
@@ -327,7 +338,7 @@ fn numeric(raw: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
         _ => None,
     };
     if let Some(sign) = special {
-        put_numeric(out, &[], 0, sign, 0);
+        put_numeric_special(out, sign);
         return Ok(());
     }
     let (negative, body) = match raw.strip_prefix(b"-") {
@@ -351,31 +362,38 @@ fn numeric(raw: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
     let whole = &whole[whole.iter().take_while(|&&d| d == b'0').count()..];
     // Base-10000 digits line up on the decimal point: the whole part is padded on the left to
     // a multiple of four decimal digits, the fraction on the right.
-    let whole_groups = whole.len().div_ceil(4);
-    let lead = whole_groups * 4 - whole.len();
-    let fraction_groups = fraction.len().div_ceil(4);
-    let decimal = |i: usize| -> u16 {
-        // Decimal digit i of the padded whole-then-fraction string.
-        let d = if i < lead {
-            None
-        } else if i < lead + whole.len() {
-            Some(whole[i - lead])
+    let lead = (4 - whole.len() % 4) % 4;
+    let trail = (4 - fraction.len() % 4) % 4;
+    let decimals = std::iter::repeat_n(b'0', lead)
+        .chain(whole.iter().copied())
+        .chain(fraction.iter().copied())
+        .chain(std::iter::repeat_n(b'0', trail));
+    // The header is written once the digits are known; they are written as they are made,
+    // without the leading zero digits, and cut after the last digit that is not zero.
+    let start = out.len();
+    out.extend_from_slice(&[0; 12]);
+    let mut weight = ((lead + whole.len()) / 4) as i64 - 1;
+    let mut significant_end = out.len();
+    let (mut digit, mut decimals_in_digit) = (0u16, 0);
+    for d in decimals {
+        digit = digit * 10 + u16::from(d - b'0');
+        decimals_in_digit += 1;
+        if decimals_in_digit < 4 {
+            continue;
+        }
+        if significant_end == start + 12 && digit == 0 {
+            weight -= 1;
         } else {
-            fraction.get(i - lead - whole.len()).copied()
-        };
-        d.map_or(0, |d| u16::from(d - b'0'))
-    };
-    let mut digits: Vec<u16> = (0..whole_groups + fraction_groups)
-        .map(|g| (0..4).fold(0, |acc, k| acc * 10 + decimal(g * 4 + k)))
-        .collect();
-    let mut weight = whole_groups as i64 - 1;
-    let leading_zeros = digits.iter().take_while(|&&d| d == 0).count();
-    digits.drain(..leading_zeros);
-    weight -= leading_zeros as i64;
-    while digits.last() == Some(&0) {
-        digits.pop();
+            out.extend_from_slice(&digit.to_be_bytes());
+            if digit != 0 {
+                significant_end = out.len();
+            }
+        }
+        (digit, decimals_in_digit) = (0, 0);
     }
-    let (weight, sign) = if digits.is_empty() {
+    out.truncate(significant_end);
+    let count = (significant_end - start - 12) / 2;
+    let (weight, sign) = if count == 0 {
         // Zero is positive, whatever its text said.
         (0, NUMERIC_POSITIVE)
     } else {
@@ -389,23 +407,22 @@ fn numeric(raw: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
             },
         )
     };
-    if u16::try_from(digits.len()).is_err() {
-        return Err("out of range for numeric");
-    }
-    put_numeric(out, &digits, weight, sign, fraction.len() as u16);
+    let count = u16::try_from(count).map_err(|_| "out of range for numeric")?;
+    let length = (significant_end - start - 4) as i32;
+    let header = &mut out[start..start + 12];
+    header[..4].copy_from_slice(&length.to_be_bytes());
+    header[4..6].copy_from_slice(&count.to_be_bytes());
+    header[6..8].copy_from_slice(&weight.to_be_bytes());
+    header[8..10].copy_from_slice(&sign.to_be_bytes());
+    header[10..12].copy_from_slice(&(fraction.len() as u16).to_be_bytes());
     Ok(())
 }
 
-fn put_numeric(out: &mut Vec<u8>, digits: &[u16], weight: i16, sign: u16, scale: u16) {
-    let length = 8 + 2 * digits.len();
-    // At most 65535 digits: fits.
-    out.extend_from_slice(&(length as i32).to_be_bytes());
-    out.extend_from_slice(&(digits.len() as u16).to_be_bytes());
-    out.extend_from_slice(&weight.to_be_bytes());
-    out.extend_from_slice(&sign.to_be_bytes());
-    out.extend_from_slice(&scale.to_be_bytes());
-    for d in digits {
-        out.extend_from_slice(&d.to_be_bytes());
+/// A numeric without digits (NaN, an infinity) of sign word `sign`.
+fn put_numeric_special(out: &mut Vec<u8>, sign: u16) {
+    out.extend_from_slice(&8i32.to_be_bytes());
+    for word in [0, 0, sign, 0] {
+        out.extend_from_slice(&word.to_be_bytes());
     }
 }
 
@@ -436,15 +453,17 @@ fn date(raw: &[u8]) -> Result<i32, &'static str> {
 /// Days from 2000-01-01 of an ISO `YYYY-MM-DD` date (four digits or more in the year), of the
 /// era before Christ if `before_christ`.
 fn civil_days(ymd: &[u8], before_christ: bool) -> Result<i64, &'static str> {
-    let mut parts = ymd.split(|&b| b == b'-');
-    let (Some(y), Some(m), Some(d), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    // `YYYY-MM-DD`, the year of four digits or more.
+    let Some((year, month_day)) = ymd.split_at_checked(ymd.len().wrapping_sub(6)) else {
         return Err("not an ISO date");
     };
-    let (Some(year), Some(month), Some(day)) =
-        (digits(y, 4..=7), digits(m, 2..=2), digits(d, 2..=2))
-    else {
+    let two_digits = |a: u8, b: u8| {
+        (a.is_ascii_digit() && b.is_ascii_digit()).then(|| i64::from((a - b'0') * 10 + b - b'0'))
+    };
+    let (Some(year), &[b'-', m0, m1, b'-', d0, d1]) = (digits(year, 4..=7), month_day) else {
+        return Err("not an ISO date");
+    };
+    let (Some(month), Some(day)) = (two_digits(m0, m1), two_digits(d0, d1)) else {
         return Err("not an ISO date");
     };
     if year == 0 {
