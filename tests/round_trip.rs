@@ -553,6 +553,18 @@ async fn binary_rows(db: &pgark_testkit::TestDb, query: &str) -> Vec<u8> {
     parts.concat()
 }
 
+/// How a restore sent table `table`'s rows: the `copy=` of its "table restored" log line.
+fn copy_format(stderr: &str, table: &str) -> String {
+    let line = stderr
+        .lines()
+        .find(|line| line.contains("table restored") && line.contains(&format!("table={table} ")))
+        .unwrap_or_else(|| panic!("no 'table restored' line for {table}:\n{stderr}"));
+    let (_, format) = line
+        .split_once("copy=")
+        .unwrap_or_else(|| panic!("no copy= in {line:?}"));
+    format.trim_end().to_owned()
+}
+
 /// Tables whose columns all have a binary form pgark writes are loaded with binary COPY: every
 /// value, each type's edges included (the first and last dates, BC dates and leap days, NaN and
 /// infinities, subnormal and negative-zero floats, numerics of every scale, escaped text),
@@ -642,28 +654,8 @@ async fn values_loaded_in_binary_come_back_bit_for_bit() {
     let run = restore(&backup, &target.url(), &["--create", "--jobs", "2"])
         .await
         .success();
-    let table_line = |table: &str| {
-        run.stderr
-            .lines()
-            .find(|line| line.contains("table restored") && line.contains(table))
-            .unwrap_or_else(|| panic!("no 'table restored' line for {table}:\n{}", run.stderr))
-            .to_owned()
-    };
-    assert!(
-        table_line("every_type").contains("copy=binary"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        !table_line("every_type").contains("in text"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        table_line("other_types").contains("copy=text"),
-        "{}",
-        run.stderr
-    );
+    assert_eq!(copy_format(&run.stderr, "public.every_type"), "binary");
+    assert_eq!(copy_format(&run.stderr, "public.other_types"), "text");
     for query in [
         "SELECT * FROM every_type ORDER BY id",
         "SELECT * FROM other_types ORDER BY id",
@@ -676,6 +668,15 @@ async fn values_loaded_in_binary_come_back_bit_for_bit() {
         assert!(expected == restored, "{query} differs after the restore");
     }
     assert_same_contents(&source, &target).await;
+
+    // Told to, the restore sends text.
+    let in_text = server().database(&pgark_testkit::unique_name("binary_values_in_text"));
+    let run = restore(&backup, &in_text.url(), &["--create", "--text-copy"])
+        .await
+        .success();
+    assert_eq!(copy_format(&run.stderr, "public.every_type"), "text");
+    let query = "SELECT * FROM every_type ORDER BY id";
+    assert!(binary_rows(&source, query).await == binary_rows(&in_text, query).await);
 }
 
 /// Chunks whose values the conversion refuses (bytea printed in the `escape` form a database may
@@ -698,14 +699,9 @@ async fn chunks_the_conversion_refuses_go_in_text_between_binary_ones() {
     let run = restore(&backup, &target.url(), &["--create", "--jobs", "1"])
         .await
         .success();
-    assert!(
-        run.stderr
-            .lines()
-            .any(|line| line.contains("table restored")
-                && line.contains("blobs")
-                && line.contains("copy=binary, 1 chunk in text")),
-        "{}",
-        run.stderr
+    assert_eq!(
+        copy_format(&run.stderr, "public.blobs"),
+        "binary, 1 chunk in text"
     );
     let query = "SELECT * FROM blobs ORDER BY id";
     assert!(binary_rows(&source, query).await == binary_rows(&target, query).await);
@@ -730,13 +726,7 @@ async fn data_only_restores_send_text_for_the_target_columns_own_types() {
     let run = restore(&backup, &target.url(), &["--data-only"])
         .await
         .success();
-    assert!(
-        run.stderr
-            .lines()
-            .any(|line| line.contains("table restored") && line.contains("copy=text")),
-        "{}",
-        run.stderr
-    );
+    assert_eq!(copy_format(&run.stderr, "public.t"), "text");
     let rows = target
         .client()
         .await

@@ -65,6 +65,10 @@ pub struct RestoreArgs {
     /// of leaving them out with a warning when the restoring role is no superuser.
     #[arg(long)]
     strict: bool,
+    /// Send rows as COPY text, never in binary COPY: for a slow network link, where binary
+    /// COPY's larger numerics may cost more than the server saves by not parsing text.
+    #[arg(long)]
+    text_copy: bool,
     /// Where the restoring role may not give an object to its recorded owner, leave it owning
     /// the object (with a warning) instead of refusing the restore.
     #[arg(long, conflicts_with = "no_owner")]
@@ -281,6 +285,7 @@ async fn restore_command(
         create: args.create,
         force: args.force,
         jobs: args.jobs,
+        text_copy: args.text_copy,
     };
     if args.check {
         return report_check(&options, output).await.map(|()| None);

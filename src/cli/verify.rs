@@ -202,6 +202,7 @@ pub async fn run(args: VerifyArgs, output: &Output, cancel: Cancel) -> anyhow::R
         jobs: args.jobs,
         parts: Default::default(),
         policy: Default::default(),
+        text_copy: false,
     };
     let check = restore_check(options, args.keep, progress, cancel).await?;
     drop(line);

@@ -252,22 +252,21 @@ impl TableLoader {
         progress: Arc<Progress>,
         units: &[LoadUnit],
         stall_timeout: Option<std::time::Duration>,
-        created: bool,
+        binary_allowed: bool,
     ) -> Self {
         let tables = manifest.tables.len();
         let units_left: Vec<AtomicUsize> = (0..tables).map(|_| AtomicUsize::new(0)).collect();
         for unit in units {
             units_left[unit.table].fetch_add(1, Ordering::Relaxed);
         }
-        // Binary values must be of the column's very type (text is parsed into whatever type the
-        // column has): only into tables this restore created from the backup's definitions, not
-        // an extension's configuration table (whose definition is the installed extension's).
+        // Rows may go in binary where `binary_allowed` says so, but not into an extension's
+        // configuration table, whose definition is the installed extension's, not the backup's.
         let binary = manifest
             .tables
             .iter()
             .map(|table| {
                 let types = table.columns.iter().map(|c| c.type_name.as_str());
-                (created && table.row_filter.is_none())
+                (binary_allowed && table.row_filter.is_none())
                     .then(|| BinaryRows::for_types(types).map(Arc::new))
                     .flatten()
             })

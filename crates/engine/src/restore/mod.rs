@@ -87,6 +87,9 @@ pub struct RestoreOptions {
     pub parts: RestoreParts,
     /// What to do about what the restoring role may not do.
     pub policy: PreflightPolicy,
+    /// Send rows as COPY text only, never in binary COPY (which sends numerics in more bytes
+    /// than their text: on a slow network link that can cost more than the server saves).
+    pub text_copy: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -219,7 +222,9 @@ async fn run(
         progress,
         &units,
         options.target.stall_timeout(),
-        parts.pre_data,
+        // Binary values must be of the column's very type (text is parsed into whatever type
+        // the column has): only into tables this restore created from the backup's definitions.
+        parts.pre_data && !options.text_copy,
     );
     // Large-object chunks are independent units of work, loaded like pieces of a table.
     let large_object_chunks = match &manifest.large_objects {
