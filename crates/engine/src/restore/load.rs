@@ -162,11 +162,10 @@ pub(super) struct TableLoader {
     prefetched: Mutex<Prefetched>,
 }
 
-/// A chunk's rows as they are sent: COPY text, or binary COPY tuples (and the buffer the text
-/// was decoded into, to be reused).
+/// A chunk's rows as they are sent: COPY text, or binary COPY tuples.
 enum LoadRows {
     Text(Vec<u8>),
-    Binary { tuples: Vec<u8>, text: Vec<u8> },
+    Binary(Vec<u8>),
 }
 
 /// A chunk being fetched, checked, decoded and, for a table loaded in binary, converted (all
@@ -362,7 +361,10 @@ impl TableLoader {
             cpu.run(move || {
                 tuples.clear();
                 match binary.convert(&text, &mut tuples) {
-                    Ok(()) => LoadRows::Binary { tuples, text },
+                    Ok(()) => {
+                        buffers.give_back(text);
+                        LoadRows::Binary(tuples)
+                    }
                     Err(reason) => {
                         debug!(table = %name, chunk = index, %reason, "chunk sent as text");
                         buffers.give_back(tuples);
@@ -590,10 +592,7 @@ impl TableLoader {
             };
             let (rows, in_binary) = match next.rows().await? {
                 LoadRows::Text(text) => (text, false),
-                LoadRows::Binary { tuples, text } => {
-                    self.buffers.give_back(text);
-                    (tuples, true)
-                }
+                LoadRows::Binary(tuples) => (tuples, true),
             };
             let rows = Bytes::from(rows);
             let sent = copy.send(&rows, in_binary);
@@ -741,11 +740,7 @@ impl<'a> UnitCopy<'a> {
             binary,
             rows_before: 0,
         };
-        if binary {
-            copy.sink
-                .send(Bytes::from_static(binary_copy::HEADER))
-                .await?;
-        }
+        copy.begin_current().await?;
         Ok(copy)
     }
 
@@ -756,11 +751,7 @@ impl<'a> UnitCopy<'a> {
             let sql = Self::sql(&self.statement, binary, self.freeze);
             self.sink = Box::pin(self.session.client().copy_in::<_, Bytes>(&sql).await?);
             self.binary = binary;
-            if binary {
-                self.sink
-                    .send(Bytes::from_static(binary_copy::HEADER))
-                    .await?;
-            }
+            self.begin_current().await?;
         }
         send_rows(self.sink.as_mut(), rows).await
     }
@@ -768,6 +759,16 @@ impl<'a> UnitCopy<'a> {
     /// Ends the unit's last COPY; returns the rows all its COPYs loaded.
     async fn end(&mut self) -> Result<u64, tokio_postgres::Error> {
         Ok(self.rows_before + self.end_current().await?)
+    }
+
+    /// Starts the current COPY's data: the binary format's header, if binary.
+    async fn begin_current(&mut self) -> Result<(), tokio_postgres::Error> {
+        if self.binary {
+            self.sink
+                .send(Bytes::from_static(binary_copy::HEADER))
+                .await?;
+        }
+        Ok(())
     }
 
     async fn end_current(&mut self) -> Result<u64, tokio_postgres::Error> {
